@@ -1,0 +1,108 @@
+"""The one settings object. Every knob is read here, from env vars (``SIGNWRITER_*``)
+or a ``.env`` file, never ad hoc elsewhere. Keys are ``SecretStr`` and never printed.
+
+The README's configuration table is generated from this class
+(``python -m agents.settings --markdown``).
+"""
+
+from __future__ import annotations
+
+import sys
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """signwriter configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SIGNWRITER_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # --- runs -------------------------------------------------------------------------
+    runs_dir: Path = Field(Path("runs"), description="Where every run writes its folder.")
+    backend: str = Field("typeset", description="Image backend: typeset, zai, fal, runware, "
+                         "openai-images, vllm-omni, diffusers.")
+    planner: Literal["auto", "rules", "llm"] = Field(
+        "auto", description="auto uses the LLM planner when an LLM is configured, else rules.")
+    max_attempts: int = Field(3, ge=1, le=20, description="Attempts per asset before review.")
+    max_cost: float | None = Field(None, ge=0, description="Run budget in USD; never exceeded.")
+    concurrency: int = Field(4, ge=1, le=64, description="Assets generated at once.")
+    simulate_errors: float = Field(0.0, ge=0, le=1, description="typeset only: chance that an "
+                                   "attempt carries an injected GLM-Image-like text error.")
+
+    # --- planner LLM (any OpenAI-compatible chat endpoint) -----------------------------
+    llm_base_url: str | None = Field(None, description="OpenAI-compatible base URL, e.g. "
+                                     "https://api.z.ai/api/paas/v4 or http://localhost:11434/v1.")
+    llm_model: str = Field("glm-4.6", description="Chat model for the planner.")
+    llm_api_key: SecretStr | None = Field(None, description="Key for the planner endpoint.")
+    llm_timeout_s: float = Field(60.0, gt=0, description="Planner request timeout (seconds).")
+    llm_max_repairs: int = Field(2, ge=0, le=10, description="Times an invalid plan is re-asked "
+                                 "with the validation errors.")
+
+    # --- QA -----------------------------------------------------------------------------
+    ocr_engine: Literal["rapidocr", "tesseract"] = Field("rapidocr", description="The judge.")
+    ocr_second_opinion: bool = Field(False, description="Also run tesseract and record its read.")
+    vision_base_url: str | None = Field(None, description="Optional OpenAI-compatible vision "
+                                        "model that transcribes hard regions blind.")
+    vision_model: str = Field("glm-4.5v", description="Vision model for blind transcription.")
+    vision_api_key: SecretStr | None = Field(None, description="Key for the vision endpoint.")
+
+    # --- remote GLM-Image providers ---------------------------------------------------
+    zai_api_key: SecretStr | None = Field(None, description="Z.ai API key (backend zai).")
+    zai_base_url: str = Field("https://api.z.ai/api/paas/v4", description="Z.ai API base URL.")
+    fal_key: SecretStr | None = Field(None, description="fal API key (backend fal).")
+    fal_base_url: str = Field("https://queue.fal.run", description="fal queue API base URL.")
+    runware_api_key: SecretStr | None = Field(None, description="Runware key (backend runware).")
+    runware_base_url: str = Field("https://api.runware.ai/v1", description="Runware API URL.")
+    openai_images_urls: list[str] = Field(default_factory=list, description="Self-hosted SGLang "
+                                          "servers (backend openai-images), JSON list.")
+    openai_images_api_key: SecretStr | None = Field(None, description="Key for those servers.")
+    vllm_omni_urls: list[str] = Field(default_factory=list, description="vLLM-Omni servers "
+                                      "(backend vllm-omni), JSON list.")
+    vllm_omni_api_key: SecretStr | None = Field(None, description="Key for those servers.")
+    per_server_concurrency: int = Field(2, ge=1, description="Requests at once per server.")
+    http_timeout_s: float = Field(120.0, gt=0, description="Timeout for image requests.")
+    max_retries: int = Field(4, ge=0, le=20, description="Retries of transient failures.")
+
+    # --- local diffusers --------------------------------------------------------------
+    diffusers_model: str = Field("zai-org/GLM-Image", description="Model id or local path.")
+    diffusers_device: str = Field("auto", description="auto, cpu, cuda, cuda:1, mps.")
+    diffusers_dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field("auto",
+                                                                           description="dtype.")
+    diffusers_cpu_offload: bool = Field(False, description="Enable model CPU offload.")
+    diffusers_steps: int = Field(50, ge=1, description="Inference steps.")
+
+    # --- services ---------------------------------------------------------------------
+    database_url: str | None = Field(None, description="PostgreSQL URL; SQLite under runs/ "
+                                     "when unset.")
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis (Celery broker).")
+
+    @property
+    def llm_configured(self) -> bool:
+        return bool(self.llm_base_url)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (tests build their own ``Settings(...)``)."""
+    return Settings()
+
+
+def markdown_table() -> str:
+    """The README configuration table, generated from :class:`Settings`."""
+    rows = ["| env var | default | description |", "| --- | --- | --- |"]
+    for name, field in Settings.model_fields.items():
+        default = field.get_default(call_default_factory=True)
+        shown = "—" if default is None else f"`{default}`"
+        rows.append(f"| `SIGNWRITER_{name.upper()}` | {shown} | {field.description or ''} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    if "--markdown" in sys.argv:
+        print(markdown_table())

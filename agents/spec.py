@@ -1,0 +1,182 @@
+"""The visual spec: what the planner produces and everything downstream consumes.
+
+One :class:`VisualSpec` per asset (one per format of the brief). Boxes are fractions of
+the canvas so a spec survives being snapped to another size. Text regions carry the
+*exact* text that must appear, and how strictly it is compared.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from qa.models import Strictness
+
+Role = Literal["headline", "subheadline", "body", "cta", "price", "legal", "label", "image",
+               "logo"]
+TEXT_ROLES: tuple[str, ...] = ("headline", "subheadline", "body", "cta", "price", "legal",
+                               "label")
+
+MIN_SIDE = 512
+MAX_SIDE = 2048
+MULTIPLE = 32
+MAX_PIXELS = 2**22
+
+HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+def size_problem(width: int, height: int, *, min_side: int = MIN_SIDE, max_side: int = MAX_SIDE,
+                 multiple: int = MULTIPLE, max_pixels: int = MAX_PIXELS) -> str | None:
+    """Explain why ``width``×``height`` is not a valid canvas, or return None."""
+    problems = []
+    if width % multiple or height % multiple:
+        problems.append(f"is not a multiple of {multiple}")
+    if not (min_side <= width <= max_side and min_side <= height <= max_side):
+        problems.append(f"has a side outside {min_side}–{max_side} px")
+    if width * height > max_pixels:
+        problems.append(f"has {width * height} pixels, more than {max_pixels}")
+    if not problems:
+        return None
+    near = nearest_sizes(width, height, min_side=min_side, max_side=max_side,
+                         multiple=multiple, max_pixels=max_pixels)
+    hint = " and ".join(f"{w}x{h}" for w, h in near)
+    return f"{width}x{height} {' and '.join(problems)}; nearest valid sizes are {hint}"
+
+
+def nearest_sizes(width: int, height: int, *, min_side: int = MIN_SIDE, max_side: int = MAX_SIDE,
+                  multiple: int = MULTIPLE, max_pixels: int = MAX_PIXELS) -> list[tuple[int, int]]:
+    """The valid sizes just below and just above ``width``×``height`` keeping its shape."""
+    def clamp(v: float) -> int:
+        return int(min(max(v, min_side), max_side))
+
+    out: list[tuple[int, int]] = []
+    for rounder in (lambda v: (v // multiple) * multiple, lambda v: -(-v // multiple) * multiple):
+        w, h = clamp(rounder(width)), clamp(rounder(height))
+        w, h = w - w % multiple, h - h % multiple
+        while w * h > max_pixels:  # shrink keeping aspect until it fits
+            scale = (max_pixels / (w * h)) ** 0.5
+            w = max(min_side, int(w * scale) // multiple * multiple)
+            h = max(min_side, int(h * scale) // multiple * multiple)
+        if (w, h) not in out:
+            out.append((w, h))
+    return out
+
+
+def snap_size(width: int, height: int, **limits: int) -> tuple[int, int]:
+    """The nearest valid size to ``width``×``height`` (aspect kept as well as possible)."""
+    cands = nearest_sizes(width, height, **limits)
+    return min(cands, key=lambda s: abs(s[0] - width) + abs(s[1] - height))
+
+
+class Box(BaseModel):
+    """A rectangle as fractions of the canvas."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    x: float = Field(ge=0, le=1)
+    y: float = Field(ge=0, le=1)
+    w: float = Field(gt=0, le=1)
+    h: float = Field(gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _inside(self) -> "Box":
+        if self.x + self.w > 1.0001 or self.y + self.h > 1.0001:
+            raise ValueError("box extends beyond the canvas (x+w and y+h must be ≤ 1)")
+        return self
+
+    def as_tuple(self) -> tuple[float, float, float, float]:
+        return (self.x, self.y, self.w, self.h)
+
+    def overlaps(self, other: "Box") -> bool:
+        return not (self.x + self.w <= other.x or other.x + other.w <= self.x
+                    or self.y + self.h <= other.y or other.y + other.h <= self.y)
+
+
+class Typography(BaseModel):
+    """Typographic hints for a text region."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    weight: Literal["regular", "bold"] = "regular"
+    size: float | None = Field(None, gt=0, le=0.5, description="Font size as a fraction of the "
+                               "canvas height (the planner's fitted size).")
+    color: str = "#111111"
+    align: Literal["left", "center", "right"] = "center"
+    font: str | None = Field(None, description="Font family or file (brand font).")
+
+    @field_validator("color")
+    @classmethod
+    def _hex(cls, v: str) -> str:
+        if not HEX.match(v):
+            raise ValueError(f"colour {v!r} is not a #rrggbb hex colour")
+        return v.lower()
+
+
+class Region(BaseModel):
+    """One area of the layout: text with its exact copy, or an image area."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    role: Role
+    box: Box
+    text: str | None = None
+    language: str = "en"
+    typography: Typography = Field(default_factory=Typography)
+    strictness: Strictness = Field(default_factory=Strictness)
+    render: Literal["model", "overlay"] = Field(
+        "model", description="model: the image model draws it; overlay: signwriter sets it.")
+    description: str | None = Field(None, description="For image regions: what to show.")
+
+    @model_validator(mode="after")
+    def _text_matches_role(self) -> "Region":
+        if self.role in TEXT_ROLES and not (self.text and self.text.strip()):
+            raise ValueError(f"region '{self.id}' has role {self.role} but no text")
+        if self.role in ("image", "logo") and self.text:
+            raise ValueError(f"region '{self.id}' is an {self.role} region and cannot carry text")
+        return self
+
+    @property
+    def is_text(self) -> bool:
+        return self.role in TEXT_ROLES
+
+
+class VisualSpec(BaseModel):
+    """The complete plan for one asset."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    asset_id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    format: str = Field(description="Preset name or WIDTHxHEIGHT.")
+    width: int
+    height: int
+    language: str = "en"
+    background: str = Field("clean gradient", description="Background / scene description.")
+    style: str = Field("", description="Visual style notes.")
+    palette: list[str] = Field(default_factory=lambda: ["#1d3557", "#457b9d", "#f1faee"])
+    brand: str | None = None
+    logo: str | None = None
+    regions: list[Region]
+
+    @model_validator(mode="after")
+    def _valid(self) -> "VisualSpec":
+        problem = size_problem(self.width, self.height)
+        if problem:
+            raise ValueError(problem)
+        ids = [r.id for r in self.regions]
+        dupes = {i for i in ids if ids.count(i) > 1}
+        if dupes:
+            raise ValueError(f"duplicate region ids: {sorted(dupes)}")
+        for c in self.palette:
+            if not HEX.match(c):
+                raise ValueError(f"palette colour {c!r} is not a #rrggbb hex colour")
+        return self
+
+    @property
+    def text_regions(self) -> list[Region]:
+        return [r for r in self.regions if r.is_text]
+
+    def copy_texts(self) -> dict[str, str]:
+        return {r.id: r.text or "" for r in self.text_regions}

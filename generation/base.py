@@ -1,0 +1,146 @@
+"""The one contract every image backend implements.
+
+A backend turns a :class:`GenerationRequest` (a prompt, a size, a seed and, for renderers
+that can use it, a plain :class:`Layout`) into a :class:`GeneratedImage`: encoded image
+bytes plus the seed, timing, cost and provider metadata. Backends never write files and
+never touch pipeline state: the caller stores the bytes content-addressed on disk and
+records the attempt before anything else can fail.
+
+``generation`` is a library of its own: it imports nothing from ``agents`` or ``qa``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+BoxTuple = tuple[float, float, float, float]
+"""A box as fractions of the canvas: (x, y, w, h), each within 0..1."""
+
+
+class TextBlock(BaseModel):
+    """One piece of exact text and where/how it should be set."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    text: str
+    box: BoxTuple
+    role: str = "body"
+    language: str = "en"
+    color: str = "#111111"
+    weight: Literal["regular", "bold"] = "regular"
+    size: float | None = Field(
+        default=None, description="Font size as a fraction of canvas height; None = fit to box."
+    )
+    align: Literal["left", "center", "right"] = "center"
+    font: str | None = Field(default=None, description="Font file path or family name.")
+    render: Literal["model", "overlay"] = "model"
+
+
+class Layout(BaseModel):
+    """A structured description of the picture, for renderers that can follow one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    background: str = "soft gradient"
+    palette: list[str] = Field(default_factory=lambda: ["#1d3557", "#457b9d", "#f1faee"])
+    texts: list[TextBlock] = Field(default_factory=list)
+    image_boxes: list[BoxTuple] = Field(default_factory=list)
+    logo_path: str | None = None
+
+
+class Fault(BaseModel):
+    """A text error to inject (the kinds GLM-Image really makes), for tests and simulation."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal[
+        "wrong_letter", "missing_letter", "doubled_letter", "dropped_word", "swapped_chars",
+        "wrong_digit", "wrong_cjk", "missing_region", "extra_text",
+    ]
+    region_id: str | None = None
+    detail: str = ""
+
+
+class GenerationRequest(BaseModel):
+    """What to draw."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str
+    width: int
+    height: int
+    seed: int = 0
+    negative_prompt: str | None = None
+    layout: Layout | None = None
+    attempt_id: str | None = Field(default=None, description="For error messages and logs.")
+
+
+class EditRequest(BaseModel):
+    """Image-to-image: change part of an existing image (e.g. fix one misspelt region)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str
+    image_path: str
+    width: int
+    height: int
+    seed: int = 0
+    region: BoxTuple | None = Field(default=None, description="The area to change, if known.")
+    layout: Layout | None = None
+    attempt_id: str | None = None
+
+
+class GeneratedImage(BaseModel):
+    """The result of one generation. ``data`` is the encoded image (PNG/JPEG/WebP)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    data: bytes = Field(repr=False)
+    media_type: str = "image/png"
+    width: int
+    height: int
+    seed: int
+    backend: str
+    model: str = ""
+    elapsed_s: float = 0.0
+    cost_usd: float = 0.0
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class SizeLimits(BaseModel):
+    """The sizes a backend accepts."""
+
+    min_side: int = 512
+    max_side: int = 2048
+    multiple: int = 32
+    max_pixels: int = 2**22
+
+
+class Capabilities(BaseModel):
+    """What a backend can do, for ``signwriter backends`` and for the QA agent's choices."""
+
+    text_to_image: bool = True
+    edit: bool = False
+    follows_layout: bool = False
+    paid: bool = False
+    cost_per_image_usd: float = 0.0
+    limits: SizeLimits = Field(default_factory=SizeLimits)
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """An image source. One module per provider implements this."""
+
+    name: str
+    capabilities: Capabilities
+
+    def generate(self, request: GenerationRequest) -> GeneratedImage:
+        """Draw a new image. Raises :mod:`generation.errors` on failure."""
+        ...
+
+    def edit(self, request: EditRequest) -> GeneratedImage:
+        """Change part of an image. Raises ``Unsupported`` if the backend cannot edit."""
+        ...

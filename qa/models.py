@@ -1,0 +1,93 @@
+"""Plain inputs and outputs of QA: what text is expected where, and what was found.
+
+``qa`` is a library of its own: it imports nothing from ``agents`` or ``generation``.
+A failed check is a value (a :class:`QAReport` with ``passed=False``), never an exception.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+BoxTuple = tuple[float, float, float, float]
+"""A box as fractions of the image: (x, y, w, h), each within 0..1."""
+
+FindingKind = Literal["ok", "misspelt", "missing", "misplaced", "illegible", "unexpected"]
+
+
+class Strictness(BaseModel):
+    """How strictly a region's text is compared. ``True`` means the difference matters."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    case: bool = True
+    punctuation: bool = True
+    whitespace: bool = False
+
+
+class ExpectedText(BaseModel):
+    """One string that must appear, optionally within a box."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    text: str
+    box: BoxTuple | None = None
+    language: str = "en"
+    role: str = "body"
+    strictness: Strictness = Field(default_factory=Strictness)
+
+
+class OCRLine(BaseModel):
+    """One line of text an OCR engine read, with its box in image pixels."""
+
+    text: str
+    box: tuple[int, int, int, int] = Field(description="x0, y0, x1, y1 in pixels")
+    confidence: float = 1.0
+    engine: str = ""
+
+
+class CharDiff(BaseModel):
+    """One edit turning the expected text into what was read."""
+
+    op: Literal["replace", "delete", "insert"]
+    expected: str
+    read: str
+    position: int
+
+
+class Finding(BaseModel):
+    """The verdict on one expected region, or one piece of unexpected text."""
+
+    region_id: str | None = None
+    kind: FindingKind
+    expected: str | None = None
+    read: str | None = None
+    box: BoxTuple | None = Field(default=None, description="Where it was expected (fractions).")
+    read_box: BoxTuple | None = Field(default=None, description="Where it was read (fractions).")
+    similarity: float = Field(default=0.0, description="0..100, after normalisation.")
+    confidence: float = 0.0
+    diff: list[CharDiff] = Field(default_factory=list)
+    engine: str = ""
+    note: str = ""
+
+
+class QAReport(BaseModel):
+    """Everything a check found about one image."""
+
+    image: str
+    width: int
+    height: int
+    passed: bool
+    score: float = Field(description="0..1, higher is better; ranks attempts (best-of-N).")
+    word_accuracy: float = Field(description="CVTG-2K word accuracy over expected words.")
+    ned: float = Field(description="CVTG-2K normalised edit distance similarity (1 = exact).")
+    regions: list[Finding] = Field(default_factory=list)
+    unexpected: list[Finding] = Field(default_factory=list)
+    engine: str = ""
+    elapsed_s: float = 0.0
+
+    @property
+    def failing(self) -> list[Finding]:
+        return [f for f in self.regions if f.kind != "ok"]
