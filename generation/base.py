@@ -11,6 +11,7 @@ records the attempt before anything else can fail.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -76,6 +77,9 @@ class GenerationRequest(BaseModel):
     negative_prompt: str | None = None
     layout: Layout | None = None
     attempt_id: str | None = Field(default=None, description="For error messages and logs.")
+    resume: dict[str, Any] | None = Field(
+        default=None, description="A provider task handle that an earlier process recorded via "
+        "on_submit: poll/fetch that task instead of submitting (and paying) again.")
 
 
 class EditRequest(BaseModel):
@@ -91,6 +95,7 @@ class EditRequest(BaseModel):
     region: BoxTuple | None = Field(default=None, description="The area to change, if known.")
     layout: Layout | None = None
     attempt_id: str | None = None
+    resume: dict[str, Any] | None = None
 
 
 class GeneratedImage(BaseModel):
@@ -130,6 +135,12 @@ class Capabilities(BaseModel):
     limits: SizeLimits = Field(default_factory=SizeLimits)
 
 
+OnSubmit = Callable[[dict[str, Any]], None]
+"""Called by queue/async backends right after the provider accepted (and will bill) a task,
+with a JSON-able handle (e.g. ``{"request_id": ..., "status_url": ...}``). The caller records
+it durably; after a crash it passes it back as ``request.resume`` so nothing is paid twice."""
+
+
 @runtime_checkable
 class Backend(Protocol):
     """An image source. One module per provider implements this."""
@@ -137,10 +148,11 @@ class Backend(Protocol):
     name: str
     capabilities: Capabilities
 
-    def generate(self, request: GenerationRequest) -> GeneratedImage:
+    def generate(self, request: GenerationRequest, *,
+                 on_submit: OnSubmit | None = None) -> GeneratedImage:
         """Draw a new image. Raises :mod:`generation.errors` on failure."""
         ...
 
-    def edit(self, request: EditRequest) -> GeneratedImage:
+    def edit(self, request: EditRequest, *, on_submit: OnSubmit | None = None) -> GeneratedImage:
         """Change part of an image. Raises ``Unsupported`` if the backend cannot edit."""
         ...
