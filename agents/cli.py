@@ -1,0 +1,347 @@
+"""The ``signwriter`` command line: a thin layer over :mod:`agents.runner` and :mod:`qa`.
+
+Exit codes: 0 success; 1 QA failed / an asset failed or was rejected; 2 bad input or
+configuration (the message names the problem); 3 assets are waiting for human review.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from agents.errors import SignwriterError
+from agents.settings import Settings
+from generation.errors import BackendError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
+                  help="signwriter — briefs in, text-verified marketing images out.\n\n"
+                       "Plan a brief into a visual spec, generate images (GLM-Image or the "
+                       "built-in typeset renderer), check every word with OCR, regenerate or "
+                       "repair what is wrong, and queue the rest for human review.")
+review_app = typer.Typer(no_args_is_help=True, help="The human review queue.")
+app.add_typer(review_app, name="review")
+bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that print figures.")
+app.add_typer(bench_app, name="bench")
+
+console = Console(stderr=True)
+out = Console()
+
+STATUS_STYLE = {"accepted": "green", "needs_review": "yellow", "failed": "red",
+                "rejected": "red", "running": "cyan", "pending": "dim"}
+
+
+def _settings(**overrides: Any) -> Settings:
+    base = Settings()
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    return base.model_copy(update=clean) if clean else base
+
+
+def _fail(message: str, code: int = 2) -> None:
+    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _guard(fn):  # noqa: ANN001 - decorator
+    """Turn typed errors into a clear message and exit code 2, never a traceback."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (SignwriterError, BackendError) as e:
+            _fail(str(e))
+        except KeyboardInterrupt:
+            console.print("[yellow]interrupted[/] — resume with [bold]signwriter resume RUN_ID[/]")
+            raise typer.Exit(130) from None
+    return wrapper
+
+
+class _RunDisplay:
+    """Progress per asset and attempt."""
+
+    def __init__(self) -> None:
+        self.progress = Progress(SpinnerColumn(), TextColumn("[bold]{task.fields[asset]}"),
+                                 BarColumn(bar_width=20), TextColumn("{task.description}"),
+                                 TimeElapsedColumn(), console=console, transient=False)
+        self.tasks: dict[str, Any] = {}
+        self.max_attempts = 3
+
+    def planned(self, specs: list[Any]) -> None:
+        for s in specs:
+            self.tasks[s.asset_id] = self.progress.add_task(
+                "planned", asset=f"{s.asset_id} {s.width}x{s.height}", total=self.max_attempts)
+
+    def __call__(self, ev: Any) -> None:
+        tid = self.tasks.get(ev.asset_id)
+        if tid is None:
+            tid = self.tasks[ev.asset_id] = self.progress.add_task(
+                "", asset=ev.asset_id, total=self.max_attempts)
+        d = ev.detail
+        if ev.kind == "generating":
+            self.progress.update(tid, description=f"attempt {ev.attempt}: {d.get('action')}…")
+        elif ev.kind == "generated":
+            self.progress.update(tid, description=f"attempt {ev.attempt}: OCR check…")
+        elif ev.kind == "checked":
+            self.progress.update(tid, completed=ev.attempt,
+                                 description=f"attempt {ev.attempt}: "
+                                             f"{'[green]pass' if d['passed'] else '[red]fail'}[/]")
+        elif ev.kind == "decided" and d["action"] != "accept":
+            self.progress.update(tid, description=f"attempt {ev.attempt}: {d['action']}")
+        elif ev.kind == "done":
+            st = d.get("status", "")
+            self.progress.update(tid, completed=self.max_attempts,
+                                 description=f"[{STATUS_STYLE.get(st, 'white')}]{st}[/]")
+
+
+def _summary(manifest: dict[str, Any]) -> None:
+    t = Table(title=f"run {manifest['run_id']} — {manifest['status']}", title_justify="left")
+    for col in ("asset", "size", "status", "attempts", "final image / reason"):
+        t.add_column(col)
+    for a in manifest["assets"]:
+        st = a["status"]
+        detail = a.get("final_image") or a.get("reason") or ""
+        if a.get("final_image"):
+            detail = str(Path(manifest.get("_dir", "")) / a["final_image"])
+        t.add_row(a["asset_id"], f"{a['width']}x{a['height']}",
+                  f"[{STATUS_STYLE.get(st, 'white')}]{st}[/]", str(len(a["attempts"])), detail)
+    out.print(t)
+    if manifest.get("cost_usd"):
+        out.print(f"cost: ${manifest['cost_usd']:.4f}")
+
+
+def _exit_for(manifest: dict[str, Any]) -> None:
+    statuses = {a["status"] for a in manifest["assets"]}
+    if statuses & {"failed", "rejected"}:
+        raise typer.Exit(1)
+    if "needs_review" in statuses:
+        out.print("Some assets wait for review: [bold]signwriter review list[/]")
+        raise typer.Exit(3)
+
+
+@app.command()
+@_guard
+def run(
+    brief: Annotated[Path, typer.Argument(help="Brief file (YAML or JSON).")],
+    backend: Annotated[Optional[str], typer.Option(help="Image backend (see `signwriter backends`).")] = None,
+    planner: Annotated[Optional[str], typer.Option(help="auto | rules | llm.")] = None,
+    max_attempts: Annotated[Optional[int], typer.Option(min=1, max=20, help="Attempts per asset before human review.")] = None,
+    simulate_errors: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="typeset: chance of an injected GLM-Image-like text error per attempt.")] = None,
+    max_cost: Annotated[Optional[float], typer.Option(min=0.0, help="Run budget in USD; never exceeded.")] = None,
+    concurrency: Annotated[Optional[int], typer.Option(min=1, max=64, help="Assets at once.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Base seed (default: from the clock).")] = None,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder (default runs/).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
+) -> None:
+    """Plan a brief, generate every format, OCR-check it, retry what is wrong."""
+    from agents.runner import start_run
+    s = _settings(backend=backend, planner=planner, max_attempts=max_attempts,
+                  simulate_errors=simulate_errors, max_cost=max_cost, concurrency=concurrency,
+                  runs_dir=out_dir)
+    display = _RunDisplay()
+    display.max_attempts = s.max_attempts
+    with display.progress:
+        result = start_run(brief, s, on_event=display, on_planned=display.planned, seed=seed)
+    _finish(result, json_out)
+
+
+def _finish(result: Any, json_out: bool) -> None:
+    m = dict(result.manifest)
+    if json_out:
+        out.print_json(json.dumps(m, ensure_ascii=False))
+    else:
+        m["_dir"] = str(result.run_dir)
+        _summary(m)
+        out.print(f"manifest: {result.run_dir / 'manifest.json'}")
+    _exit_for(result.manifest)
+
+
+@app.command()
+@_guard
+def resume(run_id: Annotated[str, typer.Argument(help="Run id (folder name under runs/).")],
+           out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder.")] = None,
+           json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Continue a run that was stopped or crashed; finished attempts are never redone."""
+    from agents.runner import resume_run
+    s = _settings(runs_dir=out_dir)
+    display = _RunDisplay()
+    with display.progress:
+        result = resume_run(run_id, s, on_event=display)
+    _finish(result, json_out)
+
+
+@app.command()
+@_guard
+def plan(brief: Annotated[Path, typer.Argument(help="Brief file (YAML or JSON).")],
+         planner: Annotated[Optional[str], typer.Option(help="auto | rules | llm.")] = None) -> None:
+    """Print the visual spec (JSON) the planner makes of a brief; nothing is generated."""
+    from agents.brief import load_brief
+    from agents.runner import plan_brief
+    specs = plan_brief(load_brief(brief), _settings(planner=planner))
+    out.print_json(json.dumps([s.model_dump(mode="json") for s in specs], ensure_ascii=False))
+
+
+@app.command()
+def qa(
+    image: Annotated[Path, typer.Argument(help="Image to check (PNG/JPEG/WebP).")],
+    spec: Annotated[Optional[Path], typer.Option(help="VisualSpec JSON (from `signwriter plan` or a run's specs/).")] = None,
+    expect: Annotated[Optional[list[str]], typer.Option(help="A string that must appear (repeatable); location not judged.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print every finding as JSON.")] = False,
+    overlay: Annotated[Optional[Path], typer.Option(help="Write an overlay PNG here.")] = None,
+) -> None:
+    """Check any image's text: against a spec, or for --expect strings. Exit 0 pass, 1 fail, 2 bad input."""
+    from pydantic import ValidationError
+
+    from qa.check import check_image
+    from qa.errors import QAError
+    from qa.models import ExpectedText
+    from qa.report import render_overlay
+    if not image.is_file():
+        _fail(f"{image}: no such image file")
+    if (spec is None) == (not expect):
+        _fail("give either --spec SPEC.json or one or more --expect TEXT")
+    expected: list[ExpectedText]
+    if spec is not None:
+        from agents.nodes import expected_texts
+        from agents.spec import VisualSpec
+        try:
+            data = json.loads(spec.read_text(encoding="utf-8"))
+            if isinstance(data, list):  # output of `signwriter plan`: pick by image size
+                from PIL import Image
+                with Image.open(image) as im:
+                    size = im.size
+                match = [d for d in data if (d.get("width"), d.get("height")) == size]
+                if not match:
+                    _fail(f"{spec}: no spec in the list is {size[0]}x{size[1]} like the image")
+                data = match[0]
+            vs = VisualSpec.model_validate(data)
+        except (OSError, json.JSONDecodeError, ValidationError) as e:
+            _fail(f"{spec}: not a valid spec: {e}")
+        expected = expected_texts(vs)
+    else:
+        expected = [ExpectedText(id=f"expect{i + 1}", text=t) for i, t in enumerate(expect or [])]
+    try:
+        report = check_image(image, expected)
+        if overlay:
+            render_overlay(image, report, overlay)
+    except QAError as e:
+        _fail(str(e))
+    if json_out:
+        out.print_json(report.model_dump_json())
+    else:
+        t = Table(title=f"{image} — {'[green]PASS' if report.passed else '[red]FAIL'}[/]",
+                  title_justify="left")
+        for col in ("region", "finding", "expected", "read"):
+            t.add_column(col)
+        for f in report.regions + report.unexpected:
+            style = "green" if f.kind == "ok" else "red"
+            t.add_row(f.region_id or "—", f"[{style}]{f.kind}[/]", f.expected or "", f.read or "")
+        out.print(t)
+        out.print(f"word accuracy {report.word_accuracy:.3f}  NED {report.ned:.3f}  "
+                  f"{report.elapsed_s:.2f}s")
+    raise typer.Exit(0 if report.passed else 1)
+
+
+@review_app.command("list")
+def review_list(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder.")] = None,
+                json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Assets waiting for a person."""
+    from agents.runner import pending_reviews
+    items = pending_reviews(_settings(runs_dir=out_dir))
+    if json_out:
+        out.print_json(json.dumps(items))
+        return
+    if not items:
+        out.print("Nothing waits for review.")
+        return
+    t = Table(title="waiting for review", title_justify="left")
+    for col in ("run", "asset", "best attempt", "why", "image"):
+        t.add_column(col)
+    for i in items:
+        t.add_row(i["run_id"], i["asset_id"], str(i["best_attempt"]), i["reason"] or "",
+                  i["image"] or "")
+    out.print(t)
+
+
+def _decide(decision: str, run_id: str, asset_id: str, note: Optional[str],
+            attempt: Optional[int], reviewer: Optional[str], out_dir: Optional[Path]) -> None:
+    from agents.runner import decide_review
+    result = decide_review(run_id, asset_id, decision, _settings(runs_dir=out_dir),
+                           reviewer=reviewer, note=note, attempt=attempt)
+    a = next(x for x in result.manifest["assets"] if x["asset_id"] == asset_id)
+    out.print(f"{run_id}/{asset_id}: [{STATUS_STYLE.get(a['status'], 'white')}]{a['status']}[/]"
+              + (f" → {result.run_dir / a['final_image']}" if a.get("final_image") else ""))
+
+
+@review_app.command("approve")
+@_guard
+def review_approve(run_id: str, asset_id: str,
+                   attempt: Annotated[Optional[int], typer.Option(help="Approve this attempt instead of the best one.")] = None,
+                   note: Annotated[Optional[str], typer.Option(help="A note kept with the decision.")] = None,
+                   reviewer: Annotated[Optional[str], typer.Option(help="Who decided.")] = None,
+                   out_dir: Annotated[Optional[Path], typer.Option("--out")] = None) -> None:
+    """Approve an asset waiting for review (its best attempt becomes final)."""
+    _decide("approve", run_id, asset_id, note, attempt, reviewer, out_dir)
+
+
+@review_app.command("reject")
+@_guard
+def review_reject(run_id: str, asset_id: str,
+                  note: Annotated[Optional[str], typer.Option(help="Why it was rejected.")] = None,
+                  reviewer: Annotated[Optional[str], typer.Option(help="Who decided.")] = None,
+                  out_dir: Annotated[Optional[Path], typer.Option("--out")] = None) -> None:
+    """Reject an asset waiting for review."""
+    _decide("reject", run_id, asset_id, note, None, reviewer, out_dir)
+
+
+@app.command()
+def runs(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder.")] = None) -> None:
+    """List runs and their status."""
+    from agents.store import RunStore
+    root = _settings(runs_dir=out_dir).runs_dir
+    t = Table(title=f"runs in {root}", title_justify="left")
+    for col in ("run", "status", "assets", "cost"):
+        t.add_column(col)
+    for meta in sorted(Path(root).glob("*/run.json")):
+        m = RunStore(meta.parent).manifest()
+        counts: dict[str, int] = {}
+        for a in m["assets"]:
+            counts[a["status"]] = counts.get(a["status"], 0) + 1
+        t.add_row(m["run_id"], m["status"], ", ".join(f"{v} {k}" for k, v in counts.items()),
+                  f"${m['cost_usd']:.4f}")
+    out.print(t)
+
+
+@app.command()
+def backends() -> None:
+    """List image backends with their capabilities and limits."""
+    from generation.registry import available_backends
+    t = Table(title="image backends", title_justify="left")
+    for col in ("name", "what", "edit", "sizes", "cost/image", "needs"):
+        t.add_column(col)
+    for b in available_backends():
+        c = b.capabilities
+        lim = c.limits
+        t.add_row(b.name, b.summary, "yes" if c.edit else "no",
+                  f"{lim.min_side}–{lim.max_side}, ×{lim.multiple}, ≤{lim.max_pixels / 1e6:.1f} MP",
+                  f"${c.cost_per_image_usd:.3f}" if c.paid else "free",
+                  ", ".join(b.settings) or "—")
+    out.print(t)
+
+
+def main() -> None:
+    try:
+        app()
+    except BrokenPipeError:  # pragma: no cover - `signwriter plan x | head`
+        sys.exit(0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

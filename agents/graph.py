@@ -1,0 +1,33 @@
+"""The pipeline graph for one asset: plan → generate → check → decide → (generate | review | end).
+
+The *builder* is exported; callers compile it with their own checkpointer (the runner
+uses SQLite under the run folder, tests an in-memory saver)::
+
+    graph = build_graph().compile(checkpointer=saver)
+    graph.invoke({"run_id": ..., "asset_id": ...}, config, context=Context(...))
+"""
+
+from __future__ import annotations
+
+from langgraph.graph import END, START, StateGraph
+
+from agents import nodes
+from agents.state import AssetState, Context
+
+
+def build_graph() -> StateGraph:
+    g = StateGraph(AssetState, context_schema=Context)
+    g.add_node("plan", nodes.plan)
+    g.add_node("generate", nodes.generate)
+    g.add_node("check", nodes.check)
+    g.add_node("decide", nodes.decide)
+    g.add_node("review", nodes.review)
+    g.add_edge(START, "plan")
+    g.add_edge("plan", "generate")
+    g.add_edge("check", "decide")
+    g.add_edge("review", END)
+    return g
+
+
+def studio_graph():  # pragma: no cover - for `langgraph.json` / LangGraph Studio
+    return build_graph().compile()

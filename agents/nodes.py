@@ -1,0 +1,236 @@
+"""The graph's nodes: plan, generate, check, decide, review.
+
+Each node reads paths from state, does one thing, writes its artifacts to the run folder
+and returns paths/hashes/summaries. Paid generations are written to disk and recorded in
+the ledger before anything else can fail; a re-run of a node after a crash finds them
+there and never pays twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Literal
+
+from langgraph.graph import END
+from langgraph.runtime import Runtime
+from langgraph.types import Command, interrupt
+
+from agents.errors import BudgetExceeded, ReviewError
+from agents.policy import best_attempt, decide as policy_decide
+from agents.prompting import compile_edit_prompt, compile_prompt, layout_for
+from agents.spec import VisualSpec
+from agents.state import AssetState, Context
+from agents.store import read_json, write_json
+from generation.base import EditRequest, GenerationRequest
+from generation.errors import AuthError, BackendError, NeedsKey, QuotaExceeded
+from qa.check import check_image
+from qa.models import ExpectedText
+from qa.report import render_overlay, write_report
+
+STOP_RUN = (QuotaExceeded, AuthError, NeedsKey)
+"""Backend errors that no retry or other asset can fix: they stop the run (resumable)."""
+
+
+def load_spec(ctx: Context, state: AssetState) -> VisualSpec:
+    return VisualSpec.model_validate(read_json(ctx.store.abs(state["spec_path"])))
+
+
+def expected_texts(spec: VisualSpec) -> list[ExpectedText]:
+    return [ExpectedText(id=r.id, text=r.text or "", box=r.box.as_tuple(), language=r.language,
+                         role=r.role, strictness=r.strictness) for r in spec.text_regions]
+
+
+def attempt_seed(base: int, asset_id: str, n: int) -> int:
+    h = hashlib.sha256(f"{base}:{asset_id}:{n}".encode()).digest()
+    return int.from_bytes(h[:4], "big") & 0x7FFFFFFF
+
+
+# --- plan ----------------------------------------------------------------------------------
+def plan(state: AssetState, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Load this asset's spec (planned and size-checked before the graph starts)."""
+    ctx = runtime.context
+    path = ctx.store.spec_path(state["asset_id"])
+    spec = VisualSpec.model_validate(read_json(path))
+    ctx.emit("planned", spec.asset_id, regions=len(spec.regions), width=spec.width, height=spec.height)
+    ctx.store.set_asset_status(spec.asset_id, status="running")
+    return {"spec_path": ctx.store.rel(path),
+            "spec_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "status": "running", "next": {"action": "generate", "why": "first attempt"}}
+
+
+# --- generate ----------------------------------------------------------------------------
+def generate(state: AssetState, runtime: Runtime[Context]) -> Command[Literal["check", "__end__"]]:
+    """Make attempt n: a new image, or a repair (image-to-image edit) of the best one."""
+    ctx = runtime.context
+    store = ctx.store
+    spec = load_spec(ctx, state)
+    aid = spec.asset_id
+    attempts = state.get("attempts", [])
+    n = len(attempts) + 1
+    nxt = state.get("next") or {"action": "generate"}
+    action = nxt.get("action", "generate")
+    seed = attempt_seed(ctx.seed, aid, n)
+    adir = store.attempt_dir(aid, n)
+    adir.mkdir(parents=True, exist_ok=True)
+    layout = layout_for(spec)
+    attempt_id = f"{store.run_id}/{aid}/{n}"
+
+    request: GenerationRequest | EditRequest
+    repaired: list[str] = []
+    if action == "repair":
+        source = best_attempt(attempts) or attempts[-1]
+        regions = {r.id: r for r in spec.regions}
+        fixes = nxt.get("regions", [])
+        repaired = [f["region_id"] for f in fixes]
+        prompt = "\n".join(compile_edit_prompt(spec, f["region_id"], f.get("wrong"), f["right"])
+                           for f in fixes)
+        boxes = [regions[r].box for r in repaired]
+        x0 = min(b.x for b in boxes)
+        y0 = min(b.y for b in boxes)
+        x1 = max(b.x + b.w for b in boxes)
+        y1 = max(b.y + b.h for b in boxes)
+        request = EditRequest(prompt=prompt, image_path=str(store.abs(source["image"])),
+                              width=spec.width, height=spec.height, seed=seed,
+                              region=(x0, y0, x1 - x0, y1 - y0), layout=layout,
+                              attempt_id=attempt_id)
+    else:
+        prompt = compile_prompt(spec, reinforce=nxt.get("reinforce", []), attempt=n)
+        request = GenerationRequest(prompt=prompt, width=spec.width, height=spec.height,
+                                    seed=seed, layout=layout, attempt_id=attempt_id)
+    (adir / "prompt.txt").write_text(prompt + "\n", encoding="utf-8")
+
+    done = store.find_generation(aid, n)
+    if done is None:
+        submitted = store.find_generation(aid, n, kind="submitted")
+        if submitted is not None:
+            request.resume = submitted.get("handle")
+        price = float(getattr(ctx.backend.capabilities, "cost_per_image_usd", 0.0) or 0.0)
+        ctx.emit("generating", aid, n, action=action)
+        try:
+            ctx.budget.reserve(price, f"attempt {n} of {aid}")
+        except BudgetExceeded as e:
+            return _fail(ctx, aid, f"budget: {e}")
+
+        def on_submit(handle: dict[str, Any]) -> None:
+            store.record_generation({"kind": "submitted", "asset_id": aid, "attempt": n,
+                                     "backend": ctx.backend.name, "handle": handle})
+        try:
+            if action == "repair":
+                result = ctx.backend.edit(request, on_submit=on_submit)
+            else:
+                result = ctx.backend.generate(request, on_submit=on_submit)
+        except STOP_RUN:
+            ctx.budget.settle(price, 0.0)
+            raise
+        except BackendError as e:
+            ctx.budget.settle(price, 0.0)
+            return _fail(ctx, aid, str(e))
+        image_rel, sha = store.save_image(result.data, result.media_type)
+        done = {"kind": "done", "asset_id": aid, "attempt": n, "action": action,
+                "backend": result.backend, "model": result.model, "image": image_rel,
+                "sha256": sha, "seed": result.seed, "cost_usd": result.cost_usd,
+                "elapsed_s": round(result.elapsed_s, 3), "metadata": result.metadata}
+        store.record_generation(done)
+        ctx.budget.settle(price, result.cost_usd)
+    attempt = {"n": n, "action": action, "why": nxt.get("why", ""), "image": done["image"],
+               "sha256": done["sha256"], "seed": done["seed"], "prompt": store.rel(adir / "prompt.txt"),
+               "backend": done["backend"], "cost_usd": done.get("cost_usd", 0.0),
+               "elapsed_s": done.get("elapsed_s", 0.0),
+               "injected": (done.get("metadata") or {}).get("injected", [])}
+    if repaired:
+        attempt["repaired"] = repaired
+    write_json(adir / "attempt.json", attempt)
+    ctx.emit("generated", aid, n, action=action)
+    return Command(goto="check", update={"current": attempt})
+
+
+def _fail(ctx: Context, aid: str, error: str) -> Command[Literal["__end__"]]:
+    ctx.store.set_asset_status(aid, status="failed", reason=error)
+    ctx.emit("done", aid, status="failed", reason=error)
+    return Command(goto=END, update={"status": "failed", "error": error})
+
+
+# --- check -------------------------------------------------------------------------------
+def check(state: AssetState, runtime: Runtime[Context]) -> dict[str, Any]:
+    """OCR the attempt's image against the spec; write qa.json and overlay.png."""
+    ctx = runtime.context
+    store = ctx.store
+    spec = load_spec(ctx, state)
+    attempt = dict(state["current"] or {})
+    n = attempt["n"]
+    adir = store.attempt_dir(spec.asset_id, n)
+    image = store.abs(attempt["image"])
+    report = check_image(image, expected_texts(spec), reader=ctx.reader,
+                         second_opinion=ctx.settings.ocr_second_opinion)
+    write_report(report, adir / "qa.json")
+    render_overlay(image, report, adir / "overlay.png")
+    attempt["qa"] = {
+        "passed": report.passed, "score": round(report.score, 4),
+        "word_accuracy": round(report.word_accuracy, 4), "ned": round(report.ned, 4),
+        "regions": [f.model_dump(include={"region_id", "kind", "expected", "read", "similarity"})
+                    for f in report.regions],
+        "unexpected": [f.model_dump(include={"kind", "read", "read_box"})
+                       for f in report.unexpected],
+        "report": store.rel(adir / "qa.json"), "overlay": store.rel(adir / "overlay.png"),
+        "elapsed_s": round(report.elapsed_s, 3),
+    }
+    write_json(adir / "attempt.json", attempt)
+    ctx.emit("checked", spec.asset_id, n, passed=report.passed, score=report.score)
+    return {"attempts": [attempt], "current": None}
+
+
+# --- decide ------------------------------------------------------------------------------
+def decide(state: AssetState, runtime: Runtime[Context]
+           ) -> Command[Literal["generate", "review", "__end__"]]:
+    """The QA agent: accept, repair, regenerate, or hand over to a human."""
+    ctx = runtime.context
+    aid = state["asset_id"]
+    attempts = state["attempts"]
+    d = policy_decide(attempts, max_attempts=ctx.settings.max_attempts,
+                      can_edit=bool(ctx.backend.capabilities.edit))
+    # record the decision on the attempt it was made about
+    last = attempts[-1]
+    adir = ctx.store.attempt_dir(aid, last["n"])
+    record = read_json(adir / "attempt.json")
+    record["decision"] = {"action": d.action, "why": d.why}
+    write_json(adir / "attempt.json", record)
+    ctx.emit("decided", aid, last["n"], action=d.action, why=d.why)
+    if d.action == "accept":
+        final = ctx.store.copy_final(aid, last["image"])
+        ctx.store.set_asset_status(aid, status="accepted", final_image=final,
+                                   accepted_attempt=last["n"], reason=d.why)
+        ctx.emit("done", aid, status="accepted")
+        return Command(goto=END, update={"status": "accepted", "final_image": final})
+    if d.action == "review":
+        return Command(goto="review", update={"next": {"action": "review", "why": d.why,
+                                                       "best": d.best}})
+    return Command(goto="generate", update={"next": {
+        "action": d.action, "why": d.why, "reinforce": d.reinforce, "regions": d.regions}})
+
+
+# --- review ------------------------------------------------------------------------------
+def review(state: AssetState, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Pause for a person (durably, via the checkpointer) and apply their decision."""
+    ctx = runtime.context
+    aid = state["asset_id"]
+    best = best_attempt(state["attempts"])
+    why = (state.get("next") or {}).get("why", "")
+    ctx.store.set_asset_status(aid, status="needs_review", best_attempt=best["n"] if best else None,
+                               reason=why)
+    ctx.emit("done", aid, status="needs_review", reason=why)
+    answer = interrupt({"asset_id": aid, "best_attempt": best["n"] if best else None,
+                        "image": best["image"] if best else None, "why": why})
+    decision = answer.get("decision")
+    chosen_n = answer.get("attempt") or (best["n"] if best else None)
+    by_n = {a["n"]: a for a in state["attempts"]}
+    review_info = {"decision": decision, "reviewer": answer.get("reviewer"),
+                   "note": answer.get("note"), "attempt": chosen_n}
+    if decision == "approve":
+        if chosen_n not in by_n:
+            raise ReviewError(f"{aid} has no attempt {chosen_n}")
+        final = ctx.store.copy_final(aid, by_n[chosen_n]["image"])
+        ctx.store.set_asset_status(aid, status="accepted", final_image=final, review=review_info,
+                                   accepted_attempt=chosen_n)
+        return {"status": "accepted", "final_image": final, "review": review_info}
+    ctx.store.set_asset_status(aid, status="rejected", review=review_info)
+    return {"status": "rejected", "review": review_info}

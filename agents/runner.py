@@ -1,0 +1,258 @@
+"""The library API behind the CLI, the web app and the workers.
+
+    result = start_run("brief.yaml", settings)          # plan, then run every asset
+    result = resume_run(run_id, settings)              # continue after a crash or a stop
+    pending_reviews(settings); decide_review(run_id, asset_id, "approve", settings)
+
+A run plans every format first (so a brief error or copy that cannot fit is reported
+before anything is paid for), writes the specs, then runs one checkpointed graph thread
+per asset, several at once.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.types import Command
+
+from agents.brief import Brief, load_brief
+from agents.errors import ReviewError, SpecError
+from agents.graph import build_graph
+from agents.planner import make_planner
+from agents.settings import Settings
+from agents.spec import VisualSpec, size_problem, snap_size
+from agents.state import Budget, Context, Event
+from agents.store import RunStore, new_run_id, read_json, write_json
+from generation.base import Backend
+from generation.registry import create_backend
+
+RUN_SETTINGS = ("backend", "planner", "max_attempts", "max_cost", "simulate_errors",
+                "concurrency")
+"""Settings a run records in run.json, so resume and review use what the run started with."""
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    run_dir: Path
+    manifest: dict[str, Any]
+
+    @property
+    def ok(self) -> bool:
+        return all(a["status"] == "accepted" for a in self.manifest["assets"])
+
+
+def backend_options(settings: Settings, name: str, *, seed: int = 0) -> dict[str, Any]:
+    """Options for a backend, from settings (keys stay SecretStr)."""
+    s = settings
+    common = {"timeout_s": s.http_timeout_s, "max_retries": s.max_retries}
+    if name == "typeset":
+        return {"fault_rate": s.simulate_errors, "fault_seed": seed}
+    if name == "zai":
+        return {"api_key": s.zai_api_key, "base_url": s.zai_base_url, **common}
+    if name == "fal":
+        return {"api_key": s.fal_key, "base_url": s.fal_base_url, **common}
+    if name == "runware":
+        return {"api_key": s.runware_api_key, "base_url": s.runware_base_url, **common}
+    if name == "openai-images":
+        return {"urls": s.openai_images_urls, "api_key": s.openai_images_api_key,
+                "per_server_concurrency": s.per_server_concurrency, **common}
+    if name == "vllm-omni":
+        return {"urls": s.vllm_omni_urls, "api_key": s.vllm_omni_api_key,
+                "per_server_concurrency": s.per_server_concurrency, **common}
+    if name == "diffusers":
+        return {"model": s.diffusers_model, "device": s.diffusers_device,
+                "dtype": s.diffusers_dtype, "cpu_offload": s.diffusers_cpu_offload,
+                "steps": s.diffusers_steps}
+    return {}
+
+
+def fit_to_backend(spec: VisualSpec, backend: Backend) -> VisualSpec:
+    """Snap the spec's canvas to the backend's limits (boxes are fractions, so the layout
+    rescales), or refuse with a clear message — never a provider 400 at run time."""
+    lim = backend.capabilities.limits
+    limits = {"min_side": lim.min_side, "max_side": lim.max_side, "multiple": lim.multiple,
+              "max_pixels": lim.max_pixels}
+    if size_problem(spec.width, spec.height, **limits) is None:
+        return spec
+    w, h = snap_size(spec.width, spec.height, **limits)
+    if size_problem(w, h, **limits) is not None:
+        raise SpecError(f"{spec.asset_id}: {spec.width}x{spec.height} cannot be made valid for "
+                        f"backend {backend.name} ({size_problem(spec.width, spec.height, **limits)})")
+    ratio_before, ratio_after = spec.width / spec.height, w / h
+    if abs(ratio_after / ratio_before - 1) > 0.12:
+        raise SpecError(f"{spec.asset_id}: {spec.width}x{spec.height} would be distorted to "
+                        f"{w}x{h} for backend {backend.name}; choose a format within its limits "
+                        f"({lim.min_side}–{lim.max_side} px, multiples of {lim.multiple})")
+    from agents.fitting import fit_spec
+    return fit_spec(spec.model_copy(update={"width": w, "height": h}))
+
+
+def _make_backend(settings: Settings, seed: int) -> Backend:
+    return create_backend(settings.backend, **backend_options(settings, settings.backend,
+                                                              seed=seed))
+
+
+def plan_brief(brief: Brief, settings: Settings) -> list[VisualSpec]:
+    """Plan every format of a brief (no image is made)."""
+    return make_planner(settings).plan(brief)
+
+
+@contextmanager
+def _saver(store: RunStore) -> Iterator[SqliteSaver]:
+    conn = sqlite3.connect(store.checkpoint_db, check_same_thread=False)
+    try:
+        saver = SqliteSaver(conn)
+        saver.setup()
+        yield saver
+    finally:
+        conn.close()
+
+
+def _thread(store: RunStore, asset_id: str) -> dict[str, Any]:
+    return {"configurable": {"thread_id": f"{store.run_id}/{asset_id}"}}
+
+
+def start_run(brief_path: str | Path, settings: Settings, *,
+              on_event: Callable[[Event], None] | None = None,
+              on_planned: Callable[[list[VisualSpec]], None] | None = None,
+              run_id: str | None = None, seed: int | None = None) -> RunResult:
+    """Plan a brief and run every asset to accepted, needs_review or failed."""
+    brief = load_brief(brief_path)
+    seed = int(time.time()) & 0x7FFFFFFF if seed is None else seed
+    backend = _make_backend(settings, seed)
+    specs = [fit_to_backend(s, backend) for s in plan_brief(brief, settings)]
+    store = RunStore.create(settings.runs_dir, run_id or new_run_id(brief.name))
+    shutil.copyfile(brief_path, store.root / f"brief{Path(brief_path).suffix or '.yaml'}")
+    write_json(store.root / "run.json", {
+        "run_id": store.run_id, "brief": str(Path(brief_path)), "created": time.time(),
+        "seed": seed, "status": "running",
+        **{k: getattr(settings, k) for k in RUN_SETTINGS}})
+    for spec in specs:
+        write_json(store.spec_path(spec.asset_id), spec.model_dump(mode="json"))
+    store.write_manifest()
+    if on_planned:
+        on_planned(specs)
+    return _execute(store, settings, backend, seed, on_event)
+
+
+def run_settings(store: RunStore, settings: Settings) -> tuple[Settings, int]:
+    """The settings a run started with (keys and endpoints still come from the env)."""
+    meta = read_json(store.root / "run.json")
+    update = {k: meta[k] for k in RUN_SETTINGS if k in meta}
+    return settings.model_copy(update=update), int(meta.get("seed", 0))
+
+
+def resume_run(run_id: str, settings: Settings, *,
+               on_event: Callable[[Event], None] | None = None) -> RunResult:
+    """Continue a run: unfinished assets go on where they stopped; nothing finished reruns."""
+    store = RunStore.open(settings.runs_dir, run_id)
+    settings, seed = run_settings(store, settings)
+    backend = _make_backend(settings, seed)
+    return _execute(store, settings, backend, seed, on_event)
+
+
+def _execute(store: RunStore, settings: Settings, backend: Backend, seed: int,
+             on_event: Callable[[Event], None] | None) -> RunResult:
+    budget = Budget(settings.max_cost, spent=store.spent_usd())
+    ctx = Context(settings=settings, store=store, backend=backend, budget=budget,
+                  on_event=on_event, seed=seed)
+    meta_path = store.root / "run.json"
+    with _saver(store) as saver:
+        graph = build_graph().compile(checkpointer=saver)
+
+        def run_asset(asset_id: str) -> None:
+            config = _thread(store, asset_id)
+            snap = graph.get_state(config)
+            if not snap.values:
+                graph.invoke({"run_id": store.run_id, "asset_id": asset_id, "attempts": []},
+                             config, context=ctx)
+            elif snap.next and not snap.interrupts:
+                graph.invoke(None, config, context=ctx)  # resume after a crash/stop
+            # else: finished, or waiting for a human
+
+        error: BaseException | None = None
+        try:
+            with ThreadPoolExecutor(max_workers=settings.concurrency) as pool:
+                futures = [pool.submit(run_asset, a) for a in store.asset_ids()]
+                for f in futures:
+                    try:
+                        f.result()
+                    except BaseException as e:  # noqa: BLE001 - re-raised below, after all
+                        error = error or e
+        finally:
+            meta = read_json(meta_path)
+            meta["status"] = "stopped" if error else "finished"
+            meta["error"] = str(error) if error else None
+            write_json(meta_path, meta)
+            manifest = store.write_manifest()
+    if error:
+        raise error
+    return RunResult(store.run_id, store.root, manifest)
+
+
+# --- review --------------------------------------------------------------------------------
+def pending_reviews(settings: Settings) -> list[dict[str, Any]]:
+    """Every asset waiting for a person, across runs."""
+    out = []
+    root = Path(settings.runs_dir)
+    if not root.exists():
+        return out
+    for meta in sorted(root.glob("*/run.json")):
+        store = RunStore(meta.parent)
+        for aid in store.asset_ids():
+            st = store.asset_status(aid)
+            if st.get("status") == "needs_review":
+                out.append({"run_id": store.run_id, "asset_id": aid, "reason": st.get("reason"),
+                            "best_attempt": st.get("best_attempt"),
+                            "image": _best_image(store, aid, st.get("best_attempt"))})
+    return out
+
+
+def _best_image(store: RunStore, aid: str, n: int | None) -> str | None:
+    for a in store.attempts(aid):
+        if a["n"] == n:
+            return str(store.abs(a["image"]))
+    return None
+
+
+def decide_review(run_id: str, asset_id: str, decision: str, settings: Settings, *,
+                  reviewer: str | None = None, note: str | None = None,
+                  attempt: int | None = None) -> RunResult:
+    """Apply a person's decision (approve | reject) and resume that asset's graph."""
+    if decision not in ("approve", "reject"):
+        raise ReviewError(f"unknown decision {decision!r}: use approve or reject")
+    store = RunStore.open(settings.runs_dir, run_id)
+    if asset_id not in store.asset_ids():
+        raise ReviewError(f"run {run_id} has no asset '{asset_id}' "
+                          f"(assets: {', '.join(store.asset_ids())})")
+    settings, seed = run_settings(store, settings)
+    backend = _make_backend(settings, seed)
+    ctx = Context(settings=settings, store=store, backend=backend,
+                  budget=Budget(settings.max_cost, store.spent_usd()), seed=seed)
+    with _saver(store) as saver:
+        graph = build_graph().compile(checkpointer=saver)
+        config = _thread(store, asset_id)
+        snap = graph.get_state(config)
+        if not snap.interrupts:
+            status = store.asset_status(asset_id).get("status")
+            raise ReviewError(f"{run_id}/{asset_id} is not waiting for review (status: {status})")
+        graph.invoke(Command(resume={"decision": decision, "reviewer": reviewer, "note": note,
+                                     "attempt": attempt}), config, context=ctx)
+    manifest = store.write_manifest()
+    return RunResult(store.run_id, store.root, manifest)
+
+
+def load_manifest(run_id: str, settings: Settings) -> dict[str, Any]:
+    store = RunStore.open(settings.runs_dir, run_id)
+    return json.loads((store.root / "manifest.json").read_text(encoding="utf-8"))

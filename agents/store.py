@@ -1,0 +1,225 @@
+"""The run folder: every artifact a run writes, and the ledger of paid generations.
+
+::
+
+    runs/<run_id>/
+      brief.yaml            the brief as given
+      run.json              run metadata (backend, planner, settings that matter)
+      specs/<asset>.json    the planned VisualSpec per asset
+      images/<sha256>.png   every generated image, content-addressed
+      ledger.jsonl          one line per generation, appended (fsync) right after the
+                            image is on disk and before anything else can fail
+      assets/<asset>/attempt-<n>/{prompt.txt, attempt.json, qa.json, overlay.png}
+      assets/<asset>/status.json, final.png
+      checkpoints.sqlite    LangGraph checkpoints (resume after a crash)
+      manifest.json         the summary, rebuilt from the files above
+
+Images never enter graph state: state carries paths and hashes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from agents.errors import RunNotFound
+
+_EXT = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
+_ledger_lock = threading.Lock()
+
+
+def new_run_id(brief_name: str) -> str:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", brief_name)[:40] or "run"
+    return f"{stamp}-{safe}-{os.urandom(2).hex()}"
+
+
+def atomic_write(path: Path, data: bytes | str) -> None:
+    """Write via a temp file + rename, so a crash never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(raw)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, obj: Any) -> None:
+    atomic_write(path, json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+class RunStore:
+    """Paths and durable writes for one run folder."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    # --- locating -----------------------------------------------------------------------
+    @classmethod
+    def create(cls, runs_dir: Path, run_id: str) -> "RunStore":
+        root = Path(runs_dir) / run_id
+        root.mkdir(parents=True, exist_ok=False)
+        for sub in ("specs", "images", "assets"):
+            (root / sub).mkdir()
+        return cls(root)
+
+    @classmethod
+    def open(cls, runs_dir: Path, run_id: str) -> "RunStore":
+        root = Path(runs_dir) / run_id
+        if not (root / "run.json").exists():
+            known = sorted(p.name for p in Path(runs_dir).glob("*/run.json")) if Path(
+                runs_dir).exists() else []
+            hint = f" (runs here: {', '.join(known[-5:])})" if known else ""
+            raise RunNotFound(f"no run '{run_id}' under {runs_dir}{hint}")
+        return cls(root)
+
+    @property
+    def run_id(self) -> str:
+        return self.root.name
+
+    @property
+    def checkpoint_db(self) -> Path:
+        return self.root / "checkpoints.sqlite"
+
+    def spec_path(self, asset_id: str) -> Path:
+        return self.root / "specs" / f"{asset_id}.json"
+
+    def asset_dir(self, asset_id: str) -> Path:
+        return self.root / "assets" / asset_id
+
+    def attempt_dir(self, asset_id: str, n: int) -> Path:
+        return self.asset_dir(asset_id) / f"attempt-{n:02d}"
+
+    def rel(self, path: Path | str) -> str:
+        return str(Path(path).resolve().relative_to(self.root.resolve()))
+
+    def abs(self, rel: str) -> Path:
+        return self.root / rel
+
+    # --- images and the ledger ------------------------------------------------------------
+    def save_image(self, data: bytes, media_type: str = "image/png") -> tuple[str, str]:
+        """Store image bytes content-addressed; returns (relative path, sha256)."""
+        sha = hashlib.sha256(data).hexdigest()
+        path = self.root / "images" / f"{sha}{_EXT.get(media_type, '.png')}"
+        if not path.exists():
+            atomic_write(path, data)
+        return self.rel(path), sha
+
+    def record_generation(self, entry: dict[str, Any]) -> None:
+        """Append one generation to ledger.jsonl and fsync it."""
+        entry = {"ts": time.time(), **entry}
+        line = json.dumps(entry, ensure_ascii=False, default=str) + "\n"
+        with _ledger_lock, open(self.root / "ledger.jsonl", "a", encoding="utf-8") as f:
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+
+    def ledger(self) -> list[dict[str, Any]]:
+        path = self.root / "ledger.jsonl"
+        if not path.exists():
+            return []
+        out = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                try:
+                    out.append(json.loads(line))
+                except json.JSONDecodeError:  # a torn last line after a crash
+                    continue
+        return out
+
+    def find_generation(self, asset_id: str, n: int, kind: str = "done") -> dict[str, Any] | None:
+        """The ledger entry of a finished (or submitted) generation for this attempt."""
+        found = None
+        for e in self.ledger():
+            if e.get("asset_id") == asset_id and e.get("attempt") == n and e.get("kind", "done") == kind:
+                found = e
+        return found
+
+    def spent_usd(self) -> float:
+        return round(sum(e.get("cost_usd", 0.0) for e in self.ledger()
+                         if e.get("kind", "done") == "done"), 6)
+
+    def copy_final(self, asset_id: str, image_rel: str) -> str:
+        src = self.abs(image_rel)
+        dst = self.asset_dir(asset_id) / f"final{src.suffix}"
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dst.with_name(f".{dst.name}.tmp")
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+        return self.rel(dst)
+
+    # --- manifest ---------------------------------------------------------------------
+    def asset_ids(self) -> list[str]:
+        return sorted(p.stem for p in (self.root / "specs").glob("*.json"))
+
+    def attempts(self, asset_id: str) -> list[dict[str, Any]]:
+        out = []
+        for d in sorted(self.asset_dir(asset_id).glob("attempt-*")):
+            f = d / "attempt.json"
+            if f.exists():
+                out.append(read_json(f))
+        return sorted(out, key=lambda a: a["n"])
+
+    def asset_status(self, asset_id: str) -> dict[str, Any]:
+        f = self.asset_dir(asset_id) / "status.json"
+        return read_json(f) if f.exists() else {"status": "pending"}
+
+    def set_asset_status(self, asset_id: str, **fields: Any) -> None:
+        current = self.asset_status(asset_id)
+        current.update(fields)
+        current["updated"] = time.time()
+        write_json(self.asset_dir(asset_id) / "status.json", current)
+
+    def manifest(self) -> dict[str, Any]:
+        meta = read_json(self.root / "run.json")
+        assets = []
+        for aid in self.asset_ids():
+            spec = read_json(self.spec_path(aid))
+            st = self.asset_status(aid)
+            attempts = self.attempts(aid)
+            assets.append({
+                "asset_id": aid, "format": spec.get("format"), "width": spec.get("width"),
+                "height": spec.get("height"), "status": st.get("status", "pending"),
+                "final_image": st.get("final_image"), "reason": st.get("reason"),
+                "review": st.get("review"),
+                "cost_usd": round(sum(a.get("cost_usd", 0.0) for a in attempts), 6),
+                "attempts": attempts,
+            })
+        statuses = [a["status"] for a in assets]
+        if statuses and all(s in ("accepted", "rejected", "failed") for s in statuses):
+            status = "completed"
+        elif any(s == "needs_review" for s in statuses) and all(
+                s in ("accepted", "rejected", "failed", "needs_review") for s in statuses):
+            status = "needs_review"
+        else:
+            status = meta.get("status", "running")
+            if status == "completed":
+                status = "running"
+        return {"run_id": self.run_id, "status": status, "brief": meta.get("brief"),
+                "backend": meta.get("backend"), "planner": meta.get("planner"),
+                "created": meta.get("created"), "cost_usd": self.spent_usd(),
+                "max_cost": meta.get("max_cost"), "error": meta.get("error"), "assets": assets}
+
+    def write_manifest(self) -> dict[str, Any]:
+        m = self.manifest()
+        write_json(self.root / "manifest.json", m)
+        return m

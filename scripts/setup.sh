@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Install everything signwriter needs on a fresh Debian/Ubuntu machine, then the Python
+# package into .venv. Idempotent: re-running skips what is already there.
+#   scripts/setup.sh            core + dev tools (what `make demo` and `make test` need)
+#   EXTRAS=dev,local scripts/setup.sh   also torch/diffusers for the local backend
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV="${VENV:-.venv}"
+EXTRAS="${EXTRAS:-dev}"
+PYTHON="${PYTHON:-python3}"
+APT_PACKAGES=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim tesseract-ocr-chi-tra
+              fonts-noto-cjk fonts-dejavu-core fonts-dejavu-extra)
+
+need_apt=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || need_apt+=("$p")
+done
+if ((${#need_apt[@]})); then
+  if command -v apt-get >/dev/null; then
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    echo "==> installing system packages: ${need_apt[*]}"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+      "${need_apt[@]}" >/dev/null
+  else
+    echo "!! please install tesseract (with eng + chi_sim data) and Noto CJK + DejaVu fonts" >&2
+  fi
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "==> creating $VENV"
+  "$PYTHON" -m venv "$VENV"
+fi
+stamp="$VENV/.signwriter-installed-$EXTRAS"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "==> installing signwriter[$EXTRAS] into $VENV"
+  "$VENV/bin/python" -m pip install -q --upgrade pip
+  if [[ ",$EXTRAS," == *",local,"* ]]; then
+    # the CPU build of torch first, pinned: an unpinned torch pulls gigabytes of CUDA
+    "$VENV/bin/python" -m pip install -q "torch==2.13.0"
+  fi
+  "$VENV/bin/python" -m pip install -q -e ".[$EXTRAS]"
+  touch "$stamp"
+fi
+echo "==> ready: $VENV/bin/signwriter"
