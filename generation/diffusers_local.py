@@ -12,9 +12,9 @@ T5 glyph encoder (only *quoted* text in the prompt reaches it), the autoregressi
 them, the VAE and a flow-matching scheduler.
 
 - A pipeline is loaded once per process and shared: a module-level cache keyed by
-  ``(model, device, dtype, cpu_offload)``, guarded by a lock. One pipeline runs one call
-  at a time (its ``__call__`` keeps state on ``self``), so calls are serialised per
-  pipeline.
+  ``(model, device, dtype, cpu_offload, load_kwargs)``, guarded by a lock. One pipeline
+  runs one call at a time (its ``__call__`` keeps state on ``self``), so calls are
+  serialised per pipeline.
 - Sizes are checked up front as the pipeline's ``check_inputs`` does: width and height
   must be multiples of ``vae_scale_factor * patch_size * 2`` (32 for GLM-Image).
 - The seed drives a ``torch.Generator``; ``edit`` passes the source image as
@@ -88,6 +88,11 @@ class DiffusersOptions(BaseModel):
         default_factory=dict, exclude=True, repr=False,
         description="Extra keyword arguments for every pipeline call, e.g. prior_token_ids "
         "(skips the AR stage) or max_sequence_length.")
+    load_kwargs: dict[str, Any] = Field(
+        default_factory=dict, repr=False,
+        description="Extra keyword arguments for GlmImagePipeline.from_pretrained, e.g. "
+        "revision, variant, local_files_only, or components to use instead of loading "
+        "them (processor=None). Part of the cache key.")
 
     @field_validator("pipeline_kwargs")
     @classmethod
@@ -109,7 +114,10 @@ class _Loaded:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-_CACHE: dict[tuple[str, str, str, bool], _Loaded] = {}
+CacheKey = tuple[str, str, str, bool, str]
+"""``(model, device, dtype, cpu_offload, load_kwargs as text)``."""
+
+_CACHE: dict[CacheKey, _Loaded] = {}
 _CACHE_LOCK = threading.Lock()
 
 
@@ -119,8 +127,8 @@ def clear_pipeline_cache() -> None:
         _CACHE.clear()
 
 
-def cached_pipeline_keys() -> list[tuple[str, str, str, bool]]:
-    """The ``(model, device, dtype, cpu_offload)`` keys loaded in this process."""
+def cached_pipeline_keys() -> list[CacheKey]:
+    """The keys of the pipelines loaded in this process (see :data:`CacheKey`)."""
     with _CACHE_LOCK:
         return list(_CACHE)
 
@@ -182,7 +190,8 @@ def _load(options: DiffusersOptions, attempt: str | None) -> _Loaded:
     torch = _import_torch(attempt)
     device = _resolve_device(torch, options.device, attempt)
     dtype = _resolve_dtype(options.dtype, device)
-    key = (options.model, device, dtype, options.cpu_offload)
+    extras = ", ".join(f"{k}={v!r}" for k, v in sorted(options.load_kwargs.items()))
+    key = (options.model, device, dtype, options.cpu_offload, extras)
     with _CACHE_LOCK:
         loaded = _CACHE.get(key)
         if loaded is not None:
@@ -193,7 +202,7 @@ def _load(options: DiffusersOptions, attempt: str | None) -> _Loaded:
         dtype_kw = "dtype" if hasattr(deprecation_utils, "_resolve_dtype") else "torch_dtype"
         try:
             pipe = pipeline_class.from_pretrained(
-                options.model, **{dtype_kw: getattr(torch, dtype)})
+                options.model, **{**options.load_kwargs, dtype_kw: getattr(torch, dtype)})
             if options.cpu_offload and device != "cpu":
                 pipe.enable_model_cpu_offload(device=device)
             else:

@@ -16,7 +16,9 @@ same way when the network or the provider misbehaves:
   exponential backoff and full jitter, honouring ``retry_after``. Everything else (invalid
   request, content rejected, quota, auth, missing key) is raised at once.
 - :func:`poll` waits for a queued task; :func:`download` fetches a result URL (they expire,
-  so fetch at once); :func:`data_uri` / :func:`sniff_media_type` encode and recognise images.
+  so fetch at once); :func:`decode_image_b64`, :func:`data_uri` and
+  :func:`sniff_media_type` decode, encode and recognise images; :func:`check_size`
+  refuses a size against a backend's ``SizeLimits`` before anything is paid.
 - :func:`secret` reads a ``SecretStr``; :func:`redact` strips keys (and anything that looks
   like an ``Authorization`` value or a signed-URL query) from text before it goes into an
   error message or a log line.
@@ -28,6 +30,7 @@ contain a key.
 from __future__ import annotations
 
 import base64
+import binascii
 import email.utils
 import json
 import logging
@@ -71,7 +74,7 @@ CONNECT_TIMEOUT_S = 10.0
 MAX_RETRY_AFTER_S = 300.0
 """The longest ``Retry-After`` we honour; a provider asking for more is treated as this."""
 
-USER_AGENT = "signwriter/0.1 (+https://github.com/)"
+USER_AGENT = "signwriter/0.1"
 
 ERROR_BODY_CHARS = 300
 """How much of a provider's error body goes into an error message (after redaction)."""
@@ -95,7 +98,8 @@ def secret(value: SecretStr | str | None) -> str:
 
 _AUTH_PATTERNS = (
     # "Authorization: Bearer abc", "Key abc", "Token abc" (header values echoed back)
-    re.compile(r"(?i)\b(bearer|key|token|basic)\s+[A-Za-z0-9._~+/=:\-]{6,}"),
+    # (credential-like: 12+ characters with a digit, so prose such as "token expired" stays)
+    re.compile(r"(?i)\b(bearer|key|token|basic)\s+(?=\S*\d)[A-Za-z0-9._~+/=:\-]{12,}"),
     # api_key=..., "apiKey": "...", x-api-key: ...
     re.compile(r"(?i)((?:api[_-]?key|apikey|access[_-]?token|secret|password|authorization)"
                r"[\"']?\s*[:=]\s*[\"']?)([^\s\"',;&}]+)"),
@@ -153,7 +157,10 @@ def map_httpx_error(exc: httpx.HTTPError, backend: str, attempt: str | None,
     """Map an httpx transport failure to the error tree (a ``TransientError`` for every
     timeout, connect error, dropped connection or protocol error)."""
     where = ""
-    request = getattr(exc, "_request", None)
+    try:
+        request = exc.request
+    except RuntimeError:  # raised by httpx when the error carries no request
+        request = None
     if request is not None:
         where = f" ({request.method} {safe_url(request.url)})"
     kind = type(exc).__name__
@@ -362,6 +369,27 @@ def sniff_media_type(data: bytes) -> str | None:
     return None
 
 
+def decode_image_b64(value: str, *, backend: str, attempt: str | None,
+                     what: str = "the image") -> tuple[bytes, str]:
+    """Decode base64 image data (plain or a ``data:...;base64,`` URL) → ``(bytes, media)``.
+
+    Broken base64 or bytes that are not PNG/JPEG/WebP → ``TransientError`` naming ``what``.
+    """
+    raw = value.strip()
+    if raw.startswith("data:"):
+        raw = raw.split(",", 1)[-1]
+    try:
+        data = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise TransientError(f"{what} is not valid base64", backend=backend,
+                             attempt=attempt) from exc
+    media = sniff_media_type(data)
+    if media is None:
+        raise TransientError(f"{what} is not a PNG/JPEG/WebP image ({len(data)} bytes)",
+                             backend=backend, attempt=attempt)
+    return data, media
+
+
 def data_uri(path: str | Path) -> str:
     """A ``data:`` URI for an image file (for providers that accept inline inputs)."""
     data = Path(path).read_bytes()
@@ -419,3 +447,4 @@ def download(url: str, *, backend: str, attempt: str | None,
     finally:
         if own:
             http.close()
+

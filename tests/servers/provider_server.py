@@ -93,7 +93,8 @@ class ProviderServer:
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02},
+                                        daemon=True)
 
     # --- lifecycle -------------------------------------------------------------------
     def __enter__(self) -> ProviderServer:
@@ -126,6 +127,10 @@ class ProviderServer:
         return [r for r in self.requests if r.route == route]
 
     # --- to implement ----------------------------------------------------------------
+    def classify_request(self, method: str, path: str, body: bytes) -> str:
+        """The route name of a request; by default from method and path alone."""
+        return self.classify(method, path)
+
     def classify(self, method: str, path: str) -> str:
         """The route name of a request (used for scripting and :meth:`calls`)."""
         if method == "GET" and path.startswith("/files/"):
@@ -155,7 +160,7 @@ class ProviderServer:
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else b""
         path = handler.path
-        route = self.classify(method, path.split("?")[0])
+        route = self.classify_request(method, path.split("?")[0], body)
         rec = Recorded(method, path, {k.lower(): v for k, v in handler.headers.items()},
                        body, route)
         with self._lock:
@@ -176,7 +181,8 @@ class ProviderServer:
             reply = Reply(int(fault), b"<html><body>upstream error</body></html>",
                           content_type="text/html")
         elif fault == "badjson":
-            reply = Reply(200, b'{"id": "abc", "data": [{"url": ', content_type="application/json")
+            reply = Reply(200, b'{"id": "abc", "data": [{"url": ',
+                          content_type="application/json")
         else:
             reply = self.route(route, rec, fault)
         self._send(handler, reply)
