@@ -9,10 +9,9 @@ never a silent overflow.
 
 from __future__ import annotations
 
-from generation.fonts import MIN_LEGIBLE_PX, Fit, FontNotFound, find_font, fit_text, script_of
-
 from agents.errors import SpecError, TextDoesNotFit
 from agents.spec import Region, VisualSpec
+from generation.fonts import MIN_LEGIBLE_PX, Fit, FontNotFound, find_font, fit_text, script_of
 
 __all__ = ["Fit", "fit_region", "fit_spec", "font_for"]
 

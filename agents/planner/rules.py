@@ -1,0 +1,111 @@
+"""The rules planner: a deterministic layout from presets, no LLM.
+
+Copy is placed verbatim in the preset for the canvas shape (:mod:`agents.layouts`), roles
+come from the brief, colours from the brand palette (chosen to contrast with the
+background tone the renderer will paint), brand fonts go into the typography, and every
+text region is sized with real font metrics (:mod:`agents.fitting`): copy that cannot be
+set legibly raises :class:`~agents.errors.TextDoesNotFit` naming the region.
+"""
+
+from __future__ import annotations
+
+from agents.brief import Brief, Format
+from agents.errors import PlannerError
+from agents.fitting import fit_spec
+from agents.layouts import Item, place
+from agents.planner.base import (CopyEntry, copy_entries, language_of, render_policy,
+                                 strictness, strip_quotes)
+from agents.settings import Settings
+from agents.spec import Box, Region, Typography, VisualSpec
+from generation.backgrounds import read_style
+from generation.palette import BLACK, WHITE, RGB, contrast, mix, parse_hex, roles, to_hex
+
+FALLBACK_PALETTE = ["#1d3557", "#457b9d", "#f1faee", "#e63946"]
+"""Used when the brief names no brand colours."""
+
+BOLD_ROLES = frozenset({"headline", "price", "cta"})
+ACCENT_ROLES = frozenset({"headline", "price", "cta"})
+"""Large text that may use the brand accent at 3:1 contrast; the rest needs 4.5:1."""
+
+
+def background_of(brief: Brief, entries: list[CopyEntry]) -> str:
+    """What the picture behind the text shows, from the brief's words."""
+    if brief.background:
+        return brief.background
+    if brief.prompt and not brief.copy_:
+        return strip_quotes(brief.prompt, entries)
+    return "clean soft gradient in the brand colours"
+
+
+def text_colours(palette: list[str], description: str) -> dict[str, str]:
+    """A text colour per role that contrasts with the background tone the renderer paints
+    for ``description`` (dark words → a dark ground; otherwise light)."""
+    pal = roles(palette)
+    tone = read_style(description).tone
+    if tone == "dark":
+        backdrops = [pal.dark, mix(pal.dark, pal.accent, 0.45)]
+    else:
+        backdrops = [mix(pal.light, WHITE, 0.35), mix(pal.light, pal.accent, 0.22)]
+
+    def worst(c: RGB) -> float:
+        return min(contrast(c, b) for b in backdrops)
+
+    colours = [parse_hex(c) for c in palette]
+    body = max(colours + [pal.dark, pal.light], key=worst)
+    if worst(body) < 4.5:
+        body = max([BLACK, WHITE], key=worst)
+    accent = pal.accent if worst(pal.accent) >= 3.0 else body
+    return {role: to_hex(accent if role in ACCENT_ROLES else body)
+            for role in ("headline", "subheadline", "body", "cta", "price", "legal", "label")}
+
+
+class RulesPlanner:
+    """Presets per format shape; the brief's copy verbatim; fitted with real font metrics."""
+
+    name = "rules"
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings
+
+    def plan(self, brief: Brief) -> list[VisualSpec]:
+        entries = copy_entries(brief)
+        if not entries:
+            raise PlannerError(
+                f"brief '{brief.name}' gives no exact copy: put the text to show in quotes in "
+                f"its prompt (or give 'copy' items), or configure an LLM planner "
+                f"(SIGNWRITER_LLM_BASE_URL) to write the copy")
+        return [self.plan_format(brief, fmt, entries) for fmt in brief.formats]
+
+    def plan_format(self, brief: Brief, fmt: Format, entries: list[CopyEntry]) -> VisualSpec:
+        palette = list(brief.brand.colors) or list(FALLBACK_PALETTE)
+        background = background_of(brief, entries)
+        colours = text_colours(palette, f"{background} {brief.style}")
+        placement = place([Item(e.name, e.role, e.text) for e in entries], fmt.width, fmt.height)
+        fonts = brief.brand.fonts
+        regions: list[Region] = []
+        for e in entries:
+            x, y, w, h = placement.boxes[e.name]
+            font = (fonts.headline or fonts.body) if e.role == "headline" else fonts.body
+            regions.append(Region(
+                id=e.name, role=e.role, box=Box(x=x, y=y, w=w, h=h), text=e.text,
+                language=language_of(brief, e.text),
+                typography=Typography(weight="bold" if e.role in BOLD_ROLES else "regular",
+                                      color=colours[e.role], align=placement.align[e.name],
+                                      font=font),
+                strictness=strictness(e), render=render_policy(brief, e)))
+        if placement.image:
+            x, y, w, h = placement.image
+            image_id = "image" if "image" not in placement.boxes else "image-visual"
+            regions.append(Region(id=image_id, role="image", box=Box(x=x, y=y, w=w, h=h),
+                                  description=_image_description(brief, background)))
+        spec = VisualSpec(
+            asset_id=fmt.name, format=fmt.name, width=fmt.width, height=fmt.height,
+            language=brief.language, background=background, style=brief.style,
+            palette=palette, brand=brief.brand.name,
+            logo=str(brief.brand.logo) if brief.brand.logo else None, regions=regions)
+        return fit_spec(spec)
+
+
+def _image_description(brief: Brief, background: str) -> str:
+    words = brief.style or background
+    return f"key visual matching the theme: {words}" if words else "key visual"

@@ -1,0 +1,162 @@
+"""The GLM-Image prompt compiler: exact text in quotes, positions and typography in words,
+reinforcement of texts that failed; the edit prompt; spec → renderer layout."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import jinja2
+import pytest
+
+from agents.brief import load_brief, parse_brief
+from agents.planner.rules import RulesPlanner
+from agents.prompting import (compile_edit_prompt, compile_prompt, glyph_texts, layout_for,
+                              position_words, quote, render)
+from agents.spec import Box, VisualSpec
+from generation.base import Layout
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "briefs"
+
+
+def _glm_glyph_texts(prompt: str) -> list[str]:
+    """GLM-Image's own extraction (diffusers GlmImagePipeline.get_glyph_texts), restated."""
+    return (re.findall(r"'([^']*)'", prompt) + re.findall(r"“([^“”]*)”", prompt)
+            + re.findall(r'"([^"]*)"', prompt) + re.findall(r"「([^「」]*)」", prompt))
+
+
+@pytest.fixture(scope="module")
+def summer() -> list[VisualSpec]:
+    return RulesPlanner().plan(load_brief(EXAMPLES / "summer-sale.yaml"))
+
+
+def test_every_model_text_is_quoted_exactly_once_and_nothing_else_is(summer):
+    poster = summer[0]
+    prompt = compile_prompt(poster)
+    model_texts = [r.text for r in poster.text_regions if r.render == "model"]
+    assert model_texts == ["Summer Sale", "Up to 50% off swimwear, sandals & sunglasses",
+                           "From $49.99", "Shop Now"]
+    for t in model_texts:
+        assert prompt.count(f'"{t}"') == 1
+    # what the glyph encoder will receive is exactly the copy, in order
+    assert _glm_glyph_texts(prompt) == model_texts
+    assert glyph_texts(prompt) == model_texts
+
+
+def test_overlay_text_is_left_to_signwriter_and_not_quoted(summer):
+    poster = summer[0]
+    legal = next(r for r in poster.regions if r.id == "legal")
+    assert legal.render == "overlay"
+    prompt = compile_prompt(poster)
+    assert legal.text not in prompt
+    assert "Offer valid" not in prompt
+    assert "free of any lettering" in prompt and "across the bottom" in prompt
+
+
+def test_positions_typography_style_and_brand_are_in_words(summer):
+    prompt = compile_prompt(summer[0])
+    headline_line = next(ln for ln in prompt.splitlines() if '"Summer Sale"' in ln)
+    assert "The headline" in headline_line
+    assert "across the top" in headline_line
+    assert "bold" in headline_line and "very large" in headline_line
+    assert "#004e89" in headline_line
+    assert "Sunny Outfitters" in prompt
+    assert "sunny beach with palm leaves" in prompt
+    assert "flat illustration" in prompt
+    assert "English" in prompt
+    banner = compile_prompt(summer[2])
+    assert "web banner" in banner and "1920x768" in banner
+    assert re.search(r'"Summer Sale", (at|in) the (upper|top|middle) left', banner)
+
+
+def test_reinforcement_spells_failed_text_letter_by_letter(summer):
+    plain = compile_prompt(summer[0])
+    assert "S-u-m-m-e-r" not in plain
+    prompt = compile_prompt(summer[0], reinforce=["Summer Sale", "From $49.99"], attempt=3)
+    assert "S-u-m-m-e-r S-a-l-e" in prompt
+    assert "F-r-o-m $-4-9-.-9-9" in prompt
+    assert "attempt 3" in prompt
+    assert "spelt exactly" in prompt
+    # reinforcement adds no second copy of any text to the glyph encoder
+    assert _glm_glyph_texts(prompt) == _glm_glyph_texts(plain)
+
+
+def test_chinese_copy_is_quoted_and_reinforced_character_by_character():
+    spec = RulesPlanner().plan(load_brief(EXAMPLES / "mid-autumn.yaml"))[0]
+    prompt = compile_prompt(spec, reinforce=["中秋团圆"])
+    assert '"中秋团圆"' in prompt
+    assert "中 秋 团 圆" in prompt and "4 characters" in prompt
+    assert "Simplified Chinese" in prompt and "Chinese characters" in prompt
+    assert sorted(_glm_glyph_texts(prompt)) == sorted(r.text for r in spec.text_regions)
+
+
+def test_quote_marks_inside_copy_cannot_break_the_glyph_list():
+    brief = parse_brief({
+        "name": "quotes", "formats": ["social-square"], "brand": {"name": "Joe's Diner"},
+        "style": "retro 50's diner, 'neon' signs",
+        "copy": {"headline": 'Say "Cheese"!', "subheadline": "Don't miss Joe's deal",
+                 "body": "Open “late” every day"}})
+    spec = RulesPlanner().plan(brief)[0]
+    prompt = compile_prompt(spec)
+    glyphs = _glm_glyph_texts(prompt)
+    assert '"Say “Cheese”!"' in prompt
+    assert '"Don’t miss Joe’s deal"' in prompt
+    # each text reaches the encoder whole; the only extras are quoted words inside a text
+    assert "Say “Cheese”!" in glyphs and "Don’t miss Joe’s deal" in glyphs
+    assert "Open “late” every day" in glyphs
+    assert set(glyphs) <= {"Say “Cheese”!", "Don’t miss Joe’s deal", "Open “late” every day",
+                           "Cheese", "late"}
+    assert "'" not in prompt  # no stray apostrophe from the brand or the style
+
+
+def test_unpaired_quote_marks_are_neutralised():
+    assert quote('12" pizza') == '"12″ pizza"'
+    assert quote("“open") == '"″open"'
+    assert _glm_glyph_texts(quote("a “b") + " and " + quote("c” d")) == ["a ″b", "c″ d"]
+
+
+def test_edit_prompt_replaces_one_text_and_keeps_the_rest(summer):
+    poster = summer[0]
+    prompt = compile_edit_prompt(poster, "headline", "Summr Sale", "Summer Sale")
+    assert prompt.startswith('Replace the text "Summr Sale" with "Summer Sale"')
+    assert "keep everything else unchanged" in prompt
+    assert "across the top" in prompt
+    missing = compile_edit_prompt(poster, "price", None, "From $49.99")
+    assert missing.startswith('Add the text "From $49.99"')
+    assert "keep everything else unchanged" in missing
+    with pytest.raises(KeyError, match="no region 'nope'"):
+        compile_edit_prompt(poster, "nope", None, "x")
+
+
+def test_layout_for_carries_every_region_to_the_renderer(summer):
+    poster = summer[0]
+    layout = layout_for(poster)
+    assert isinstance(layout, Layout)
+    assert [b.id for b in layout.texts] == [r.id for r in poster.text_regions]
+    by_id = {b.id: b for b in layout.texts}
+    head = next(r for r in poster.regions if r.id == "headline")
+    assert by_id["headline"].text == "Summer Sale"
+    assert by_id["headline"].box == head.box.as_tuple()
+    assert by_id["headline"].size == head.typography.size
+    assert by_id["headline"].weight == "bold"
+    assert by_id["legal"].render == "overlay"
+    assert layout.image_boxes == [r.box.as_tuple() for r in poster.regions if r.role == "image"]
+    assert layout.palette == ["#ff6b35", "#004e89", "#ffd23f"]
+    assert layout.background == poster.background
+
+
+@pytest.mark.parametrize(("box", "words"), [
+    ((0.05, 0.05, 0.9, 0.1), "across the top"),
+    ((0.05, 0.85, 0.9, 0.1), "across the bottom"),
+    ((0.05, 0.05, 0.3, 0.1), "at the top left"),
+    ((0.65, 0.85, 0.3, 0.1), "at the bottom right"),
+    ((0.35, 0.45, 0.3, 0.1), "in the centre"),
+])
+def test_position_words(box, words):
+    assert position_words(Box(x=box[0], y=box[1], w=box[2], h=box[3])) == words
+
+
+def test_templates_are_strict_about_missing_variables():
+    with pytest.raises(jinja2.UndefinedError):
+        render("planner_repair.j2")
+    assert "- bad box" in render("planner_repair.j2", errors=["bad box"])
