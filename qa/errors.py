@@ -6,7 +6,9 @@ exception. These are for when a check cannot be run at all::
     QAError                  base: QA could not run
      ├── EngineUnavailable   an OCR engine cannot be used (e.g. the tesseract binary or its
      │                       language data is missing): names the package to install
-     └── BadImage            the image file cannot be read or decoded: names the file
+     ├── BadImage            the image file cannot be read or decoded: names the file
+     └── VisionUnavailable   the optional vision reader (an OpenAI-compatible endpoint)
+                             could not be used: refused key, timeout, bad reply
 """
 
 from __future__ import annotations
@@ -25,4 +27,13 @@ class BadImage(QAError):
 
     def __init__(self, message: str, *, path: str = "") -> None:
         self.path = path
+        super().__init__(message)
+
+
+class VisionUnavailable(QAError):
+    """The optional vision reader failed; the message names the endpoint's host and the
+    reason (never the key). ``status`` is the HTTP status when there was one."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        self.status = status
         super().__init__(message)

@@ -16,9 +16,12 @@ say so.
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
+from pathlib import Path
 
 import zhconv
+from zhconv import zhconv as _zhconv_impl
 
 from qa.models import Strictness
 
@@ -112,9 +115,23 @@ def words(text: str, strictness: Strictness | None = None) -> list[str]:
     return out
 
 
+_ZH_LOCK = threading.Lock()
+
+
+def _zh_loaded() -> None:
+    # zhconv's default loader leaves its dictionary file open (a ResourceWarning); load
+    # it by path, which zhconv reads inside ``with open(...)``
+    with _ZH_LOCK:
+        if _zhconv_impl.zhcdicts is None:
+            _zhconv_impl.loaddict(str(Path(_zhconv_impl.__file__).with_name("zhcdict.json")))
+
+
 def is_traditional(ch: str) -> bool:
     """True when ``ch`` is a Traditional Chinese character with a different Simplified form."""
-    return is_cjk(ch) and zhconv.convert(ch, "zh-hans") != ch
+    if not is_cjk(ch):
+        return False
+    _zh_loaded()
+    return zhconv.convert(ch, "zh-hans") != ch
 
 
 def traditional_chars(text: str) -> list[str]:

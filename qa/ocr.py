@@ -26,6 +26,10 @@ TEXT_SCORE = 0.3
 """rapidocr drops lines below this confidence; kept low so garbage shows as *illegible*."""
 
 
+DET_MAX_SIDE = 2000
+"""Images larger than this are scaled down for text detection (recognition is unaffected)."""
+
+
 @runtime_checkable
 class OCREngine(Protocol):
     """Anything that reads text lines from an RGB ``uint8`` array of shape (h, w, 3)."""
@@ -59,6 +63,11 @@ class RapidOCREngine:
                 "Global.use_cls": False,
                 "Global.log_level": "warning",
                 "Global.text_score": TEXT_SCORE,
+                # detect at the image's own scale (up to DET_MAX_SIDE): the default
+                # ("min" 736) blows a 900x160 crop up to 4100x736 and costs seconds;
+                # check_image upscales small text itself
+                "Det.limit_type": "max",
+                "Det.limit_side_len": DET_MAX_SIDE,
             })
             logging.getLogger("RapidOCR").setLevel(logging.WARNING)
         return self._ocr

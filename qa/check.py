@@ -1,0 +1,410 @@
+"""Checking one image: is every expected text there, spelt exactly, where it belongs?
+
+The cascade keeps cost low:
+
+1. read the whole image once with the judge engine (rapidocr);
+2. for each region with a box, join the whole-image lines that fall in the box (reading
+   order; a line break reads as a space) and compare normalised keys — exact means ``ok``;
+3. only regions that do not read exactly get a second, dearer pass: a crop with a margin,
+   upscaled so its text is about :data:`TARGET_TEXT_PX` high (plus a polarity-inverted
+   variant on a dark background); that read overrides the whole-image read when it matches;
+4. a region still not matching is ``misplaced`` (its text is read exactly elsewhere),
+   ``illegible`` (something there, read with low confidence), ``misspelt`` (read,
+   differently: with a character diff) or ``missing`` (nothing there);
+5. whole-image lines that belong to no region are ``unexpected`` and fail the image.
+
+A region passes ONLY on an exact read after normalisation: no fuzzy acceptance, no
+look-alike folding, no snapping a read to the expected text.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from qa import align, metrics
+from qa.errors import BadImage, QAError
+from qa.models import BoxTuple, ExpectedText, Finding, OCRLine, QAReport, Strictness
+from qa.normalize import has_cjk, is_traditional, normalize, wants_simplified
+from qa.ocr import OCREngine, Reader, get_engine
+
+TARGET_TEXT_PX = 40
+"""Crops are upscaled so a text line is about this many pixels high."""
+
+MAX_UPSCALE = 4.0
+MAX_CROP_SIDE = 2000
+MIN_CONFIDENCE = 0.6
+"""Reads below this (character-weighted) confidence are not reliable: ``illegible``, and
+not reported as unexpected text."""
+
+CANDIDATE_MIN_SIMILARITY = 50.0
+"""A text found without a box must be at least this similar to be reported as misspelt
+rather than missing."""
+
+MAX_WINDOW_LINES = 6
+
+PixelBox = tuple[int, int, int, int]
+
+
+@dataclass
+class _Read:
+    text: str
+    lines: list[OCRLine]
+    engine: str
+    source: str  # "page", "crop", "crop-inverted"
+    ids: set[int] = field(default_factory=set)
+
+    @property
+    def confidence(self) -> float:
+        return align.mean_confidence(self.lines)
+
+    @property
+    def box(self) -> PixelBox | None:
+        return align.union_box(self.lines)
+
+
+def check_image(image: str | Path, expected: list[ExpectedText], *, reader: Reader | None = None,
+                second_opinion: bool = False, locate: bool = True) -> QAReport:
+    """OCR-check ``image`` against ``expected`` and return the report (never raises for a
+    failed check). ``reader`` defaults to the rapidocr judge; ``second_opinion`` adds a
+    tesseract read of each region to its ``note`` (advisory: it never changes a verdict);
+    ``locate=False`` ignores boxes and searches the whole image for each text.
+
+    Raises :class:`~qa.errors.BadImage` for an unreadable file and
+    :class:`~qa.errors.EngineUnavailable` when an engine cannot run.
+    """
+    t0 = time.perf_counter()
+    arr = _load(image)
+    h, w = arr.shape[:2]
+    engine = reader or get_engine("rapidocr")
+    page = engine.read(arr)
+    ctx = _Context(arr=arr, page=page, engine=engine)
+
+    used: set[int] = set()
+    boxes_px: list[PixelBox] = []
+    order = sorted(range(len(expected)), key=lambda i: expected[i].box is None or not locate)
+    by_index: dict[int, Finding] = {}
+    for i in order:
+        exp = expected[i]
+        if exp.box is not None and locate:
+            pbox = _to_pixels(exp.box, w, h)
+            boxes_px.append(pbox)
+            finding, ids = _check_boxed(ctx, exp, pbox)
+        else:
+            finding, ids = _check_unboxed(ctx, exp)
+        used |= ids
+        by_index[i] = finding
+    findings = [by_index[i] for i in range(len(expected))]
+
+    unexpected = _unexpected(ctx, used, boxes_px)
+    if second_opinion:
+        _add_second_opinion(ctx, expected, findings)
+
+    pairs = [(e.text, f.read or "", e.strictness) for e, f in zip(expected, findings)]
+    passed = all(f.kind == "ok" for f in findings) and not unexpected
+    return QAReport(
+        image=str(image), width=w, height=h, passed=passed,
+        score=metrics.score(findings, unexpected),
+        word_accuracy=metrics.word_accuracy(pairs), ned=metrics.ned(pairs),
+        regions=findings, unexpected=unexpected, engine=engine.name,
+        elapsed_s=round(time.perf_counter() - t0, 3),
+    )
+
+
+@dataclass
+class _Context:
+    arr: np.ndarray
+    page: list[OCRLine]
+    engine: OCREngine
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.arr.shape[1], self.arr.shape[0]
+
+    def frac(self, box: PixelBox | None) -> BoxTuple | None:
+        if box is None:
+            return None
+        w, h = self.size
+        x0, y0 = max(0, box[0]), max(0, box[1])
+        x1, y1 = min(w, box[2]), min(h, box[3])
+        return (round(x0 / w, 4), round(y0 / h, 4), round(max(0, x1 - x0) / w, 4),
+                round(max(0, y1 - y0) / h, 4))
+
+
+# --- regions with a box ---------------------------------------------------------------
+
+
+def _check_boxed(ctx: _Context, exp: ExpectedText, pbox: PixelBox) -> tuple[Finding, set[int]]:
+    want = normalize(exp.text, exp.strictness)
+    ids = {i for i, ln in enumerate(ctx.page) if align.inside(ln.box, pbox)}
+    lines = [ctx.page[i] for i in ids]
+    page_read = _Read(align.join(lines), lines, ctx.engine.name, "page", ids)
+    if normalize(page_read.text, exp.strictness) == want:
+        return _ok(ctx, exp, page_read), ids
+
+    reads = [page_read]
+    line_h = statistics.median(ln.box[3] - ln.box[1] for ln in lines) if lines else None
+    for read in _crop_reads(ctx, pbox, line_h):
+        if normalize(read.text, exp.strictness) == want:
+            return _ok(ctx, exp, read), ids  # the crop read overrides the whole-image read
+        reads.append(read)
+
+    elsewhere = _search(ctx, exp, exclude=ids)
+    best = _best(reads, want, exp.strictness)
+    if elsewhere is not None and (best is None or _sim(exp, best) < 80.0):
+        return Finding(region_id=exp.id, kind="misplaced", expected=exp.text, read=elsewhere.text,
+                       box=exp.box, read_box=ctx.frac(elsewhere.box),
+                       similarity=_sim(exp, elsewhere), confidence=elsewhere.confidence,
+                       engine=elsewhere.engine,
+                       note="read exactly outside its box"), ids | elsewhere.ids
+    if best is None:
+        return Finding(region_id=exp.id, kind="missing", expected=exp.text, box=exp.box,
+                       engine=ctx.engine.name, note="no text read in the box"), ids
+    return _wrong(ctx, exp, best), ids
+
+
+def _crop_reads(ctx: _Context, pbox: PixelBox, line_h: float | None) -> Iterator[_Read]:
+    """Reads of an upscaled crop with margin (and its inverse on a dark background),
+    lazily, so a matching first variant costs one OCR call; boxes mapped to the image."""
+    w, h = ctx.size
+    bh = max(1, pbox[3] - pbox[1])
+    text_h = line_h or min(bh, TARGET_TEXT_PX * 2)
+    margin = max(8, int(0.35 * text_h))
+    x0, y0 = max(0, pbox[0] - margin), max(0, pbox[1] - margin)
+    x1, y1 = min(w, pbox[2] + margin), min(h, pbox[3] + margin)
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return
+    crop = ctx.arr[y0:y1, x0:x1]
+    scale = min(MAX_UPSCALE, max(1.0, TARGET_TEXT_PX / max(text_h, 1)))
+    scale = min(scale, MAX_CROP_SIDE / max(crop.shape[:2]))
+    scale = max(scale, 1.0)
+    if scale > 1.01:
+        crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+    variants = [("crop", crop)]
+    gray = cv2.cvtColor(np.ascontiguousarray(crop), cv2.COLOR_RGB2GRAY)
+    if float(np.median(gray)) < 128:
+        variants.append(("crop-inverted", 255 - crop))
+    for source, img in variants:
+        lines = [
+            ln.model_copy(update={"box": (int(x0 + ln.box[0] / scale), int(y0 + ln.box[1] / scale),
+                                          int(x0 + ln.box[2] / scale), int(y0 + ln.box[3] / scale))})
+            for ln in ctx.engine.read(np.ascontiguousarray(img))
+        ]
+        yield _Read(align.join(lines), lines, ctx.engine.name, source)
+
+
+# --- regions without a box --------------------------------------------------------------
+
+
+def _check_unboxed(ctx: _Context, exp: ExpectedText) -> tuple[Finding, set[int]]:
+    found = _search(ctx, exp, exclude=set())
+    if found is not None:
+        return _ok(ctx, exp, found), found.ids
+    want = normalize(exp.text, exp.strictness)
+    windows = [r for block in _blocks(ctx.page, set()) for r in _windows(ctx, block)]
+    best = _best(windows, want, exp.strictness)
+    if best is None or _sim(exp, best) < CANDIDATE_MIN_SIMILARITY:
+        return Finding(region_id=exp.id, kind="missing", expected=exp.text,
+                       engine=ctx.engine.name, note="not read anywhere in the image"), set()
+    box = best.box or (0, 0, 1, 1)
+    reads = [best]
+    for read in _crop_reads(ctx, box, statistics.median(l.box[3] - l.box[1] for l in best.lines)):
+        if _matches(read.text, exp):
+            read.ids = best.ids
+            return _ok(ctx, exp, read), best.ids
+        reads.append(read)
+    chosen = _best(reads, want, exp.strictness) or best
+    return _wrong(ctx, exp, chosen), best.ids
+
+
+def _search(ctx: _Context, exp: ExpectedText, exclude: set[int]) -> _Read | None:
+    """The smallest run of whole-image lines (within one text block) that contains
+    ``exp.text`` exactly after normalisation, or None."""
+    found: list[_Read] = []
+    for block in _blocks(ctx.page, exclude):
+        for read in _windows(ctx, block):
+            if _matches(read.text, exp):
+                found.append(read)
+    if not found:
+        return None
+    return min(found, key=lambda r: (len(r.lines), len(r.text)))
+
+
+def _matches(text: str, exp: ExpectedText) -> bool:
+    """``exp.text`` equals ``text``, or appears in it as whole words (CJK: as a substring)."""
+    s = exp.strictness
+    want, got = normalize(exp.text, s), normalize(text, s)
+    if not want:
+        return False
+    if want == got:
+        return True
+    spaced = Strictness(case=s.case, punctuation=s.punctuation, whitespace=True)
+    want_ws, got_ws = normalize(exp.text, spaced), normalize(text, spaced)
+    if has_cjk(want_ws):
+        return want in got
+    start = got_ws.find(want_ws)
+    while start >= 0:
+        end = start + len(want_ws)
+        before = got_ws[start - 1] if start > 0 else " "
+        after = got_ws[end] if end < len(got_ws) else " "
+        if not before.isalnum() and not after.isalnum():
+            return True
+        start = got_ws.find(want_ws, start + 1)
+    return False
+
+
+def _blocks(page: list[OCRLine], exclude: set[int]) -> list[list[int]]:
+    """Line indices grouped into text blocks: lines that overlap horizontally and are at
+    most ~one line height apart vertically (or share a row) belong together."""
+    ids = [i for i in range(len(page)) if i not in exclude]
+    parent = {i: i for i in ids}
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for a_i, a in enumerate(ids):
+        ba = page[a].box
+        for b in ids[a_i + 1:]:
+            bb = page[b].box
+            lh = max(ba[3] - ba[1], bb[3] - bb[1])
+            gap_y = max(ba[1], bb[1]) - min(ba[3], bb[3])
+            gap_x = max(ba[0], bb[0]) - min(ba[2], bb[2])
+            if (gap_y <= 1.0 * lh and gap_x <= 0) or (gap_y < -0.5 * lh and gap_x <= 1.5 * lh):
+                parent[root(a)] = root(b)
+    groups: dict[int, list[int]] = {}
+    for i in ids:
+        groups.setdefault(root(i), []).append(i)
+    return list(groups.values())
+
+
+def _windows(ctx: _Context, block: list[int]) -> Iterator[_Read]:
+    """Contiguous runs of a block's lines in reading order, up to :data:`MAX_WINDOW_LINES`."""
+    ordered = align.in_reading_order([ctx.page[i] for i in block])
+    index = {id(ctx.page[i]): i for i in block}
+    for start in range(len(ordered)):
+        for end in range(start + 1, min(len(ordered), start + MAX_WINDOW_LINES) + 1):
+            lines = ordered[start:end]
+            yield _Read(" ".join(l.text.strip() for l in lines), lines, ctx.engine.name,
+                        "page", {index[id(l)] for l in lines})
+
+
+# --- verdicts ---------------------------------------------------------------------------
+
+
+def _sim(exp: ExpectedText, read: _Read) -> float:
+    return align.similarity(normalize(exp.text, exp.strictness), normalize(read.text, exp.strictness))
+
+
+def _best(reads: list[_Read], want: str, strictness: Strictness) -> _Read | None:
+    """The non-empty read most similar to ``want`` (earlier reads win ties)."""
+    best: _Read | None = None
+    best_sim = -1.0
+    for r in reads:
+        key = normalize(r.text, strictness)
+        if not key:
+            continue
+        sim = align.similarity(want, key)
+        if sim > best_sim:
+            best, best_sim = r, sim
+    return best
+
+
+def _ok(ctx: _Context, exp: ExpectedText, read: _Read) -> Finding:
+    note = "" if read.source == "page" else f"read on the {read.source} pass"
+    return Finding(region_id=exp.id, kind="ok", expected=exp.text, read=read.text, box=exp.box,
+                   read_box=ctx.frac(read.box), similarity=100.0, confidence=read.confidence,
+                   engine=read.engine, note=note)
+
+
+def _wrong(ctx: _Context, exp: ExpectedText, read: _Read) -> Finding:
+    want = normalize(exp.text, exp.strictness)
+    got = normalize(read.text, exp.strictness)
+    conf = read.confidence
+    notes = []
+    if wants_simplified(exp.language, exp.text):
+        trad = [c for c in dict.fromkeys(read.text) if is_traditional(c)]
+        if trad:
+            notes.append("Traditional Chinese where Simplified is expected: " + "".join(trad))
+    kind = "illegible" if conf < MIN_CONFIDENCE else "misspelt"
+    if kind == "illegible":
+        notes.append(f"low-confidence read ({conf:.2f})")
+    return Finding(region_id=exp.id, kind=kind, expected=exp.text, read=read.text, box=exp.box,
+                   read_box=ctx.frac(read.box), similarity=round(align.similarity(want, got), 2),
+                   confidence=conf, diff=align.char_diff(want, got), engine=read.engine,
+                   note="; ".join(notes))
+
+
+def _unexpected(ctx: _Context, used: set[int], boxes: list[PixelBox]) -> list[Finding]:
+    out: list[Finding] = []
+    for i, ln in enumerate(ctx.page):
+        if i in used or any(align.inside(ln.box, b) for b in boxes):
+            continue
+        if ln.confidence < MIN_CONFIDENCE:
+            continue
+        meaningful = [c for c in ln.text if c.isalnum()]
+        if len(meaningful) < 2 and not any(has_cjk(c) for c in meaningful):
+            continue
+        out.append(Finding(kind="unexpected", read=ln.text, read_box=ctx.frac(ln.box),
+                           confidence=ln.confidence, engine=ln.engine,
+                           note="text that no region asked for"))
+    return out
+
+
+def _add_second_opinion(ctx: _Context, expected: list[ExpectedText],
+                        findings: list[Finding]) -> None:
+    """Advisory: tesseract reads each region's crop; agreement is noted, verdicts stand."""
+    tess = get_engine("tesseract")
+    w, h = ctx.size
+    for exp, f in zip(expected, findings):
+        frac = f.read_box or f.box
+        if frac is None:
+            continue
+        x0, y0, x1, y1 = _to_pixels(frac, w, h)
+        pad = max(6, (y1 - y0) // 4)
+        crop = ctx.arr[max(0, y0 - pad):min(h, y1 + pad), max(0, x0 - pad):min(w, x1 + pad)]
+        if crop.size == 0:
+            continue
+        try:
+            text = align.join(tess.read(np.ascontiguousarray(crop)))
+        except QAError as exc:
+            f.note = _append(f.note, f"tesseract failed: {exc}")
+            continue
+        agrees = bool(text) and normalize(text, exp.strictness) == normalize(exp.text, exp.strictness)
+        f.note = _append(f.note, f"tesseract read {text!r} ({'agrees' if agrees else 'differs'})")
+
+
+def _append(note: str, more: str) -> str:
+    return f"{note}; {more}" if note else more
+
+
+# --- plumbing -----------------------------------------------------------------------------
+
+
+def _load(image: str | Path) -> np.ndarray:
+    path = Path(image)
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return np.asarray(im.convert("RGB"))
+    except (FileNotFoundError, IsADirectoryError) as exc:
+        raise BadImage(f"image not found: {path}", path=str(path)) from exc
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise BadImage(f"cannot decode image {path}: {exc.__class__.__name__}",
+                       path=str(path)) from exc
+
+
+def _to_pixels(box: BoxTuple, w: int, h: int) -> PixelBox:
+    x, y, bw, bh = box
+    x0, y0 = int(max(0.0, x) * w), int(max(0.0, y) * h)
+    x1, y1 = int(round(min(1.0, x + bw) * w)), int(round(min(1.0, y + bh) * h))
+    return x0, y0, max(x0 + 1, x1), max(y0 + 1, y1)

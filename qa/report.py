@@ -1,0 +1,103 @@
+"""Writing a report: JSON for machines, an overlay PNG for people.
+
+Overlay colours: each expected region's box is green (``ok``) or red (anything else),
+labelled with its id, its verdict and what was read; where the text was read somewhere
+other than its box (``misplaced``, or a region without a box) the read box is outlined too;
+unexpected text is boxed orange.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
+
+from qa.errors import BadImage
+from qa.models import BoxTuple, QAReport
+
+GREEN = (0, 200, 0)
+RED = (230, 0, 0)
+ORANGE = (255, 140, 0)
+
+_LABEL_FONTS = [
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/System/Library/Fonts/PingFang.ttc",
+    "C:/Windows/Fonts/msyh.ttc",
+]
+
+
+def write_report(report: QAReport, path: Path) -> None:
+    """Write ``report`` as indented JSON to ``path`` (parent folders are created)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(report.model_dump_json(indent=2), encoding="utf-8")
+
+
+def render_overlay(image: str | Path, report: QAReport, out: Path) -> None:
+    """Draw ``report`` over ``image`` and save it as a PNG at ``out``."""
+    try:
+        with Image.open(image) as im:
+            base = im.convert("RGB")
+    except (OSError, UnidentifiedImageError, ValueError) as exc:
+        raise BadImage(f"cannot read image {image}: {exc.__class__.__name__}",
+                       path=str(image)) from exc
+    w, h = base.size
+    draw = ImageDraw.Draw(base)
+    width = max(2, round(min(w, h) / 300))
+    font = _font(max(12, round(min(w, h) / 45)))
+
+    for f in report.regions:
+        colour = GREEN if f.kind == "ok" else RED
+        label = f"{f.region_id}: {f.kind}" + (f" '{f.read}'" if f.read else "")
+        if f.box is not None:
+            rect = _rect(f.box, w, h)
+            draw.rectangle(rect, outline=colour, width=width)
+            _label(draw, rect, label, colour, font)
+        if f.read_box is not None and (f.box is None or f.kind == "misplaced"):
+            rect = _rect(f.read_box, w, h)
+            draw.rectangle(rect, outline=colour, width=width)
+            if f.box is None or f.kind == "misplaced":
+                _label(draw, rect, label if f.box is None else f"{f.region_id}: read here",
+                       colour, font)
+    for f in report.unexpected:
+        if f.read_box is None:
+            continue
+        rect = _rect(f.read_box, w, h)
+        draw.rectangle(rect, outline=ORANGE, width=width)
+        _label(draw, rect, f"unexpected '{f.read}'", ORANGE, font)
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    base.save(out, format="PNG")
+
+
+def _rect(box: BoxTuple, w: int, h: int) -> tuple[int, int, int, int]:
+    x, y, bw, bh = box
+    x0, y0 = int(x * w), int(y * h)
+    return x0, y0, max(x0 + 1, int((x + bw) * w)), max(y0 + 1, int((y + bh) * h))
+
+
+def _label(draw: ImageDraw.ImageDraw, rect: tuple[int, int, int, int], text: str,
+           colour: tuple[int, int, int], font: ImageFont.ImageFont | ImageFont.FreeTypeFont) -> None:
+    """Text on a filled tab just above the box (inside it when there is no room above)."""
+    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+    tw, th = right - left + 6, bottom - top + 4
+    y = rect[1] - th if rect[1] - th >= 0 else rect[1]
+    draw.rectangle((rect[0], y, rect[0] + tw, y + th), fill=colour)
+    draw.text((rect[0] + 3 - left, y + 2 - top), text, fill=(255, 255, 255), font=font)
+
+
+@lru_cache(maxsize=8)
+def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    for path in _LABEL_FONTS:
+        if Path(path).is_file():
+            try:
+                index = 2 if path.endswith("NotoSansCJK-Regular.ttc") else 0
+                return ImageFont.truetype(path, size=size, index=index)
+            except OSError:
+                continue
+    return ImageFont.load_default(size=size)

@@ -1,0 +1,64 @@
+"""Real test images, rendered with Pillow and the fonts the typeset renderer uses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+from generation.fonts import find_font, fit_text, load_font, script_of
+from qa.models import ExpectedText, Strictness
+
+
+@dataclass
+class Block:
+    """One piece of text to draw: ``drawn`` goes into ``box``; ``expected`` (default:
+    the same text) is what the spec asks for. ``drawn=None`` leaves the box empty."""
+
+    id: str
+    expected: str
+    box: tuple[float, float, float, float]
+    drawn: str | None = "__same__"
+    weight: str = "bold"
+    fill: tuple[int, int, int] = (20, 20, 20)
+    max_size: int | None = None
+    draw_box: tuple[float, float, float, float] | None = None
+    language: str = "en"
+    strictness: Strictness = field(default_factory=Strictness)
+
+    def text_to_draw(self) -> str | None:
+        return self.expected if self.drawn == "__same__" else self.drawn
+
+
+def draw_text(img: Image.Image, text: str, box: tuple[float, float, float, float], *,
+              weight: str = "bold", fill=(20, 20, 20), max_size: int | None = None) -> None:
+    """Fit ``text`` into ``box`` (fractions) like the typeset renderer and draw it centred."""
+    w, h = img.size
+    bw, bh = box[2] * w, box[3] * h
+    font_path = find_font(script_of(text), weight)
+    fit = fit_text(text, bw, bh, font_path=font_path, max_size=max_size)
+    assert fit is not None, f"{text!r} does not fit"
+    font = load_font(font_path, fit.size)
+    draw = ImageDraw.Draw(img)
+    y = box[1] * h + (bh - fit.height) / 2
+    for line in fit.lines:
+        lw = font.getlength(line)
+        draw.text((box[0] * w + (bw - lw) / 2, y), line, font=font, fill=fill)
+        y += fit.size * 1.2
+
+
+def render(path: Path, blocks: list[Block], *, size=(1024, 1536), background=(250, 246, 236),
+           extra: list[tuple[str, tuple[float, float, float, float]]] = ()) -> tuple[Path, list[ExpectedText]]:
+    img = Image.new("RGB", size, background)
+    for b in blocks:
+        text = b.text_to_draw()
+        if text:
+            draw_text(img, text, b.draw_box or b.box, weight=b.weight, fill=b.fill,
+                      max_size=b.max_size)
+    for text, box in extra:
+        draw_text(img, text, box, weight="regular")
+    img.save(path)
+    expected = [ExpectedText(id=b.id, text=b.expected, box=b.box, language=b.language,
+                             strictness=b.strictness) for b in blocks]
+    return path, expected

@@ -1,0 +1,75 @@
+"""The OCR engines themselves, on real images."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from qa import EngineUnavailable, ExpectedText, check_image, get_engine
+from qa.ocr import TesseractEngine
+from tests.qa.images import draw_text
+
+
+def _line(text: str, size=(640, 160)) -> np.ndarray:
+    img = Image.new("RGB", size, (255, 255, 255))
+    draw_text(img, text, (0.05, 0.2, 0.9, 0.6), weight="regular", max_size=48)
+    return np.asarray(img)
+
+
+def test_tesseract_reads_a_simple_line():
+    lines = get_engine("tesseract").read(_line("Summer sale today"))
+    assert " ".join(l.text for l in lines) == "Summer sale today"
+    assert all(l.engine == "tesseract" and 0 < l.confidence <= 1 for l in lines)
+
+
+def test_tesseract_does_not_correct_a_misspelling_with_its_dictionary():
+    lines = get_engine("tesseract").read(_line("Summer sael today"))
+    assert "sael" in " ".join(l.text for l in lines)
+
+
+def test_missing_tesseract_language_names_the_package():
+    with pytest.raises(EngineUnavailable, match="tesseract-ocr-xyz"):
+        TesseractEngine(lang="eng+xyz")
+
+
+def test_unknown_engine_is_unavailable():
+    with pytest.raises(EngineUnavailable, match="rapidocr"):
+        get_engine("abbyy")
+
+
+def test_rapidocr_reads_short_price_without_flipping_it():
+    lines = get_engine("rapidocr").read(_line("¥9", size=(200, 100)))
+    assert [l.text for l in lines] == ["¥9"]
+
+
+def test_rapidocr_engine_is_shared_and_thread_safe():
+    engine = get_engine("rapidocr")
+    assert get_engine("RapidOCR") is engine
+    img = _line("Open daily")
+    results: list[list[str]] = []
+
+    def work():
+        results.append([l.text for l in engine.read(img)])
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [["Open daily"]] * 3
+
+
+def test_second_opinion_is_noted_but_never_changes_the_verdict(tmp_path):
+    img = Image.new("RGB", (640, 320), (255, 255, 255))
+    draw_text(img, "Fresh sandals", (0.05, 0.1, 0.9, 0.3), weight="regular", max_size=48)
+    draw_text(img, "Beach towells", (0.05, 0.6, 0.9, 0.3), weight="regular", max_size=48)
+    img.save(tmp_path / "two.png")
+    expected = [ExpectedText(id="a", text="Fresh sandals", box=(0.05, 0.1, 0.9, 0.3)),
+                ExpectedText(id="b", text="Beach towels", box=(0.05, 0.6, 0.9, 0.3))]
+    report = check_image(tmp_path / "two.png", expected, second_opinion=True)
+    a, b = report.regions
+    assert a.kind == "ok" and "tesseract read 'Fresh sandals' (agrees)" in a.note
+    assert b.kind == "misspelt" and "tesseract read" in b.note and "(differs)" in b.note

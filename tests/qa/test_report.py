@@ -1,0 +1,61 @@
+"""JSON report and overlay PNG from a real check."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from qa import QAReport, check_image, render_overlay, write_report
+from qa.report import GREEN, ORANGE, RED
+from tests.qa.images import Block, render
+
+
+@pytest.fixture(scope="module")
+def checked(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("report")
+    path, expected = render(folder / "p.png", [
+        Block("headline", "SUMMER SALE", (0.1, 0.1, 0.8, 0.15)),
+        Block("price", "Only $19.99", (0.1, 0.4, 0.8, 0.12), drawn="Only $18.99"),
+    ], size=(768, 768), extra=[("Terms apply", (0.2, 0.75, 0.6, 0.08))])
+    return folder, path, check_image(path, expected)
+
+
+def test_json_report_round_trips(checked):
+    folder, _, report = checked
+    out = folder / "deep" / "report.json"
+    write_report(report, out)
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert data["passed"] is False
+    assert [r["kind"] for r in data["regions"]] == ["ok", "misspelt"]
+    # positions index the normalised key ("Only$19.99": spaces do not count by default)
+    assert data["regions"][1]["diff"] == [{"op": "replace", "expected": "9", "read": "8",
+                                           "position": 6}]
+    assert data["unexpected"][0]["read"] == "Terms apply"
+    assert QAReport.model_validate_json(out.read_text(encoding="utf-8")) == report
+
+
+def _edge_colour(img: np.ndarray, box, colour) -> float:
+    """Fraction of the box's left edge pixels (just inside) that have ``colour``."""
+    h, w = img.shape[:2]
+    x0 = int(box[0] * w) + 1
+    y0, y1 = int(box[1] * h) + 2, int((box[1] + box[3]) * h) - 2
+    column = img[y0:y1, x0]
+    return float(np.mean(np.all(column == np.array(colour), axis=1)))
+
+
+def test_overlay_boxes_ok_green_wrong_red_unexpected_orange(checked):
+    folder, path, report = checked
+    out = folder / "overlay.png"
+    render_overlay(path, report, out)
+    img = np.asarray(Image.open(out).convert("RGB"))
+    assert img.shape == (768, 768, 3)
+    assert _edge_colour(img, report.regions[0].box, GREEN) > 0.9
+    assert _edge_colour(img, report.regions[1].box, RED) > 0.9
+    assert _edge_colour(img, report.unexpected[0].read_box, ORANGE) > 0.9
+    # the source image has none of these colours: they were all drawn by the overlay
+    src = np.asarray(Image.open(path).convert("RGB"))
+    for colour in (GREEN, RED, ORANGE):
+        assert not np.all(src == np.array(colour), axis=2).any()
