@@ -118,6 +118,11 @@ def _overlay(img: Image.Image, layer: Image.Image) -> None:
     img.paste(Image.alpha_composite(img.convert("RGBA"), layer).convert("RGB"))
 
 
+def _blur(layer: Image.Image, radius: float) -> Image.Image:
+    """Gaussian blur of an RGBA layer in premultiplied alpha (no dark fringes)."""
+    return layer.convert("RGBa").filter(ImageFilter.GaussianBlur(radius)).convert("RGBA")
+
+
 def _soft_blobs(img: Image.Image, pal: Roles, style: Style, rng: random.Random) -> None:
     """Two or three large, heavily blurred colour fields — the designer's 'soft light'."""
     w, h = img.size
@@ -131,10 +136,10 @@ def _soft_blobs(img: Image.Image, pal: Roles, style: Style, rng: random.Random) 
                                                           rng.uniform(0.7, 1.1)]) * sh
         col = rng.choice(colours)
         if style.tone == "light":
-            col = mix(col, WHITE, 0.35)
-        alpha = int(rng.uniform(0.16, 0.28) * 255)
+            col = mix(col, WHITE, 0.2)
+        alpha = int(rng.uniform(0.22, 0.38) * 255)
         draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=(*col, alpha))
-    _overlay(img, layer.filter(ImageFilter.GaussianBlur(max(sw, sh) / 9)))
+    _overlay(img, _blur(layer, max(sw, sh) / 9))
 
 
 def _circles(img: Image.Image, pal: Roles, style: Style, rng: random.Random) -> None:
@@ -142,12 +147,13 @@ def _circles(img: Image.Image, pal: Roles, style: Style, rng: random.Random) -> 
     sw, sh = max(w // 4, 1), max(h // 4, 1)
     layer = Image.new("RGBA", (sw, sh), (0, 0, 0, 0))
     draw = ImageDraw.Draw(layer)
-    for _ in range(rng.randint(9, 16)):
-        r = rng.uniform(0.02, 0.09) * max(sw, sh)
+    for _ in range(rng.randint(7, 12)):
+        r = rng.uniform(0.05, 0.12) * max(sw, sh)
         cx, cy = rng.uniform(0, sw), rng.uniform(0, sh)
         col = mix(rng.choice(pal.colours), WHITE, 0.5 if style.tone == "light" else 0.1)
-        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=(*col, rng.randint(35, 70)))
-    _overlay(img, layer.filter(ImageFilter.GaussianBlur(1.5)))
+        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=(*col, rng.randint(35, 65)))
+    # large and soft: a crisp small disc would read as an "O" to OCR
+    _overlay(img, _blur(layer, max(sw, sh) * 0.012))
 
 
 def _dots(img: Image.Image, pal: Roles, style: Style, rng: random.Random) -> None:
@@ -165,8 +171,8 @@ def _dots(img: Image.Image, pal: Roles, style: Style, rng: random.Random) -> Non
             d = math.hypot(x - corner_x, y - corner_y)
             if d < reach:
                 draw.ellipse((x - r, y - r, x + r, y + r),
-                             fill=(*col, int(70 * (1 - d / reach))))
-    _overlay(img, layer)
+                             fill=(*col, int(55 * (1 - d / reach))))
+    _overlay(img, _blur(layer, r * 0.6))  # soft halftone: crisp dots read as 中/O
 
 
 def _confetti(img: Image.Image, pal: Roles, style: Style, rng: random.Random) -> None:
@@ -175,12 +181,13 @@ def _confetti(img: Image.Image, pal: Roles, style: Style, rng: random.Random) ->
     draw = ImageDraw.Draw(layer)
     for _ in range(rng.randint(30, 50)):
         x, y = rng.uniform(0, w), rng.uniform(0, h)
-        s = min(w, h) * rng.uniform(0.006, 0.014)
+        s = min(w, h) * rng.uniform(0.008, 0.016)
         a = rng.uniform(0, math.pi)
-        pts = [(x + s * math.cos(a + k * math.pi / 2) * (2 if k % 2 else 1),
-                y + s * math.sin(a + k * math.pi / 2) * (2 if k % 2 else 1)) for k in range(4)]
-        draw.polygon(pts, fill=(*rng.choice(pal.colours), 90))
-    _overlay(img, layer)
+        n = rng.choice([3, 4])  # squat pieces: thin slivers read as "1" or "l" to OCR
+        pts = [(x + s * math.cos(a + 2 * math.pi * k / n),
+                y + s * math.sin(a + 2 * math.pi * k / n)) for k in range(n)]
+        draw.polygon(pts, fill=(*rng.choice(pal.colours), 80))
+    _overlay(img, _blur(layer, min(w, h) * 0.004))
 
 
 def _stripes(img: Image.Image, pal: Roles, style: Style, rng: random.Random) -> None:
@@ -218,17 +225,13 @@ def _geometric(img: Image.Image, pal: Roles, style: Style, rng: random.Random) -
     for _ in range(rng.randint(4, 7)):
         cx, cy = rng.choice([rng.uniform(0, 0.2), rng.uniform(0.8, 1)]) * w, rng.uniform(0, h)
         s = min(w, h) * rng.uniform(0.05, 0.14)
-        kind = rng.choice(["tri", "square", "ring"])
+        # filled polygons only: outlines (rings, frames) read as letters to OCR
+        n = rng.choice([3, 4, 6])
         col = (*rng.choice(pal.colours), rng.randint(40, 80))
         a = rng.uniform(0, 2 * math.pi)
-        if kind == "ring":
-            draw.ellipse((cx - s, cy - s, cx + s, cy + s), outline=col, width=max(2, int(s / 8)))
-        else:
-            n = 3 if kind == "tri" else 4
-            draw.polygon([(cx + s * math.cos(a + 2 * math.pi * k / n),
-                           cy + s * math.sin(a + 2 * math.pi * k / n)) for k in range(n)],
-                         fill=col)
-    _overlay(img, layer)
+        draw.polygon([(cx + s * math.cos(a + 2 * math.pi * k / n),
+                       cy + s * math.sin(a + 2 * math.pi * k / n)) for k in range(n)], fill=col)
+    _overlay(img, _blur(layer, min(w, h) * 0.003))
 
 
 _PATTERN_PAINTERS = {
@@ -262,11 +265,15 @@ def paint_placeholder(img: Image.Image, box: PxBox, pal: Roles, rng: random.Rand
     t = np.linspace(0, 1, bh, dtype=np.float32)[:, None, None]
     card = (np.asarray(top, np.float32) * (1 - t) + np.asarray(bottom, np.float32) * t)
     card_img = Image.fromarray(np.repeat(card, bw, axis=1).astype(np.uint8), "RGB")
-    draw = ImageDraw.Draw(card_img, "RGBA")
-    # sun
-    r = min(bw, bh) * rng.uniform(0.08, 0.13)
+    # a soft sun glow: blurred, so OCR never takes it for an "O"
+    r = min(bw, bh) * rng.uniform(0.09, 0.14)
     sx, sy = bw * rng.uniform(0.6, 0.82), bh * rng.uniform(0.2, 0.35)
-    draw.ellipse((sx - r, sy - r, sx + r, sy + r), fill=(*mix(WHITE, pal.light, 0.3), 210))
+    sun = mix(WHITE, pal.light, 0.3)
+    glow = Image.new("RGBA", (bw, bh), (0, 0, 0, 0))
+    ImageDraw.Draw(glow).ellipse((sx - r, sy - r, sx + r, sy + r), fill=(*sun, 190))
+    card_img = Image.alpha_composite(card_img.convert("RGBA"),
+                                     _blur(glow, r * 0.45)).convert("RGB")
+    draw = ImageDraw.Draw(card_img, "RGBA")
     # two mountain ridges
     for k, (shade, alpha) in enumerate(((0.35, 150), (0.6, 200))):
         peak_x = bw * rng.uniform(0.2, 0.75)

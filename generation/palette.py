@@ -16,6 +16,11 @@ WHITE: RGB = (255, 255, 255)
 MIN_TEXT_CONTRAST = 4.5
 """WCAG AA contrast for normal text: what the renderer guarantees between text and backdrop."""
 
+MIN_LARGE_TEXT_CONTRAST = 3.0
+"""WCAG AA contrast for large text (the renderer applies it from ``LARGE_TEXT_PX`` up)."""
+
+LARGE_TEXT_PX = 32
+
 
 def parse_hex(value: str, default: RGB = BLACK) -> RGB:
     """``#rrggbb`` (or ``#rgb``) to an RGB tuple; anything unparsable gives ``default``."""
