@@ -336,6 +336,22 @@ def backends() -> None:
     out.print(t)
 
 
+@app.command()
+def doctor(offline: Annotated[bool, typer.Option("--offline", help="Do not contact endpoints.")] = False,
+           timeout: Annotated[float, typer.Option(help="Seconds per endpoint check.")] = 5.0) -> None:
+    """Check the configuration and reach each configured endpoint (keys are never shown)."""
+    from agents.doctor import run_checks
+    checks = run_checks(_settings(), timeout=timeout, reach=not offline)
+    t = Table(title="signwriter doctor", title_justify="left")
+    for col in ("check", "", "detail"):
+        t.add_column(col)
+    marks = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[red]FAIL[/]"}
+    for c in checks:
+        t.add_row(c.name, marks[c.level], c.message)
+    out.print(t)
+    raise typer.Exit(1 if any(c.level == "fail" for c in checks) else 0)
+
+
 def main() -> None:
     try:
         app()

@@ -103,6 +103,22 @@ def markdown_table() -> str:
     return "\n".join(rows)
 
 
+START, END = "<!-- settings-table:start -->", "<!-- settings-table:end -->"
+
+
+def update_readme(path: Path = Path("README.md")) -> bool:
+    """Rewrite the table between the README's settings markers; True if it changed."""
+    text = path.read_text(encoding="utf-8")
+    head, _, rest = text.partition(START)
+    _, _, tail = rest.partition(END)
+    new = f"{head}{START}\n{markdown_table()}\n{END}{tail}"
+    if new != text:
+        path.write_text(new, encoding="utf-8")
+    return new != text
+
+
 if __name__ == "__main__":  # pragma: no cover
     if "--markdown" in sys.argv:
         print(markdown_table())
+    elif "--update-readme" in sys.argv:
+        print("README.md updated" if update_readme() else "README.md already up to date")

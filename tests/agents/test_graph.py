@@ -1,0 +1,164 @@
+"""Graph routing: plan → generate → check → decide → (generate | review | end).
+
+Each test compiles its own graph with an in-memory saver and drives it with the real
+typeset renderer and real OCR; a scripted backend decides which attempt carries which
+injected error, so every route is exercised deterministically.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.types import Command
+
+from agents.graph import build_graph
+from agents.settings import Settings
+from agents.spec import Box, Region, Typography, VisualSpec
+from agents.state import Budget, Context
+from agents.store import RunStore, write_json
+from generation.base import Capabilities, EditRequest, Fault, GenerationRequest
+from generation.typeset import TypesetBackend
+
+
+class ScriptedBackend:
+    """The typeset renderer, with a fault list chosen per attempt number."""
+
+    name = "scripted"
+
+    def __init__(self, script: dict[int, list[Fault]], *, can_edit: bool = True) -> None:
+        self.script = script
+        self.calls: list[tuple[str, int]] = []
+        self.capabilities = Capabilities(edit=can_edit, follows_layout=True,
+                                         limits=TypesetBackend.capabilities.limits)
+
+    def _backend(self, attempt_id: str | None) -> tuple[TypesetBackend, int]:
+        n = int((attempt_id or "x/x/1").rsplit("/", 1)[1])
+        return TypesetBackend(faults=self.script.get(n, [])), n
+
+    def generate(self, request: GenerationRequest, *, on_submit=None):
+        backend, n = self._backend(request.attempt_id)
+        self.calls.append(("generate", n))
+        return backend.generate(request)
+
+    def edit(self, request: EditRequest, *, on_submit=None):
+        backend, n = self._backend(request.attempt_id)
+        self.calls.append(("edit", n))
+        return backend.edit(request)
+
+
+def _spec() -> VisualSpec:
+    return VisualSpec(
+        asset_id="card", format="card-small", width=768, height=768, background="soft gradient",
+        palette=["#1d3557", "#457b9d", "#f1faee"],
+        regions=[
+            Region(id="headline", role="headline", box=Box(x=0.08, y=0.08, w=0.84, h=0.2),
+                   text="Summer Sale", typography=Typography(weight="bold", color="#1d3557")),
+            Region(id="price", role="price", box=Box(x=0.08, y=0.45, w=0.84, h=0.16),
+                   text="$49.99", typography=Typography(weight="bold", color="#1d3557")),
+            Region(id="cta", role="cta", box=Box(x=0.25, y=0.75, w=0.5, h=0.1),
+                   text="Shop now", typography=Typography(weight="bold", color="#f1faee")),
+        ])
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> RunStore:
+    s = RunStore.create(tmp_path, "run1")
+    write_json(s.root / "run.json", {"run_id": "run1", "backend": "scripted"})
+    write_json(s.spec_path("card"), _spec().model_dump(mode="json"))
+    return s
+
+
+def _run(store: RunStore, backend: ScriptedBackend, max_attempts: int = 3):
+    graph = build_graph().compile(checkpointer=InMemorySaver())
+    ctx = Context(settings=Settings(max_attempts=max_attempts, _env_file=None), store=store,
+                  backend=backend, budget=Budget(None))
+    config = {"configurable": {"thread_id": "run1/card"}}
+    result = graph.invoke({"run_id": "run1", "asset_id": "card", "attempts": []}, config,
+                          context=ctx)
+    return graph, ctx, config, result
+
+
+def _no_bytes(value: Any) -> bool:
+    if isinstance(value, (bytes, bytearray)):
+        return False
+    if isinstance(value, dict):
+        return all(_no_bytes(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return all(_no_bytes(v) for v in value)
+    return True
+
+
+def test_clean_image_is_accepted_first_time(store: RunStore) -> None:
+    backend = ScriptedBackend({})
+    graph, _, config, result = _run(store, backend)
+    assert result["status"] == "accepted"
+    assert backend.calls == [("generate", 1)]
+    assert (store.root / result["final_image"]).is_file()
+    a = store.attempts("card")[0]
+    assert a["qa"]["passed"] and a["decision"]["action"] == "accept"
+    assert (store.root / a["qa"]["overlay"]).is_file() and (store.root / a["qa"]["report"]).is_file()
+    # state carries paths and hashes, never image bytes
+    assert _no_bytes(graph.get_state(config).values)
+    assert len(a["sha256"]) == 64
+
+
+def test_misspelling_is_repaired_when_the_backend_can_edit(store: RunStore) -> None:
+    backend = ScriptedBackend({1: [Fault(kind="wrong_letter", region_id="headline")]})
+    _, _, _, result = _run(store, backend)
+    assert result["status"] == "accepted"
+    assert backend.calls == [("generate", 1), ("edit", 2)]
+    first, second = store.attempts("card")
+    assert first["qa"]["passed"] is False and first["decision"]["action"] == "repair"
+    assert "headline" in first["decision"]["why"]
+    assert second["action"] == "repair" and second["repaired"] == ["headline"]
+
+
+def test_misspelling_regenerates_with_reinforced_prompt_without_edit(store: RunStore) -> None:
+    backend = ScriptedBackend({1: [Fault(kind="wrong_digit", region_id="price")]},
+                              can_edit=False)
+    _, _, _, result = _run(store, backend)
+    assert result["status"] == "accepted"
+    assert backend.calls == [("generate", 1), ("generate", 2)]
+    first, second = store.attempts("card")
+    assert first["seed"] != second["seed"]
+    prompt2 = (store.root / second["prompt"]).read_text()
+    assert "came out wrong last time" in prompt2 and "$-4-9-.-9-9" in prompt2
+    assert "came out wrong" not in (store.root / first["prompt"]).read_text()
+
+
+def test_persistent_failure_goes_to_review_with_best_attempt_then_resumes(store: RunStore) -> None:
+    missing = [Fault(kind="missing_region", region_id="cta")]
+    backend = ScriptedBackend({1: [Fault(kind="wrong_letter", region_id="headline")],
+                               2: missing, 3: missing}, can_edit=False)
+    graph, ctx, config, result = _run(store, backend, max_attempts=3)
+    snap = graph.get_state(config)
+    assert snap.interrupts, "the graph pauses for a person"
+    assert store.asset_status("card")["status"] == "needs_review"
+    payload = snap.interrupts[0].value
+    scores = {a["n"]: a["qa"]["score"] for a in store.attempts("card")}
+    assert payload["best_attempt"] == max(scores, key=lambda n: (scores[n], -n))
+    assert "3 attempts used" in payload["why"]
+    result = graph.invoke(Command(resume={"decision": "approve", "reviewer": "ana"}), config,
+                          context=ctx)
+    assert result["status"] == "accepted"
+    status = store.asset_status("card")
+    assert status["review"]["reviewer"] == "ana"
+    assert status["accepted_attempt"] == payload["best_attempt"]
+    assert len(backend.calls) == 3  # approving generated nothing more
+
+
+def test_reject_after_review(store: RunStore) -> None:
+    backend = ScriptedBackend({1: [Fault(kind="missing_region", region_id="price")]},
+                              can_edit=False)
+    graph, ctx, config, _ = _run(store, backend, max_attempts=1)
+    result = graph.invoke(Command(resume={"decision": "reject", "note": "off brand"}), config,
+                          context=ctx)
+    assert result["status"] == "rejected"
+    assert store.asset_status("card")["review"]["note"] == "off brand"
+    manifest = store.write_manifest()
+    assert manifest["assets"][0]["status"] == "rejected"
+    assert json.loads((store.root / "manifest.json").read_text())["status"] == "completed"
