@@ -195,6 +195,7 @@ def qa(
     expect: Annotated[Optional[list[str]], typer.Option(help="A string that must appear (repeatable); location not judged.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print every finding as JSON.")] = False,
     overlay: Annotated[Optional[Path], typer.Option(help="Write an overlay PNG here.")] = None,
+    no_extra: Annotated[bool, typer.Option("--no-extra", help="With --expect: also fail when the image has any other text (a spec always does).")] = False,
 ) -> None:
     """Check any image's text: against a spec, or for --expect strings. Exit 0 pass, 1 fail, 2 bad input."""
     from pydantic import ValidationError
@@ -229,6 +230,9 @@ def qa(
         expected = [ExpectedText(id=f"expect{i + 1}", text=t) for i, t in enumerate(expect or [])]
     try:
         report = check_image(image, expected)
+        if spec is None and not no_extra:  # --expect: other text is reported, not a failure
+            report = report.model_copy(update={
+                "passed": all(f.kind == "ok" for f in report.regions)})
         if overlay:
             render_overlay(image, report, overlay)
     except QAError as e:
@@ -320,12 +324,16 @@ def runs(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs fol
 
 
 @app.command()
-def backends() -> None:
+def backends(json_out: Annotated[bool, typer.Option("--json", help="Machine-readable.")] = False
+             ) -> None:
     """List image backends with their capabilities and limits."""
     from generation.registry import available_backends
+    if json_out:
+        out.print_json(json.dumps([b.model_dump(mode="json") for b in available_backends()]))
+        return
     t = Table(title="image backends", title_justify="left")
     for col in ("name", "what", "edit", "sizes", "cost/image", "needs"):
-        t.add_column(col)
+        t.add_column(col, no_wrap=col in ("name", "edit"))
     for b in available_backends():
         c = b.capabilities
         lim = c.limits

@@ -21,7 +21,7 @@ from agents.prompting import compile_edit_prompt, compile_prompt, layout_for
 from agents.spec import VisualSpec
 from agents.state import AssetState, Context
 from agents.store import read_json, write_json
-from generation.base import EditRequest, GenerationRequest
+from generation.base import EditRequest, GenerationRequest, estimate_cost
 from generation.errors import AuthError, BackendError, NeedsKey, QuotaExceeded
 from qa.check import check_image
 from qa.models import ExpectedText
@@ -104,7 +104,7 @@ def generate(state: AssetState, runtime: Runtime[Context]) -> Command[Literal["c
         submitted = store.find_generation(aid, n, kind="submitted")
         if submitted is not None:
             request.resume = submitted.get("handle")
-        price = float(getattr(ctx.backend.capabilities, "cost_per_image_usd", 0.0) or 0.0)
+        price = estimate_cost(ctx.backend, spec.width, spec.height)
         ctx.emit("generating", aid, n, action=action)
         try:
             ctx.budget.reserve(price, f"attempt {n} of {aid}")

@@ -135,6 +135,19 @@ class Capabilities(BaseModel):
     limits: SizeLimits = Field(default_factory=SizeLimits)
 
 
+def estimate_cost(backend: Any, width: int, height: int) -> float:
+    """What one image of ``width``×``height`` will cost at most on ``backend`` (USD).
+
+    Backends whose price depends on the size define ``estimate_cost(width, height)``;
+    the others charge ``capabilities.cost_per_image_usd``. Budgets reserve this before
+    paying, so it must never be below what the provider bills.
+    """
+    fn = getattr(backend, "estimate_cost", None)
+    if callable(fn):
+        return float(fn(width, height))
+    return float(backend.capabilities.cost_per_image_usd)
+
+
 OnSubmit = Callable[[dict[str, Any]], None]
 """Called by queue/async backends right after the provider accepted (and will bill) a task,
 with a JSON-able handle (e.g. ``{"request_id": ..., "status_url": ...}``). The caller records

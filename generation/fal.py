@@ -164,6 +164,11 @@ class FalBackend:
         self.sleep = time.sleep
 
     # --- public ----------------------------------------------------------------------
+    def estimate_cost(self, width: int, height: int) -> float:
+        """fal bills GLM-Image per megapixel of output."""
+        n = max(1, self.options.num_images)
+        return round(self.options.cost_per_megapixel_usd * width * height / 1e6 * n, 6)
+
     def generate(self, request: GenerationRequest, *,
                  on_submit: OnSubmit | None = None) -> GeneratedImage:
         """Submit to the queue (or resume), poll, fetch the result, download the image."""

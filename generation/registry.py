@@ -64,17 +64,21 @@ for _info in (
     BackendInfo(
         name="zai", summary="GLM-Image through the Z.ai (Zhipu) images API",
         module="generation.zai", class_name="ZaiBackend",
-        capabilities=Capabilities(paid=True, limits=_GLM_LIMITS),
+        capabilities=Capabilities(paid=True, cost_per_image_usd=0.015,
+                                  limits=SizeLimits(min_side=1024, max_side=2048, multiple=32,
+                                                    max_pixels=2**22)),
         settings=["SIGNWRITER_ZAI_API_KEY"]),
     BackendInfo(
         name="fal", summary="GLM-Image on fal.ai (queue API; text-to-image and edit)",
         module="generation.fal", class_name="FalBackend",
-        capabilities=Capabilities(edit=True, paid=True, limits=_GLM_LIMITS),
+        capabilities=Capabilities(edit=True, paid=True, cost_per_image_usd=0.1573,
+                                  limits=_GLM_LIMITS),
         settings=["SIGNWRITER_FAL_KEY"]),
     BackendInfo(
-        name="runware", summary="GLM-Image on Runware",
+        name="runware", summary="GLM-Image on Runware (text-to-image and edit)",
         module="generation.runware", class_name="RunwareBackend",
-        capabilities=Capabilities(paid=True, limits=_GLM_LIMITS),
+        capabilities=Capabilities(edit=True, paid=True, cost_per_image_usd=0.0225,
+                                  limits=_GLM_LIMITS),
         settings=["SIGNWRITER_RUNWARE_API_KEY"]),
     BackendInfo(
         name="openai-images", summary="GLM-Image on self-hosted servers speaking the OpenAI "

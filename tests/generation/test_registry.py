@@ -75,3 +75,14 @@ def test_register_adds_a_third_party_backend(monkeypatch: pytest.MonkeyPatch) ->
     register(BackendInfo(name="typeset2", summary="again", module="generation.typeset",
                          class_name="TypesetBackend", capabilities=Capabilities()))
     assert create_backend("typeset2").name == "typeset"
+
+
+def test_listed_capabilities_match_the_backends_themselves() -> None:
+    """What `signwriter backends` shows is what each backend really declares."""
+    from generation.registry import available_backends, create_backend
+    options = {"zai": {"api_key": "k"}, "fal": {"api_key": "k"}, "runware": {"api_key": "k"},
+               "openai-images": {"urls": ["http://127.0.0.1:9"]},
+               "vllm-omni": {"urls": ["http://127.0.0.1:9"]}}
+    for info in available_backends():
+        backend = create_backend(info.name, **options.get(info.name, {}))
+        assert backend.capabilities == info.capabilities, info.name
