@@ -23,6 +23,7 @@ from agents.state import AssetState, Context
 from agents.store import read_json, write_json
 from generation.base import EditRequest, GenerationRequest, estimate_cost
 from generation.errors import AuthError, BackendError, NeedsKey, QuotaExceeded
+from generation.typeset import overlay_blocks
 from qa.check import check_image
 from qa.models import ExpectedText
 from qa.report import render_overlay, write_report
@@ -132,13 +133,22 @@ def generate(state: AssetState, runtime: Runtime[Context]) -> Command[Literal["c
                 "elapsed_s": round(result.elapsed_s, 3), "metadata": result.metadata}
         store.record_generation(done)
         ctx.budget.settle(price, result.cost_usd)
-    attempt = {"n": n, "action": action, "why": nxt.get("why", ""), "image": done["image"],
-               "sha256": done["sha256"], "seed": done["seed"], "prompt": store.rel(adir / "prompt.txt"),
+    image_rel, image_sha = done["image"], done["sha256"]
+    overlaid = [b.id for b in layout.texts if b.render == "overlay"]
+    if overlaid and not ctx.backend.capabilities.follows_layout:
+        # the overlay policy: signwriter sets these texts itself onto the paid picture
+        composed = overlay_blocks(store.abs(image_rel).read_bytes(), layout, set(overlaid),
+                                  attempt=attempt_id)
+        image_rel, image_sha = store.save_image(composed, "image/png")
+    attempt = {"n": n, "action": action, "why": nxt.get("why", ""), "image": image_rel,
+               "sha256": image_sha, "generated_image": done["image"], "seed": done["seed"], "prompt": store.rel(adir / "prompt.txt"),
                "backend": done["backend"], "cost_usd": done.get("cost_usd", 0.0),
                "elapsed_s": done.get("elapsed_s", 0.0),
                "injected": (done.get("metadata") or {}).get("injected", [])}
     if repaired:
         attempt["repaired"] = repaired
+    if overlaid and not ctx.backend.capabilities.follows_layout:
+        attempt["overlaid"] = overlaid
     write_json(adir / "attempt.json", attempt)
     ctx.emit("generated", aid, n, action=action)
     return Command(goto="check", update={"current": attempt})

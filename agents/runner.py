@@ -55,15 +55,17 @@ class RunResult:
 def backend_options(settings: Settings, name: str, *, seed: int = 0) -> dict[str, Any]:
     """Options for a backend, from settings (keys stay SecretStr)."""
     s = settings
-    common = {"timeout_s": s.http_timeout_s, "max_retries": s.max_retries}
+    common = {"timeout_s": s.http_timeout_s, "max_retries": s.max_retries,
+              "backoff_base_s": s.retry_backoff_s}
+    queued = {**common, "poll_interval_s": s.poll_interval_s}
     if name == "typeset":
         return {"fault_rate": s.simulate_errors, "fault_seed": seed}
     if name == "zai":
-        return {"api_key": s.zai_api_key, "base_url": s.zai_base_url, **common}
+        return {"api_key": s.zai_api_key, "base_url": s.zai_base_url, **queued}
     if name == "fal":
-        return {"api_key": s.fal_key, "base_url": s.fal_base_url, **common}
+        return {"api_key": s.fal_key, "base_url": s.fal_base_url, **queued}
     if name == "runware":
-        return {"api_key": s.runware_api_key, "base_url": s.runware_base_url, **common}
+        return {"api_key": s.runware_api_key, "base_url": s.runware_base_url, **queued}
     if name == "openai-images":
         return {"urls": s.openai_images_urls, "api_key": s.openai_images_api_key,
                 "per_server_concurrency": s.per_server_concurrency, **common}

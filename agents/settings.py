@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     per_server_concurrency: int = Field(2, ge=1, description="Requests at once per server.")
     http_timeout_s: float = Field(120.0, gt=0, description="Timeout for image requests.")
     max_retries: int = Field(4, ge=0, le=20, description="Retries of transient failures.")
+    retry_backoff_s: float = Field(1.0, ge=0, description="First retry delay (doubles, with "
+                                   "jitter; Retry-After wins).")
+    poll_interval_s: float = Field(1.0, ge=0, description="Seconds between polls of queued "
+                                   "provider tasks (zai async, fal, runware).")
 
     # --- local diffusers --------------------------------------------------------------
     diffusers_model: str = Field("zai-org/GLM-Image", description="Model id or local path.")

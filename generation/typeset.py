@@ -430,3 +430,25 @@ def _repaint(img: Image.Image, box: PxBox, seed: int) -> None:
     mask = Image.new("L", (w, h), 0)
     ImageDraw.Draw(mask).rectangle((m // 2, m // 2, w - 1 - m // 2, h - 1 - m // 2), fill=255)
     img.paste(patch_img, (x0, y0), mask.filter(ImageFilter.GaussianBlur(m / 3)))
+
+
+def overlay_blocks(data: bytes, layout: Layout, block_ids: set[str], *,
+                   attempt: str | None = None) -> bytes:
+    """Typeset the given text blocks onto an existing image (PNG bytes in and out).
+
+    This is the ``overlay`` render policy: text that must be exact beyond doubt (legal
+    lines, prices) is set by signwriter in the brand font onto the generated picture,
+    in the clear area the prompt reserved for it, and then verified like any other text.
+    """
+    try:
+        img = Image.open(io.BytesIO(data)).convert("RGB")
+    except (UnidentifiedImageError, OSError) as exc:
+        raise InvalidRequest(f"cannot overlay text: not an image ({exc})", backend=NAME,
+                             attempt=attempt) from None
+    pal = roles(layout.palette)
+    for block in layout.texts:
+        if block.id in block_ids:
+            _set_text(img, block, pal, attempt)
+    buf = io.BytesIO()
+    img.save(buf, "PNG", compress_level=3)
+    return buf.getvalue()

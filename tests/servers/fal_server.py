@@ -96,7 +96,7 @@ class FalServer(ProviderServer):
         if route == "result":
             size = job["input"]["image_size"]
             w, h = (size["width"], size["height"]) if isinstance(size, dict) else (1024, 768)
-            url = self.store_image(f"{rid}.png", w, h)
+            url = self.store_image(f"{rid}.png", w, h, prompt=job["input"].get("prompt", ""))
             n = int(job["input"].get("num_images", 1))
             return Reply(200, {"images": [{"url": url, "width": w, "height": h,
                                            "content_type": "image/png"}] * n,

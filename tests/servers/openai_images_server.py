@@ -25,7 +25,7 @@ import threading
 import time
 from typing import Any
 
-from tests.servers.provider_server import ProviderServer, Recorded, Reply, png_bytes
+from tests.servers.provider_server import ProviderServer, Recorded, Reply
 
 
 class InFlight:
@@ -124,13 +124,15 @@ class OpenAIImagesServer(ProviderServer):
         label = f"{rec.route} {fields.get('seed')}"
         if fault == "url":
             name = f"img{len(self.requests)}.png"
-            return Reply(200, {"data": [{"url": self.store_image(name, width, height, label)}]})
+            return Reply(200, {"data": [{"url": self.store_image(
+                name, width, height, label, prompt=fields.get("prompt", ""))}]})
         if fault == "badb64":
             b64 = "this is not base64 %%%"
         elif fault == "notimage":
             b64 = base64.b64encode(b"<html>oops</html>").decode()
         else:
-            b64 = base64.b64encode(png_bytes(width, height, label)).decode()
+            b64 = base64.b64encode(self.paint(width, height, label,
+                                              fields.get("prompt", ""))).decode()
         return Reply(200, {"id": "img-1", "created": int(time.time()),
                            "data": [{"b64_json": b64, "revised_prompt": fields.get("prompt")}],
                            "inference_time_s": round(self.work_s, 3)})

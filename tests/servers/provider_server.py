@@ -20,6 +20,8 @@ Anything else is passed to :meth:`route` as ``fault`` for provider-specific beha
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import io
 import json
 import threading
@@ -79,6 +81,8 @@ class ProviderServer:
         self._faults: dict[str, list[str]] = {}
         self._lock = threading.Lock()
         self.images: dict[str, bytes] = {}
+        self.painter: Callable[[str, int, int], bytes] | None = None
+        """Set to draw images from the prompt (a stand-in for the model); else a label."""
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -150,9 +154,16 @@ class ProviderServer:
             return Reply(200, data, content_type="image/png")
         return Reply(404, {"error": "no such route"})
 
-    def store_image(self, name: str, width: int, height: int, label: str = "") -> str:
+    def paint(self, width: int, height: int, label: str = "", prompt: str = "") -> bytes:
+        """The image the 'model' makes: :attr:`painter` when set, else a labelled PNG."""
+        if self.painter is not None:
+            return self.painter(prompt, width, height)
+        return png_bytes(width, height, label or "signwriter")
+
+    def store_image(self, name: str, width: int, height: int, label: str = "",
+                    prompt: str = "") -> str:
         """Keep a PNG to serve at ``/files/<name>``; returns its URL (with a fake signature)."""
-        self.images[name] = png_bytes(width, height, label or name)
+        self.images[name] = self.paint(width, height, label or name, prompt)
         return f"{self.url}/files/{name}?Signature=abc123&Expires=9999"
 
     # --- plumbing --------------------------------------------------------------------

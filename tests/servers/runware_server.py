@@ -17,7 +17,7 @@ import base64
 import json
 from typing import Any
 
-from tests.servers.provider_server import ProviderServer, Recorded, Reply, png_bytes
+from tests.servers.provider_server import ProviderServer, Recorded, Reply
 
 PATH = "/v1"
 
@@ -72,7 +72,7 @@ class RunwareServer(ProviderServer):
 
     def _result(self, task: dict[str, Any], fault: str | None) -> dict[str, Any]:
         w, h = task["width"], task["height"]
-        data = png_bytes(w, h, task["positivePrompt"][:20])
+        data = self.paint(w, h, task["positivePrompt"][:20], task["positivePrompt"])
         b64 = "!!not base64!!" if fault == "badb64" else base64.b64encode(data).decode()
         return {"taskType": "imageInference", "taskUUID": task["taskUUID"],
                 "imageUUID": "img-" + task["taskUUID"][:8], "status": "success",

@@ -24,7 +24,7 @@ from typing import Any, Literal
 from PIL import Image
 
 from tests.servers.openai_images_server import InFlight
-from tests.servers.provider_server import ProviderServer, Recorded, Reply, png_bytes
+from tests.servers.provider_server import ProviderServer, Recorded, Reply
 
 
 class VllmOmniServer(ProviderServer):
@@ -78,8 +78,10 @@ class VllmOmniServer(ProviderServer):
             if fault == "badb64":
                 payload = "%%% not base64 %%%"
             else:
-                payload = base64.b64encode(png_bytes(width, height,
-                                                     f"seed {body.get('seed')}")).decode()
+                prompt = content if isinstance(content, str) else " ".join(
+                    p.get("text", "") for p in content if isinstance(p, dict))
+                payload = base64.b64encode(self.paint(width, height, f"seed {body.get('seed')}",
+                                                      prompt)).decode()
             data_url = f"data:image/png;base64,{payload}"
             if self.content_style == "string":
                 message = data_url

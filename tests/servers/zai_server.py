@@ -86,13 +86,15 @@ class ZaiServer(ProviderServer):
             if fault == "no-image":
                 return Reply(200, {"created": 1, "data": [],
                                    "content_filter": [{"role": "assistant", "level": 0}]})
-            url = self.store_image(f"sync-{next(self._ids)}.png", w, h)
+            url = self.store_image(f"sync-{next(self._ids)}.png", w, h,
+                                   prompt=rec.json.get("prompt", ""))
             return Reply(200, {"created": 1760335349, "data": [{"url": url}],
                                "content_filter": [{"role": "assistant", "level": 3}]})
         if route == "submit":
             task_id = f"task-{next(self._ids)}"
             w, h = self._size(rec)
-            self.tasks[task_id] = {"size": (w, h), "polls": 0, "fault": None}
+            self.tasks[task_id] = {"size": (w, h), "polls": 0, "fault": None,
+                                   "prompt": rec.json.get("prompt", "")}
             return Reply(200, {"model": "glm-image", "id": task_id, "request_id": "req-" + task_id,
                                "task_status": "PROCESSING"})
         if route == "result":
@@ -110,7 +112,7 @@ class ZaiServer(ProviderServer):
                 return Reply(200, {"id": task_id, "task_status": "PROCESSING"})
             if "url" not in task:
                 w, h = task["size"]
-                task["url"] = self.store_image(f"{task_id}.png", w, h)
+                task["url"] = self.store_image(f"{task_id}.png", w, h, prompt=task["prompt"])
             return Reply(200, {"id": task_id, "model": "glm-image", "request_id": "req-" + task_id,
                                "task_status": "SUCCESS", "image_result": [{"url": task["url"]}],
                                "content_filter": [{"role": "assistant", "level": 2}]})
