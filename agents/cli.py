@@ -344,6 +344,39 @@ def backends(json_out: Annotated[bool, typer.Option("--json", help="Machine-read
     out.print(t)
 
 
+@bench_app.command("pipeline")
+def bench_pipeline(
+    assets: Annotated[int, typer.Option(min=1, help="Assets to run.")] = 64,
+    latency: Annotated[float, typer.Option(min=0.0, help="Fake backend latency, seconds.")] = 2.0,
+    concurrency: Annotated[int, typer.Option(min=1, max=64, help="Generations in flight.")] = 16,
+    size: Annotated[int, typer.Option(min=64, max=2048, help="Square image side, px.")] = 512,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Pipeline overhead against a fake backend with fixed latency (QA included)."""
+    from agents.benchmarks.pipeline import as_json, format_result, run_pipeline_bench
+    r = run_pipeline_bench(assets=assets, latency_s=latency, concurrency=concurrency, size=size)
+    print(as_json(r) if json_out else format_result(r))
+
+
+@bench_app.command("qa")
+@_guard
+def bench_qa(
+    n: Annotated[int, typer.Option(min=2, help="Labelled images to generate.")] = 200,
+    seed: Annotated[int, typer.Option(help="Seed of the labelled set.")] = 0,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Where the set is written (kept and reused).")] = None,
+    folder: Annotated[Optional[Path], typer.Option(help="Score your own labelled images instead (see docs: labels.csv / labels.jsonl).")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=16, help="Parallel QA processes.")] = 1,
+) -> None:
+    """QA catch rate and false rejects with 95 % intervals, time per image, peak memory."""
+    from agents.benchmarks.qa import format_result, run_qa_bench, score_folder
+    if folder is not None:
+        r = score_folder(folder, workers=workers)
+    else:
+        r = run_qa_bench(n, seed, out_dir or Path("runs") / f"bench-qa-{seed}-{n}",
+                         workers=workers)
+    print(format_result(r))
+
+
 @app.command()
 def doctor(offline: Annotated[bool, typer.Option("--offline", help="Do not contact endpoints.")] = False,
            timeout: Annotated[float, typer.Option(help="Seconds per endpoint check.")] = 5.0) -> None:

@@ -116,10 +116,11 @@ def generate(state: AssetState, runtime: Runtime[Context]) -> Command[Literal["c
             store.record_generation({"kind": "submitted", "asset_id": aid, "attempt": n,
                                      "backend": ctx.backend.name, "handle": handle})
         try:
-            if action == "repair":
-                result = ctx.backend.edit(request, on_submit=on_submit)
-            else:
-                result = ctx.backend.generate(request, on_submit=on_submit)
+            with ctx.slots:
+                if action == "repair":
+                    result = ctx.backend.edit(request, on_submit=on_submit)
+                else:
+                    result = ctx.backend.generate(request, on_submit=on_submit)
         except STOP_RUN:
             ctx.budget.settle(price, 0.0)
             raise

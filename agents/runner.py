@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -134,18 +135,27 @@ def start_run(brief_path: str | Path, settings: Settings, *,
     seed = int(time.time()) & 0x7FFFFFFF if seed is None else seed
     backend = _make_backend(settings, seed)
     specs = [fit_to_backend(s, backend) for s in plan_brief(brief, settings)]
-    store = RunStore.create(settings.runs_dir, run_id or new_run_id(brief.name))
-    shutil.copyfile(brief_path, store.root / f"brief{Path(brief_path).suffix or '.yaml'}")
+    store = create_run(specs, settings, name=brief.name, brief_path=Path(brief_path),
+                       run_id=run_id, seed=seed)
+    if on_planned:
+        on_planned(specs)
+    return execute(store, settings, backend, seed, on_event)
+
+
+def create_run(specs: list[VisualSpec], settings: Settings, *, name: str, seed: int,
+               brief_path: Path | None = None, run_id: str | None = None) -> RunStore:
+    """Create the run folder with its specs (nothing is generated yet)."""
+    store = RunStore.create(settings.runs_dir, run_id or new_run_id(name))
+    if brief_path is not None:
+        shutil.copyfile(brief_path, store.root / f"brief{brief_path.suffix or '.yaml'}")
     write_json(store.root / "run.json", {
-        "run_id": store.run_id, "brief": str(Path(brief_path)), "created": time.time(),
-        "seed": seed, "status": "running",
+        "run_id": store.run_id, "brief": str(brief_path) if brief_path else None,
+        "created": time.time(), "seed": seed, "status": "running",
         **{k: getattr(settings, k) for k in RUN_SETTINGS}})
     for spec in specs:
         write_json(store.spec_path(spec.asset_id), spec.model_dump(mode="json"))
     store.write_manifest()
-    if on_planned:
-        on_planned(specs)
-    return _execute(store, settings, backend, seed, on_event)
+    return store
 
 
 def run_settings(store: RunStore, settings: Settings) -> tuple[Settings, int]:
@@ -161,14 +171,20 @@ def resume_run(run_id: str, settings: Settings, *,
     store = RunStore.open(settings.runs_dir, run_id)
     settings, seed = run_settings(store, settings)
     backend = _make_backend(settings, seed)
-    return _execute(store, settings, backend, seed, on_event)
+    return execute(store, settings, backend, seed, on_event)
 
 
-def _execute(store: RunStore, settings: Settings, backend: Backend, seed: int,
-             on_event: Callable[[Event], None] | None) -> RunResult:
+def execute(store: RunStore, settings: Settings, backend: Backend, seed: int,
+            on_event: Callable[[Event], None] | None = None) -> RunResult:
+    """Run (or continue) every asset of a run folder.
+
+    ``settings.concurrency`` bounds the generations in flight; twice as many assets are
+    worked on at once, so OCR of finished images overlaps with waiting on the backend.
+    """
     budget = Budget(settings.max_cost, spent=store.spent_usd())
     ctx = Context(settings=settings, store=store, backend=backend, budget=budget,
-                  on_event=on_event, seed=seed)
+                  on_event=on_event, seed=seed,
+                  slots=threading.BoundedSemaphore(settings.concurrency))
     meta_path = store.root / "run.json"
     with _saver(store) as saver:
         graph = build_graph().compile(checkpointer=saver)
@@ -185,8 +201,10 @@ def _execute(store: RunStore, settings: Settings, backend: Backend, seed: int,
 
         error: BaseException | None = None
         try:
-            with ThreadPoolExecutor(max_workers=settings.concurrency) as pool:
-                futures = [pool.submit(run_asset, a) for a in store.asset_ids()]
+            assets = store.asset_ids()
+            workers = max(1, min(len(assets), 2 * settings.concurrency))
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                futures = [pool.submit(run_asset, a) for a in assets]
                 for f in futures:
                     try:
                         f.result()

@@ -88,6 +88,9 @@ class Context:
     budget: Budget = field(default_factory=lambda: Budget(None))
     on_event: Callable[[Event], None] | None = None
     seed: int = 0
+    slots: threading.BoundedSemaphore = field(
+        default_factory=lambda: threading.BoundedSemaphore(64))
+    """Bounds the backend calls in flight (``settings.concurrency``)."""
 
     def emit(self, kind: str, asset_id: str, attempt: int | None = None, **detail: Any) -> None:
         if self.on_event:

@@ -1,0 +1,159 @@
+"""``signwriter bench pipeline``: how much the pipeline adds on top of the backend.
+
+64 assets go through the real graph (plan is done up front; generate → OCR check →
+decide, with checkpoints, ledger, reports and overlays) against a fake remote backend
+with a fixed latency and no local CPU cost — like a GLM-Image API. With ``concurrency``
+generations in flight the ideal wall time is ``ceil(assets / concurrency) × latency``;
+``overhead_ratio`` is the measured wall time over that ideal, QA included.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import resource
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from agents.brief import parse_brief
+from agents.planner import make_planner
+from agents.runner import create_run, execute
+from agents.settings import Settings
+from generation.base import (
+    Capabilities, EditRequest, GeneratedImage, GenerationRequest, OnSubmit, SizeLimits,
+)
+from generation.typeset import TypesetBackend
+
+
+class LatencyBackend:
+    """A stand-in for a remote GLM-Image API: answers after ``latency_s``, spending no
+    local CPU while it waits (each distinct layout is drawn once, up front, by
+    :meth:`prepare`, the way a remote server would draw it on its own machine)."""
+
+    name = "latency"
+    capabilities = Capabilities(edit=False, follows_layout=True, paid=False,
+                                limits=SizeLimits(min_side=64, max_side=4096, multiple=1,
+                                                  max_pixels=4096 * 4096))
+
+    def __init__(self, latency_s: float) -> None:
+        self.latency_s = latency_s
+        self._images: dict[str, GeneratedImage] = {}
+        self._lock = threading.Lock()
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    @staticmethod
+    def _key(request: GenerationRequest) -> str:
+        layout = request.layout.model_dump_json() if request.layout else ""
+        return f"{request.width}x{request.height}:{layout}"
+
+    def prepare(self, request: GenerationRequest) -> None:
+        key = self._key(request)
+        if key not in self._images:
+            self._images[key] = TypesetBackend().generate(request)
+
+    def generate(self, request: GenerationRequest, *,
+                 on_submit: OnSubmit | None = None) -> GeneratedImage:
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            time.sleep(self.latency_s)
+            image = self._images.get(self._key(request))
+            if image is None:  # not prepared: draw it (costs CPU, unlike a remote API)
+                image = TypesetBackend().generate(request)
+            return image.model_copy(update={"seed": request.seed, "backend": self.name,
+                                            "elapsed_s": self.latency_s})
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def edit(self, request: EditRequest, *, on_submit: OnSubmit | None = None
+             ) -> GeneratedImage:
+        raise NotImplementedError
+
+
+class PipelineBenchResult(BaseModel):
+    assets: int
+    latency_s: float
+    concurrency: int
+    size: str
+    regions: int
+    wall_s: float
+    ideal_s: float
+    overhead_ratio: float
+    accepted: int
+    max_in_flight: int
+    qa_median_s: float
+    peak_rss_mb: float
+    warmup_s: float
+
+
+def _brief(n: int, size: int) -> dict[str, Any]:
+    return {"name": "bench", "brand": {"name": "Bench", "colors": ["#12355b", "#ffffff",
+                                                                  "#d72638"]},
+            "copy": {"headline": "Spring Sale", "price": "Only $19.99", "cta": "Shop now"},
+            "formats": [{"name": f"asset-{i:03d}", "width": size, "height": size}
+                        for i in range(n)],
+            "style": "clean, flat"}
+
+
+def run_pipeline_bench(assets: int = 64, latency_s: float = 2.0, concurrency: int = 16,
+                       size: int = 512, runs_dir: Path | None = None) -> PipelineBenchResult:
+    from agents.prompting import layout_for
+    from qa.ocr import get_engine
+    tmp = tempfile.TemporaryDirectory(prefix="signwriter-bench-") if runs_dir is None else None
+    root = Path(tmp.name) if tmp else Path(runs_dir)  # type: ignore[union-attr]
+    try:
+        settings = Settings(runs_dir=root, concurrency=concurrency, max_attempts=1,
+                            _env_file=None)
+        brief = parse_brief(_brief(assets, size), "bench")
+        specs = make_planner(settings, "rules").plan(brief)
+        backend = LatencyBackend(latency_s)
+        t0 = time.perf_counter()
+        for spec in specs:  # the remote side draws; and the OCR models load once
+            backend.prepare(GenerationRequest(prompt="", width=spec.width, height=spec.height,
+                                              layout=layout_for(spec)))
+        get_engine("rapidocr")
+        warmup = time.perf_counter() - t0
+        store = create_run(specs, settings, name="bench", seed=1)
+        t0 = time.perf_counter()
+        result = execute(store, settings, backend, seed=1)
+        wall = time.perf_counter() - t0
+        qa_times = sorted(a["attempts"][0]["qa"]["elapsed_s"]
+                          for a in result.manifest["assets"] if a["attempts"])
+        ideal = math.ceil(assets / concurrency) * latency_s
+        return PipelineBenchResult(
+            assets=assets, latency_s=latency_s, concurrency=concurrency, size=f"{size}x{size}",
+            regions=len(specs[0].text_regions), wall_s=round(wall, 3), ideal_s=ideal,
+            overhead_ratio=round(wall / ideal, 3),
+            accepted=sum(a["status"] == "accepted" for a in result.manifest["assets"]),
+            max_in_flight=backend.max_in_flight,
+            qa_median_s=qa_times[len(qa_times) // 2] if qa_times else 0.0,
+            peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            warmup_s=round(warmup, 2))
+    finally:
+        if tmp:
+            tmp.cleanup()
+
+
+def format_result(r: PipelineBenchResult) -> str:
+    lines = [
+        f"assets={r.assets} size={r.size} text_regions={r.regions} latency={r.latency_s}s "
+        f"concurrency={r.concurrency}",
+        f"wall={r.wall_s:.2f}s ideal={r.ideal_s:.2f}s (ceil({r.assets}/{r.concurrency}) x "
+        f"{r.latency_s}s) accepted={r.accepted}/{r.assets} max_in_flight={r.max_in_flight}",
+        f"qa_median={r.qa_median_s:.3f}s peak_rss={r.peak_rss_mb:.0f}MB "
+        f"warmup(not timed)={r.warmup_s:.1f}s",
+        f"overhead_ratio={r.overhead_ratio:.3f}",
+    ]
+    return "\n".join(lines)
+
+
+def as_json(r: PipelineBenchResult) -> str:
+    return json.dumps(r.model_dump())
