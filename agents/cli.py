@@ -349,7 +349,7 @@ def bench_pipeline(
     assets: Annotated[int, typer.Option(min=1, help="Assets to run.")] = 64,
     latency: Annotated[float, typer.Option(min=0.0, help="Fake backend latency, seconds.")] = 2.0,
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="Generations in flight.")] = 16,
-    size: Annotated[int, typer.Option(min=64, max=2048, help="Square image side, px.")] = 512,
+    size: Annotated[int, typer.Option(min=512, max=2048, help="Square image side, px (multiple of 32).")] = 512,
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Pipeline overhead against a fake backend with fixed latency (QA included)."""

@@ -9,7 +9,7 @@ from agents.cli import app
 
 
 def test_bench_respects_concurrency_and_accepts_every_asset() -> None:
-    r = run_pipeline_bench(assets=6, latency_s=0.3, concurrency=2, size=384)
+    r = run_pipeline_bench(assets=6, latency_s=0.3, concurrency=2, size=512)
     assert r.accepted == 6
     assert r.max_in_flight == 2, "generations in flight are bounded by --concurrency"
     assert r.ideal_s == 0.9 and r.wall_s >= r.ideal_s
@@ -18,7 +18,7 @@ def test_bench_respects_concurrency_and_accepts_every_asset() -> None:
 
 def test_bench_cli_prints_overhead_ratio_last() -> None:
     out = CliRunner().invoke(app, ["bench", "pipeline", "--assets", "2", "--latency", "0.1",
-                                   "--concurrency", "2", "--size", "256"])
+                                   "--concurrency", "2", "--size", "512"])
     assert out.exit_code == 0, out.output
     last = out.stdout.strip().splitlines()[-1]
     assert last.startswith("overhead_ratio=") and float(last.split("=")[1]) >= 1.0
