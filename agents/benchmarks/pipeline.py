@@ -119,7 +119,11 @@ def run_pipeline_bench(assets: int = 64, latency_s: float = 2.0, concurrency: in
         for spec in specs:  # the remote side draws; and the OCR models load once
             backend.prepare(GenerationRequest(prompt="", width=spec.width, height=spec.height,
                                               layout=layout_for(spec)))
-        get_engine("rapidocr")
+        first = next(iter(backend._images.values()))
+        import numpy as np
+        from PIL import Image
+        import io
+        get_engine("rapidocr").read(np.asarray(Image.open(io.BytesIO(first.data)).convert("RGB")))
         warmup = time.perf_counter() - t0
         store = create_run(specs, settings, name="bench", seed=1)
         t0 = time.perf_counter()
