@@ -9,6 +9,7 @@ generations in flight the ideal wall time is ``ceil(assets / concurrency) × lat
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import resource
@@ -18,16 +19,20 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from PIL import Image
 from pydantic import BaseModel
 
 from agents.brief import parse_brief
 from agents.planner import make_planner
+from agents.prompting import layout_for
 from agents.runner import create_run, execute
 from agents.settings import Settings
 from generation.base import (
     Capabilities, EditRequest, GeneratedImage, GenerationRequest, OnSubmit, SizeLimits,
 )
 from generation.typeset import TypesetBackend
+from qa.ocr import get_engine
 
 
 class LatencyBackend:
@@ -105,8 +110,6 @@ def _brief(n: int, size: int) -> dict[str, Any]:
 
 def run_pipeline_bench(assets: int = 64, latency_s: float = 2.0, concurrency: int = 16,
                        size: int = 512, runs_dir: Path | None = None) -> PipelineBenchResult:
-    from agents.prompting import layout_for
-    from qa.ocr import get_engine
     tmp = tempfile.TemporaryDirectory(prefix="signwriter-bench-") if runs_dir is None else None
     root = Path(tmp.name) if tmp else Path(runs_dir)  # type: ignore[union-attr]
     try:
@@ -120,9 +123,6 @@ def run_pipeline_bench(assets: int = 64, latency_s: float = 2.0, concurrency: in
             backend.prepare(GenerationRequest(prompt="", width=spec.width, height=spec.height,
                                               layout=layout_for(spec)))
         first = next(iter(backend._images.values()))
-        import numpy as np
-        from PIL import Image
-        import io
         get_engine("rapidocr").read(np.asarray(Image.open(io.BytesIO(first.data)).convert("RGB")))
         warmup = time.perf_counter() - t0
         store = create_run(specs, settings, name="bench", seed=1)
