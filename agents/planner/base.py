@@ -97,9 +97,17 @@ def copy_entries(brief: Brief) -> list[CopyEntry]:
     return [CopyEntry(n, r, items[n]) for n, r in zip(names, roles)]
 
 
+DEFAULT_RENDER_POLICY: dict[str, Literal["model", "overlay"]] = {"legal": "overlay"}
+"""Small legal text is the highest-stakes text and the hardest for OCR to verify on a
+generated picture, so by default signwriter sets it itself (``overlay``); the image model
+draws everything else. A brief overrides this per role (``render_policy``) or per item."""
+
+
 def render_policy(brief: Brief, entry: CopyEntry) -> Literal["model", "overlay"]:
-    """How a copy item is drawn: the item's own ``render``, else the brief's per-role policy."""
-    return entry.item.render or brief.render_policy.get(entry.role, "model")
+    """How a copy item is drawn: the item's own ``render``, else the brief's per-role
+    policy, else :data:`DEFAULT_RENDER_POLICY`."""
+    return (entry.item.render or brief.render_policy.get(entry.role)
+            or DEFAULT_RENDER_POLICY.get(entry.role, "model"))
 
 
 def strictness(entry: CopyEntry) -> Strictness:

@@ -208,3 +208,18 @@ def test_make_planner_chooses_by_settings(tmp_path):
     assert make_planner(llm, "rules").name == "rules"
     assert make_planner(Settings(_env_file=None, planner="rules",
                                  llm_base_url="http://127.0.0.1:9/v1")).name == "rules"
+
+
+def test_legal_lines_default_to_overlay_and_briefs_can_override() -> None:
+    from agents.brief import parse_brief
+    from agents.planner import make_planner
+    from agents.settings import Settings
+    planner = make_planner(Settings(_env_file=None), "rules")
+    base = {"copy": {"headline": "Big Sale", "legal": "Terms apply."}, "formats": "social-square"}
+    spec = planner.plan(parse_brief(base))[0]
+    render = {r.id: r.render for r in spec.text_regions}
+    assert render == {"headline": "model", "legal": "overlay"}
+    spec = planner.plan(parse_brief({**base, "render_policy": {"legal": "model",
+                                                               "headline": "overlay"}}))[0]
+    assert {r.id: r.render for r in spec.text_regions} == {"headline": "overlay",
+                                                           "legal": "model"}
