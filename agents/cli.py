@@ -108,8 +108,6 @@ def _summary(manifest: dict[str, Any]) -> None:
     for a in manifest["assets"]:
         st = a["status"]
         detail = a.get("final_image") or a.get("reason") or ""
-        if a.get("final_image"):
-            detail = str(Path(manifest.get("_dir", "")) / a["final_image"])
         t.add_row(a["asset_id"], f"{a['width']}x{a['height']}",
                   f"[{STATUS_STYLE.get(st, 'white')}]{st}[/]", str(len(a["attempts"])), detail)
     out.print(t)
@@ -157,9 +155,9 @@ def _finish(result: Any, json_out: bool) -> None:
     if json_out:
         out.print_json(json.dumps(m, ensure_ascii=False))
     else:
-        m["_dir"] = str(result.run_dir)
         _summary(m)
-        out.print(f"manifest: {result.run_dir / 'manifest.json'}")
+        out.print(f"run folder: {result.run_dir}  (final images, QA reports and overlays; "
+                  f"manifest.json)")
     _exit_for(result.manifest)
 
 
