@@ -194,9 +194,11 @@ def execute(store: RunStore, settings: Settings, backend: Backend, seed: int,
             snap = graph.get_state(config)
             if not snap.values:
                 graph.invoke({"run_id": store.run_id, "asset_id": asset_id, "attempts": []},
-                             config, context=ctx)
-            elif snap.next and not snap.interrupts:
-                graph.invoke(None, config, context=ctx)  # resume after a crash/stop
+                             config, context=ctx, durability="sync")
+            elif (snap.next or snap.tasks) and not snap.interrupts:
+                # stopped mid-way: continue from the last checkpoint; a step whose node had
+                # finished before the crash is not run again (its writes were saved)
+                graph.invoke(None, config, context=ctx, durability="sync")
             # else: finished, or waiting for a human
 
         error: BaseException | None = None
@@ -268,7 +270,8 @@ def decide_review(run_id: str, asset_id: str, decision: str, settings: Settings,
             status = store.asset_status(asset_id).get("status")
             raise ReviewError(f"{run_id}/{asset_id} is not waiting for review (status: {status})")
         graph.invoke(Command(resume={"decision": decision, "reviewer": reviewer, "note": note,
-                                     "attempt": attempt}), config, context=ctx)
+                                     "attempt": attempt}), config, context=ctx,
+                     durability="sync")
     manifest = store.write_manifest()
     return RunResult(store.run_id, store.root, manifest)
 
