@@ -11,16 +11,24 @@ The cascade keeps cost low:
 4. a region still not matching is ``misplaced`` (its text is read exactly elsewhere),
    ``illegible`` (something there, read with low confidence), ``misspelt`` (read,
    differently: with a character diff) or ``missing`` (nothing there);
-5. whole-image lines that belong to no region are ``unexpected`` and fail the image.
+5. whole-image lines that belong to no region are ``unexpected`` and fail the image;
+6. optionally, a region still ``illegible`` is shown to a blind vision reader
+   (:class:`qa.vision.VisionReader`); it passes only by :func:`qa.vision.vision_confirms`.
 
 A region passes ONLY on an exact read after normalisation: no fuzzy acceptance, no
-look-alike folding, no snapping a read to the expected text.
+look-alike folding, no snapping a read to the expected text. One bounded exception, for
+legal-size text (OCR lines under :data:`SMALL_TEXT_PX` high): letter case and sentence
+punctuation (``. , ; : ! ?`` not between digits) are below what the judge resolves
+reliably at that size, so a confident read that differs from the expected text ONLY in
+those passes — with a note on the finding saying what was not verified. Letters, digits,
+prices (a ``.``/``,`` between digits is kept) and all CJK text stay exact.
 """
 
 from __future__ import annotations
 
 import statistics
 import time
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +42,7 @@ from qa.errors import BadImage, QAError
 from qa.models import BoxTuple, ExpectedText, Finding, OCRLine, QAReport, Strictness
 from qa.normalize import has_cjk, is_traditional, normalize, wants_simplified
 from qa.ocr import OCREngine, Reader, get_engine
+from qa.vision import VisionReader, vision_confirms
 
 TARGET_TEXT_PX = 40
 """Crops are upscaled so a text line is about this many pixels high."""
@@ -49,6 +58,17 @@ CANDIDATE_MIN_SIMILARITY = 50.0
 rather than missing."""
 
 MAX_WINDOW_LINES = 6
+
+SMALL_TEXT_PX = 40
+"""OCR line boxes lower than this (in image pixels) hold small text, where letter case and
+sentence punctuation are not judged (see the module docstring). rapidocr's line boxes are
+about 1.5–2.3× the type size (its detector pads each line), so this is type under about
+18–20 px: legal lines and footnotes; headlines, prices and calls to action are far above."""
+
+_SENTENCE_PUNCT = frozenset(".,;:!?")
+
+VISION_MARGIN = 0.25
+"""Margin around an illegible region's box for the vision crop, as a fraction of its height."""
 
 PixelBox = tuple[int, int, int, int]
 
@@ -71,11 +91,14 @@ class _Read:
 
 
 def check_image(image: str | Path, expected: list[ExpectedText], *, reader: Reader | None = None,
-                second_opinion: bool = False, locate: bool = True) -> QAReport:
+                second_opinion: bool = False, locate: bool = True,
+                vision: VisionReader | None = None) -> QAReport:
     """OCR-check ``image`` against ``expected`` and return the report (never raises for a
     failed check). ``reader`` defaults to the rapidocr judge; ``second_opinion`` adds a
     tesseract read of each region to its ``note`` (advisory: it never changes a verdict);
     ``locate=False`` ignores boxes and searches the whole image for each text.
+    ``vision`` (optional) transcribes regions still ``illegible`` blind; such a region
+    passes only on an exact transcription that no confident local read contradicts.
 
     Raises :class:`~qa.errors.BadImage` for an unreadable file and
     :class:`~qa.errors.EngineUnavailable` when an engine cannot run.
@@ -104,6 +127,10 @@ def check_image(image: str | Path, expected: list[ExpectedText], *, reader: Read
     findings = [by_index[i] for i in range(len(expected))]
 
     unexpected = _unexpected(ctx, used, boxes_px)
+    if vision is not None:
+        for exp, f in zip(expected, findings):
+            if f.kind == "illegible":
+                _ask_vision(ctx, vision, exp, f)
     if second_opinion:
         _add_second_opinion(ctx, expected, findings)
 
@@ -155,6 +182,9 @@ def _check_boxed(ctx: _Context, exp: ExpectedText, pbox: PixelBox) -> tuple[Find
         if normalize(read.text, exp.strictness) == want:
             return _ok(ctx, exp, read), ids  # the crop read overrides the whole-image read
         reads.append(read)
+    small = _small_text_match(exp, reads)
+    if small is not None:
+        return _ok(ctx, exp, small, _small_note(small)), ids
 
     elsewhere = _search(ctx, exp, exclude=ids)
     best = _best(reads, want, exp.strictness)
@@ -220,6 +250,9 @@ def _check_unboxed(ctx: _Context, exp: ExpectedText) -> tuple[Finding, set[int]]
             read.ids = best.ids
             return _ok(ctx, exp, read), best.ids
         reads.append(read)
+    small = _small_text_match(exp, reads)
+    if small is not None:
+        return _ok(ctx, exp, small, _small_note(small)), best.ids
     chosen = _best(reads, want, exp.strictness) or best
     return _wrong(ctx, exp, chosen), best.ids
 
@@ -238,7 +271,9 @@ def _search(ctx: _Context, exp: ExpectedText, exclude: set[int]) -> _Read | None
 
 
 def _matches(text: str, exp: ExpectedText) -> bool:
-    """``exp.text`` equals ``text``, or appears in it as whole words (CJK: as a substring)."""
+    """``exp.text`` equals ``text``, or appears in it as whole words (CJK: as a run not
+    directly preceded or followed by another CJK character, so a doubled or extra ideograph
+    at either end is not hidden inside a longer read)."""
     s = exp.strictness
     want, got = normalize(exp.text, s), normalize(text, s)
     if not want:
@@ -248,7 +283,16 @@ def _matches(text: str, exp: ExpectedText) -> bool:
     spaced = Strictness(case=s.case, punctuation=s.punctuation, whitespace=True)
     want_ws, got_ws = normalize(exp.text, spaced), normalize(text, spaced)
     if has_cjk(want_ws):
-        return want in got
+        start = got.find(want)
+        while start >= 0:
+            end = start + len(want)
+            before = got[start - 1] if start > 0 else ""
+            after = got[end] if end < len(got) else ""
+            if not (_ideograph(before) and _ideograph(want[0])) and not (
+                    _ideograph(after) and _ideograph(want[-1])):
+                return True
+            start = got.find(want, start + 1)
+        return False
     start = got_ws.find(want_ws)
     while start >= 0:
         end = start + len(want_ws)
@@ -258,6 +302,11 @@ def _matches(text: str, exp: ExpectedText) -> bool:
             return True
         start = got_ws.find(want_ws, start + 1)
     return False
+
+
+def _ideograph(ch: str) -> bool:
+    """A CJK letter (ideograph, kana, hangul), not CJK punctuation."""
+    return bool(ch) and has_cjk(ch) and unicodedata.category(ch).startswith("L")
 
 
 def _blocks(page: list[OCRLine], exclude: set[int]) -> list[list[int]]:
@@ -319,8 +368,9 @@ def _best(reads: list[_Read], want: str, strictness: Strictness) -> _Read | None
     return best
 
 
-def _ok(ctx: _Context, exp: ExpectedText, read: _Read) -> Finding:
+def _ok(ctx: _Context, exp: ExpectedText, read: _Read, extra: str = "") -> Finding:
     note = "" if read.source == "page" else f"read on the {read.source} pass"
+    note = _append(note, extra) if extra else note
     return Finding(region_id=exp.id, kind="ok", expected=exp.text, read=read.text, box=exp.box,
                    read_box=ctx.frac(read.box), similarity=100.0, confidence=read.confidence,
                    engine=read.engine, note=note)
@@ -342,6 +392,75 @@ def _wrong(ctx: _Context, exp: ExpectedText, read: _Read) -> Finding:
                    read_box=ctx.frac(read.box), similarity=round(align.similarity(want, got), 2),
                    confidence=conf, diff=align.char_diff(want, got), engine=read.engine,
                    note="; ".join(notes))
+
+
+def _small_key(text: str, strictness: Strictness) -> str:
+    """``text``'s key with letter case folded and sentence punctuation not between digits
+    dropped (the differences small text cannot show reliably)."""
+    key = normalize(text, Strictness(case=False, punctuation=True,
+                                     whitespace=strictness.whitespace))
+    return "".join(ch for i, ch in enumerate(key) if ch not in _SENTENCE_PUNCT or (
+        0 < i < len(key) - 1 and key[i - 1].isdigit() and key[i + 1].isdigit()))
+
+
+def _small_text_match(exp: ExpectedText, reads: list[_Read]) -> _Read | None:
+    """A confident read of small Latin text that differs from ``exp`` only in letter case or
+    sentence punctuation (see :data:`SMALL_TEXT_PX`), or None."""
+    if has_cjk(exp.text):
+        return None
+    want = _small_key(exp.text, exp.strictness)
+    if not want:
+        return None
+    for read in reads:
+        if not read.lines or read.confidence < MIN_CONFIDENCE:
+            continue
+        if statistics.median(ln.box[3] - ln.box[1] for ln in read.lines) >= SMALL_TEXT_PX:
+            continue
+        if _small_key(read.text, exp.strictness) == want:
+            return read
+    return None
+
+
+def _small_note(read: _Read) -> str:
+    height = statistics.median(ln.box[3] - ln.box[1] for ln in read.lines)
+    return (f"small text ({height:.0f} px lines, read {read.text!r}): letter case and "
+            f"sentence punctuation not verified")
+
+
+def _ask_vision(ctx: _Context, vision: VisionReader, exp: ExpectedText, f: Finding) -> None:
+    """Show an illegible region to the blind vision reader; pass it only when
+    :func:`~qa.vision.vision_confirms` says so. A failing reader leaves a note."""
+    frac = f.box or f.read_box
+    if frac is None:
+        return
+    w, h = ctx.size
+    x0, y0, x1, y1 = _to_pixels(frac, w, h)
+    m = max(6, int(VISION_MARGIN * (y1 - y0)))
+    crop = ctx.arr[max(0, y0 - m):min(h, y1 + m), max(0, x0 - m):min(w, x1 + m)]
+    if crop.size == 0:
+        return
+    if crop.shape[0] < 64:
+        scale = min(4.0, 64 / crop.shape[0])
+        crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+    try:
+        said = vision.transcribe(np.ascontiguousarray(crop))
+    except QAError as exc:
+        f.note = _append(f.note, f"vision reader unavailable: {exc}")
+        return
+    pbox = (x0, y0, x1, y1)
+    local = [(ln.text, ln.confidence) for ln in ctx.page if align.inside(ln.box, pbox)]
+    if f.read:
+        local.append((f.read, f.confidence))
+    if vision_confirms(exp.text, said, local, strictness=exp.strictness,
+                       min_local_confidence=MIN_CONFIDENCE):
+        f.kind = "ok"
+        f.read = said
+        f.similarity = 100.0
+        f.diff = []
+        f.engine = vision.name
+        f.note = _append(f.note, "illegible to OCR; a blind vision read matches exactly")
+    else:
+        f.note = _append(f.note, f"vision read {said!r} (does not confirm)")
 
 
 def _unexpected(ctx: _Context, used: set[int], boxes: list[PixelBox]) -> list[Finding]:

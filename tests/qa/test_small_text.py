@@ -1,0 +1,59 @@
+"""The small-text allowance stays bounded: only case and sentence punctuation, only small."""
+
+from __future__ import annotations
+
+from PIL import Image, ImageDraw
+
+from generation.fonts import find_font, load_font
+from qa import check_image
+from qa.models import ExpectedText
+
+
+def _line(path, text: str, size: int):
+    img = Image.new("RGB", (900, 200), (246, 242, 232))
+    ImageDraw.Draw(img).text((30, 80), text, font=load_font(find_font("latin", "regular"), size),
+                             fill=(30, 30, 40))
+    img.save(path)
+    return path
+
+
+def _check(path, expected: str):
+    (f,) = check_image(path, [ExpectedText(id="legal", text=expected,
+                                           box=(0.0, 0.25, 1.0, 0.5))]).regions
+    return f
+
+
+def test_small_text_with_a_wrong_letter_still_fails(tmp_path):
+    f = _check(_line(tmp_path / "a.png", "Offer ends 31 May 2025. Terms apply.", 15),
+               "Offer ends 31 May 2025. Terns apply.")
+    assert f.kind == "misspelt"
+
+
+def test_small_text_with_a_wrong_price_point_still_fails(tmp_path):
+    f = _check(_line(tmp_path / "b.png", "Limit 2 per customer, from $19,99 each.", 15),
+               "Limit 2 per customer, from $19.99 each.")
+    assert f.kind == "misspelt"
+
+
+def test_large_text_keeps_sentence_punctuation_and_case_strict(tmp_path):
+    f = _check(_line(tmp_path / "c.png", "Terms apply, Offer ends soon", 40),
+               "Terms apply. Offer ends soon")
+    assert f.kind == "misspelt"
+    f = _check(_line(tmp_path / "d.png", "Terms apply. offer ends soon", 40),
+               "Terms apply. Offer ends soon")
+    assert f.kind == "misspelt"
+
+
+def test_small_text_exact_read_passes_without_a_note(tmp_path):
+    f = _check(_line(tmp_path / "e.png", "While stocks last. See store for details.", 16),
+               "While stocks last. See store for details.")
+    assert f.kind == "ok" and "small text" not in f.note
+
+
+def test_the_allowance_is_visible_on_the_finding(tmp_path):
+    """The documented cost: a missing full stop in legal-size text is not judged — and the
+    finding says so."""
+    f = _check(_line(tmp_path / "f.png", "Valid in participating stores until 30 June", 15),
+               "Valid in participating stores until 30 June.")
+    assert f.kind == "ok"
+    assert "small text" in f.note and "punctuation not verified" in f.note
