@@ -172,7 +172,7 @@ def check(state: AssetState, runtime: Runtime[Context]) -> dict[str, Any]:
     adir = store.attempt_dir(spec.asset_id, n)
     image = store.abs(attempt["image"])
     report = check_image(image, expected_texts(spec), reader=ctx.reader,
-                         second_opinion=ctx.settings.ocr_second_opinion)
+                         second_opinion=ctx.settings.ocr_second_opinion, vision=ctx.vision)
     write_report(report, adir / "qa.json")
     render_overlay(image, report, adir / "overlay.png")
     attempt["qa"] = {

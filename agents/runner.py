@@ -36,6 +36,7 @@ from agents.state import Budget, Context, Event
 from agents.store import RunStore, new_run_id, read_json, write_json
 from generation.base import Backend
 from generation.registry import create_backend
+from qa.vision import VisionReader
 
 RUN_SETTINGS = ("backend", "planner", "max_attempts", "max_cost", "simulate_errors",
                 "concurrency")
@@ -99,6 +100,14 @@ def fit_to_backend(spec: VisualSpec, backend: Backend) -> VisualSpec:
                         f"({lim.min_side}–{lim.max_side} px, multiples of {lim.multiple})")
     from agents.fitting import fit_spec
     return fit_spec(spec.model_copy(update={"width": w, "height": h}))
+
+
+def vision_reader(settings: Settings) -> VisionReader | None:
+    """The optional blind vision reader for regions local OCR cannot read."""
+    if not settings.vision_base_url:
+        return None
+    return VisionReader(settings.vision_base_url, settings.vision_model,
+                        api_key=settings.vision_api_key, timeout_s=settings.llm_timeout_s)
 
 
 def _make_backend(settings: Settings, seed: int) -> Backend:
@@ -183,7 +192,7 @@ def execute(store: RunStore, settings: Settings, backend: Backend, seed: int,
     """
     budget = Budget(settings.max_cost, spent=store.spent_usd())
     ctx = Context(settings=settings, store=store, backend=backend, budget=budget,
-                  on_event=on_event, seed=seed,
+                  on_event=on_event, seed=seed, vision=vision_reader(settings),
                   slots=threading.BoundedSemaphore(settings.concurrency))
     meta_path = store.root / "run.json"
     with _saver(store) as saver:

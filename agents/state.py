@@ -85,6 +85,7 @@ class Context:
     store: RunStore
     backend: Any                      # generation.base.Backend
     reader: Any = None                # qa.ocr.OCREngine (None = default)
+    vision: Any = None                # qa.vision.VisionReader for illegible regions (optional)
     budget: Budget = field(default_factory=lambda: Budget(None))
     on_event: Callable[[Event], None] | None = None
     seed: int = 0

@@ -55,6 +55,7 @@ def canonical(text: str) -> str:
     whitespace collapsed to single spaces, spaces between CJK characters removed."""
     text = unicodedata.normalize("NFKC", text).translate(_FOLD)
     text = _SPACES.sub(" ", text).strip()
+    text = _DASH_LIKE_ONE.sub("-", text)
     if " " in text and has_cjk(text):
         out = []
         for i, ch in enumerate(text):
@@ -63,6 +64,12 @@ def canonical(text: str) -> str:
             out.append(ch)
         text = "".join(out)
     return text
+
+
+_DASH_LIKE_ONE = re.compile(r"(?<=[0-9])\s*一|一\s*(?=[0-9])")
+"""The ideograph 一 ("one") touching an Arabic digit is a dash in a range such as
+9月6日—9月17日: the judge reads a CJK em dash as 一, and no Chinese text writes 一 right
+against an Arabic digit, so the two are folded. 一 anywhere else stays a character."""
 
 
 def _cjkish(ch: str) -> bool:

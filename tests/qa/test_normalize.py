@@ -95,3 +95,14 @@ def test_score_ranks_passing_above_near_misses_above_bad_reads():
     assert score([ok, ok], []) == 1.0
     assert 1.0 > score([ok, near], []) > score([ok, bad], []) > score([bad, bad], [])
     assert score([ok, ok], [extra]) < 1.0
+
+
+def test_cjk_dash_read_as_yi_between_digits_is_the_same_text() -> None:
+    """rapidocr reads the em dash of a date range as 一; 一 is never written against an
+    Arabic digit in Chinese, so that confusion is tolerated — and only that one."""
+    from qa.normalize import normalize
+    assert normalize("9月6日—9月17日") == normalize("9月6日一9月17日")
+    assert normalize("10—20元") == normalize("10一20元")
+    assert normalize("统一价") != normalize("统-价")
+    assert normalize("第一名") == "第一名"
+    assert normalize("9月6日—9月17日") != normalize("9月6日二9月17日")
