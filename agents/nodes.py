@@ -142,7 +142,8 @@ def generate(state: AssetState, runtime: Runtime[Context]) -> Command[Literal["c
                                   attempt=attempt_id)
         image_rel, image_sha = store.save_image(composed, "image/png")
     attempt = {"n": n, "action": action, "why": nxt.get("why", ""), "image": image_rel,
-               "sha256": image_sha, "generated_image": done["image"], "seed": done["seed"], "prompt": store.rel(adir / "prompt.txt"),
+               "sha256": image_sha, "generated_image": done["image"], "seed": done["seed"],
+               "prompt": store.rel(adir / "prompt.txt"),
                "backend": done["backend"], "cost_usd": done.get("cost_usd", 0.0),
                "elapsed_s": done.get("elapsed_s", 0.0),
                "injected": (done.get("metadata") or {}).get("injected", [])}

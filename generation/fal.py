@@ -247,27 +247,14 @@ class FalBackend:
 
     def _call(self, client: httpx.Client, key: SecretStr, method: str, url: str,
               attempt: str | None, **kwargs: Any) -> dict[str, Any]:
+        """One API call with retries; returns the JSON object or raises a mapped error."""
         opts = self.options
-        headers = {"Authorization": f"Key {http.secret(key)}"}
-
-        def once() -> dict[str, Any]:
-            try:
-                response = client.request(method, url, headers=headers, **kwargs)
-            except httpx.HTTPError as exc:
-                raise http.map_httpx_error(exc, NAME, attempt, key) from exc
-            err = error_from_response(response, attempt=attempt, api_key=key)
-            if err is not None:
-                raise err
-            body = http.parse_json(response, NAME, attempt, key)
-            if not isinstance(body, dict):
-                raise TransientError(f"unexpected response shape from {http.safe_url(url)}",
-                                     backend=NAME, attempt=attempt)
-            return body
-
-        return http.call_with_retries(
-            once, backend=NAME, attempt=attempt, max_retries=opts.max_retries,
-            base_delay_s=opts.backoff_base_s, max_delay_s=opts.backoff_max_s,
-            sleep=self.sleep, secrets=(key,))
+        return http.request_json(
+            client, method, url, key=key, headers={"Authorization": f"Key {http.secret(key)}"},
+            backend=NAME, attempt=attempt,
+            to_error=lambda r: error_from_response(r, attempt=attempt, api_key=key),
+            max_retries=opts.max_retries, base_delay_s=opts.backoff_base_s,
+            max_delay_s=opts.backoff_max_s, sleep=self.sleep, **kwargs)
 
     def _wait(self, client: httpx.Client, key: SecretStr, handle: dict[str, Any],
               attempt: str | None) -> None:

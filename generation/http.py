@@ -321,6 +321,33 @@ def call_with_retries(fn: Callable[[], T], *, backend: str, attempt: str | None,
         retry += 1
 
 
+def request_json(client: httpx.Client, method: str, url: str, *, key: SecretStr,
+                 headers: dict[str, str], backend: str, attempt: str | None,
+                 to_error: Callable[[httpx.Response], BackendError | None],
+                 max_retries: int, base_delay_s: float, max_delay_s: float,
+                 sleep: Callable[[float], None] = time.sleep, **kwargs: Any) -> dict[str, Any]:
+    """One JSON API call with retries: transport failures mapped, the provider's own error
+    mapping (``to_error``) applied, a body that is not a JSON object treated as transient."""
+
+    def once() -> dict[str, Any]:
+        try:
+            response = client.request(method, url, headers=headers, **kwargs)
+        except httpx.HTTPError as exc:
+            raise map_httpx_error(exc, backend, attempt, key) from exc
+        err = to_error(response)
+        if err is not None:
+            raise err
+        body = parse_json(response, backend, attempt, key)
+        if not isinstance(body, dict):
+            raise TransientError(f"unexpected response shape from {safe_url(url)}",
+                                 backend=backend, attempt=attempt)
+        return body
+
+    return call_with_retries(once, backend=backend, attempt=attempt, max_retries=max_retries,
+                             base_delay_s=base_delay_s, max_delay_s=max_delay_s, sleep=sleep,
+                             secrets=(key,))
+
+
 def poll(check: Callable[[], T | None], *, backend: str, attempt: str | None,
          interval_s: float, timeout_s: float, sleep: Callable[[float], None] = time.sleep,
          clock: Callable[[], float] = time.monotonic, what: str = "task") -> T:
