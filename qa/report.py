@@ -72,7 +72,7 @@ def render_overlay(image: str | Path, report: QAReport, out: Path) -> None:
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    base.save(out, format="PNG")
+    base.save(out, format="PNG", compress_level=1)  # a review aid: speed over size
 
 
 def _rect(box: BoxTuple, w: int, h: int) -> tuple[int, int, int, int]:
