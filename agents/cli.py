@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -38,9 +39,15 @@ STATUS_STYLE = {"accepted": "green", "needs_review": "yellow", "failed": "red",
 
 
 def _settings(**overrides: Any) -> Settings:
-    base = Settings()
+    """Settings from the env/.env, with the command line's options on top (validated)."""
     clean = {k: v for k, v in overrides.items() if v is not None}
-    return base.model_copy(update=clean) if clean else base
+    try:
+        return Settings(**clean)
+    except ValidationError as e:
+        problems = "; ".join(f"--{'-'.join(map(str, err['loc'])).replace('_', '-')}: "
+                             f"{err['msg']}" for err in e.errors())
+        _fail(f"invalid option or setting: {problems}")
+        raise  # unreachable: _fail exits
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -133,7 +140,7 @@ def run(
     max_attempts: Annotated[Optional[int], typer.Option(min=1, max=20, help="Attempts per asset before human review.")] = None,
     simulate_errors: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="typeset: chance of an injected GLM-Image-like text error per attempt.")] = None,
     max_cost: Annotated[Optional[float], typer.Option(min=0.0, help="Run budget in USD; never exceeded.")] = None,
-    concurrency: Annotated[Optional[int], typer.Option(min=1, max=64, help="Assets at once.")] = None,
+    concurrency: Annotated[Optional[int], typer.Option(min=1, max=64, help="Generations in flight at once.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Base seed (default: from the clock).")] = None,
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder (default runs/).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
@@ -196,8 +203,6 @@ def qa(
     no_extra: Annotated[bool, typer.Option("--no-extra", help="With --expect: also fail when the image has any other text (a spec always does).")] = False,
 ) -> None:
     """Check any image's text: against a spec, or for --expect strings. Exit 0 pass, 1 fail, 2 bad input."""
-    from pydantic import ValidationError
-
     from qa.check import check_image
     from qa.errors import QAError
     from qa.models import ExpectedText

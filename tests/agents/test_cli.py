@@ -185,3 +185,9 @@ def test_doctor_offline_on_defaults() -> None:
     r = runner.invoke(app, ["doctor", "--offline"])
     assert "fonts (cjk)" in r.output and "OCR judge" in r.output
     assert r.exit_code == 0, r.output
+
+
+def test_invalid_option_values_are_named(tmp_path: Path, examples: Path) -> None:
+    r = runner.invoke(app, ["run", str(examples / "summer-sale.yaml"), "--planner", "magic",
+                            "--out", str(tmp_path)])
+    assert r.exit_code == 2 and "--planner" in r.output
