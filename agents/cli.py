@@ -372,11 +372,21 @@ def bench_qa(
 ) -> None:
     """QA catch rate and false rejects with 95 % intervals, time per image, peak memory."""
     from agents.benchmarks.qa import format_result, run_qa_bench, score_folder
-    if folder is not None:
-        r = score_folder(folder, workers=workers)
-    else:
-        r = run_qa_bench(n, seed, out_dir or Path("runs") / f"bench-qa-{seed}-{n}",
-                         workers=workers)
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn(
+        "{task.completed}/{task.total}"), TimeElapsedColumn(), console=console, transient=True)
+    tasks: dict[str, Any] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(stage, total=total)
+        bar.update(tasks[stage], completed=done)
+
+    with bar:
+        if folder is not None:
+            r = score_folder(folder, workers=workers, progress=progress)
+        else:
+            r = run_qa_bench(n, seed, out_dir or Path("runs") / f"bench-qa-{seed}-{n}",
+                             workers=workers, progress=progress)
     print(format_result(r))
 
 

@@ -31,6 +31,8 @@ user's folder (without boxes).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import hashlib
 import io
 import math
@@ -146,13 +148,19 @@ class BenchItem(BaseModel):
                 for t in self.texts]
 
 
-def make_dataset(n: int, seed: int, out: Path) -> list[BenchItem]:
+def make_dataset(n: int, seed: int, out: Path, *,
+                 progress: Callable[[str, int, int], None] | None = None) -> list[BenchItem]:
     """Write ``n`` labelled images into ``out`` (``images/`` and ``labels.jsonl``) and
     return their labels. Deterministic in ``(n, seed)``; item ``i`` depends only on
-    ``(seed, i)``, so a larger ``n`` extends a smaller set."""
+    ``(seed, i)``, so a larger ``n`` extends a smaller set. ``progress(stage, done, total)``
+    is called after each image."""
     out = Path(out)
     (out / "images").mkdir(parents=True, exist_ok=True)
-    items = [make_item(seed, i, out) for i in range(n)]
+    items = []
+    for i in range(n):
+        items.append(make_item(seed, i, out))
+        if progress:
+            progress("making the labelled set", i + 1, n)
     with (out / "labels.jsonl").open("w", encoding="utf-8") as fh:
         for item in items:
             fh.write(item.model_dump_json() + "\n")

@@ -39,6 +39,8 @@ on its own); peak memory is the largest resident set of this process and its wor
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import csv
 import json
 import math
@@ -142,25 +144,31 @@ _Job = tuple[str, str, list[dict], bool, str | None, str | None, str, bool]
 # (id, image path, expected dumps, correct, error_kind, error_region, language, locate)
 
 
-def run_qa_bench(n: int, seed: int, out: Path, *, workers: int = 1) -> QABenchResult:
+Progress = Callable[[str, int, int], None]
+"""``progress(stage, done, total)``, for progress bars."""
+
+
+def run_qa_bench(n: int, seed: int, out: Path, *, workers: int = 1,
+                 progress: Progress | None = None) -> QABenchResult:
     """Check the ``n``-item synthetic set for ``seed`` (made under ``out/dataset``), write
     ``out/results.json`` and return the result."""
     out = Path(out)
     folder = out / "dataset"
     items = _cached(folder, n, seed)
     if items is None:
-        items = make_dataset(n, seed, folder)
+        items = make_dataset(n, seed, folder, progress=progress)
         (folder / "dataset.json").write_text(json.dumps({"n": n, "seed": seed}))
     jobs: list[_Job] = [
         (it.id, str(folder / it.file), [e.model_dump() for e in it.expected_texts()],
          it.correct, it.error_kind, it.error_region, it.language, True) for it in items]
-    result = _run(jobs, f"synthetic set seed={seed} n={n}", workers)
+    result = _run(jobs, f"synthetic set seed={seed} n={n}", workers, progress)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(result.model_dump_json(indent=2), encoding="utf-8")
     return result
 
 
-def score_folder(folder: Path, *, workers: int = 1) -> QABenchResult:
+def score_folder(folder: Path, *, workers: int = 1,
+                 progress: Progress | None = None) -> QABenchResult:
     """Score a user's labelled images (see the module docstring for the manifest)."""
     folder = Path(folder)
     rows = read_manifest(folder)
@@ -170,7 +178,7 @@ def score_folder(folder: Path, *, workers: int = 1) -> QABenchResult:
                     for k, t in enumerate(row["expected"])]
         jobs.append((f"{i + 1}", str(folder / row["file"]), expected, row["correct"],
                      row["error_kind"], None, row["language"], False))
-    return _run(jobs, f"folder {folder}", workers)
+    return _run(jobs, f"folder {folder}", workers, progress)
 
 
 def _cached(folder: Path, n: int, seed: int) -> list[BenchItem] | None:
@@ -186,17 +194,25 @@ def _cached(folder: Path, n: int, seed: int) -> list[BenchItem] | None:
     return items
 
 
-def _run(jobs: list[_Job], source: str, workers: int) -> QABenchResult:
+def _run(jobs: list[_Job], source: str, workers: int,
+         progress: Progress | None = None) -> QABenchResult:
     started = time.perf_counter()
     workers = max(1, int(workers))
+    results: list[ItemResult] = []
     if workers == 1 or len(jobs) <= 1:
         load_s = _warm_up()
-        results = [_check_one(j) for j in jobs]
+        for job in jobs:
+            results.append(_check_one(job))
+            if progress:
+                progress("checking", len(results), len(jobs))
     else:
         ctx = get_context("spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
             load_s = max(pool.map(_warm_up_worker, range(workers)))
-            results = list(pool.map(_check_one, jobs, chunksize=1))
+            for result in pool.map(_check_one, jobs, chunksize=1):
+                results.append(result)
+                if progress:
+                    progress("checking", len(results), len(jobs))
     wall = time.perf_counter() - started
     return summarise(results, source=source, workers=workers, load_s=load_s, wall_s=wall)
 
