@@ -131,7 +131,7 @@ def run_pipeline_bench(assets: int = 64, latency_s: float = 2.0, concurrency: in
         wall = time.perf_counter() - t0
         qa_times = sorted(a["attempts"][0]["qa"]["elapsed_s"]
                           for a in result.manifest["assets"] if a["attempts"])
-        ideal = math.ceil(assets / concurrency) * latency_s
+        ideal = round(math.ceil(assets / concurrency) * latency_s, 6)
         return PipelineBenchResult(
             assets=assets, latency_s=latency_s, concurrency=concurrency, size=f"{size}x{size}",
             regions=len(specs[0].text_regions), wall_s=round(wall, 3), ideal_s=ideal,
