@@ -39,6 +39,10 @@ def _describe(f: dict[str, Any]) -> str:
         return f"'{f.get('region_id')}' reads '{read}' instead of '{exp}'"
     if kind == "unexpected":
         return f"unexpected text '{read}'"
+    if kind == "illegible":
+        return f"'{f.get('region_id')}' is illegible (nothing reads reliably, so it cannot be verified)"
+    if kind == "misplaced":
+        return f"'{f.get('region_id')}' is misplaced ('{exp}' reads outside its area)"
     return f"'{f.get('region_id')}' is {kind}"
 
 
@@ -72,6 +76,8 @@ def decide(attempts: list[dict[str, Any]], *, max_attempts: int, can_edit: bool)
         reason = "a repair of the same region failed"
     elif not can_edit:
         reason = "the backend cannot edit"
+    elif any(r["kind"] == "illegible" for r in failing):
+        reason = "an edit cannot make unreadable text verifiable"
     elif unexpected or any(r["kind"] not in REPAIRABLE for r in failing):
         reason = "not a local misspelling"
     else:

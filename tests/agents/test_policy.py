@@ -56,3 +56,13 @@ def test_review_after_max_attempts_picks_the_best_not_the_last() -> None:
     d = decide(attempts, max_attempts=3, can_edit=True)
     assert d.action == "review" and d.best == 1
     assert best_attempt(attempts)["n"] == 1
+
+
+def test_illegible_text_regenerates_and_says_why() -> None:
+    illegible = {"region_id": "legal", "kind": "illegible", "expected": "Terms apply.",
+                 "read": "T..."}
+    d = decide([_attempt(1, False, 0.7, [illegible, OK])], max_attempts=3, can_edit=True)
+    assert d.action == "regenerate"
+    assert "illegible" in d.why and "cannot make unreadable text verifiable" in d.why
+    d = decide([_attempt(1, False, 0.7, [illegible])], max_attempts=1, can_edit=True)
+    assert d.action == "review" and "illegible" in d.why
