@@ -40,7 +40,8 @@ def _describe(f: dict[str, Any]) -> str:
     if kind == "unexpected":
         return f"unexpected text '{read}'"
     if kind == "illegible":
-        return f"'{f.get('region_id')}' is illegible (nothing reads reliably, so it cannot be verified)"
+        return (f"'{f.get('region_id')}' is illegible (nothing reads reliably, so it cannot "
+                f"be verified)")
     if kind == "misplaced":
         return f"'{f.get('region_id')}' is misplaced ('{exp}' reads outside its area)"
     return f"'{f.get('region_id')}' is {kind}"
