@@ -17,7 +17,6 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -28,6 +27,7 @@ from agents.planner import make_planner
 from agents.prompting import layout_for
 from agents.runner import create_run, execute
 from agents.settings import Settings
+from agents.spec import VisualSpec
 from generation.base import (
     Capabilities, EditRequest, GeneratedImage, GenerationRequest, OnSubmit, SizeLimits,
 )
@@ -99,13 +99,26 @@ class PipelineBenchResult(BaseModel):
     warmup_s: float
 
 
-def _brief(n: int, size: int) -> dict[str, Any]:
-    return {"name": "bench", "brand": {"name": "Bench", "colors": ["#12355b", "#ffffff",
-                                                                  "#d72638"]},
-            "copy": {"headline": "Spring Sale", "price": "Only $19.99", "cta": "Shop now"},
-            "formats": [{"name": f"asset-{i:03d}", "width": size, "height": size}
-                        for i in range(n)],
-            "style": "clean, flat"}
+HEADLINES = ["Spring Sale", "Summer Deals", "Autumn Offers", "Winter Warmers", "New Arrivals",
+             "Weekend Special", "Flash Sale", "Members Only"]
+PRICES = ["Only $19.99", "From $24.50", "Save 30%", "Just $9.95", "Only $49.00", "From $5.99"]
+CTAS = ["Shop now", "Order today", "Book now", "Learn more"]
+
+
+def _specs(settings: Settings, n: int, size: int) -> list[VisualSpec]:
+    """``n`` assets with different copy (so every image and every OCR read is its own)."""
+    planner = make_planner(settings, "rules")
+    specs = []
+    for i in range(n):
+        brief = parse_brief({
+            "name": "bench", "brand": {"name": "Bench", "colors": ["#12355b", "#ffffff",
+                                                                   "#d72638"]},
+            "copy": {"headline": f"{HEADLINES[i % len(HEADLINES)]} {i + 1}",
+                     "price": PRICES[i % len(PRICES)], "cta": CTAS[i % len(CTAS)]},
+            "formats": [{"name": f"asset-{i:03d}", "width": size, "height": size}],
+            "style": "clean, flat"}, "bench")
+        specs.extend(planner.plan(brief))
+    return specs
 
 
 def run_pipeline_bench(assets: int = 64, latency_s: float = 2.0, concurrency: int = 16,
@@ -115,8 +128,7 @@ def run_pipeline_bench(assets: int = 64, latency_s: float = 2.0, concurrency: in
     try:
         settings = Settings(runs_dir=root, concurrency=concurrency, max_attempts=1,
                             _env_file=None)
-        brief = parse_brief(_brief(assets, size), "bench")
-        specs = make_planner(settings, "rules").plan(brief)
+        specs = _specs(settings, assets, size)
         backend = LatencyBackend(latency_s)
         t0 = time.perf_counter()
         for spec in specs:  # the remote side draws; and the OCR models load once
