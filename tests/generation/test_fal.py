@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import base64
-import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image
 
 from generation.base import Backend, EditRequest, GenerationRequest
 from generation.errors import (
@@ -23,7 +21,7 @@ from generation.errors import (
 )
 from generation.fal import FalBackend
 from tests.servers.fal_server import FalServer
-from tests.servers.provider_server import png_bytes
+from tests.servers.provider_server import assert_png, png_bytes
 
 KEY = "fal-key-id:SECRET-fal-secret-987654"
 
@@ -48,10 +46,6 @@ def req(**kw: Any) -> GenerationRequest:
     base.update(kw)
     return GenerationRequest(**base)
 
-
-def assert_png(data: bytes, size: tuple[int, int]) -> None:
-    img = Image.open(io.BytesIO(data))
-    assert img.format == "PNG" and img.size == size
 
 
 def test_is_a_backend_that_can_edit() -> None:

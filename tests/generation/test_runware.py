@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import base64
-import io
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image
 
 from generation.base import Backend, EditRequest, GenerationRequest
 from generation.errors import (
@@ -22,7 +20,7 @@ from generation.errors import (
     TransientError,
 )
 from generation.runware import RunwareBackend
-from tests.servers.provider_server import png_bytes
+from tests.servers.provider_server import assert_png, png_bytes
 from tests.servers.runware_server import RunwareServer
 
 KEY = "rw-SECRET-runware-key-5555"
@@ -48,10 +46,6 @@ def req(**kw: Any) -> GenerationRequest:
     base.update(kw)
     return GenerationRequest(**base)
 
-
-def assert_png(data: bytes, size: tuple[int, int]) -> None:
-    img = Image.open(io.BytesIO(data))
-    assert img.format == "PNG" and img.size == size
 
 
 def test_is_a_backend() -> None:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import io
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from PIL import Image
 
 from generation.base import Backend, EditRequest, GenerationRequest
 from generation.errors import (
@@ -21,6 +19,7 @@ from generation.errors import (
     Unsupported,
 )
 from generation.zai import ZaiBackend
+from tests.servers.provider_server import assert_png
 from tests.servers.zai_server import ZaiServer
 
 KEY = "zai-SECRET-key-0123456789"
@@ -46,11 +45,6 @@ def req(**kw: Any) -> GenerationRequest:
     base.update(kw)
     return GenerationRequest(**base)
 
-
-def assert_png(data: bytes, size: tuple[int, int]) -> None:
-    img = Image.open(io.BytesIO(data))
-    assert img.format == "PNG"
-    assert img.size == size
 
 
 def test_is_a_backend_with_zai_limits() -> None:

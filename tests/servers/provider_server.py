@@ -70,6 +70,12 @@ def png_bytes(width: int, height: int, label: str = "signwriter") -> bytes:
     return buf.getvalue()
 
 
+def assert_png(data: bytes, size: tuple[int, int]) -> None:
+    """``data`` is a PNG of ``size`` (what a backend handed back from a server)."""
+    img = Image.open(io.BytesIO(data))
+    assert img.format == "PNG" and img.size == size
+
+
 class ProviderServer:
     """Base class: start with ``with Server() as s:``; ``s.url`` is its base URL."""
 
