@@ -58,16 +58,9 @@ class OpenAIImagesBackend(PooledBackend):
 
     def _fields(self, prompt: str, width: int, height: int, seed: int,
                 negative_prompt: str | None) -> dict[str, Any]:
-        fields: dict[str, Any] = {"model": self.options.model, "prompt": prompt,
-                                  "size": f"{width}x{height}", "n": 1,
-                                  "response_format": "b64_json", "seed": seed}
-        if self.options.steps is not None:
-            fields["num_inference_steps"] = self.options.steps
-        if self.options.guidance_scale is not None:
-            fields["guidance_scale"] = self.options.guidance_scale
-        if negative_prompt:
-            fields["negative_prompt"] = negative_prompt
-        return fields
+        return {"model": self.options.model, "prompt": prompt, "size": f"{width}x{height}",
+                "n": 1, "response_format": "b64_json", "seed": seed,
+                **self._tuning(negative_prompt)}
 
     def generate(self, request: GenerationRequest, *,
                  on_submit: OnSubmit | None = None) -> GeneratedImage:

@@ -401,6 +401,17 @@ class PooledBackend:
                               elapsed_s=time.monotonic() - started, cost_usd=0.0,
                               metadata=metadata)
 
+    def _tuning(self, negative_prompt: str | None) -> dict[str, Any]:
+        """The optional sampler fields both self-hosted APIs take, when set."""
+        fields: dict[str, Any] = {}
+        if self.options.steps is not None:
+            fields["num_inference_steps"] = self.options.steps
+        if self.options.guidance_scale is not None:
+            fields["guidance_scale"] = self.options.guidance_scale
+        if negative_prompt:
+            fields["negative_prompt"] = negative_prompt
+        return fields
+
     def _check_size(self, width: int, height: int, attempt: str | None) -> None:
         check_size(width, height, self.capabilities.limits, backend=self.name,
                    attempt=attempt)

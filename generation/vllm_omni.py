@@ -76,16 +76,10 @@ class VllmOmniBackend(PooledBackend):
 
     def _body(self, content: str | list[dict[str, Any]], width: int, height: int, seed: int,
               negative_prompt: str | None) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": self.options.model,
-                                "messages": [{"role": "user", "content": content}],
-                                "height": height, "width": width, "seed": seed}
-        if self.options.steps is not None:
-            body["num_inference_steps"] = self.options.steps
-        if self.options.guidance_scale is not None:
-            body["guidance_scale"] = self.options.guidance_scale
-        if negative_prompt:
-            body["negative_prompt"] = negative_prompt
-        return body
+        return {"model": self.options.model,
+                "messages": [{"role": "user", "content": content}],
+                "height": height, "width": width, "seed": seed,
+                **self._tuning(negative_prompt)}
 
     def generate(self, request: GenerationRequest, *,
                  on_submit: OnSubmit | None = None) -> GeneratedImage:
