@@ -232,7 +232,10 @@ def qa(
     else:
         expected = [ExpectedText(id=f"expect{i + 1}", text=t) for i, t in enumerate(expect or [])]
     try:
-        report = check_image(image, expected)
+        from agents.runner import ocr_recheck_reader, ocr_reader
+        settings = _settings()
+        report = check_image(image, expected, reader=ocr_reader(settings),
+                             recheck=ocr_recheck_reader(settings))
         if spec is None and not no_extra:  # --expect: other text is reported, not a failure
             report = report.model_copy(update={
                 "passed": all(f.kind == "ok" for f in report.regions)})
@@ -353,11 +356,13 @@ def bench_pipeline(
     latency: Annotated[float, typer.Option(min=0.0, help="Fake backend latency, seconds.")] = 2.0,
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="Generations in flight.")] = 16,
     size: Annotated[int, typer.Option(min=512, max=2048, help="Square image side, px (multiple of 32).")] = 512,
+    ocr_runtime: Annotated[Optional[str], typer.Option(help="auto, openvino or onnxruntime (default: SIGNWRITER_OCR_RUNTIME).")] = None,
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Pipeline overhead against a fake backend with fixed latency (QA included)."""
     from agents.benchmarks.pipeline import as_json, format_result, run_pipeline_bench
-    r = run_pipeline_bench(assets=assets, latency_s=latency, concurrency=concurrency, size=size)
+    r = run_pipeline_bench(assets=assets, latency_s=latency, concurrency=concurrency, size=size,
+                           ocr_runtime=ocr_runtime or _settings().ocr_runtime)
     print(as_json(r) if json_out else format_result(r))
 
 
@@ -369,9 +374,13 @@ def bench_qa(
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="Where the set is written (kept and reused).")] = None,
     folder: Annotated[Optional[Path], typer.Option(help="Score your own labelled images instead (see docs: labels.csv / labels.jsonl).")] = None,
     workers: Annotated[int, typer.Option(min=1, max=16, help="Parallel QA processes.")] = 1,
+    ocr_runtime: Annotated[Optional[str], typer.Option(help="Whole-image read: auto, openvino or onnxruntime (default: SIGNWRITER_OCR_RUNTIME).")] = None,
+    recheck_runtime: Annotated[Optional[str], typer.Option(help="Re-reads of regions not read exactly: auto, openvino or onnxruntime (default: SIGNWRITER_OCR_RECHECK_RUNTIME).")] = None,
 ) -> None:
     """QA catch rate and false rejects with 95 % intervals, time per image, peak memory."""
     from agents.benchmarks.qa import format_result, run_qa_bench, score_folder
+    runtime = ocr_runtime or _settings().ocr_runtime
+    recheck = recheck_runtime or _settings().ocr_recheck_runtime
     bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn(
         "{task.completed}/{task.total}"), TimeElapsedColumn(), console=console, transient=True)
     tasks: dict[str, Any] = {}
@@ -383,10 +392,11 @@ def bench_qa(
 
     with bar:
         if folder is not None:
-            r = score_folder(folder, workers=workers, progress=progress)
+            r = score_folder(folder, workers=workers, runtime=runtime, recheck=recheck,
+                             progress=progress)
         else:
             r = run_qa_bench(n, seed, out_dir or Path("runs") / f"bench-qa-{seed}-{n}",
-                             workers=workers, progress=progress)
+                             workers=workers, runtime=runtime, recheck=recheck, progress=progress)
     print(format_result(r))
 
 

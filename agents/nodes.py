@@ -24,7 +24,7 @@ from agents.store import read_json, write_json
 from generation.base import EditRequest, GenerationRequest, estimate_cost
 from generation.errors import AuthError, BackendError, NeedsKey, QuotaExceeded
 from generation.typeset import overlay_blocks
-from qa.check import check_image
+from qa.check import check_image, load_image
 from qa.models import ExpectedText
 from qa.report import render_overlay, write_report
 
@@ -117,6 +117,7 @@ def generate(state: AssetState, runtime: Runtime[Context]) -> Command[Literal["c
                                      "backend": ctx.backend.name, "handle": handle})
         try:
             with ctx.slots:
+                ctx.submitted.release()
                 if action == "repair":
                     result = ctx.backend.edit(request, on_submit=on_submit)
                 else:
@@ -164,7 +165,7 @@ def _fail(ctx: Context, aid: str, error: str) -> Command[Literal["__end__"]]:
 
 # --- check -------------------------------------------------------------------------------
 def check(state: AssetState, runtime: Runtime[Context]) -> dict[str, Any]:
-    """OCR the attempt's image against the spec; write qa.json and overlay.png."""
+    """OCR the attempt's image against the spec; write qa.json and overlay.jpg."""
     ctx = runtime.context
     store = ctx.store
     spec = load_spec(ctx, state)
@@ -172,10 +173,12 @@ def check(state: AssetState, runtime: Runtime[Context]) -> dict[str, Any]:
     n = attempt["n"]
     adir = store.attempt_dir(spec.asset_id, n)
     image = store.abs(attempt["image"])
-    report = check_image(image, expected_texts(spec), reader=ctx.reader,
+    pixels = load_image(image)  # decoded once, for the check and the overlay
+    report = check_image(image, expected_texts(spec), reader=ctx.reader, recheck=ctx.recheck,
+                         pixels=pixels,
                          second_opinion=ctx.settings.ocr_second_opinion, vision=ctx.vision)
     write_report(report, adir / "qa.json")
-    render_overlay(image, report, adir / "overlay.png")
+    render_overlay(image, report, adir / "overlay.jpg", pixels=pixels)
     attempt["qa"] = {
         "passed": report.passed, "score": round(report.score, 4),
         "word_accuracy": round(report.word_accuracy, 4), "ned": round(report.ned, 4),
@@ -183,7 +186,7 @@ def check(state: AssetState, runtime: Runtime[Context]) -> dict[str, Any]:
                     for f in report.regions],
         "unexpected": [f.model_dump(include={"kind", "read", "read_box"})
                        for f in report.unexpected],
-        "report": store.rel(adir / "qa.json"), "overlay": store.rel(adir / "overlay.png"),
+        "report": store.rel(adir / "qa.json"), "overlay": store.rel(adir / "overlay.jpg"),
         "elapsed_s": round(report.elapsed_s, 3),
     }
     write_json(adir / "attempt.json", attempt)

@@ -36,6 +36,7 @@ from agents.state import Budget, Context, Event
 from agents.store import RunStore, new_run_id, read_json, write_json
 from generation.base import Backend
 from generation.registry import create_backend
+from qa.ocr import OCREngine, get_engine, resolve_recheck_runtime
 from qa.vision import VisionReader
 
 RUN_SETTINGS = ("backend", "planner", "max_attempts", "max_cost", "simulate_errors",
@@ -102,6 +103,22 @@ def fit_to_backend(spec: VisualSpec, backend: Backend) -> VisualSpec:
     return fit_spec(spec.model_copy(update={"width": w, "height": h}))
 
 
+def ocr_reader(settings: Settings) -> OCREngine:
+    """The judge OCR engine the settings name (process-wide, models loaded lazily)."""
+    return get_engine(settings.ocr_engine, runtime=settings.ocr_runtime,
+                      instances=settings.ocr_workers)
+
+
+def ocr_recheck_reader(settings: Settings) -> OCREngine | None:
+    """The engine that re-reads regions the whole-image read did not get exactly: for
+    rapidocr, onnxruntime at full f32 precision unless set otherwise (the whole-image read
+    may run at bf16); ``None`` means the judge itself."""
+    if settings.ocr_engine != "rapidocr":
+        return None
+    return get_engine("rapidocr", runtime=resolve_recheck_runtime(settings.ocr_recheck_runtime),
+                      instances=settings.ocr_workers)
+
+
 def vision_reader(settings: Settings) -> VisionReader | None:
     """The optional blind vision reader for regions local OCR cannot read."""
     if not settings.vision_base_url:
@@ -123,6 +140,12 @@ def plan_brief(brief: Brief, settings: Settings) -> list[VisualSpec]:
 @contextmanager
 def _saver(store: RunStore) -> Iterator[SqliteSaver]:
     conn = sqlite3.connect(store.checkpoint_db, check_same_thread=False)
+    # WAL (the saver's own setting) with NORMAL sync: a commit survives the process being
+    # killed, only a power cut can lose the last few — and a lost checkpoint just replays
+    # its step, which the fsynced ledger keeps from paying twice. FULL would fsync every
+    # checkpoint, under the one connection lock all asset threads share.
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
     try:
         saver = SqliteSaver(conn)
         saver.setup()
@@ -193,6 +216,7 @@ def execute(store: RunStore, settings: Settings, backend: Backend, seed: int,
     budget = Budget(settings.max_cost, spent=store.spent_usd())
     ctx = Context(settings=settings, store=store, backend=backend, budget=budget,
                   on_event=on_event, seed=seed, vision=vision_reader(settings),
+                  reader=ocr_reader(settings), recheck=ocr_recheck_reader(settings),
                   slots=threading.BoundedSemaphore(settings.concurrency))
     meta_path = store.root / "run.json"
     with _saver(store) as saver:
@@ -215,7 +239,17 @@ def execute(store: RunStore, settings: Settings, backend: Backend, seed: int,
             assets = store.asset_ids()
             workers = max(1, min(len(assets), 2 * settings.concurrency))
             with ThreadPoolExecutor(max_workers=workers) as pool:
-                futures = [pool.submit(run_asset, a) for a in assets]
+                # the first `concurrency` assets reach the backend before the rest start
+                # (they would only compete with them for the CPU; their turn is later)
+                first, rest = assets[:settings.concurrency], assets[settings.concurrency:]
+                futures = [pool.submit(run_asset, a) for a in first]
+                started = 0
+                while started < len(first):
+                    if ctx.submitted.acquire(timeout=0.05):
+                        started += 1
+                    elif started + sum(f.done() for f in futures) >= len(first):
+                        break  # some finished (or failed, or wait for review) without one
+                futures += [pool.submit(run_asset, a) for a in rest]
                 for f in futures:
                     try:
                         f.result()

@@ -46,6 +46,15 @@ class Settings(BaseSettings):
 
     # --- QA -----------------------------------------------------------------------------
     ocr_engine: Literal["rapidocr", "tesseract"] = Field("rapidocr", description="The judge.")
+    ocr_runtime: Literal["auto", "openvino", "onnxruntime"] = Field(
+        "auto", description="Runtime for rapidocr's whole-image read; auto takes OpenVINO when "
+        "installed (bf16 on CPUs that have it: about 30 % faster), else onnxruntime.")
+    ocr_recheck_runtime: Literal["auto", "openvino", "onnxruntime"] = Field(
+        "auto", description="Runtime that re-reads regions the whole-image read did not get "
+        "exactly; auto takes onnxruntime (full f32 precision) when installed.")
+    ocr_workers: int | None = Field(None, ge=1, le=256, description="Images OCR'd in parallel "
+                                    "(one single-threaded model instance each); default: one "
+                                    "per CPU core.")
     ocr_second_opinion: bool = Field(False, description="Also run tesseract and record its read.")
     vision_base_url: str | None = Field(None, description="Optional OpenAI-compatible vision "
                                         "model that transcribes hard regions blind.")

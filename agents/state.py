@@ -85,6 +85,7 @@ class Context:
     store: RunStore
     backend: Any                      # generation.base.Backend
     reader: Any = None                # qa.ocr.OCREngine (None = default)
+    recheck: Any = None               # qa.ocr.OCREngine judging again at full precision
     vision: Any = None                # qa.vision.VisionReader for illegible regions (optional)
     budget: Budget = field(default_factory=lambda: Budget(None))
     on_event: Callable[[Event], None] | None = None
@@ -92,6 +93,8 @@ class Context:
     slots: threading.BoundedSemaphore = field(
         default_factory=lambda: threading.BoundedSemaphore(64))
     """Bounds the backend calls in flight (``settings.concurrency``)."""
+    submitted: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(0))
+    """Released once per backend call started (the runner staggers asset starts on it)."""
 
     def emit(self, kind: str, asset_id: str, attempt: int | None = None, **detail: Any) -> None:
         if self.on_event:

@@ -9,7 +9,7 @@
       images/<sha256>.png   every generated image, content-addressed
       ledger.jsonl          one line per generation, appended (fsync) right after the
                             image is on disk and before anything else can fail
-      assets/<asset>/attempt-<n>/{prompt.txt, attempt.json, qa.json, overlay.png}
+      assets/<asset>/attempt-<n>/{prompt.txt, attempt.json, qa.json, overlay.jpg}
       assets/<asset>/status.json, final.png
       checkpoints.sqlite    LangGraph checkpoints (resume after a crash)
       manifest.json         the summary, rebuilt from the files above
@@ -30,6 +30,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from agents.errors import RunNotFound
 
@@ -59,8 +61,17 @@ def atomic_write(path: Path, data: bytes | str) -> None:
         raise
 
 
+_JSON_OPTS = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE
+
+
+def dump_json(obj: Any) -> bytes:
+    """Indented UTF-8 JSON (orjson: the stdlib encoder is pure Python once indenting, and
+    the run manifest is rewritten at the end of every run)."""
+    return orjson.dumps(obj, default=str, option=_JSON_OPTS)
+
+
 def write_json(path: Path, obj: Any) -> None:
-    atomic_write(path, json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
+    atomic_write(path, dump_json(obj))
 
 
 def read_json(path: Path) -> Any:
@@ -72,6 +83,11 @@ class RunStore:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        # the ledger, read incrementally: entries, and the last one per (asset, attempt, kind)
+        self._ledger_lock = threading.Lock()
+        self._ledger_entries: list[dict[str, Any]] = []
+        self._ledger_index: dict[tuple[str, int, str], dict[str, Any]] = {}
+        self._ledger_offset = 0
 
     # --- locating -----------------------------------------------------------------------
     @classmethod
@@ -110,7 +126,11 @@ class RunStore:
         return self.asset_dir(asset_id) / f"attempt-{n:02d}"
 
     def rel(self, path: Path | str) -> str:
-        return str(Path(path).resolve().relative_to(self.root.resolve()))
+        p = Path(path)
+        try:  # paths built from root (the usual case): no filesystem calls
+            return str(p.relative_to(self.root))
+        except ValueError:
+            return str(p.resolve().relative_to(self.root.resolve()))
 
     def abs(self, rel: str) -> Path:
         return self.root / rel
@@ -127,32 +147,57 @@ class RunStore:
     def record_generation(self, entry: dict[str, Any]) -> None:
         """Append one generation to ledger.jsonl and fsync it."""
         entry = {"ts": time.time(), **entry}
-        line = json.dumps(entry, ensure_ascii=False, default=str) + "\n"
-        with _ledger_lock, open(self.root / "ledger.jsonl", "a", encoding="utf-8") as f:
+        line = json.dumps(entry, ensure_ascii=False, default=str).encode("utf-8") + b"\n"
+        with _ledger_lock, open(self.root / "ledger.jsonl", "a+b") as f:
+            if f.tell() > 0:  # a line torn by a crash must not swallow this one
+                f.seek(f.tell() - 1)
+                if f.read(1) != b"\n":
+                    line = b"\n" + line
             f.write(line)
             f.flush()
             os.fsync(f.fileno())
 
     def ledger(self) -> list[dict[str, Any]]:
+        """Every ledger entry, oldest first (a torn line left by a crash is skipped)."""
+        self._read_ledger()
+        with self._ledger_lock:
+            return list(self._ledger_entries)
+
+    def _read_ledger(self) -> None:
+        """Read what was appended since the last call (by this or any other process)."""
         path = self.root / "ledger.jsonl"
-        if not path.exists():
-            return []
-        out = []
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
+        with self._ledger_lock:
+            try:
+                size = path.stat().st_size
+            except FileNotFoundError:
+                size = 0
+            if size < self._ledger_offset:  # replaced: start again
+                self._ledger_entries, self._ledger_index, self._ledger_offset = [], {}, 0
+            if size == self._ledger_offset:
+                return
+            with open(path, "rb") as f:
+                f.seek(self._ledger_offset)
+                chunk = f.read(size - self._ledger_offset)
+            end = chunk.rfind(b"\n")
+            if end < 0:  # only part of a line so far
+                return
+            for raw in chunk[:end + 1].splitlines():
                 try:
-                    out.append(json.loads(line))
-                except json.JSONDecodeError:  # a torn last line after a crash
+                    e = json.loads(raw)
+                except json.JSONDecodeError:  # a torn line after a crash
                     continue
-        return out
+                if not isinstance(e, dict):
+                    continue
+                self._ledger_entries.append(e)
+                key = (str(e.get("asset_id")), e.get("attempt"), e.get("kind", "done"))
+                self._ledger_index[key] = e  # type: ignore[index]
+            self._ledger_offset += end + 1
 
     def find_generation(self, asset_id: str, n: int, kind: str = "done") -> dict[str, Any] | None:
         """The ledger entry of a finished (or submitted) generation for this attempt."""
-        found = None
-        for e in self.ledger():
-            if e.get("asset_id") == asset_id and e.get("attempt") == n and e.get("kind", "done") == kind:
-                found = e
-        return found
+        self._read_ledger()
+        with self._ledger_lock:
+            return self._ledger_index.get((asset_id, n, kind))  # type: ignore[arg-type]
 
     def spent_usd(self) -> float:
         return round(sum(e.get("cost_usd", 0.0) for e in self.ledger()

@@ -12,6 +12,9 @@ The cascade keeps cost low:
    ``illegible`` (something there, read with low confidence), ``misspelt`` (read,
    differently: with a character diff) or ``missing`` (nothing there);
 5. whole-image lines that belong to no region are ``unexpected`` and fail the image;
+   with a ``recheck`` engine (the pipeline's: onnxruntime at f32, when the judge runs at
+   bf16 for speed), an image that did not pass cleanly is judged again, steps 1–5, wholly
+   by that engine: a failing verdict is never the fast engine's alone;
 6. optionally, a region still ``illegible`` is shown to a blind vision reader
    (:class:`qa.vision.VisionReader`); it passes only by :func:`qa.vision.vision_confirms`.
 
@@ -92,7 +95,8 @@ class _Read:
 
 def check_image(image: str | Path, expected: list[ExpectedText], *, reader: Reader | None = None,
                 second_opinion: bool = False, locate: bool = True,
-                vision: VisionReader | None = None) -> QAReport:
+                vision: VisionReader | None = None,
+                pixels: np.ndarray | None = None, recheck: Reader | None = None) -> QAReport:
     """OCR-check ``image`` against ``expected`` and return the report (never raises for a
     failed check). ``reader`` defaults to the rapidocr judge; ``second_opinion`` adds a
     tesseract read of each region to its ``note`` (advisory: it never changes a verdict);
@@ -100,16 +104,51 @@ def check_image(image: str | Path, expected: list[ExpectedText], *, reader: Read
     ``vision`` (optional) transcribes regions still ``illegible`` blind; such a region
     passes only on an exact transcription that no confident local read contradicts.
 
+    ``recheck``, a second engine, judges again from scratch an image whose whole-image
+    ``reader`` read did not pass (the verdict is then ``recheck``'s; the crop cascade runs
+    only in that second judgement). ``pixels``: the image already decoded (RGB ``uint8``,
+    from :func:`load_image`), so it is not decoded twice; ``image`` then only names it in
+    the report.
+
     Raises :class:`~qa.errors.BadImage` for an unreadable file and
     :class:`~qa.errors.EngineUnavailable` when an engine cannot run.
     """
     t0 = time.perf_counter()
-    arr = _load(image)
+    arr = load_image(image) if pixels is None else pixels
     h, w = arr.shape[:2]
     engine = reader or get_engine("rapidocr")
-    page = engine.read(arr)
-    ctx = _Context(arr=arr, page=page, engine=engine)
+    second = recheck is not None and recheck is not engine
+    ctx = _Context(arr=arr, page=engine.read(arr), engine=engine, cascade=not second)
+    findings, used, boxes_px = _judge(ctx, expected, locate)
+    unexpected = _unexpected(ctx, used, boxes_px)
+    if second and not (all(f.kind == "ok" for f in findings) and not unexpected):
+        # the fast read did not pass cleanly: judge again, wholly, at full precision, so a
+        # failing verdict is never the fast engine's alone
+        ctx = _Context(arr=arr, page=recheck.read(arr), engine=recheck)  # type: ignore[union-attr]
+        findings, used, boxes_px = _judge(ctx, expected, locate)
+        unexpected = _unexpected(ctx, used, boxes_px)
+    if vision is not None:
+        for exp, f in zip(expected, findings):
+            if f.kind == "illegible":
+                _ask_vision(ctx, vision, exp, f)
+    if second_opinion:
+        _add_second_opinion(ctx, expected, findings)
 
+    pairs = [(e.text, f.read or "", e.strictness) for e, f in zip(expected, findings)]
+    passed = all(f.kind == "ok" for f in findings) and not unexpected
+    return QAReport(
+        image=str(image), width=w, height=h, passed=passed,
+        score=metrics.score(findings, unexpected),
+        word_accuracy=metrics.word_accuracy(pairs), ned=metrics.ned(pairs),
+        regions=findings, unexpected=unexpected, engine=ctx.engine.name,
+        elapsed_s=round(time.perf_counter() - t0, 3),
+    )
+
+
+def _judge(ctx: _Context, expected: list[ExpectedText], locate: bool
+           ) -> tuple[list[Finding], set[int], list[PixelBox]]:
+    """A finding per expected text (in order), the page lines they used, their pixel boxes."""
+    w, h = ctx.size
     used: set[int] = set()
     boxes_px: list[PixelBox] = []
     order = sorted(range(len(expected)), key=lambda i: expected[i].box is None or not locate)
@@ -124,25 +163,7 @@ def check_image(image: str | Path, expected: list[ExpectedText], *, reader: Read
             finding, ids = _check_unboxed(ctx, exp)
         used |= ids
         by_index[i] = finding
-    findings = [by_index[i] for i in range(len(expected))]
-
-    unexpected = _unexpected(ctx, used, boxes_px)
-    if vision is not None:
-        for exp, f in zip(expected, findings):
-            if f.kind == "illegible":
-                _ask_vision(ctx, vision, exp, f)
-    if second_opinion:
-        _add_second_opinion(ctx, expected, findings)
-
-    pairs = [(e.text, f.read or "", e.strictness) for e, f in zip(expected, findings)]
-    passed = all(f.kind == "ok" for f in findings) and not unexpected
-    return QAReport(
-        image=str(image), width=w, height=h, passed=passed,
-        score=metrics.score(findings, unexpected),
-        word_accuracy=metrics.word_accuracy(pairs), ned=metrics.ned(pairs),
-        regions=findings, unexpected=unexpected, engine=engine.name,
-        elapsed_s=round(time.perf_counter() - t0, 3),
-    )
+    return [by_index[i] for i in range(len(expected))], used, boxes_px
 
 
 @dataclass
@@ -150,6 +171,7 @@ class _Context:
     arr: np.ndarray
     page: list[OCRLine]
     engine: OCREngine
+    cascade: bool = True  # re-read regions that did not read exactly from crops
 
     @property
     def size(self) -> tuple[int, int]:
@@ -178,7 +200,7 @@ def _check_boxed(ctx: _Context, exp: ExpectedText, pbox: PixelBox) -> tuple[Find
 
     reads = [page_read]
     line_h = statistics.median(ln.box[3] - ln.box[1] for ln in lines) if lines else None
-    for read in _crop_reads(ctx, pbox, line_h):
+    for read in _crop_reads(ctx, pbox, line_h) if ctx.cascade else ():
         if normalize(read.text, exp.strictness) == want:
             return _ok(ctx, exp, read), ids  # the crop read overrides the whole-image read
         reads.append(read)
@@ -509,7 +531,8 @@ def _append(note: str, more: str) -> str:
 # --- plumbing -----------------------------------------------------------------------------
 
 
-def _load(image: str | Path) -> np.ndarray:
+def load_image(image: str | Path) -> np.ndarray:
+    """Decode an image file to RGB ``uint8``; :class:`~qa.errors.BadImage` if it cannot be."""
     path = Path(image)
     try:
         with Image.open(path) as im:

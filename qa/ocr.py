@@ -1,9 +1,11 @@
 """OCR engines behind one protocol: read an RGB array, return lines with pixel boxes.
 
 * :class:`RapidOCREngine` — the judge: rapidocr 3.x with the PP-OCRv6 models that ship in
-  its wheel. The angle classifier is off (it flips short strings such as ``¥9``). One
-  engine per process, created lazily; calls are serialised by a lock, so it is safe to
-  share between threads.
+  its wheel, run by OpenVINO where it is installed (the default install has it) or by
+  onnxruntime — the same ONNX models either way. The angle classifier is off (it flips
+  short strings such as ``¥9``). One engine per process and runtime, holding a pool of
+  single-threaded model instances (one per core, created lazily); safe to share between
+  threads.
 * :class:`TesseractEngine` — a second opinion only: dictionary correction is off (a
   dictionary "corrects" misspellings into passes), languages ``eng+chi_sim``.
 
@@ -19,7 +21,8 @@ import queue
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Protocol, runtime_checkable
+from importlib.util import find_spec
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -32,6 +35,40 @@ TEXT_SCORE = 0.3
 
 DET_MAX_SIDE = 2000
 """Images larger than this are scaled down for text detection (recognition is unaffected)."""
+
+
+OCRRuntime = Literal["auto", "openvino", "onnxruntime"]
+"""Which inference runtime runs rapidocr's ONNX models. ``auto`` takes OpenVINO when it is
+installed: on CPU it reads the same text about 30 % faster per image, and with one
+single-threaded instance per core about 30 % more images per second (measured on 512² and
+1024² posters, 2 cores: 70 vs 101 ms and 169 vs 253 ms per image)."""
+
+
+def resolve_runtime(runtime: str = "auto") -> Literal["openvino", "onnxruntime"]:
+    """The runtime ``runtime`` names, ``auto`` resolved; raises
+    :class:`~qa.errors.EngineUnavailable` for one that is not installed."""
+    key = runtime.strip().lower()
+    if key not in ("auto", "openvino", "onnxruntime"):
+        raise EngineUnavailable(f"unknown OCR runtime {runtime!r}; choose auto, openvino or "
+                                "onnxruntime")
+    if key in ("auto", "openvino") and find_spec("openvino") is not None:
+        return "openvino"
+    if key == "openvino":
+        raise EngineUnavailable("OCR runtime openvino is not installed: pip install openvino "
+                                "(or set SIGNWRITER_OCR_RUNTIME=onnxruntime)")
+    if find_spec("onnxruntime") is None:
+        raise EngineUnavailable("no OCR runtime is installed: pip install openvino or "
+                                "pip install onnxruntime")
+    return "onnxruntime"
+
+
+def resolve_recheck_runtime(runtime: str = "auto") -> Literal["openvino", "onnxruntime"]:
+    """The runtime for re-reading regions the whole-image read did not get exactly: ``auto``
+    is onnxruntime when installed (always full f32 precision; OpenVINO runs at bf16 on CPUs
+    that have it, a little less sure on small type), else OpenVINO."""
+    if runtime.strip().lower() == "auto":
+        return "onnxruntime" if find_spec("onnxruntime") is not None else resolve_runtime()
+    return resolve_runtime(runtime)
 
 
 @runtime_checkable
@@ -48,24 +85,27 @@ Reader = OCREngine
 
 
 class RapidOCREngine:
-    """rapidocr (PP-OCRv6 det + rec, onnxruntime), the judge. Use :func:`get_engine`."""
+    """rapidocr (PP-OCRv6 det + rec), the judge. Use :func:`get_engine`."""
 
     name = "rapidocr"
 
-    def __init__(self, instances: int | None = None) -> None:
+    def __init__(self, instances: int | None = None, runtime: str = "auto") -> None:
         self.instances = max(1, instances or os.cpu_count() or 1)
+        self.runtime = resolve_runtime(runtime)
         self._idle: queue.LifoQueue = queue.LifoQueue()
         self._created = 0
         self._lock = threading.Lock()
 
-    @staticmethod
-    def _new():
+    def _new(self):
         try:
-            from rapidocr import RapidOCR
+            from rapidocr import EngineType, RapidOCR
         except ImportError as exc:  # pragma: no cover - dependency of the package
             raise EngineUnavailable("rapidocr is not installed: pip install 'rapidocr>=3.4' "
-                                    "onnxruntime") from exc
+                                    "openvino") from exc
+        engine_type = EngineType(self.runtime)
         ocr = RapidOCR(params={
+            "Det.engine_type": engine_type,
+            "Rec.engine_type": engine_type,
             "Global.use_cls": False,
             "Global.log_level": "error",  # "detection result is empty" is not news
             "Global.text_score": TEXT_SCORE,
@@ -82,6 +122,10 @@ class RapidOCREngine:
             "EngineConfig.onnxruntime.inter_op_num_threads": 1,
             # reuse tensor memory between checks: ~10 % faster per image (0.21 → 0.19 s)
             "EngineConfig.onnxruntime.enable_cpu_mem_arena": True,
+            # the same for OpenVINO; its threads must not be pinned: every instance would
+            # pin to the same first core (measured: 118 ms per image pinned, 70 unpinned)
+            "EngineConfig.openvino.inference_num_threads": 1,
+            "EngineConfig.openvino.enable_cpu_pinning": "False",
         })
         logging.getLogger("RapidOCR").setLevel(logging.ERROR)
         return ocr
@@ -192,12 +236,22 @@ _ENGINES_LOCK = threading.Lock()
 _FACTORIES = {"rapidocr": RapidOCREngine, "tesseract": TesseractEngine}
 
 
-def get_engine(name: str) -> OCREngine:
-    """The process-wide engine called ``name`` (``rapidocr`` or ``tesseract``)."""
+def get_engine(name: str, *, runtime: str = "auto", instances: int | None = None
+               ) -> OCREngine:
+    """The process-wide engine called ``name`` (``rapidocr`` or ``tesseract``); for
+    rapidocr, ``runtime`` (:data:`OCRRuntime`) and ``instances`` (parallel model
+    instances, default one per core) pick the engine."""
     key = name.strip().lower()
     if key not in _FACTORIES:
         raise EngineUnavailable(f"unknown OCR engine {name!r}; choose one of "
                                 f"{', '.join(sorted(_FACTORIES))}")
+    if key == "rapidocr":
+        resolved = resolve_runtime(runtime)
+        cache_key = f"rapidocr:{resolved}:{instances or 0}"
+        with _ENGINES_LOCK:
+            if cache_key not in _ENGINES:
+                _ENGINES[cache_key] = RapidOCREngine(instances, resolved)
+            return _ENGINES[cache_key]
     with _ENGINES_LOCK:
         if key not in _ENGINES:
             _ENGINES[key] = _FACTORIES[key]()

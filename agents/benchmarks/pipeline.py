@@ -25,14 +25,13 @@ from pydantic import BaseModel
 from agents.brief import parse_brief
 from agents.planner import make_planner
 from agents.prompting import layout_for
-from agents.runner import create_run, execute
+from agents.runner import create_run, execute, ocr_reader
 from agents.settings import Settings
 from agents.spec import VisualSpec
 from generation.base import (
     Capabilities, EditRequest, GeneratedImage, GenerationRequest, OnSubmit, SizeLimits,
 )
 from generation.typeset import TypesetBackend
-from qa.ocr import get_engine
 
 
 class LatencyBackend:
@@ -97,6 +96,7 @@ class PipelineBenchResult(BaseModel):
     qa_median_s: float
     peak_rss_mb: float
     warmup_s: float
+    ocr_runtime: str = ""
 
 
 HEADLINES = ["Spring Sale", "Summer Deals", "Autumn Offers", "Winter Warmers", "New Arrivals",
@@ -122,12 +122,13 @@ def _specs(settings: Settings, n: int, size: int) -> list[VisualSpec]:
 
 
 def run_pipeline_bench(assets: int = 64, latency_s: float = 2.0, concurrency: int = 16,
-                       size: int = 512, runs_dir: Path | None = None) -> PipelineBenchResult:
+                       size: int = 512, runs_dir: Path | None = None,
+                       ocr_runtime: str = "auto") -> PipelineBenchResult:
     tmp = tempfile.TemporaryDirectory(prefix="signwriter-bench-") if runs_dir is None else None
     root = Path(tmp.name) if tmp else Path(runs_dir)  # type: ignore[union-attr]
     try:
         settings = Settings(runs_dir=root, concurrency=concurrency, max_attempts=1,
-                            _env_file=None)
+                            ocr_runtime=ocr_runtime, _env_file=None)
         specs = _specs(settings, assets, size)
         backend = LatencyBackend(latency_s)
         t0 = time.perf_counter()
@@ -135,7 +136,8 @@ def run_pipeline_bench(assets: int = 64, latency_s: float = 2.0, concurrency: in
             backend.prepare(GenerationRequest(prompt="", width=spec.width, height=spec.height,
                                               layout=layout_for(spec)))
         first = next(iter(backend._images.values()))
-        get_engine("rapidocr").read(np.asarray(Image.open(io.BytesIO(first.data)).convert("RGB")))
+        reader = ocr_reader(settings)
+        reader.read(np.asarray(Image.open(io.BytesIO(first.data)).convert("RGB")))
         warmup = time.perf_counter() - t0
         store = create_run(specs, settings, name="bench", seed=1)
         t0 = time.perf_counter()
@@ -152,7 +154,7 @@ def run_pipeline_bench(assets: int = 64, latency_s: float = 2.0, concurrency: in
             max_in_flight=backend.max_in_flight,
             qa_median_s=qa_times[len(qa_times) // 2] if qa_times else 0.0,
             peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-            warmup_s=round(warmup, 2))
+            warmup_s=round(warmup, 2), ocr_runtime=getattr(reader, "runtime", reader.name))
     finally:
         if tmp:
             tmp.cleanup()
@@ -164,7 +166,7 @@ def format_result(r: PipelineBenchResult) -> str:
         f"concurrency={r.concurrency}",
         f"wall={r.wall_s:.2f}s ideal={r.ideal_s:.2f}s (ceil({r.assets}/{r.concurrency}) x "
         f"{r.latency_s}s) accepted={r.accepted}/{r.assets} max_in_flight={r.max_in_flight}",
-        f"qa_median={r.qa_median_s:.3f}s peak_rss={r.peak_rss_mb:.0f}MB "
+        f"qa_median={r.qa_median_s:.3f}s ocr={r.ocr_runtime} peak_rss={r.peak_rss_mb:.0f}MB "
         f"warmup(not timed)={r.warmup_s:.1f}s",
         f"overhead_ratio={r.overhead_ratio:.3f}",
     ]

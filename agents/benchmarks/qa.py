@@ -63,7 +63,7 @@ from qa.check import check_image
 from qa.errors import QAError
 from qa.models import ExpectedText, QAReport
 from qa.normalize import has_cjk
-from qa.ocr import get_engine
+from qa.ocr import get_engine, resolve_recheck_runtime, resolve_runtime
 
 Z95 = 1.959963984540054
 MANIFESTS = ("labels.csv", "labels.jsonl")
@@ -121,6 +121,7 @@ class QABenchResult(BaseModel):
     wall_s: float
     peak_rss_mb: float
     workers: int
+    ocr_runtime: str = Field(default="", description="What ran the OCR models.")
     load_avg: float = Field(default=0.0, description="The machine's 1-minute load average "
                             "when the run ended (above the core count, times are inflated).")
     items: list[ItemResult] = Field(default_factory=list)
@@ -148,8 +149,8 @@ Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``, for progress bars."""
 
 
-def run_qa_bench(n: int, seed: int, out: Path, *, workers: int = 1,
-                 progress: Progress | None = None) -> QABenchResult:
+def run_qa_bench(n: int, seed: int, out: Path, *, workers: int = 1, runtime: str = "auto",
+                 recheck: str = "auto", progress: Progress | None = None) -> QABenchResult:
     """Check the ``n``-item synthetic set for ``seed`` (made under ``out/dataset``), write
     ``out/results.json`` and return the result."""
     out = Path(out)
@@ -161,14 +162,14 @@ def run_qa_bench(n: int, seed: int, out: Path, *, workers: int = 1,
     jobs: list[_Job] = [
         (it.id, str(folder / it.file), [e.model_dump() for e in it.expected_texts()],
          it.correct, it.error_kind, it.error_region, it.language, True) for it in items]
-    result = _run(jobs, f"synthetic set seed={seed} n={n}", workers, progress)
+    result = _run(jobs, f"synthetic set seed={seed} n={n}", workers, runtime, progress, recheck)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(result.model_dump_json(indent=2), encoding="utf-8")
     return result
 
 
-def score_folder(folder: Path, *, workers: int = 1,
-                 progress: Progress | None = None) -> QABenchResult:
+def score_folder(folder: Path, *, workers: int = 1, runtime: str = "auto",
+                 recheck: str = "auto", progress: Progress | None = None) -> QABenchResult:
     """Score a user's labelled images (see the module docstring for the manifest)."""
     folder = Path(folder)
     rows = read_manifest(folder)
@@ -178,7 +179,7 @@ def score_folder(folder: Path, *, workers: int = 1,
                     for k, t in enumerate(row["expected"])]
         jobs.append((f"{i + 1}", str(folder / row["file"]), expected, row["correct"],
                      row["error_kind"], None, row["language"], False))
-    return _run(jobs, f"folder {folder}", workers, progress)
+    return _run(jobs, f"folder {folder}", workers, runtime, progress, recheck)
 
 
 def _cached(folder: Path, n: int, seed: int) -> list[BenchItem] | None:
@@ -194,11 +195,31 @@ def _cached(folder: Path, n: int, seed: int) -> list[BenchItem] | None:
     return items
 
 
-def _run(jobs: list[_Job], source: str, workers: int,
-         progress: Progress | None = None) -> QABenchResult:
+_RUNTIME = "auto"
+_RECHECK = "auto"
+"""The OCR runtimes this process checks with: whole-image read, and re-reads (set per run,
+and in each worker process)."""
+
+
+def _use_runtime(runtime: str, recheck: str = "auto") -> None:
+    global _RUNTIME, _RECHECK
+    _RUNTIME, _RECHECK = resolve_runtime(runtime), resolve_recheck_runtime(recheck)
+
+
+def _reader():
+    return get_engine("rapidocr", runtime=_RUNTIME, instances=1)
+
+
+def _recheck():
+    return get_engine("rapidocr", runtime=_RECHECK, instances=1)
+
+
+def _run(jobs: list[_Job], source: str, workers: int, runtime: str = "auto",
+         progress: Progress | None = None, recheck: str = "auto") -> QABenchResult:
     started = time.perf_counter()
     workers = max(1, int(workers))
     results: list[ItemResult] = []
+    _use_runtime(runtime, recheck)
     if workers == 1 or len(jobs) <= 1:
         load_s = _warm_up()
         for job in jobs:
@@ -207,21 +228,23 @@ def _run(jobs: list[_Job], source: str, workers: int,
                 progress("checking", len(results), len(jobs))
     else:
         ctx = get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
+                                 initializer=_use_runtime, initargs=(_RUNTIME, _RECHECK)) as pool:
             load_s = max(pool.map(_warm_up_worker, range(workers)))
             for result in pool.map(_check_one, jobs, chunksize=1):
                 results.append(result)
                 if progress:
                     progress("checking", len(results), len(jobs))
     wall = time.perf_counter() - started
-    return summarise(results, source=source, workers=workers, load_s=load_s, wall_s=wall)
+    return summarise(results, source=source, workers=workers, load_s=load_s, wall_s=wall,
+                     ocr_runtime=f"{_RUNTIME}, re-reads on {_RECHECK}")
 
 
 def _warm_up() -> float:
     t0 = time.perf_counter()
     probe = np.full((48, 160, 3), 255, np.uint8)
     cv2.putText(probe, "OK 42", (8, 36), cv2.FONT_HERSHEY_SIMPLEX, 1.1, (0, 0, 0), 2)
-    get_engine("rapidocr").read(probe)
+    _reader().read(probe)
     return round(time.perf_counter() - t0, 3)
 
 
@@ -236,7 +259,7 @@ def _check_one(job: _Job) -> ItemResult:
     base = dict(id=item_id, file=path, correct=correct, error_kind=kind, language=language)
     t0, c0 = time.perf_counter(), time.process_time()
     try:
-        report = check_image(path, expected, locate=locate)
+        report = check_image(path, expected, locate=locate, reader=_reader(), recheck=_recheck())
     except QAError as exc:
         return ItemResult(**base, passed=None, error=f"{type(exc).__name__}: {exc}")
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -264,7 +287,7 @@ def _located(report: QAReport, kind: str | None, region: str | None) -> bool | N
 
 
 def summarise(results: list[ItemResult], *, source: str, workers: int = 1, load_s: float = 0.0,
-              wall_s: float = 0.0) -> QABenchResult:
+              wall_s: float = 0.0, ocr_runtime: str = "") -> QABenchResult:
     """Rates, intervals, times and memory from per-image results."""
     ran = [r for r in results if r.passed is not None]
     wrong = [r for r in ran if not r.correct]
@@ -295,7 +318,8 @@ def summarise(results: list[ItemResult], *, source: str, workers: int = 1, load_
         mean_s=round(statistics.fmean(secs), 3) if secs else 0.0,
         median_cpu_s=round(statistics.median(r.cpu_seconds for r in ran), 3) if ran else 0.0,
         load_s=load_s, wall_s=round(wall_s, 2), peak_rss_mb=round(peak_rss_mb(), 1),
-        workers=workers, load_avg=round(os.getloadavg()[0], 2), items=results,
+        workers=workers, ocr_runtime=ocr_runtime, load_avg=round(os.getloadavg()[0], 2),
+        items=results,
     )
 
 
@@ -407,7 +431,7 @@ def _pct(r: Rate) -> str:
 def format_result(r: QABenchResult) -> str:
     """The human-readable report ``signwriter bench qa`` prints."""
     lines = [f"QA benchmark — {r.source}: {r.n} images, {r.workers} worker(s), "
-             f"95 % Wilson intervals", ""]
+             f"OCR on {r.ocr_runtime or 'unknown'}, 95 % Wilson intervals", ""]
     lines.append(f"catch rate (wrong images failed)  {_pct(r.catch)}")
     for k, rate in r.catch_by_kind.items():
         lines.append(f"  kind {k:<22} {_pct(rate)}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
-from qa import BadImage, ExpectedText, check_image
+from qa import BadImage, ExpectedText, check_image, get_engine
 from qa.models import Strictness
 
 from tests.qa.images import Block, draw_text, render
@@ -198,3 +198,54 @@ def test_unreadable_image_raises_bad_image_naming_the_file(tmp_path):
         check_image(bad, [])
     with pytest.raises(BadImage, match="nothere.png"):
         check_image(tmp_path / "nothere.png", [])
+
+
+# --- a fast judge, and a full-precision one for what it does not pass ----------------------------
+class _Misreading:
+    """Stands in for a fast, lower-precision engine: reads like the real judge, but gets one
+    letter wrong (as bf16 sometimes does on small type); counts its calls."""
+
+    def __init__(self, name: str, wrong: tuple[str, str] | None = ("SALE", "SALF")) -> None:
+        self.name, self.wrong, self.calls = name, wrong, 0
+        self._judge = get_engine("rapidocr", runtime="onnxruntime")
+
+    def read(self, img):
+        self.calls += 1
+        lines = self._judge.read(img)
+        if self.wrong:
+            lines = [ln.model_copy(update={"text": ln.text.replace(*self.wrong)}) for ln in lines]
+        return lines
+
+
+def _sale_poster(poster, drawn: str = "SUMMER SALE"):
+    return poster([
+        Block("headline", "SUMMER SALE", (0.08, 0.05, 0.84, 0.12), max_size=120, drawn=drawn),
+        Block("cta", "Shop now", (0.3, 0.8, 0.4, 0.06), weight="regular"),
+    ], size=(768, 1024))
+
+
+def test_a_fast_misread_is_judged_again_by_the_recheck_engine(poster):
+    path, expected = _sale_poster(poster)
+    fast, full = _Misreading("fast"), _Misreading("full", wrong=None)
+    alone = check_image(path, expected, reader=fast)
+    assert not alone.passed and alone.regions[0].read == "SUMMER SALF"
+    fast.calls = 0
+    report = check_image(path, expected, reader=fast, recheck=full)
+    assert report.passed, report.failing
+    assert report.engine == "full" and fast.calls == 1 and full.calls == 1
+
+
+def test_a_clean_fast_pass_costs_no_recheck(poster):
+    path, expected = _sale_poster(poster)
+    fast, full = _Misreading("fast", wrong=None), _Misreading("full")
+    report = check_image(path, expected, reader=fast, recheck=full)
+    assert report.passed and report.engine == "fast" and full.calls == 0
+
+
+def test_a_real_misspelling_fails_on_the_recheck_engine_too(poster):
+    path, expected = _sale_poster(poster, drawn="SUMMER SALT")
+    fast, full = _Misreading("fast", wrong=None), _Misreading("full", wrong=None)
+    report = check_image(path, expected, reader=fast, recheck=full)
+    assert not report.passed and report.engine == "full"
+    assert report.regions[0].kind == "misspelt" and report.regions[0].read == "SUMMER SALT"
+    assert fast.calls == 1 and full.calls >= 1  # the page, then crops of the failing region

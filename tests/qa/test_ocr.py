@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from qa import EngineUnavailable, ExpectedText, check_image, get_engine
-from qa.ocr import TesseractEngine
+from qa.ocr import TesseractEngine, resolve_recheck_runtime, resolve_runtime
 from tests.qa.images import draw_text
 
 
@@ -73,3 +73,24 @@ def test_second_opinion_is_noted_but_never_changes_the_verdict(tmp_path):
     a, b = report.regions
     assert a.kind == "ok" and "tesseract read 'Fresh sandals' (agrees)" in a.note
     assert b.kind == "misspelt" and "tesseract read" in b.note and "(differs)" in b.note
+
+
+# --- runtimes --------------------------------------------------------------------------------
+def test_both_runtimes_read_the_same_line():
+    img = _line("Grand Opening 2026")
+    ov = get_engine("rapidocr", runtime="openvino")
+    ort = get_engine("rapidocr", runtime="onnxruntime")
+    assert ov is not ort and (ov.runtime, ort.runtime) == ("openvino", "onnxruntime")
+    assert [l.text for l in ov.read(img)] == [l.text for l in ort.read(img)] == [
+        "Grand Opening 2026"]
+
+
+def test_auto_runtime_is_openvino_when_installed_and_recheck_is_f32_onnxruntime():
+    assert resolve_runtime("auto") == "openvino"  # a dependency of the package
+    assert resolve_recheck_runtime("auto") == "onnxruntime"
+    assert get_engine("rapidocr") is get_engine("rapidocr", runtime="openvino")
+
+
+def test_unknown_runtime_names_the_choices():
+    with pytest.raises(EngineUnavailable, match="auto, openvino or onnxruntime"):
+        get_engine("rapidocr", runtime="tensorrt")

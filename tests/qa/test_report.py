@@ -59,3 +59,17 @@ def test_overlay_boxes_ok_green_wrong_red_unexpected_orange(checked):
     src = np.asarray(Image.open(path).convert("RGB"))
     for colour in (GREEN, RED, ORANGE):
         assert not np.all(src == np.array(colour), axis=2).any()
+
+
+def test_jpeg_overlay_from_already_decoded_pixels(checked):
+    folder, path, report = checked
+    out = folder / "overlay.jpg"
+    pixels = np.asarray(Image.open(path).convert("RGB"))
+    render_overlay(folder / "not-read-again.png", report, out, pixels=pixels)
+    with Image.open(out) as im:
+        assert im.format == "JPEG" and im.size == (768, 768)
+        img = np.asarray(im.convert("RGB")).astype(int)
+    h, w = img.shape[:2]
+    x, y, bw, bh = report.regions[1].box  # the wrong region: its box edge is red (lossy)
+    edge = img[int(y * h) + 4:int((y + bh) * h) - 4, int(x * w) + 1]
+    assert np.mean((edge[:, 0] > 180) & (edge[:, 1] < 80) & (edge[:, 2] < 80)) > 0.8
