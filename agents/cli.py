@@ -31,7 +31,7 @@ app.add_typer(review_app, name="review")
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that print figures.")
 app.add_typer(bench_app, name="bench")
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # messages carry paths: never hard-wrapped
 out = Console()
 
 STATUS_STYLE = {"accepted": "green", "needs_review": "yellow", "failed": "red",
