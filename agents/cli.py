@@ -375,7 +375,7 @@ def bench_qa(
     folder: Annotated[Optional[Path], typer.Option(help="Score your own labelled images instead (see docs: labels.csv / labels.jsonl).")] = None,
     workers: Annotated[int, typer.Option(min=1, max=16, help="Parallel QA processes.")] = 1,
     ocr_runtime: Annotated[Optional[str], typer.Option(help="Whole-image read: auto, openvino or onnxruntime (default: SIGNWRITER_OCR_RUNTIME).")] = None,
-    recheck_runtime: Annotated[Optional[str], typer.Option(help="Re-reads of regions not read exactly: auto, openvino or onnxruntime (default: SIGNWRITER_OCR_RECHECK_RUNTIME).")] = None,
+    recheck_runtime: Annotated[Optional[str], typer.Option(help="Judges again an image the first read did not pass: auto, openvino or onnxruntime (default: SIGNWRITER_OCR_RECHECK_RUNTIME).")] = None,
 ) -> None:
     """QA catch rate and false rejects with 95 % intervals, time per image, peak memory."""
     from agents.benchmarks.qa import format_result, run_qa_bench, score_folder

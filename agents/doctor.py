@@ -74,6 +74,15 @@ def run_checks(settings: Settings, *, timeout: float = 5.0, reach: bool = True) 
             f"{n} ONNX models shipped in the wheel" if n else f"no models in {models}")
     except ImportError:
         add("OCR judge (rapidocr)", "fail", "rapidocr is not installed: pip install signwriter")
+    from qa.errors import EngineUnavailable
+    from qa.ocr import resolve_recheck_runtime, resolve_runtime
+    try:
+        first = resolve_runtime(settings.ocr_runtime)
+        again = resolve_recheck_runtime(settings.ocr_recheck_runtime)
+        add("OCR runtime", "ok", first + ("" if again == first else
+                                          f"; an image it does not pass is judged again on {again}"))
+    except EngineUnavailable as e:
+        add("OCR runtime", "fail", str(e))
     tess = shutil.which("tesseract")
     if tess:
         try:

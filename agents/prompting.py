@@ -107,6 +107,7 @@ def plain(text: str) -> str:
     return " ".join("".join(c for c in text if c not in _QUOTE_CHARS).split())
 
 
+@lru_cache(maxsize=256)
 def colour_name(hex_colour: str) -> str:
     """``#ffd23f`` → ``yellow (#ffd23f)``: the nearest plain name, then the exact hex."""
     v = hex_colour.lstrip("#")

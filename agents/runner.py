@@ -28,7 +28,7 @@ from langgraph.types import Command
 
 from agents.brief import Brief, load_brief
 from agents.errors import ReviewError, SpecError
-from agents.graph import build_graph
+from agents.graph import compiled_graph
 from agents.planner import make_planner
 from agents.settings import Settings
 from agents.spec import VisualSpec, size_problem, snap_size
@@ -110,9 +110,9 @@ def ocr_reader(settings: Settings) -> OCREngine:
 
 
 def ocr_recheck_reader(settings: Settings) -> OCREngine | None:
-    """The engine that re-reads regions the whole-image read did not get exactly: for
-    rapidocr, onnxruntime at full f32 precision unless set otherwise (the whole-image read
-    may run at bf16); ``None`` means the judge itself."""
+    """The engine that judges again, from scratch, an image the judge's first read did not
+    pass: for rapidocr, onnxruntime at f32 unless set otherwise (the first read may run at
+    bf16). The same engine as :func:`ocr_reader` (or ``None``) means no second judgement."""
     if settings.ocr_engine != "rapidocr":
         return None
     return get_engine("rapidocr", runtime=resolve_recheck_runtime(settings.ocr_recheck_runtime),
@@ -183,9 +183,9 @@ def create_run(specs: list[VisualSpec], settings: Settings, *, name: str, seed: 
     write_json(store.root / "run.json", {
         "run_id": store.run_id, "brief": str(brief_path) if brief_path else None,
         "created": time.time(), "seed": seed, "status": "running",
-        **{k: getattr(settings, k) for k in RUN_SETTINGS}})
-    for spec in specs:
-        write_json(store.spec_path(spec.asset_id), spec.model_dump(mode="json"))
+        **{k: getattr(settings, k) for k in RUN_SETTINGS}}, durable=True)
+    for spec in specs:  # what a resumed run works from: on disk for good
+        write_json(store.spec_path(spec.asset_id), spec.model_dump(mode="json"), durable=True)
     store.write_manifest()
     return store
 
@@ -220,7 +220,7 @@ def execute(store: RunStore, settings: Settings, backend: Backend, seed: int,
                   slots=threading.BoundedSemaphore(settings.concurrency))
     meta_path = store.root / "run.json"
     with _saver(store) as saver:
-        graph = build_graph().compile(checkpointer=saver)
+        graph = compiled_graph(saver)
 
         def run_asset(asset_id: str) -> None:
             config = _thread(store, asset_id)
@@ -306,7 +306,7 @@ def decide_review(run_id: str, asset_id: str, decision: str, settings: Settings,
     ctx = Context(settings=settings, store=store, backend=backend,
                   budget=Budget(settings.max_cost, store.spent_usd()), seed=seed)
     with _saver(store) as saver:
-        graph = build_graph().compile(checkpointer=saver)
+        graph = compiled_graph(saver)
         config = _thread(store, asset_id)
         snap = graph.get_state(config)
         if not snap.interrupts:

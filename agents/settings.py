@@ -50,8 +50,8 @@ class Settings(BaseSettings):
         "auto", description="Runtime for rapidocr's whole-image read; auto takes OpenVINO when "
         "installed (bf16 on CPUs that have it: about 30 % faster), else onnxruntime.")
     ocr_recheck_runtime: Literal["auto", "openvino", "onnxruntime"] = Field(
-        "auto", description="Runtime that re-reads regions the whole-image read did not get "
-        "exactly; auto takes onnxruntime (full f32 precision) when installed.")
+        "auto", description="Runtime that judges again, from scratch, an image the first read "
+        "did not pass; auto takes onnxruntime (always f32) when installed.")
     ocr_workers: int | None = Field(None, ge=1, le=256, description="Images OCR'd in parallel "
                                     "(one single-threaded model instance each); default: one "
                                     "per CPU core.")

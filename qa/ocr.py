@@ -39,9 +39,12 @@ DET_MAX_SIDE = 2000
 
 OCRRuntime = Literal["auto", "openvino", "onnxruntime"]
 """Which inference runtime runs rapidocr's ONNX models. ``auto`` takes OpenVINO when it is
-installed: on CPU it reads the same text about 30 % faster per image, and with one
-single-threaded instance per core about 30 % more images per second (measured on 512² and
-1024² posters, 2 cores: 70 vs 101 ms and 169 vs 253 ms per image)."""
+installed. OpenVINO computes in bf16 on CPUs with native bf16 (AVX512-BF16, AMX) and in f32
+elsewhere; at bf16, with one single-threaded instance per core, it checks about 30 % more
+images per second than onnxruntime (measured on 512² and 1024² posters, 2 cores: 70 vs
+101 ms and 169 vs 253 ms per image), and on small type it is a little less sure — which is
+why the pipeline judges an image it does not pass again with onnxruntime at f32 (see
+:func:`resolve_recheck_runtime`)."""
 
 
 def resolve_runtime(runtime: str = "auto") -> Literal["openvino", "onnxruntime"]:
@@ -63,9 +66,8 @@ def resolve_runtime(runtime: str = "auto") -> Literal["openvino", "onnxruntime"]
 
 
 def resolve_recheck_runtime(runtime: str = "auto") -> Literal["openvino", "onnxruntime"]:
-    """The runtime for re-reading regions the whole-image read did not get exactly: ``auto``
-    is onnxruntime when installed (always full f32 precision; OpenVINO runs at bf16 on CPUs
-    that have it, a little less sure on small type), else OpenVINO."""
+    """The runtime that judges again, from scratch, an image the first read did not pass:
+    ``auto`` is onnxruntime when installed (always f32), else the default runtime."""
     if runtime.strip().lower() == "auto":
         return "onnxruntime" if find_spec("onnxruntime") is not None else resolve_runtime()
     return resolve_runtime(runtime)

@@ -237,7 +237,8 @@ def _run(jobs: list[_Job], source: str, workers: int, runtime: str = "auto",
                     progress("checking", len(results), len(jobs))
     wall = time.perf_counter() - started
     return summarise(results, source=source, workers=workers, load_s=load_s, wall_s=wall,
-                     ocr_runtime=f"{_RUNTIME}, re-reads on {_RECHECK}")
+                     ocr_runtime=_RUNTIME if _RECHECK == _RUNTIME else
+                     f"{_RUNTIME}, failures judged again on {_RECHECK}")
 
 
 def _warm_up() -> float:

@@ -36,3 +36,17 @@ def test_doctor_reports_an_unreachable_pool_server(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("SIGNWRITER_OPENAI_IMAGES_URLS", '["http://127.0.0.1:9"]')
     r = runner.invoke(app, ["doctor", "--timeout", "1"])
     assert r.exit_code == 1 and "cannot reach" in r.output
+
+
+def test_doctor_names_the_ocr_runtimes() -> None:
+    from agents.doctor import run_checks
+    from agents.settings import Settings
+
+    def ocr(**kw):
+        checks = run_checks(Settings(_env_file=None, **kw), reach=False)
+        return next(c for c in checks if c.name == "OCR runtime")
+
+    c = ocr()
+    assert c.level == "ok" and c.message.startswith("openvino") and "onnxruntime" in c.message
+    c = ocr(ocr_runtime="onnxruntime")
+    assert c.level == "ok" and c.message == "onnxruntime"
