@@ -122,19 +122,25 @@ def generate(state: AssetState, runtime: Runtime[Context]) -> Command[Literal["c
                     result = ctx.backend.edit(request, on_submit=on_submit)
                 else:
                     result = ctx.backend.generate(request, on_submit=on_submit)
-        except STOP_RUN:
-            ctx.budget.settle(price, 0.0)
-            raise
         except BackendError as e:
-            ctx.budget.settle(price, 0.0)
+            if e.possibly_charged_usd:  # sent, unanswered, sent again: counted as paid
+                store.record_generation({"kind": "failed", "asset_id": aid, "attempt": n,
+                                         "backend": ctx.backend.name, "cost_usd": 0.0,
+                                         "possibly_charged_usd": e.possibly_charged_usd,
+                                         "error": str(e)})
+            ctx.budget.settle(price, e.possibly_charged_usd)
+            if isinstance(e, STOP_RUN):
+                raise
             return _fail(ctx, aid, str(e))
         image_rel, sha = store.save_image(result.data, result.media_type)
         done = {"kind": "done", "asset_id": aid, "attempt": n, "action": action,
                 "backend": result.backend, "model": result.model, "image": image_rel,
                 "sha256": sha, "seed": result.seed, "cost_usd": result.cost_usd,
                 "elapsed_s": round(result.elapsed_s, 3), "metadata": result.metadata}
+        if result.possibly_charged_usd:
+            done["possibly_charged_usd"] = result.possibly_charged_usd
         store.record_generation(done)
-        ctx.budget.settle(price, result.cost_usd)
+        ctx.budget.settle(price, result.cost_usd + result.possibly_charged_usd)
     image_rel, image_sha = done["image"], done["sha256"]
     overlaid = [b.id for b in layout.texts if b.render == "overlay"]
     if overlaid and not ctx.backend.capabilities.follows_layout:
@@ -146,6 +152,7 @@ def generate(state: AssetState, runtime: Runtime[Context]) -> Command[Literal["c
                "sha256": image_sha, "generated_image": done["image"], "seed": done["seed"],
                "prompt": store.rel(adir / "prompt.txt"),
                "backend": done["backend"], "cost_usd": done.get("cost_usd", 0.0),
+               "possibly_charged_usd": done.get("possibly_charged_usd", 0.0),
                "elapsed_s": done.get("elapsed_s", 0.0),
                "injected": (done.get("metadata") or {}).get("injected", [])}
     if repaired:

@@ -207,9 +207,13 @@ class RunStore:
         with self._ledger_lock:
             return self._ledger_index.get((asset_id, n, kind))  # type: ignore[arg-type]
 
-    def spent_usd(self) -> float:
-        return round(sum(e.get("cost_usd", 0.0) for e in self.ledger()
-                         if e.get("kind", "done") == "done"), 6)
+    def spent_usd(self, *, uncertain: bool = True) -> float:
+        """What the run has paid: every generation's cost and, with ``uncertain``, what
+        unanswered submits that were sent again may have cost (what budgets count)."""
+        return round(sum(e.get("cost_usd", 0.0) + (e.get("possibly_charged_usd", 0.0)
+                                                    if uncertain else 0.0)
+                         for e in self.ledger() if e.get("kind", "done") in ("done", "failed")),
+                     6)
 
     def copy_final(self, asset_id: str, image_rel: str) -> str:
         src = self.abs(image_rel)
@@ -269,7 +273,9 @@ class RunStore:
                 status = "running"
         return {"run_id": self.run_id, "status": status, "brief": meta.get("brief"),
                 "backend": meta.get("backend"), "planner": meta.get("planner"),
-                "created": meta.get("created"), "cost_usd": self.spent_usd(),
+                "created": meta.get("created"), "cost_usd": self.spent_usd(uncertain=False),
+                "possibly_charged_usd": round(self.spent_usd() - self.spent_usd(
+                    uncertain=False), 6),
                 "max_cost": meta.get("max_cost"), "error": meta.get("error"), "assets": assets}
 
     def write_manifest(self) -> dict[str, Any]:

@@ -112,6 +112,9 @@ class GeneratedImage(BaseModel):
     model: str = ""
     elapsed_s: float = 0.0
     cost_usd: float = 0.0
+    possibly_charged_usd: float = 0.0
+    """Besides ``cost_usd``: what earlier sends of this submit may have cost (see
+    :class:`generation.http.UncertainCharges`)."""
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 

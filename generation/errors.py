@@ -23,6 +23,9 @@ class BackendError(Exception):
     """Base class for every image-backend failure."""
 
     retryable: bool = False
+    possibly_charged_usd: float = 0.0
+    """What the provider may have charged for this call although it failed: submits that
+    got no answer after they were sent, and were sent again (see :class:`TransientError`)."""
 
     def __init__(self, message: str, *, backend: str = "", attempt: str | None = None) -> None:
         self.backend = backend
@@ -64,9 +67,18 @@ class QuotaExceeded(BackendError):
 
 
 class TransientError(BackendError):
-    """Timeout, 5xx, dropped connection, malformed response. Retried with backoff."""
+    """Timeout, 5xx, dropped connection, malformed response. Retried with backoff.
+
+    ``maybe_processed``: the request reached the provider and no answer came back (a read
+    timeout, a connection dropped mid-response, a garbled success body): it may have been
+    carried out — and, for a paid submit, charged."""
 
     retryable = True
+
+    def __init__(self, message: str, *, backend: str = "", attempt: str | None = None,
+                 maybe_processed: bool = False) -> None:
+        self.maybe_processed = maybe_processed
+        super().__init__(message, backend=backend, attempt=attempt)
 
 
 class RateLimited(TransientError):

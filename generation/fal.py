@@ -218,15 +218,31 @@ class FalBackend:
         opts = self.options
         key = self._key(attempt)
         started = time.monotonic()
+        charges = http.UncertainCharges(round(
+            opts.cost_per_megapixel_usd * width * height / 1e6 * opts.num_images, 6))
+        try:
+            image = self._submit_and_fetch(model, payload, width, height, seed, attempt,
+                                           resume, on_submit, key, started, charges)
+        except BackendError as e:
+            raise charges.note(e)
+        return image.model_copy(update={"possibly_charged_usd": charges.usd})
+
+    def _submit_and_fetch(self, model: str, payload: dict[str, Any], width: int, height: int,
+                          seed: int, attempt: str | None, resume: dict[str, Any] | None,
+                          on_submit: OnSubmit | None, key: SecretStr, started: float,
+                          charges: http.UncertainCharges) -> GeneratedImage:
+        opts = self.options
         with http.make_client(timeout_s=opts.timeout_s) as client:
-            if resume:
+            if resume:  # accepted before a crash: polled, not sent again
+                charges.accept()
                 handle = self._handle(resume, attempt)
             else:
                 if opts.image_size is None:
                     http.check_size(width, height, LIMITS, backend=NAME, attempt=attempt)
                 submitted = self._call(client, key, "POST",
                                        f"{opts.base_url.rstrip('/')}/{model}", attempt,
-                                       json=payload)
+                                       json=payload, on_retry=charges.on_retry)
+                charges.accept()
                 handle = self._handle({**submitted, "model": model}, attempt)
                 if on_submit is not None:
                     on_submit(dict(handle))

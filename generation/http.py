@@ -182,7 +182,14 @@ def map_httpx_error(exc: httpx.HTTPError, backend: str, attempt: str | None,
     detail = redact(str(exc), *secrets)
     if detail:
         msg = f"{msg}: {detail[:ERROR_BODY_CHARS]}"
-    return TransientError(msg, backend=backend, attempt=attempt)
+    return TransientError(msg, backend=backend, attempt=attempt,
+                          maybe_processed=isinstance(exc, _SENT_THEN_LOST))
+
+
+_SENT_THEN_LOST = (httpx.ReadTimeout, httpx.WriteTimeout, httpx.ReadError, httpx.WriteError,
+                   httpx.RemoteProtocolError)
+"""Failures after (part of) the request went out: the provider may have acted on it.
+Connect errors and connect/pool timeouts mean it never left."""
 
 
 def parse_retry_after(headers: httpx.Headers | dict[str, str],
@@ -265,7 +272,8 @@ def parse_json(response: httpx.Response, backend: str, attempt: str | None,
         raise TransientError(
             f"malformed JSON from {safe_url(response.request.url)} "
             f"(HTTP {response.status_code}): {body_excerpt(response, *secrets)[:120]!r}",
-            backend=backend, attempt=attempt) from exc
+            backend=backend, attempt=attempt,
+            maybe_processed=response.is_success) from exc
 
 
 # --- retries and polling -------------------------------------------------------------
@@ -281,7 +289,8 @@ def call_with_retries(fn: Callable[[], T], *, backend: str, attempt: str | None,
                       max_retries: int, base_delay_s: float, max_delay_s: float = 30.0,
                       sleep: Callable[[float], None] = time.sleep,
                       rng: Callable[[], float] = random.random,
-                      secrets: Iterable[SecretStr | str | None] = ()) -> T:
+                      secrets: Iterable[SecretStr | str | None] = (),
+                      on_retry: Callable[[BackendError], None] | None = None) -> T:
     """Call ``fn`` and retry it on ``TransientError`` / ``RateLimited``.
 
     Up to ``max_retries`` retries (``1 + max_retries`` calls in all). The delay is full
@@ -289,7 +298,8 @@ def call_with_retries(fn: Callable[[], T], *, backend: str, attempt: str | None,
     (RateLimited from a ``Retry-After`` header). ``InvalidRequest``, ``ContentRejected``,
     ``QuotaExceeded``, ``AuthError``, ``NeedsKey`` and ``Unsupported`` are raised at once.
     A raw ``httpx.HTTPError`` escaping ``fn`` is mapped with :func:`map_httpx_error`.
-    The last error is raised when retries run out.
+    The last error is raised when retries run out. ``on_retry(failure)`` is called before
+    each retry (see :class:`UncertainCharges`).
     """
     secrets = tuple(secrets)
     retry = 0
@@ -317,6 +327,8 @@ def call_with_retries(fn: Callable[[], T], *, backend: str, attempt: str | None,
                                   rng=rng)
         log.warning("%s: retry %d/%d in %.2fs after %s: %s", backend, retry + 1, max_retries,
                     delay, type(failure).__name__, failure.detail)
+        if on_retry is not None:
+            on_retry(failure)
         sleep(delay)
         retry += 1
 
@@ -325,7 +337,9 @@ def request_json(client: httpx.Client, method: str, url: str, *, key: SecretStr,
                  headers: dict[str, str], backend: str, attempt: str | None,
                  to_error: Callable[[httpx.Response], BackendError | None],
                  max_retries: int, base_delay_s: float, max_delay_s: float,
-                 sleep: Callable[[float], None] = time.sleep, **kwargs: Any) -> dict[str, Any]:
+                 sleep: Callable[[float], None] = time.sleep,
+                 on_retry: Callable[[BackendError], None] | None = None,
+                 **kwargs: Any) -> dict[str, Any]:
     """One JSON API call with retries: transport failures mapped, the provider's own error
     mapping (``to_error``) applied, a body that is not a JSON object treated as transient."""
 
@@ -345,7 +359,52 @@ def request_json(client: httpx.Client, method: str, url: str, *, key: SecretStr,
 
     return call_with_retries(once, backend=backend, attempt=attempt, max_retries=max_retries,
                              base_delay_s=base_delay_s, max_delay_s=max_delay_s, sleep=sleep,
-                             secrets=(key,))
+                             secrets=(key,), on_retry=on_retry)
+
+
+class UncertainCharges:
+    """What a paid generation may have cost beyond what it reports, for the budget and the
+    ledger: providers without an idempotency key may charge for every send of a submit.
+
+    * a submit re-sent after a failure that may have been carried out
+      (``TransientError.maybe_processed``: no answer after the request went out) may have
+      been charged for that earlier send;
+    * a generation that then fails still costs its price if the provider had accepted the
+      submit (the task runs and is billed) or if the last send went unanswered.
+    ::
+
+        charges = UncertainCharges(price_usd)
+        submitted = request_json(..., on_retry=charges.on_retry)   # the submit only
+        charges.accept()
+        ...                                   # poll, download
+        image.possibly_charged_usd = charges.usd   # or, on a failure: charges.note(error)
+    """
+
+    def __init__(self, price_usd: float) -> None:
+        self.price_usd = price_usd
+        self.count = 0
+        self.accepted = False
+
+    def on_retry(self, failure: BackendError) -> None:
+        if getattr(failure, "maybe_processed", False):
+            self.count += 1
+
+    def accept(self) -> None:
+        """The provider accepted the submit (it answered)."""
+        self.accepted = True
+
+    @property
+    def usd(self) -> float:
+        """Possibly charged on top of a successful generation's own cost."""
+        return round(self.count * self.price_usd, 6)
+
+    def note(self, error: BackendError) -> BackendError:
+        """``error`` (the generation failed) with what it may have cost added to its
+        ``possibly_charged_usd``."""
+        lost = self.accepted or bool(getattr(error, "maybe_processed", False))
+        error.possibly_charged_usd = round(
+            error.possibly_charged_usd + self.usd + (self.price_usd if lost else 0.0), 6)
+        return error
 
 
 def poll(check: Callable[[], T | None], *, backend: str, attempt: str | None,

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any, Literal
 
 import httpx
@@ -192,11 +193,24 @@ class RunwareBackend:
     def _run(self, task: dict[str, Any], width: int, height: int, seed: int,
              attempt: str | None, resume: dict[str, Any] | None,
              on_submit: OnSubmit | None) -> GeneratedImage:
-        opts = self.options
         key = self._key(attempt)
         started = time.monotonic()
+        charges = http.UncertainCharges(self.options.cost_per_image_usd)
+        try:
+            image = self._submit_and_fetch(task, width, height, seed, attempt, resume,
+                                           on_submit, key, started, charges)
+        except BackendError as e:
+            raise charges.note(e)
+        return image.model_copy(update={"possibly_charged_usd": charges.usd})
+
+    def _submit_and_fetch(self, task: dict[str, Any], width: int, height: int, seed: int,
+                          attempt: str | None, resume: dict[str, Any] | None,
+                          on_submit: OnSubmit | None, key: SecretStr, started: float,
+                          charges: http.UncertainCharges) -> GeneratedImage:
+        opts = self.options
         with http.make_client(timeout_s=opts.timeout_s) as client:
-            if resume:
+            if resume:  # accepted before a crash: polled, not sent again
+                charges.accept()
                 task_uuid = resume.get("taskUUID")
                 if not isinstance(task_uuid, str) or not task_uuid:
                     raise InvalidRequest(f"resume handle has no taskUUID (keys: "
@@ -205,7 +219,9 @@ class RunwareBackend:
             else:
                 http.check_size(width, height, LIMITS, backend=NAME, attempt=attempt)
                 task_uuid = task["taskUUID"]
-                item = self._find(self._call(client, key, [task], attempt), task_uuid, attempt)
+                body = self._call(client, key, [task], attempt, on_retry=charges.on_retry)
+                charges.accept()
+                item = self._find(body, task_uuid, attempt)
                 if item is None or not self._done(item):
                     if on_submit is not None:
                         on_submit({"backend": NAME, "taskUUID": task_uuid,
@@ -214,7 +230,8 @@ class RunwareBackend:
             return self._image(item, task_uuid, width, height, seed, started, attempt)
 
     def _call(self, client: httpx.Client, key: SecretStr, tasks: list[dict[str, Any]],
-              attempt: str | None) -> dict[str, Any]:
+              attempt: str | None,
+              on_retry: Callable[[BackendError], None] | None = None) -> dict[str, Any]:
         """POST a task array with retries; raises the first mapped ``errors[]`` item."""
         opts = self.options
         headers = {"Authorization": f"Bearer {http.secret(key)}"}
@@ -251,7 +268,7 @@ class RunwareBackend:
         return http.call_with_retries(
             once, backend=NAME, attempt=attempt, max_retries=opts.max_retries,
             base_delay_s=opts.backoff_base_s, max_delay_s=opts.backoff_max_s,
-            sleep=self.sleep, secrets=(key,))
+            sleep=self.sleep, secrets=(key,), on_retry=on_retry)
 
     @staticmethod
     def _find(body: dict[str, Any], task_uuid: str, attempt: str | None) -> dict[str, Any] | None:

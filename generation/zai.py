@@ -159,9 +159,21 @@ class ZaiBackend:
         attempt = request.attempt_id
         key = self._key(attempt)
         started = time.monotonic()
+        charges = http.UncertainCharges(opts.cost_per_image_usd)
+        try:
+            image = self._generate(request, key, started, charges, on_submit)
+        except BackendError as e:
+            raise charges.note(e)
+        return image.model_copy(update={"possibly_charged_usd": charges.usd})
+
+    def _generate(self, request: GenerationRequest, key: SecretStr, started: float,
+                  charges: http.UncertainCharges, on_submit: OnSubmit | None) -> GeneratedImage:
+        opts = self.options
+        attempt = request.attempt_id
         with http.make_client(base_url=opts.base_url.rstrip("/") + "/",
                               timeout_s=opts.timeout_s) as client:
-            if request.resume:
+            if request.resume:  # accepted before a crash: polled, not sent again
+                charges.accept()
                 task_id = self._task_id(request.resume, attempt)
                 body = self._poll(client, key, task_id, attempt)
             else:
@@ -171,10 +183,12 @@ class ZaiBackend:
                 if opts.mode == "sync":
                     task_id = None
                     body = self._call(client, key, "POST", "images/generations", attempt,
-                                      json=payload)
+                                      json=payload, on_retry=charges.on_retry)
+                    charges.accept()
                 else:
                     submitted = self._call(client, key, "POST", "async/images/generations",
-                                           attempt, json=payload)
+                                           attempt, json=payload, on_retry=charges.on_retry)
+                    charges.accept()
                     task_id = str(submitted.get("id") or submitted.get("task_id") or "")
                     if not task_id:
                         raise TransientError("async submit answered without a task id",

@@ -48,17 +48,19 @@ style: clean, modern retail
 
 
 class Model:
-    """Draws the spec a prompt describes; the first picture misspells the headline."""
+    """Draws the spec a prompt describes; the first ``wrong`` pictures misspell the
+    headline."""
 
-    def __init__(self, specs: list[VisualSpec]) -> None:
+    def __init__(self, specs: list[VisualSpec], wrong: int = 1) -> None:
         self.specs = specs
+        self.wrong = wrong
         self.calls = 0
         self._lock = threading.Lock()
 
     def __call__(self, prompt: str, width: int, height: int) -> bytes:
         with self._lock:
             self.calls += 1
-            first = self.calls == 1
+            first = self.calls <= self.wrong
         quoted = set(glyph_texts(prompt))
         spec = max(self.specs, key=lambda s: len(quoted & set(s.copy_texts().values())))
         layout = layout_for(spec)
@@ -89,9 +91,10 @@ PROVIDERS: dict[str, tuple[Callable[[], object], Callable[[object], dict]]] = {
 
 
 def _settings(tmp_path: Path, backend: str, **extra: object) -> Settings:
-    return Settings(runs_dir=tmp_path / "runs", backend=backend, max_attempts=3,
-                    poll_interval_s=0.01, retry_backoff_s=0.01, http_timeout_s=10,
-                    _env_file=None, **extra)
+    base: dict[str, object] = dict(runs_dir=tmp_path / "runs", backend=backend, max_attempts=3,
+                                   poll_interval_s=0.01, retry_backoff_s=0.01,
+                                   http_timeout_s=10)
+    return Settings(_env_file=None, **{**base, **extra})
 
 
 @pytest.mark.parametrize("backend", list(PROVIDERS))
@@ -142,6 +145,34 @@ def test_budget_is_never_exceeded(tmp_path: Path) -> None:
     assert asset["status"] == "failed" and "budget" in asset["reason"]
     assert submits == 1 and result.manifest["cost_usd"] == pytest.approx(0.015)
     assert result.manifest["cost_usd"] <= 0.02
+
+
+def test_a_resent_unanswered_submit_counts_against_the_budget(tmp_path: Path) -> None:
+    """The first submit reaches Z.ai and is answered too late; it is sent again. Z.ai may
+    have charged both: the ledger, the manifest and the budget count both."""
+    brief = tmp_path / "brief.yaml"
+    brief.write_text(BRIEF)
+    with ZaiServer() as server:
+        server.slow_s = 1.0
+        server.script("submit", "timeout")
+        settings = _settings(tmp_path, "zai", max_cost=0.04, zai_api_key=KEY,
+                             zai_base_url=server.base_url, http_timeout_s=0.3)
+        # both pictures drawn are misspelt: the one whose answer was lost, and the one paid
+        server.painter = Model(_specs(brief, settings), wrong=2)
+        result = start_run(brief, settings, seed=3)
+        submits = len(server.calls("submit"))
+    ledger = [json.loads(line)
+              for line in (result.run_dir / "ledger.jsonl").read_text().splitlines()]
+    done = [e for e in ledger if e["kind"] == "done"]
+    assert submits == 2 and len(done) == 1
+    assert done[0]["cost_usd"] == 0.015 and done[0]["possibly_charged_usd"] == 0.015
+    assert result.manifest["cost_usd"] == pytest.approx(0.015)
+    assert result.manifest["possibly_charged_usd"] == pytest.approx(0.015)
+    # 0.03 counted as spent: a second attempt (0.015 more) would pass the 0.04 budget
+    # (had the lost send been taken as free, 0.015 + 0.015 would have fitted)
+    asset = result.manifest["assets"][0]
+    assert asset["status"] == "failed" and "budget" in asset["reason"]
+    assert asset["attempts"][0]["possibly_charged_usd"] == 0.015
 
 
 def test_exhausted_balance_stops_the_run_and_keeps_what_was_done(tmp_path: Path) -> None:

@@ -133,6 +133,9 @@ def test_transient_faults_are_retried(server: FalServer, route: str, fault: str)
     assert len(server.calls(route)) == 2
     assert len(server.calls("submit")) == (2 if route == "submit" else 1)
     assert_png(img.data, (1024, 768))
+    # a submit sent, left unanswered and sent again may have been paid for twice
+    lost = route == "submit" and fault in ("drop", "timeout")
+    assert img.possibly_charged_usd == pytest.approx(img.cost_usd if lost else 0.0)
 
 
 def test_not_retryable_header_stops_retries(server: FalServer) -> None:

@@ -115,12 +115,41 @@ def test_sync_mode_retries_5xx_then_succeeds(server: ZaiServer) -> None:
     assert img.metadata["content_filter"][0]["level"] == 3
 
 
-@pytest.mark.parametrize("fault", ["timeout", "drop", "badjson", "429", "429-concurrency"])
-def test_transient_faults_are_retried(server: ZaiServer, fault: str) -> None:
+@pytest.mark.parametrize(("fault", "maybe_paid"), [
+    ("timeout", True), ("drop", True), ("badjson", True),  # sent, no usable answer
+    ("429", False), ("429-concurrency", False)])           # refused: nothing was done
+def test_transient_faults_are_retried(server: ZaiServer, fault: str, maybe_paid: bool) -> None:
     server.script("submit", fault)
     img = make(server, timeout_s=0.3).generate(req())
     assert len(server.calls("submit")) == 2
     assert_png(img.data, (1280, 1024))
+    # Z.ai has no idempotency key: a re-sent submit whose first send may have been carried
+    # out may have been paid for twice, and says so (the pipeline budgets for it)
+    assert img.cost_usd == 0.015
+    assert img.possibly_charged_usd == (0.015 if maybe_paid else 0.0)
+
+
+def test_retries_running_out_on_unanswered_submits_count_every_send(server: ZaiServer) -> None:
+    server.script("submit", "timeout", "timeout", "timeout")
+    with pytest.raises(TransientError) as info:
+        make(server, timeout_s=0.3, max_retries=2).generate(req())
+    assert len(server.calls("submit")) == 3
+    assert info.value.possibly_charged_usd == pytest.approx(0.045)
+
+
+def test_a_failure_after_the_task_was_accepted_counts_its_price(server: ZaiServer) -> None:
+    server.script("result", "503", "503", "503")
+    with pytest.raises(TransientError) as info:
+        make(server, max_retries=2).generate(req())
+    assert len(server.calls("submit")) == 1
+    assert info.value.possibly_charged_usd == pytest.approx(0.015)
+
+
+def test_a_refused_submit_costs_nothing(server: ZaiServer) -> None:
+    server.script("submit", "503", "503", "503")
+    with pytest.raises(TransientError) as info:
+        make(server, max_retries=2).generate(req())
+    assert info.value.possibly_charged_usd == 0.0
 
 
 def test_retry_after_is_honoured(server: ZaiServer) -> None:
