@@ -47,9 +47,10 @@ def new_run_id(brief_name: str) -> str:
 
 def atomic_write(path: Path, data: bytes | str, *, durable: bool = True) -> None:
     """Write via a temp file + rename, so a crash never leaves half a file. ``durable``
-    also fsyncs it first (a power cut cannot lose it): for paid images. Files rebuilt from
-    the checkpoints and the ledger on resume (attempt and status JSON, reports, the
-    manifest) skip that — an fsync in a new folder can cost tens of milliseconds."""
+    also fsyncs it first, so a power cut cannot lose it: paid images, specs, run.json.
+    Derived records (attempt and status JSON, reports, the manifest) skip that: a killed
+    process cannot lose them, a power cut can lose the last few, and none records a
+    payment (the ledger does, fsynced). An fsync in a new folder can cost tens of ms."""
     path.parent.mkdir(parents=True, exist_ok=True)
     raw = data.encode("utf-8") if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")

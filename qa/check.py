@@ -117,14 +117,15 @@ def check_image(image: str | Path, expected: list[ExpectedText], *, reader: Read
     arr = load_image(image) if pixels is None else pixels
     h, w = arr.shape[:2]
     engine = reader or get_engine("rapidocr")
-    second = recheck is not None and recheck is not engine
-    ctx = _Context(arr=arr, page=engine.read(arr), engine=engine, cascade=not second)
+    judge_again = recheck if recheck is not None and recheck is not engine else None
+    ctx = _Context(arr=arr, page=engine.read(arr), engine=engine, cascade=judge_again is None)
     findings, used, boxes_px = _judge(ctx, expected, locate)
     unexpected = _unexpected(ctx, used, boxes_px)
-    if second and not (all(f.kind == "ok" for f in findings) and not unexpected):
+    if judge_again is not None and not (all(f.kind == "ok" for f in findings)
+                                        and not unexpected):
         # the fast read did not pass cleanly: judge again, wholly, at full precision, so a
         # failing verdict is never the fast engine's alone
-        ctx = _Context(arr=arr, page=recheck.read(arr), engine=recheck)  # type: ignore[union-attr]
+        ctx = _Context(arr=arr, page=judge_again.read(arr), engine=judge_again)
         findings, used, boxes_px = _judge(ctx, expected, locate)
         unexpected = _unexpected(ctx, used, boxes_px)
     if vision is not None:

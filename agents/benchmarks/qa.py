@@ -162,7 +162,8 @@ def run_qa_bench(n: int, seed: int, out: Path, *, workers: int = 1, runtime: str
     jobs: list[_Job] = [
         (it.id, str(folder / it.file), [e.model_dump() for e in it.expected_texts()],
          it.correct, it.error_kind, it.error_region, it.language, True) for it in items]
-    result = _run(jobs, f"synthetic set seed={seed} n={n}", workers, runtime, progress, recheck)
+    result = _run(jobs, f"synthetic set seed={seed} n={n}", workers, runtime=runtime,
+                  recheck=recheck, progress=progress)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(result.model_dump_json(indent=2), encoding="utf-8")
     return result
@@ -179,7 +180,8 @@ def score_folder(folder: Path, *, workers: int = 1, runtime: str = "auto",
                     for k, t in enumerate(row["expected"])]
         jobs.append((f"{i + 1}", str(folder / row["file"]), expected, row["correct"],
                      row["error_kind"], None, row["language"], False))
-    return _run(jobs, f"folder {folder}", workers, runtime, progress, recheck)
+    return _run(jobs, f"folder {folder}", workers, runtime=runtime, recheck=recheck,
+                progress=progress)
 
 
 def _cached(folder: Path, n: int, seed: int) -> list[BenchItem] | None:
@@ -197,8 +199,8 @@ def _cached(folder: Path, n: int, seed: int) -> list[BenchItem] | None:
 
 _RUNTIME = "auto"
 _RECHECK = "auto"
-"""The OCR runtimes this process checks with: whole-image read, and re-reads (set per run,
-and in each worker process)."""
+"""The OCR runtimes this process checks with: the judge's, and the one that judges again an
+image the first does not pass (set per run, and in each worker process)."""
 
 
 def _use_runtime(runtime: str, recheck: str = "auto") -> None:
@@ -214,8 +216,8 @@ def _recheck():
     return get_engine("rapidocr", runtime=_RECHECK, instances=1)
 
 
-def _run(jobs: list[_Job], source: str, workers: int, runtime: str = "auto",
-         progress: Progress | None = None, recheck: str = "auto") -> QABenchResult:
+def _run(jobs: list[_Job], source: str, workers: int, *, runtime: str = "auto",
+         recheck: str = "auto", progress: Progress | None = None) -> QABenchResult:
     started = time.perf_counter()
     workers = max(1, int(workers))
     results: list[ItemResult] = []
