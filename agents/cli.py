@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -33,6 +34,14 @@ app.add_typer(bench_app, name="bench")
 
 console = Console(stderr=True, soft_wrap=True)  # messages carry paths: never hard-wrapped
 out = Console()
+
+class Runtime(str, Enum):
+    """OCR runtimes (see ``SIGNWRITER_OCR_RUNTIME``)."""
+
+    auto = "auto"
+    openvino = "openvino"
+    onnxruntime = "onnxruntime"
+
 
 STATUS_STYLE = {"accepted": "green", "needs_review": "yellow", "failed": "red",
                 "rejected": "red", "running": "cyan", "pending": "dim"}
@@ -356,13 +365,13 @@ def bench_pipeline(
     latency: Annotated[float, typer.Option(min=0.0, help="Fake backend latency, seconds.")] = 2.0,
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="Generations in flight.")] = 16,
     size: Annotated[int, typer.Option(min=512, max=2048, help="Square image side, px (multiple of 32).")] = 512,
-    ocr_runtime: Annotated[Optional[str], typer.Option(help="auto, openvino or onnxruntime (default: SIGNWRITER_OCR_RUNTIME).")] = None,
+    ocr_runtime: Annotated[Optional[Runtime], typer.Option(help="What runs the OCR judge (default: SIGNWRITER_OCR_RUNTIME).")] = None,
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Pipeline overhead against a fake backend with fixed latency (QA included)."""
     from agents.benchmarks.pipeline import as_json, format_result, run_pipeline_bench
     r = run_pipeline_bench(assets=assets, latency_s=latency, concurrency=concurrency, size=size,
-                           ocr_runtime=ocr_runtime or _settings().ocr_runtime)
+                           ocr_runtime=ocr_runtime.value if ocr_runtime else _settings().ocr_runtime)
     print(as_json(r) if json_out else format_result(r))
 
 
@@ -374,13 +383,13 @@ def bench_qa(
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="Where the set is written (kept and reused).")] = None,
     folder: Annotated[Optional[Path], typer.Option(help="Score your own labelled images instead (see docs: labels.csv / labels.jsonl).")] = None,
     workers: Annotated[int, typer.Option(min=1, max=16, help="Parallel QA processes.")] = 1,
-    ocr_runtime: Annotated[Optional[str], typer.Option(help="Whole-image read: auto, openvino or onnxruntime (default: SIGNWRITER_OCR_RUNTIME).")] = None,
-    recheck_runtime: Annotated[Optional[str], typer.Option(help="Judges again an image the first read did not pass: auto, openvino or onnxruntime (default: SIGNWRITER_OCR_RECHECK_RUNTIME).")] = None,
+    ocr_runtime: Annotated[Optional[Runtime], typer.Option(help="What runs the OCR judge (default: SIGNWRITER_OCR_RUNTIME).")] = None,
+    recheck_runtime: Annotated[Optional[Runtime], typer.Option(help="What judges again an image the first read did not pass (default: SIGNWRITER_OCR_RECHECK_RUNTIME).")] = None,
 ) -> None:
     """QA catch rate and false rejects with 95 % intervals, time per image, peak memory."""
     from agents.benchmarks.qa import format_result, run_qa_bench, score_folder
-    runtime = ocr_runtime or _settings().ocr_runtime
-    recheck = recheck_runtime or _settings().ocr_recheck_runtime
+    runtime = ocr_runtime.value if ocr_runtime else _settings().ocr_runtime
+    recheck = recheck_runtime.value if recheck_runtime else _settings().ocr_recheck_runtime
     bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn(
         "{task.completed}/{task.total}"), TimeElapsedColumn(), console=console, transient=True)
     tasks: dict[str, Any] = {}

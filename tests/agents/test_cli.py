@@ -191,3 +191,10 @@ def test_invalid_option_values_are_named(tmp_path: Path, examples: Path) -> None
     r = runner.invoke(app, ["run", str(examples / "summer-sale.yaml"), "--planner", "magic",
                             "--out", str(tmp_path)])
     assert r.exit_code == 2 and "--planner" in r.output
+
+
+def test_bench_refuses_an_unknown_ocr_runtime_naming_the_choices() -> None:
+    r = runner.invoke(app, ["bench", "pipeline", "--ocr-runtime", "tensorrt"])
+    assert r.exit_code == 2
+    out = " ".join(r.output.replace("│", " ").split())
+    assert "tensorrt" in out and "'auto', 'openvino', 'onnxruntime'" in out
