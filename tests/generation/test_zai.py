@@ -137,19 +137,17 @@ def test_retries_running_out_on_unanswered_submits_count_every_send(server: ZaiS
     assert info.value.possibly_charged_usd == pytest.approx(0.045)
 
 
-def test_a_failure_after_the_task_was_accepted_counts_its_price(server: ZaiServer) -> None:
-    server.script("result", "503", "503", "503")
+@pytest.mark.parametrize(("route", "charged"), [
+    ("result", 0.015),  # the task was accepted, then polling failed: it runs and is billed
+    ("submit", 0.0),    # the submit was refused every time: nothing was done
+])
+def test_a_failed_generation_counts_what_it_may_have_cost(server: ZaiServer, route: str,
+                                                          charged: float) -> None:
+    server.script(route, "503", "503", "503")
     with pytest.raises(TransientError) as info:
         make(server, max_retries=2).generate(req())
-    assert len(server.calls("submit")) == 1
-    assert info.value.possibly_charged_usd == pytest.approx(0.015)
-
-
-def test_a_refused_submit_costs_nothing(server: ZaiServer) -> None:
-    server.script("submit", "503", "503", "503")
-    with pytest.raises(TransientError) as info:
-        make(server, max_retries=2).generate(req())
-    assert info.value.possibly_charged_usd == 0.0
+    assert len(server.calls(route)) == 3
+    assert info.value.possibly_charged_usd == pytest.approx(charged)
 
 
 def test_retry_after_is_honoured(server: ZaiServer) -> None:
