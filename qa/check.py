@@ -44,7 +44,7 @@ from qa import align, metrics
 from qa.errors import BadImage, QAError
 from qa.models import BoxTuple, ExpectedText, Finding, OCRLine, QAReport, Strictness
 from qa.normalize import has_cjk, is_traditional, normalize, wants_simplified
-from qa.ocr import OCREngine, Reader, get_engine
+from qa.ocr import OCREngine, Reader, get_engine, resolve_recheck_runtime
 from qa.vision import VisionReader, vision_confirms
 
 TARGET_TEXT_PX = 40
@@ -98,7 +98,8 @@ def check_image(image: str | Path, expected: list[ExpectedText], *, reader: Read
                 vision: VisionReader | None = None,
                 pixels: np.ndarray | None = None, recheck: Reader | None = None) -> QAReport:
     """OCR-check ``image`` against ``expected`` and return the report (never raises for a
-    failed check). ``reader`` defaults to the rapidocr judge; ``second_opinion`` adds a
+    failed check). ``reader`` defaults to the rapidocr judge (with, unless ``recheck`` is
+    given, the default second judgement below); ``second_opinion`` adds a
     tesseract read of each region to its ``note`` (advisory: it never changes a verdict);
     ``locate=False`` ignores boxes and searches the whole image for each text.
     ``vision`` (optional) transcribes regions still ``illegible`` blind; such a region
@@ -116,6 +117,8 @@ def check_image(image: str | Path, expected: list[ExpectedText], *, reader: Read
     t0 = time.perf_counter()
     arr = load_image(image) if pixels is None else pixels
     h, w = arr.shape[:2]
+    if reader is None and recheck is None:  # the default judge, as the pipeline runs it
+        recheck = get_engine("rapidocr", runtime=resolve_recheck_runtime())
     engine = reader or get_engine("rapidocr")
     judge_again = recheck if recheck is not None and recheck is not engine else None
     ctx = _Context(arr=arr, page=engine.read(arr), engine=engine, cascade=judge_again is None)

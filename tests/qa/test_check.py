@@ -249,3 +249,16 @@ def test_a_real_misspelling_fails_on_the_recheck_engine_too(poster):
     assert not report.passed and report.engine == "full"
     assert report.regions[0].kind == "misspelt" and report.regions[0].read == "SUMMER SALT"
     assert fast.calls == 1 and full.calls >= 1  # the page, then crops of the failing region
+
+
+def test_the_default_judge_judges_a_failing_image_again_at_f32(poster, monkeypatch):
+    path, expected = _sale_poster(poster, drawn="SUMMER SALT")
+    f32 = get_engine("rapidocr", runtime="onnxruntime")
+    calls = []
+    real_read = f32.read
+    monkeypatch.setattr(f32, "read", lambda img: calls.append(img.shape) or real_read(img))
+    report = check_image(path, expected)
+    assert not report.passed and report.regions[0].read == "SUMMER SALT"
+    assert calls and calls[0] == (1024, 768, 3)  # the whole image, read again at f32
+    calls.clear()
+    assert check_image(*_sale_poster(poster)).passed and calls == []  # a pass is not
