@@ -218,14 +218,10 @@ class FalBackend:
         opts = self.options
         key = self._key(attempt)
         started = time.monotonic()
-        charges = http.UncertainCharges(round(
-            opts.cost_per_megapixel_usd * width * height / 1e6 * opts.num_images, 6))
-        try:
-            image = self._submit_and_fetch(model, payload, width, height, seed, attempt,
-                                           resume, on_submit, key, started, charges)
-        except BackendError as e:
-            raise charges.note(e)
-        return image.model_copy(update={"possibly_charged_usd": charges.usd})
+        price = round(opts.cost_per_megapixel_usd * width * height / 1e6 * opts.num_images, 6)
+        return http.with_charges(price, lambda charges: self._submit_and_fetch(
+            model, payload, width, height, seed, attempt, resume, on_submit, key, started,
+            charges))
 
     def _submit_and_fetch(self, model: str, payload: dict[str, Any], width: int, height: int,
                           seed: int, attempt: str | None, resume: dict[str, Any] | None,

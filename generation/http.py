@@ -45,7 +45,7 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import SecretStr
 
-from generation.base import SizeLimits
+from generation.base import GeneratedImage, SizeLimits
 from generation.errors import (
     AuthError,
     BackendError,
@@ -373,11 +373,11 @@ class UncertainCharges:
       submit (the task runs and is billed) or if the last send went unanswered.
     ::
 
-        charges = UncertainCharges(price_usd)
-        submitted = request_json(..., on_retry=charges.on_retry)   # the submit only
-        charges.accept()
-        ...                                   # poll, download
-        image.possibly_charged_usd = charges.usd   # or, on a failure: charges.note(error)
+        def run(charges):                     # through with_charges(price_usd, run)
+            submitted = request_json(..., on_retry=charges.on_retry)   # the submit only
+            charges.accept()
+            ...                               # poll, download
+            return image
     """
 
     def __init__(self, price_usd: float) -> None:
@@ -405,6 +405,18 @@ class UncertainCharges:
         error.possibly_charged_usd = round(
             error.possibly_charged_usd + self.usd + (self.price_usd if lost else 0.0), 6)
         return error
+
+
+def with_charges(price_usd: float, run: Callable[[UncertainCharges], GeneratedImage]
+                 ) -> GeneratedImage:
+    """One paid generation, ``run(charges)``, with what it may have cost beyond its own
+    ``cost_usd`` on the result (``possibly_charged_usd``) or on the error it raises."""
+    charges = UncertainCharges(price_usd)
+    try:
+        image = run(charges)
+    except BackendError as e:
+        raise charges.note(e)
+    return image.model_copy(update={"possibly_charged_usd": charges.usd})
 
 
 def poll(check: Callable[[], T | None], *, backend: str, attempt: str | None,

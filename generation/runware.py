@@ -195,13 +195,9 @@ class RunwareBackend:
              on_submit: OnSubmit | None) -> GeneratedImage:
         key = self._key(attempt)
         started = time.monotonic()
-        charges = http.UncertainCharges(self.options.cost_per_image_usd)
-        try:
-            image = self._submit_and_fetch(task, width, height, seed, attempt, resume,
-                                           on_submit, key, started, charges)
-        except BackendError as e:
-            raise charges.note(e)
-        return image.model_copy(update={"possibly_charged_usd": charges.usd})
+        return http.with_charges(self.options.cost_per_image_usd, lambda charges: (
+            self._submit_and_fetch(task, width, height, seed, attempt, resume, on_submit, key,
+                                   started, charges)))
 
     def _submit_and_fetch(self, task: dict[str, Any], width: int, height: int, seed: int,
                           attempt: str | None, resume: dict[str, Any] | None,

@@ -159,12 +159,8 @@ class ZaiBackend:
         attempt = request.attempt_id
         key = self._key(attempt)
         started = time.monotonic()
-        charges = http.UncertainCharges(opts.cost_per_image_usd)
-        try:
-            image = self._generate(request, key, started, charges, on_submit)
-        except BackendError as e:
-            raise charges.note(e)
-        return image.model_copy(update={"possibly_charged_usd": charges.usd})
+        return http.with_charges(opts.cost_per_image_usd, lambda charges: self._generate(
+            request, key, started, charges, on_submit))
 
     def _generate(self, request: GenerationRequest, key: SecretStr, started: float,
                   charges: http.UncertainCharges, on_submit: OnSubmit | None) -> GeneratedImage:

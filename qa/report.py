@@ -44,7 +44,7 @@ def render_overlay(image: str | Path, report: QAReport, out: Path, *,
     ``.jpg``/``.jpeg`` name — a review aid, about 15× faster to write than PNG — else PNG.
     ``pixels`` (the image already decoded, RGB) saves decoding it again."""
     if pixels is not None:
-        base = Image.fromarray(np.ascontiguousarray(pixels[:, :, :3])).convert("RGB")
+        base = Image.fromarray(np.ascontiguousarray(pixels[:, :, :3]))  # RGB, a copy
     else:
         try:
             with Image.open(image) as im:
