@@ -23,7 +23,7 @@ test-fast: setup
 	$(VENV)/bin/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 bench: setup
-	$(VENV)/bin/signwriter bench pipeline
+	$(VENV)/bin/signwriter bench pipeline --repeat 5
 	$(VENV)/bin/signwriter bench qa
 
 clean-runs:

@@ -366,13 +366,18 @@ def bench_pipeline(
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="Generations in flight.")] = 16,
     size: Annotated[int, typer.Option(min=512, max=2048, help="Square image side, px (multiple of 32).")] = 512,
     ocr_runtime: Annotated[Optional[Runtime], typer.Option(help="What runs the OCR judge (default: SIGNWRITER_OCR_RUNTIME).")] = None,
+    repeat: Annotated[int, typer.Option(min=1, max=50, help="Run it this many times and report the median ratio (runs vary by a few hundredths).")] = 1,
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Pipeline overhead against a fake backend with fixed latency (QA included)."""
-    from agents.benchmarks.pipeline import as_json, format_result, run_pipeline_bench
-    r = run_pipeline_bench(assets=assets, latency_s=latency, concurrency=concurrency, size=size,
-                           ocr_runtime=ocr_runtime.value if ocr_runtime else _settings().ocr_runtime)
-    print(as_json(r) if json_out else format_result(r))
+    """Pipeline overhead against a fake backend with fixed latency (QA included).
+
+    The ideal is ceil(assets / concurrency) x latency; the last line is
+    overhead_ratio=wall/ideal (with --repeat, the median over the runs)."""
+    from agents.benchmarks.pipeline import as_json, format_repeated, run_repeated
+    rr = run_repeated(repeat, assets=assets, latency_s=latency, concurrency=concurrency,
+                      size=size, ocr_runtime=ocr_runtime.value if ocr_runtime
+                      else _settings().ocr_runtime)
+    print(as_json(rr.runs[0] if repeat == 1 else rr) if json_out else format_repeated(rr))
 
 
 @bench_app.command("qa")

@@ -12,7 +12,9 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import resource
+import statistics
 import tempfile
 import threading
 import time
@@ -97,6 +99,37 @@ class PipelineBenchResult(BaseModel):
     peak_rss_mb: float
     warmup_s: float
     ocr_runtime: str = ""
+    cpus: int = 0
+    cpu: str = ""
+
+
+class RepeatedBenchResult(BaseModel):
+    """The same benchmark run several times in one process: the figures vary by a few
+    hundredths from run to run on a shared machine, so one run alone says little."""
+
+    runs: list[PipelineBenchResult]
+    overhead_ratio_median: float
+    overhead_ratio_min: float
+    overhead_ratio_max: float
+
+
+def host() -> tuple[int, str]:
+    """The CPUs this process may run on, and the processor's model name (Linux), so that
+    figures from different machines are not compared unawares."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        cpus = os.cpu_count() or 1
+    model = ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:  # pragma: no cover - not Linux
+        pass
+    return cpus, model
 
 
 HEADLINES = ["Spring Sale", "Summer Deals", "Autumn Offers", "Winter Warmers", "New Arrivals",
@@ -146,6 +179,7 @@ def run_pipeline_bench(assets: int = 64, latency_s: float = 2.0, concurrency: in
         qa_times = sorted(a["attempts"][0]["qa"]["elapsed_s"]
                           for a in result.manifest["assets"] if a["attempts"])
         ideal = round(math.ceil(assets / concurrency) * latency_s, 6)
+        cpus, cpu = host()
         return PipelineBenchResult(
             assets=assets, latency_s=latency_s, concurrency=concurrency, size=f"{size}x{size}",
             regions=len(specs[0].text_regions), wall_s=round(wall, 3), ideal_s=ideal,
@@ -154,14 +188,40 @@ def run_pipeline_bench(assets: int = 64, latency_s: float = 2.0, concurrency: in
             max_in_flight=backend.max_in_flight,
             qa_median_s=qa_times[len(qa_times) // 2] if qa_times else 0.0,
             peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-            warmup_s=round(warmup, 2), ocr_runtime=getattr(reader, "runtime", reader.name))
+            warmup_s=round(warmup, 2), ocr_runtime=getattr(reader, "runtime", reader.name),
+            cpus=cpus, cpu=cpu)
     finally:
         if tmp:
             tmp.cleanup()
 
 
+def run_repeated(repeat: int, **kwargs) -> RepeatedBenchResult:
+    """:func:`run_pipeline_bench` ``repeat`` times (models load once, in the first run's
+    untimed warm-up), each in its own run folder."""
+    runs = [run_pipeline_bench(**kwargs) for _ in range(max(1, repeat))]
+    ratios = [r.overhead_ratio for r in runs]
+    return RepeatedBenchResult(runs=runs, overhead_ratio_median=round(statistics.median(ratios), 3),
+                               overhead_ratio_min=min(ratios), overhead_ratio_max=max(ratios))
+
+
+def format_repeated(rr: RepeatedBenchResult) -> str:
+    """Each run on a line, then the run with the median ratio in full, then the spread;
+    the last line is ``overhead_ratio=<median>``."""
+    if len(rr.runs) == 1:
+        return format_result(rr.runs[0])
+    lines = [f"run {i}/{len(rr.runs)}: wall={r.wall_s:.2f}s overhead_ratio={r.overhead_ratio:.3f}"
+             for i, r in enumerate(rr.runs, 1)]
+    median_run = sorted(rr.runs, key=lambda r: r.overhead_ratio)[(len(rr.runs) - 1) // 2]
+    lines += ["", "median run:", *format_result(median_run).splitlines()[:-1],
+              f"over {len(rr.runs)} runs: min={rr.overhead_ratio_min:.3f} "
+              f"max={rr.overhead_ratio_max:.3f}",
+              f"overhead_ratio={rr.overhead_ratio_median:.3f}"]
+    return "\n".join(lines)
+
+
 def format_result(r: PipelineBenchResult) -> str:
     lines = [
+        f"host: {r.cpus} CPU{'s' if r.cpus != 1 else ''}" + (f", {r.cpu}" if r.cpu else ""),
         f"assets={r.assets} size={r.size} text_regions={r.regions} latency={r.latency_s}s "
         f"concurrency={r.concurrency}",
         f"wall={r.wall_s:.2f}s ideal={r.ideal_s:.2f}s (ceil({r.assets}/{r.concurrency}) x "
@@ -173,5 +233,5 @@ def format_result(r: PipelineBenchResult) -> str:
     return "\n".join(lines)
 
 
-def as_json(r: PipelineBenchResult) -> str:
+def as_json(r: PipelineBenchResult | RepeatedBenchResult) -> str:
     return json.dumps(r.model_dump())

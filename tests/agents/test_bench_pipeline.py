@@ -23,3 +23,14 @@ def test_bench_cli_prints_overhead_ratio_last() -> None:
     assert out.exit_code == 0, out.output
     last = out.stdout.strip().splitlines()[-1]
     assert last.startswith("overhead_ratio=") and float(last.split("=")[1]) >= 1.0
+
+
+def test_bench_repeat_reports_each_run_and_the_median_last() -> None:
+    out = CliRunner().invoke(app, ["bench", "pipeline", "--assets", "2", "--latency", "0.1",
+                                   "--concurrency", "2", "--repeat", "3"])
+    assert out.exit_code == 0, out.output
+    lines = out.stdout.strip().splitlines()
+    runs = [float(ln.rsplit("=", 1)[1]) for ln in lines if ln.startswith("run ")]
+    assert len(runs) == 3
+    assert lines[-1] == f"overhead_ratio={sorted(runs)[1]:.3f}"
+    assert any(ln.startswith("host: ") and "CPU" in ln for ln in lines)
