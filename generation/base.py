@@ -127,6 +127,11 @@ class SizeLimits(BaseModel):
     max_pixels: int = 2**22
 
 
+GLM_IMAGE_LIMITS = SizeLimits(min_side=512, max_side=2048, multiple=32, max_pixels=2**22)
+"""GLM-Image's own sizes (each side 512–2048 on its 32-pixel grid, at most 2^22 pixels): the
+limits of every host that runs the open model as it is. Z.ai narrows them (sides from 1024)."""
+
+
 class Capabilities(BaseModel):
     """What a backend can do, for ``signwriter backends`` and for the QA agent's choices."""
 

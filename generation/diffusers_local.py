@@ -44,7 +44,7 @@ from generation.base import (
     GeneratedImage,
     GenerationRequest,
     OnSubmit,
-    SizeLimits,
+    GLM_IMAGE_LIMITS,
 )
 from generation.errors import BackendError, InvalidRequest
 
@@ -54,7 +54,7 @@ DEFAULT_MODEL = "zai-org/GLM-Image"
 
 INSTALL_HINT = "pip install 'signwriter[local]'"
 
-SIZE_MULTIPLE = 32
+SIZE_MULTIPLE = GLM_IMAGE_LIMITS.multiple
 """GLM-Image works on a 32x downsampled grid: width and height must be multiples of 32."""
 
 RESERVED_KWARGS = frozenset({
@@ -252,8 +252,7 @@ class DiffusersBackend:
     capabilities = Capabilities(
         text_to_image=True, edit=True, follows_layout=False, paid=False,
         cost_per_image_usd=0.0,
-        limits=SizeLimits(min_side=512, max_side=2048, multiple=SIZE_MULTIPLE,
-                          max_pixels=2**22),
+        limits=GLM_IMAGE_LIMITS,
     )
 
     def __init__(self, **options: Any) -> None:

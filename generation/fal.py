@@ -33,7 +33,7 @@ from generation.base import (
     GeneratedImage,
     GenerationRequest,
     OnSubmit,
-    SizeLimits,
+    GLM_IMAGE_LIMITS,
 )
 from generation.errors import (
     AuthError,
@@ -49,7 +49,7 @@ from generation.errors import (
 NAME = "fal"
 KEY_SETTING = "SIGNWRITER_FAL_KEY"
 COST_PER_MEGAPIXEL_USD = 0.15
-LIMITS = SizeLimits(min_side=512, max_side=2048, multiple=32, max_pixels=2**22)
+LIMITS = GLM_IMAGE_LIMITS
 MAX_INPUT_IMAGES = 4
 
 ImageSizePreset = Literal["square_hd", "square", "portrait_4_3", "portrait_16_9",

@@ -28,7 +28,7 @@ from generation.base import (
     GeneratedImage,
     GenerationRequest,
     OnSubmit,
-    SizeLimits,
+    GLM_IMAGE_LIMITS,
 )
 from generation.errors import TransientError
 from generation.http import decode_image_b64, parse_json
@@ -54,7 +54,7 @@ class OpenAIImagesBackend(PooledBackend):
     options_class: ClassVar[type[PooledServerOptions]] = OpenAIImagesOptions
     capabilities: ClassVar[Capabilities] = Capabilities(
         text_to_image=True, edit=True, follows_layout=False, paid=False,
-        limits=SizeLimits(min_side=512, max_side=2048, multiple=32, max_pixels=2**22))
+        limits=GLM_IMAGE_LIMITS)
 
     def _fields(self, prompt: str, width: int, height: int, seed: int,
                 negative_prompt: str | None) -> dict[str, Any]:

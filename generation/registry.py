@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from generation.base import Backend, Capabilities, SizeLimits
+from generation.base import GLM_IMAGE_LIMITS, Backend, Capabilities, SizeLimits
 from generation.errors import BackendError, InvalidRequest
 
 
@@ -42,8 +42,6 @@ class BackendInfo(BaseModel):
         """The settings (env vars) that must be set to use this backend."""
         return self.settings
 
-
-_GLM_LIMITS = SizeLimits(min_side=512, max_side=2048, multiple=32, max_pixels=2**22)
 
 _REGISTRY: dict[str, BackendInfo] = {}
 
@@ -72,29 +70,29 @@ for _info in (
         name="fal", summary="GLM-Image on fal.ai (queue API; text-to-image and edit)",
         module="generation.fal", class_name="FalBackend",
         capabilities=Capabilities(edit=True, paid=True, cost_per_image_usd=0.1573,
-                                  limits=_GLM_LIMITS),
+                                  limits=GLM_IMAGE_LIMITS),
         settings=["SIGNWRITER_FAL_KEY"]),
     BackendInfo(
         name="runware", summary="GLM-Image on Runware (text-to-image and edit)",
         module="generation.runware", class_name="RunwareBackend",
         capabilities=Capabilities(edit=True, paid=True, cost_per_image_usd=0.0225,
-                                  limits=_GLM_LIMITS),
+                                  limits=GLM_IMAGE_LIMITS),
         settings=["SIGNWRITER_RUNWARE_API_KEY"]),
     BackendInfo(
         name="openai-images", summary="GLM-Image on self-hosted servers speaking the OpenAI "
         "/v1/images API (e.g. SGLang)", module="generation.openai_images",
         class_name="OpenAIImagesBackend",
-        capabilities=Capabilities(edit=True, paid=False, limits=_GLM_LIMITS),
+        capabilities=Capabilities(edit=True, paid=False, limits=GLM_IMAGE_LIMITS),
         settings=["SIGNWRITER_OPENAI_IMAGES_URLS"]),
     BackendInfo(
         name="vllm-omni", summary="GLM-Image served by a self-hosted vLLM-Omni server",
         module="generation.vllm_omni", class_name="VllmOmniBackend",
-        capabilities=Capabilities(edit=True, paid=False, limits=_GLM_LIMITS),
+        capabilities=Capabilities(edit=True, paid=False, limits=GLM_IMAGE_LIMITS),
         settings=["SIGNWRITER_VLLM_OMNI_URLS"]),
     BackendInfo(
         name="diffusers", summary="GLM-Image in-process with diffusers (needs a GPU)",
         module="generation.diffusers_local", class_name="DiffusersBackend",
-        capabilities=Capabilities(edit=True, paid=False, limits=_GLM_LIMITS),
+        capabilities=Capabilities(edit=True, paid=False, limits=GLM_IMAGE_LIMITS),
         extra="local"),
 ):
     register(_info)

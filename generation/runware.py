@@ -37,7 +37,7 @@ from generation.base import (
     GeneratedImage,
     GenerationRequest,
     OnSubmit,
-    SizeLimits,
+    GLM_IMAGE_LIMITS,
 )
 from generation.errors import (
     AuthError,
@@ -54,7 +54,7 @@ NAME = "runware"
 KEY_SETTING = "SIGNWRITER_RUNWARE_API_KEY"
 MODEL_AIR = "runware:glm-image@0"
 COST_PER_IMAGE_USD = 0.0225  # at 1024x1024, Runware's model page
-LIMITS = SizeLimits(min_side=512, max_side=2048, multiple=32, max_pixels=2**22)
+LIMITS = GLM_IMAGE_LIMITS
 
 _AUTH_WORDS = ("apikey", "unauthori", "authentication", "forbidden")
 _QUOTA_WORDS = ("insufficientcredit", "insufficientfund", "credit", "balance", "payment",
