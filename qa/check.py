@@ -40,9 +40,9 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from qa import align, metrics
+from qa import align, lookalike, metrics
 from qa.errors import BadImage, QAError
-from qa.models import BoxTuple, ExpectedText, Finding, OCRLine, QAReport, Strictness
+from qa.models import BoxTuple, CharDiff, ExpectedText, Finding, OCRLine, QAReport, Strictness
 from qa.normalize import has_cjk, is_traditional, normalize, wants_simplified
 from qa.ocr import OCREngine, Reader, get_engine, resolve_recheck_runtime
 from qa.vision import VisionReader, vision_confirms
@@ -200,17 +200,28 @@ def _check_boxed(ctx: _Context, exp: ExpectedText, pbox: PixelBox) -> tuple[Find
     lines = [ctx.page[i] for i in ids]
     page_read = _Read(align.join(lines), lines, ctx.engine.name, "page", ids)
     if normalize(page_read.text, exp.strictness) == want:
-        return _ok(ctx, exp, page_read), ids
+        return _verified(ctx, exp, page_read), ids
+
+    # the whole-image lines near the box (text drifts, a stray word shares the box): a run
+    # of them that reads exactly is the region, and whatever else is in the box stays
+    # unaccounted for (unexpected); no crop re-read can turn an exact line into a failure
+    near = _near(ctx, pbox)
+    found = (_search(ctx, exp, exclude=set(range(len(ctx.page))) - near, whole=True)
+             if near else None)
+    if found is not None:
+        return _verified(ctx, exp, found), found.ids
 
     reads = [page_read]
     line_h = statistics.median(ln.box[3] - ln.box[1] for ln in lines) if lines else None
     for read in _crop_reads(ctx, pbox, line_h) if ctx.cascade else ():
         if normalize(read.text, exp.strictness) == want:
-            return _ok(ctx, exp, read), ids  # the crop read overrides the whole-image read
+            # the crop read overrides the whole-image read, for the lines it explains
+            return _verified(ctx, exp, read), _explained(ctx, ids, read, want, exp)
         reads.append(read)
     small = _small_text_match(exp, reads)
     if small is not None:
-        return _ok(ctx, exp, small, _small_note(small)), ids
+        return (_verified(ctx, exp, small, _small_note(small)),
+                ids if small.source == "page" else _explained(ctx, ids, small, want, exp))
 
     elsewhere = _search(ctx, exp, exclude=ids)
     best = _best(reads, want, exp.strictness)
@@ -224,6 +235,37 @@ def _check_boxed(ctx: _Context, exp: ExpectedText, pbox: PixelBox) -> tuple[Find
         return Finding(region_id=exp.id, kind="missing", expected=exp.text, box=exp.box,
                        engine=ctx.engine.name, note="no text read in the box"), ids
     return _wrong(ctx, exp, best), ids
+
+
+NEAR_MARGIN = 0.6
+"""A whole-image line is *near* a box when it overlaps the box grown by this fraction of
+the line's height on every side (text drifts a little from where it was asked for)."""
+
+
+def _near(ctx: _Context, pbox: PixelBox) -> set[int]:
+    out = set()
+    for i, ln in enumerate(ctx.page):
+        m = int(NEAR_MARGIN * (ln.box[3] - ln.box[1]))
+        grown = (pbox[0] - m, pbox[1] - m, pbox[2] + m, pbox[3] + m)
+        if align.inside(ln.box, grown, min_cover=0.5):
+            out.add(i)
+    return out
+
+
+def _explained(ctx: _Context, ids: set[int], read: _Read, want: str, exp: ExpectedText) -> set[int]:
+    """The whole-image lines of a box that a matching crop read accounts for: those whose
+    text is part of the expected text, or that mostly lie under a line of the crop read
+    (the same text, misread on the whole-image pass). Any other line in the box is text
+    the region did not ask for."""
+    out = set()
+    for i in ids:
+        ln = ctx.page[i]
+        key = normalize(ln.text, exp.strictness)
+        if key and key in want:
+            out.add(i)
+        elif any(align.inside(ln.box, r.box, min_cover=0.5) for r in read.lines):
+            out.add(i)
+    return out
 
 
 def _crop_reads(ctx: _Context, pbox: PixelBox, line_h: float | None) -> Iterator[_Read]:
@@ -262,7 +304,7 @@ def _crop_reads(ctx: _Context, pbox: PixelBox, line_h: float | None) -> Iterator
 def _check_unboxed(ctx: _Context, exp: ExpectedText) -> tuple[Finding, set[int]]:
     found = _search(ctx, exp, exclude=set())
     if found is not None:
-        return _ok(ctx, exp, found), found.ids
+        return _verified(ctx, exp, found), found.ids
     want = normalize(exp.text, exp.strictness)
     windows = [r for block in _blocks(ctx.page, set()) for r in _windows(ctx, block)]
     best = _best(windows, want, exp.strictness)
@@ -274,22 +316,24 @@ def _check_unboxed(ctx: _Context, exp: ExpectedText) -> tuple[Finding, set[int]]
     for read in _crop_reads(ctx, box, statistics.median(l.box[3] - l.box[1] for l in best.lines)):
         if _matches(read.text, exp):
             read.ids = best.ids
-            return _ok(ctx, exp, read), best.ids
+            return _verified(ctx, exp, read), best.ids
         reads.append(read)
     small = _small_text_match(exp, reads)
     if small is not None:
-        return _ok(ctx, exp, small, _small_note(small)), best.ids
+        return _verified(ctx, exp, small, _small_note(small)), best.ids
     chosen = _best(reads, want, exp.strictness) or best
     return _wrong(ctx, exp, chosen), best.ids
 
 
-def _search(ctx: _Context, exp: ExpectedText, exclude: set[int]) -> _Read | None:
+def _search(ctx: _Context, exp: ExpectedText, exclude: set[int], *, whole: bool = False
+            ) -> _Read | None:
     """The smallest run of whole-image lines (within one text block) that contains
-    ``exp.text`` exactly after normalisation, or None."""
+    ``exp.text`` exactly after normalisation (``whole``: that is exactly it), or None."""
     found: list[_Read] = []
+    want = normalize(exp.text, exp.strictness)
     for block in _blocks(ctx.page, exclude):
         for read in _windows(ctx, block):
-            if _matches(read.text, exp):
+            if (normalize(read.text, exp.strictness) == want) if whole else _matches(read.text, exp):
                 found.append(read)
     if not found:
         return None
@@ -394,6 +438,31 @@ def _best(reads: list[_Read], want: str, strictness: Strictness) -> _Read | None
     return best
 
 
+def _verified(ctx: _Context, exp: ExpectedText, read: _Read, extra: str = "") -> Finding:
+    """``ok`` for a read that matches ``exp`` — once every look-alike-prone character of
+    it is verified glyph by glyph (:func:`qa.lookalike.verify`); else ``misspelt``, with
+    each doubt in the note and as a diff."""
+    if not lookalike.suspects(exp.text) or read.box is None:
+        return _ok(ctx, exp, read, extra)
+    engine = ctx.engine if hasattr(ctx.engine, "read_glyphs") else get_engine("rapidocr")
+    line_h = statistics.median(ln.box[3] - ln.box[1] for ln in read.lines)
+    doubts = lookalike.verify(ctx.arr, read.box, exp.text, engine, line_height=line_h)
+    if not doubts:
+        return _ok(ctx, exp, read, extra)
+    diff = [CharDiff(op="replace", expected=d.char, read=d.likely or "?", position=d.index)
+            for d in doubts]
+    seen = list(exp.text)
+    for d in doubts:
+        seen[d.index] = d.likely or "?"
+    seen_text = "".join(seen)
+    note = (f"look-alike: the line reads {read.text!r}, but " + "; ".join(d.describe() for d in doubts))
+    return Finding(region_id=exp.id, kind="misspelt", expected=exp.text, read=seen_text,
+                   box=exp.box, read_box=ctx.frac(read.box),
+                   similarity=round(align.similarity(exp.text, seen_text), 2),
+                   confidence=read.confidence, diff=diff, engine=read.engine,
+                   note=_append(note, extra) if extra else note)
+
+
 def _ok(ctx: _Context, exp: ExpectedText, read: _Read, extra: str = "") -> Finding:
     note = "" if read.source == "page" else f"read on the {read.source} pass"
     note = _append(note, extra) if extra else note
@@ -490,9 +559,12 @@ def _ask_vision(ctx: _Context, vision: VisionReader, exp: ExpectedText, f: Findi
 
 
 def _unexpected(ctx: _Context, used: set[int], boxes: list[PixelBox]) -> list[Finding]:
+    """Confident whole-image lines that no region accounts for — outside every box, or
+    inside a box whose region read exactly without them (a stray word across a legal
+    line). A line in the box of a region that failed is that region's (misread) text."""
     out: list[Finding] = []
     for i, ln in enumerate(ctx.page):
-        if i in used or any(align.inside(ln.box, b) for b in boxes):
+        if i in used:
             continue
         if ln.confidence < MIN_CONFIDENCE:
             continue
