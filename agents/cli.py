@@ -390,6 +390,7 @@ def bench_qa(
     workers: Annotated[int, typer.Option(min=1, max=16, help="Parallel QA processes.")] = 1,
     ocr_runtime: Annotated[Optional[Runtime], typer.Option(help="What runs the OCR judge (default: SIGNWRITER_OCR_RUNTIME).")] = None,
     recheck_runtime: Annotated[Optional[Runtime], typer.Option(help="What judges again an image the first read did not pass (default: SIGNWRITER_OCR_RECHECK_RUNTIME).")] = None,
+    set_name: Annotated[str, typer.Option("--set", help="Generated set: synthetic | hard (unseen faces and backgrounds, drift, rotation) | lookalike (one look-alike character per wrong poster).")] = "synthetic",
 ) -> None:
     """QA catch rate and false rejects with 95 % intervals, time per image, peak memory."""
     from agents.benchmarks.qa import format_result, run_qa_bench, score_folder
@@ -409,8 +410,10 @@ def bench_qa(
             r = score_folder(folder, workers=workers, runtime=runtime, recheck=recheck,
                              progress=progress)
         else:
-            r = run_qa_bench(n, seed, out_dir or Path("runs") / f"bench-qa-{seed}-{n}",
-                             workers=workers, runtime=runtime, recheck=recheck, progress=progress)
+            default = Path("runs") / (f"bench-qa-{seed}-{n}" if set_name == "synthetic"
+                                      else f"bench-qa-{set_name}-{seed}-{n}")
+            r = run_qa_bench(n, seed, out_dir or default, workers=workers, runtime=runtime,
+                             recheck=recheck, progress=progress, set_name=set_name)
     print(format_result(r))
 
 

@@ -42,6 +42,7 @@ from PIL import Image, UnidentifiedImageError
 
 from qa import align, lookalike, metrics
 from qa.errors import BadImage, QAError
+from qa.glyphs import identical_note, pictograph_note, same_text
 from qa.models import BoxTuple, CharDiff, ExpectedText, Finding, OCRLine, QAReport, Strictness
 from qa.normalize import has_cjk, is_traditional, normalize, wants_simplified
 from qa.ocr import OCREngine, Reader, get_engine, resolve_recheck_runtime
@@ -159,6 +160,11 @@ def _judge(ctx: _Context, expected: list[ExpectedText], locate: bool
     by_index: dict[int, Finding] = {}
     for i in order:
         exp = expected[i]
+        if not normalize(exp.text, exp.strictness):  # nothing an OCR can verify (✨✨)
+            by_index[i] = Finding(region_id=exp.id, kind="ok", expected=exp.text, box=exp.box,
+                                  engine=ctx.engine.name,
+                                  note=pictograph_note(exp.text) or "no text to verify")
+            continue
         if exp.box is not None and locate:
             pbox = _to_pixels(exp.box, w, h)
             boxes_px.append(pbox)
@@ -199,7 +205,7 @@ def _check_boxed(ctx: _Context, exp: ExpectedText, pbox: PixelBox) -> tuple[Find
     ids = {i for i, ln in enumerate(ctx.page) if align.inside(ln.box, pbox)}
     lines = [ctx.page[i] for i in ids]
     page_read = _Read(align.join(lines), lines, ctx.engine.name, "page", ids)
-    if normalize(page_read.text, exp.strictness) == want:
+    if _same(page_read.text, exp):
         return _verified(ctx, exp, page_read), ids
 
     # the whole-image lines near the box (text drifts, a stray word shares the box): a run
@@ -214,7 +220,7 @@ def _check_boxed(ctx: _Context, exp: ExpectedText, pbox: PixelBox) -> tuple[Find
     reads = [page_read]
     line_h = statistics.median(ln.box[3] - ln.box[1] for ln in lines) if lines else None
     for read in _crop_reads(ctx, pbox, line_h) if ctx.cascade else ():
-        if normalize(read.text, exp.strictness) == want:
+        if _same(read.text, exp):
             # the crop read overrides the whole-image read, for the lines it explains
             return _verified(ctx, exp, read), _explained(ctx, ids, read, want, exp)
         reads.append(read)
@@ -333,11 +339,30 @@ def _search(ctx: _Context, exp: ExpectedText, exclude: set[int], *, whole: bool 
     want = normalize(exp.text, exp.strictness)
     for block in _blocks(ctx.page, exclude):
         for read in _windows(ctx, block):
-            if (normalize(read.text, exp.strictness) == want) if whole else _matches(read.text, exp):
+            if _same(read.text, exp) if whole else _matches(read.text, exp):
                 found.append(read)
     if not found:
         return None
     return min(found, key=lambda r: (len(r.lines), len(r.text)))
+
+
+def _same(text: str, exp: ExpectedText) -> bool:
+    """``text`` reads exactly ``exp.text``: equal keys, or keys equal position by position
+    but for identical glyphs (:func:`qa.glyphs.same_text`)."""
+    s = exp.strictness
+    if normalize(text, s) == normalize(exp.text, s):
+        return True
+    cased = Strictness(case=True, punctuation=s.punctuation, whitespace=s.whitespace)
+    return same_text(normalize(exp.text, cased), normalize(text, cased), case=s.case)
+
+
+def _occurs(want: str, got: str, case: bool) -> Iterator[int]:
+    """Where ``want`` occurs in ``got`` (case-preserving keys), identical glyphs and (unless
+    ``case``) letter case aside."""
+    n = len(want)
+    for start in range(len(got) - n + 1):
+        if same_text(want, got[start:start + n], case=case):
+            yield start
 
 
 def _matches(text: str, exp: ExpectedText) -> bool:
@@ -345,32 +370,29 @@ def _matches(text: str, exp: ExpectedText) -> bool:
     directly preceded or followed by another CJK character, so a doubled or extra ideograph
     at either end is not hidden inside a longer read)."""
     s = exp.strictness
-    want, got = normalize(exp.text, s), normalize(text, s)
-    if not want:
+    if not normalize(exp.text, s):
         return False
-    if want == got:
+    if _same(text, exp):
         return True
-    spaced = Strictness(case=s.case, punctuation=s.punctuation, whitespace=True)
+    cased = Strictness(case=True, punctuation=s.punctuation, whitespace=s.whitespace)
+    want, got = normalize(exp.text, cased), normalize(text, cased)
+    spaced = Strictness(case=True, punctuation=s.punctuation, whitespace=True)
     want_ws, got_ws = normalize(exp.text, spaced), normalize(text, spaced)
     if has_cjk(want_ws):
-        start = got.find(want)
-        while start >= 0:
+        for start in _occurs(want, got, s.case):
             end = start + len(want)
             before = got[start - 1] if start > 0 else ""
             after = got[end] if end < len(got) else ""
             if not (_ideograph(before) and _ideograph(want[0])) and not (
                     _ideograph(after) and _ideograph(want[-1])):
                 return True
-            start = got.find(want, start + 1)
         return False
-    start = got_ws.find(want_ws)
-    while start >= 0:
+    for start in _occurs(want_ws, got_ws, s.case):
         end = start + len(want_ws)
         before = got_ws[start - 1] if start > 0 else " "
         after = got_ws[end] if end < len(got_ws) else " "
         if not before.isalnum() and not after.isalnum():
             return True
-        start = got_ws.find(want_ws, start + 1)
     return False
 
 
@@ -465,10 +487,28 @@ def _verified(ctx: _Context, exp: ExpectedText, read: _Read, extra: str = "") ->
 
 def _ok(ctx: _Context, exp: ExpectedText, read: _Read, extra: str = "") -> Finding:
     note = "" if read.source == "page" else f"read on the {read.source} pass"
-    note = _append(note, extra) if extra else note
+    for more in (_leniency_note(exp, read.text), extra, pictograph_note(exp.text)):
+        if more:
+            note = _append(note, more)
     return Finding(region_id=exp.id, kind="ok", expected=exp.text, read=read.text, box=exp.box,
                    read_box=ctx.frac(read.box), similarity=100.0, confidence=read.confidence,
                    engine=read.engine, note=note)
+
+
+def _leniency_note(exp: ExpectedText, read: str) -> str:
+    """What a passing read differs in from the expected text, that was not judged: letter
+    case (``case: any``), identical glyphs (:mod:`qa.glyphs`); ``""`` when nothing."""
+    s = exp.strictness
+    notes = []
+    cased = Strictness(case=True, punctuation=s.punctuation, whitespace=s.whitespace)
+    want, got = normalize(exp.text, cased), normalize(read, cased)
+    if not s.case and want not in got and want.lower() in got.lower():
+        notes.append(f"letter case not judged (case: any): read {read!r}")
+    if want not in got:
+        same = identical_note(want, got)
+        if same:
+            notes.append(same)
+    return "; ".join(notes)
 
 
 def _wrong(ctx: _Context, exp: ExpectedText, read: _Read) -> Finding:
@@ -483,6 +523,9 @@ def _wrong(ctx: _Context, exp: ExpectedText, read: _Read) -> Finding:
     kind = "illegible" if conf < MIN_CONFIDENCE else "misspelt"
     if kind == "illegible":
         notes.append(f"low-confidence read ({conf:.2f})")
+    picto = pictograph_note(exp.text)
+    if picto:
+        notes.append(picto)
     return Finding(region_id=exp.id, kind=kind, expected=exp.text, read=read.text, box=exp.box,
                    read_box=ctx.frac(read.box), similarity=round(align.similarity(want, got), 2),
                    confidence=conf, diff=align.char_diff(want, got), engine=read.engine,

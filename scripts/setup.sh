@@ -10,7 +10,9 @@ VENV="${VENV:-.venv}"
 EXTRAS="${EXTRAS:-dev}"
 PYTHON="${PYTHON:-python3}"
 APT_PACKAGES=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim tesseract-ocr-chi-tra
-              fonts-noto-cjk fonts-dejavu-core fonts-dejavu-extra)
+              fonts-noto-cjk fonts-dejavu-core fonts-dejavu-extra
+              fonts-liberation2 fonts-freefont-ttf   # reference faces of qa/lookalike.py
+              fonts-urw-base35 fonts-wqy-zenhei fonts-arphic-uming)   # bench qa --set hard
 
 need_apt=()
 for p in "${APT_PACKAGES[@]}"; do
