@@ -84,6 +84,9 @@ class CopyItem(BaseModel):
     role: Literal["headline", "subheadline", "body", "cta", "price", "legal", "label"] | None = None
     render: Literal["model", "overlay"] | None = None
     strictness: Strictness | None = None
+    case: Literal["exact", "any"] | None = Field(
+        None, description="Letter case: exact (an error when it differs) or any (set in "
+        "capitals or any case, passes with a note). Default: the role's case_policy, else any.")
 
     @field_validator("text")
     @classmethod
@@ -160,6 +163,9 @@ class Brief(BaseModel):
     prompt: str | None = Field(None, description="Free-text brief; exact copy in quotes.")
     render_policy: dict[str, Literal["model", "overlay"]] = Field(
         default_factory=dict, description="Per-role render policy, e.g. {legal: overlay}.")
+    case_policy: dict[str, Literal["exact", "any"]] = Field(
+        default_factory=dict, description="Per-role letter case, e.g. {headline: any, "
+        "legal: exact}; an item's own 'case' wins; unset roles: any.")
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

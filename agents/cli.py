@@ -210,6 +210,8 @@ def qa(
     json_out: Annotated[bool, typer.Option("--json", help="Print every finding as JSON.")] = False,
     overlay: Annotated[Optional[Path], typer.Option(help="Write an overlay PNG here.")] = None,
     no_extra: Annotated[bool, typer.Option("--no-extra", help="With --expect: also fail when the image has any other text (a spec always does).")] = False,
+    ignore_case: Annotated[bool, typer.Option("--ignore-case", help="Do not judge letter case (overrides a spec's case: exact); the report says so.")] = False,
+    ignore_punctuation: Annotated[bool, typer.Option("--ignore-punctuation", help="Do not judge punctuation (a decimal point between digits still counts); the report says so.")] = False,
 ) -> None:
     """Check any image's text: against a spec, or for --expect strings. Exit 0 pass, 1 fail, 2 bad input."""
     from qa.check import check_image
@@ -240,6 +242,11 @@ def qa(
         expected = expected_texts(vs)
     else:
         expected = [ExpectedText(id=f"expect{i + 1}", text=t) for i, t in enumerate(expect or [])]
+    if ignore_case or ignore_punctuation:
+        lenient = {"case": False} if ignore_case else {}
+        lenient |= {"punctuation": False} if ignore_punctuation else {}
+        expected = [e.model_copy(update={"strictness": e.strictness.model_copy(update=lenient)})
+                    for e in expected]
     try:
         from agents.runner import ocr_recheck_reader, ocr_reader
         settings = _settings()
@@ -257,12 +264,15 @@ def qa(
     else:
         t = Table(title=f"{image} — {'[green]PASS' if report.passed else '[red]FAIL'}[/]",
                   title_justify="left")
-        for col in ("region", "finding", "expected", "read"):
+        for col in ("region", "finding", "expected", "read", "note"):
             t.add_column(col)
         for f in report.regions + report.unexpected:
             style = "green" if f.kind == "ok" else "red"
-            t.add_row(f.region_id or "—", f"[{style}]{f.kind}[/]", f.expected or "", f.read or "")
+            t.add_row(f.region_id or "—", f"[{style}]{f.kind}[/]", f.expected or "", f.read or "",
+                      f.note)
         out.print(t)
+        for line in report.not_judged:
+            out.print(f"not judged: {line}")
         out.print(f"word accuracy {report.word_accuracy:.3f}  NED {report.ned:.3f}  "
                   f"{report.elapsed_s:.2f}s")
     raise typer.Exit(0 if report.passed else 1)

@@ -29,6 +29,7 @@ prices (a ``.``/``,`` between digits is kept) and all CJK text stay exact.
 
 from __future__ import annotations
 
+import re
 import statistics
 import time
 import unicodedata
@@ -42,7 +43,7 @@ from PIL import Image, UnidentifiedImageError
 
 from qa import align, lookalike, metrics
 from qa.errors import BadImage, QAError
-from qa.glyphs import identical_note, pictograph_note, same_text
+from qa.glyphs import fold, identical_note, pictograph_note, pictographs, same_text
 from qa.models import BoxTuple, CharDiff, ExpectedText, Finding, OCRLine, QAReport, Strictness
 from qa.normalize import has_cjk, is_traditional, normalize, wants_simplified
 from qa.ocr import OCREngine, Reader, get_engine, resolve_recheck_runtime
@@ -84,6 +85,7 @@ class _Read:
     engine: str
     source: str  # "page", "crop", "crop-inverted"
     ids: set[int] = field(default_factory=set)
+    note: str = ""
 
     @property
     def confidence(self) -> float:
@@ -146,8 +148,23 @@ def check_image(image: str | Path, expected: list[ExpectedText], *, reader: Read
         score=metrics.score(findings, unexpected),
         word_accuracy=metrics.word_accuracy(pairs), ned=metrics.ned(pairs),
         regions=findings, unexpected=unexpected, engine=ctx.engine.name,
-        elapsed_s=round(time.perf_counter() - t0, 3),
+        elapsed_s=round(time.perf_counter() - t0, 3), not_judged=not_judged(expected),
     )
+
+
+def not_judged(expected: list[ExpectedText]) -> list[str]:
+    """What a check of ``expected`` does not judge, region by region (for the report)."""
+    out = []
+    case = [e.id for e in expected if not e.strictness.case]
+    punct = [e.id for e in expected if not e.strictness.punctuation]
+    picto = [(e.id, pictographs(e.text)) for e in expected if pictographs(e.text)]
+    if case:
+        out.append("letter case (case: any): " + ", ".join(case))
+    if punct:
+        out.append("punctuation: " + ", ".join(punct))
+    if picto:
+        out.append("pictographs: " + ", ".join(f"{rid} {' '.join(p)}" for rid, p in picto))
+    return out
 
 
 def _judge(ctx: _Context, expected: list[ExpectedText], locate: bool
@@ -213,9 +230,9 @@ def _check_boxed(ctx: _Context, exp: ExpectedText, pbox: PixelBox) -> tuple[Find
     # unaccounted for (unexpected); no crop re-read can turn an exact line into a failure
     near = _near(ctx, pbox)
     found = (_search(ctx, exp, exclude=set(range(len(ctx.page))) - near, whole=True)
-             if near else None)
+             or _assemble(ctx, exp, near | ids, whole=True) if near | ids else None)
     if found is not None:
-        return _verified(ctx, exp, found), found.ids
+        return _verified(ctx, exp, found, found.note), found.ids
 
     reads = [page_read]
     line_h = statistics.median(ln.box[3] - ln.box[1] for ln in lines) if lines else None
@@ -308,9 +325,9 @@ def _crop_reads(ctx: _Context, pbox: PixelBox, line_h: float | None) -> Iterator
 
 
 def _check_unboxed(ctx: _Context, exp: ExpectedText) -> tuple[Finding, set[int]]:
-    found = _search(ctx, exp, exclude=set())
+    found = _search(ctx, exp, exclude=set()) or _assemble(ctx, exp, set(range(len(ctx.page))))
     if found is not None:
-        return _verified(ctx, exp, found), found.ids
+        return _verified(ctx, exp, found, found.note), found.ids
     want = normalize(exp.text, exp.strictness)
     windows = [r for block in _blocks(ctx.page, set()) for r in _windows(ctx, block)]
     best = _best(windows, want, exp.strictness)
@@ -348,12 +365,74 @@ def _search(ctx: _Context, exp: ExpectedText, exclude: set[int], *, whole: bool 
 
 def _same(text: str, exp: ExpectedText) -> bool:
     """``text`` reads exactly ``exp.text``: equal keys, or keys equal position by position
-    but for identical glyphs (:func:`qa.glyphs.same_text`)."""
+    but for identical glyphs (:func:`qa.glyphs.same_text`); a separator of the expected
+    text (`` - ``, `` | ``, a line break …) may have become a line break."""
     s = exp.strictness
     if normalize(text, s) == normalize(exp.text, s):
         return True
     cased = Strictness(case=True, punctuation=s.punctuation, whitespace=s.whitespace)
-    return same_text(normalize(exp.text, cased), normalize(text, cased), case=s.case)
+    if same_text(normalize(exp.text, cased), normalize(text, cased), case=s.case):
+        return True
+    loose = _unseparated(exp.text)
+    if loose != exp.text:
+        return same_text(normalize(loose, cased), normalize(_unseparated(text), cased),
+                         case=s.case)
+    return False
+
+
+SEPARATORS = re.compile(r"\s+[-–—|/·•・]+\s+|\s*\n\s*")
+"""Separators between the parts of a piece of copy (`` - ``, `` | ``, `` / ``, `` · ``, a
+line break): on a poster they often become a line break or a new panel, so a read without
+them still matches — with a note."""
+
+
+def _unseparated(text: str) -> str:
+    return SEPARATORS.sub(" ", text)
+
+
+def _separator_note(exp: ExpectedText, read: str) -> str:
+    seps = sorted({m.group().strip() or "line break" for m in SEPARATORS.finditer(exp.text)})
+    if not seps:
+        return ""
+    s = Strictness(case=False, punctuation=True, whitespace=False)
+    if normalize(exp.text, s) in normalize(read, s):
+        return ""
+    return "separators " + ", ".join(repr(x) for x in seps) + " read as line breaks"
+
+
+def _assemble(ctx: _Context, exp: ExpectedText, candidates: set[int], *, whole: bool = False
+              ) -> _Read | None:
+    """``exp.text`` put together from whole-image lines anywhere among ``candidates``
+    (panels, columns, blocks apart, vertical CJK one character per line): the lines that
+    each hold a piece of it, in one of the reading orders — rows top to bottom (left to
+    right within a row), columns left to right, columns right to left (vertical CJK) —
+    whose consecutive run reads exactly it; None when none does."""
+    loose = Strictness(case=False, punctuation=False, whitespace=False)
+    want = fold(normalize(_unseparated(exp.text), loose))
+    if not want:
+        return None
+    pieces = [i for i in candidates
+              if ctx.page[i].confidence >= MIN_CONFIDENCE
+              and (key := fold(normalize(_unseparated(ctx.page[i].text), loose))) and key in want]
+    if len(pieces) < 2:
+        return None
+    lines = {i: ctx.page[i] for i in pieces}
+    rows = [i for ln in align.in_reading_order(list(lines.values()))
+            for i in pieces if lines[i] is ln]
+    ltr = sorted(pieces, key=lambda i: (lines[i].box[0], lines[i].box[1]))
+    rtl = sorted(pieces, key=lambda i: (-lines[i].box[2], lines[i].box[1]))
+    orders = [(rows, "rows"), (ltr, "columns left to right")]
+    if all(has_cjk(lines[i].text) for i in pieces):  # vertical CJK reads right to left
+        orders.append((rtl, "columns right to left"))
+    for order, how in orders:
+        for a in range(len(order)):
+            for b in range(a + 2, len(order) + 1):
+                run = [lines[i] for i in order[a:b]]
+                text = " ".join(ln.text.strip() for ln in run)
+                if _same(text, exp) or (not whole and _matches(text, exp)):
+                    return _Read(text, run, ctx.engine.name, "page", set(order[a:b]),
+                                 note=f"read across {len(run)} lines ({how})")
+    return None
 
 
 def _occurs(want: str, got: str, case: bool) -> Iterator[int]:
@@ -508,6 +587,9 @@ def _leniency_note(exp: ExpectedText, read: str) -> str:
         same = identical_note(want, got)
         if same:
             notes.append(same)
+    sep = _separator_note(exp, read)
+    if sep:
+        notes.append(sep)
     return "; ".join(notes)
 
 

@@ -102,24 +102,26 @@ def is_pictograph(ch: str) -> bool:
 
 
 def pictographs(text: str) -> list[str]:
-    """The pictographs of ``text`` (a joined emoji sequence as one), in order, no repeats."""
-    out: list[str] = []
-    buf = ""
+    """The pictographs of ``text`` (an emoji sequence joined by ZWJ, with its selectors and
+    skin tone, as one), in order, without repeats."""
+    items: list[str] = []
+    joined = False
     for ch in text:
-        if is_pictograph(ch):
-            buf += ch
+        o = ord(ch)
+        if not is_pictograph(ch):
+            joined = False
             continue
-        if buf:
-            visible = "".join(c for c in buf if ord(c) not in _PICTO_MARKS
-                              and not 0x1F3FB <= ord(c) <= 0x1F3FF) or buf
-            if visible not in out:
-                out.append(visible)
-            buf = ""
-    if buf:
-        visible = "".join(c for c in buf if ord(c) not in _PICTO_MARKS) or buf
-        if visible not in out:
-            out.append(visible)
-    return out
+        if o == 0x200D:
+            joined = True
+            continue
+        if o in _PICTO_MARKS or 0x1F3FB <= o <= 0x1F3FF:
+            continue  # selectors, keycap, skin tones belong to the one before
+        if joined and items:
+            items[-1] += "\u200d" + ch
+        else:
+            items.append(ch)
+        joined = False
+    return list(dict.fromkeys(items))
 
 
 def without_pictographs(text: str) -> str:

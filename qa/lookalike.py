@@ -387,9 +387,28 @@ class Glyph:
     line: tuple[int, int, int, int]
 
 
+def _vertical(line: tuple[int, int, int, int]) -> bool:
+    return (line[3] - line[1]) > 1.5 * (line[2] - line[0])
+
+
 def _glyphs(engine, crop: np.ndarray) -> list[Glyph]:
     out: list[Glyph] = []
-    for text, conf, box, line in engine.read_glyphs(crop):
+    entries = engine.read_glyphs(crop)
+    by_line: dict[tuple[int, int, int, int], list[int]] = {}
+    for k, (_, _, _, line) in enumerate(entries):
+        by_line.setdefault(line, []).append(k)
+    for line, ks in by_line.items():
+        if _vertical(line):  # vertical CJK: square cells down the column
+            chars = [(ch, entries[k][1]) for k in ks
+                     for ch in unicodedata.normalize("NFKC", entries[k][0]) if not ch.isspace()]
+            n = max(1, len(chars))
+            for j, (ch, conf) in enumerate(chars):
+                y0 = line[1] + (line[3] - line[1]) * j // n
+                y1 = line[1] + (line[3] - line[1]) * (j + 1) // n
+                out.append(Glyph(ch, conf, (line[0], y0, line[2], y1), line))
+    for text, conf, box, line in entries:
+        if _vertical(line):
+            continue
         text = unicodedata.normalize("NFKC", text)
         n = len(text)
         for k, ch in enumerate(text):  # a multi-character entry: split its box evenly
@@ -398,6 +417,10 @@ def _glyphs(engine, crop: np.ndarray) -> list[Glyph]:
             if not ch.isspace():
                 out.append(Glyph(ch, conf, (x0, box[1], x1, box[3]), line))
     return out
+
+
+def _transposed(box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    return box[1], box[0], box[3], box[2]
 
 
 def _fold(ch: str) -> str:
@@ -429,16 +452,22 @@ def verify(arr: np.ndarray, box: tuple[int, int, int, int], text: str, engine,
     gray = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
     glyphs = _glyphs(engine, crop)
 
-    # align the expected characters (spaces dropped) with the characters read
+    # align the expected characters (spaces dropped) with the characters read, line by
+    # line (lines may come in any order: columns, panels)
     want = [(i, ch) for i, ch in enumerate(text) if not ch.isspace()]
     from rapidfuzz.distance import Levenshtein
     a = "".join(_fold(ch)[:1] or ch for _, ch in want)
-    b = "".join(_fold(g.char)[:1] or g.char for g in glyphs)
+    lines: dict[tuple[int, int, int, int], list[int]] = {}
+    for k, g in enumerate(glyphs):
+        lines.setdefault(g.line, []).append(k)
     where: dict[int, int] = {}
-    for op in Levenshtein.opcodes(a, b):
-        if op.tag in ("equal", "replace") and op.src_end - op.src_start == op.dest_end - op.dest_start:
-            for k in range(op.src_end - op.src_start):
-                where[want[op.src_start + k][0]] = op.dest_start + k
+    for ks in lines.values():
+        b = "".join(_fold(glyphs[k].char)[:1] or glyphs[k].char for k in ks)
+        for op in Levenshtein.opcodes(a, b):
+            if op.tag in ("equal", "replace") and \
+                    op.src_end - op.src_start == op.dest_end - op.dest_start:
+                for j in range(op.src_end - op.src_start):
+                    where.setdefault(want[op.src_start + j][0], ks[op.dest_start + j])
 
     clear = CLEAR_MARGIN if lh >= SMALL_LINE_PX else CLEAR_MARGIN_SMALL
     doubts: list[Doubt] = []
@@ -452,7 +481,15 @@ def verify(arr: np.ndarray, box: tuple[int, int, int, int], text: str, engine,
             doubts.append(Doubt(s.index, s.char, f"read {g.char!r} on a per-character read",
                                 likely=g.char))
             continue
-        ink = glyph_ink(gray, g.box, g.line, [o.box for o in glyphs if o.line == g.line], crop)
+        if _vertical(g.line):  # the same, on the transposed crop
+            t = _transposed
+            ink = glyph_ink(gray.T, t(g.box), t(g.line),
+                            [t(o.box) for o in glyphs if o.line == g.line],
+                            crop.transpose(1, 0, 2))
+            ink = None if ink is None else ink.T
+        else:
+            ink = glyph_ink(gray, g.box, g.line, [o.box for o in glyphs if o.line == g.line],
+                            crop)
         sure = g.confidence >= SURE_READ
         if ink is None:
             if not sure or s.char in PRIOR_BOUND:

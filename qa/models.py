@@ -101,6 +101,9 @@ class QAReport(BaseModel):
     unexpected: list[Finding] = Field(default_factory=list)
     engine: str = ""
     elapsed_s: float = 0.0
+    not_judged: list[str] = Field(default_factory=list, description="What this check did not "
+                                  "judge, and for which regions: letter case (case: any), "
+                                  "punctuation, pictographs.")
 
     @property
     def failing(self) -> list[Finding]:

@@ -92,7 +92,7 @@ class RulesPlanner:
                 typography=Typography(weight="bold" if e.role in BOLD_ROLES else "regular",
                                       color=colours[e.role], align=placement.align[e.name],
                                       font=font),
-                strictness=strictness(e), render=render_policy(brief, e)))
+                strictness=strictness(e, brief), render=render_policy(brief, e)))
         if placement.image:
             x, y, w, h = placement.image
             image_id = "image" if "image" not in placement.boxes else "image-visual"
