@@ -427,6 +427,34 @@ def bench_qa(
     print(format_result(r))
 
 
+@bench_app.command("examples")
+@_guard
+def bench_examples(
+    briefs: Annotated[Optional[list[Path]], typer.Argument(help="Briefs (default: examples/briefs/*.yaml).")] = None,
+    seeds: Annotated[str, typer.Option(help="Seeds of the runs with every attempt injected, e.g. 11-15 or 11,12.")] = "11-15",
+    max_attempts: Annotated[int, typer.Option(min=1, max=20, help="Attempts per asset.")] = 3,
+    out_dir: Annotated[Path, typer.Option("--out", help="Where the runs go.")] = Path("runs") / "bench-examples",
+    json_out: Annotated[bool, typer.Option("--json", help="Print every asset's outcome as JSON.")] = False,
+) -> None:
+    """Every example brief on typeset: accepted with no error injected? Any injected error accepted (--simulate-errors 1.0, per seed)?"""
+    from agents.benchmarks.examples import format_examples, run_examples
+    paths = briefs or sorted(Path("examples/briefs").glob("*.yaml"))
+    if not paths:
+        _fail("no briefs given and none in examples/briefs/")
+    try:
+        if "-" in seeds:
+            lo, hi = (int(x) for x in seeds.split("-", 1))
+            seed_list = list(range(lo, hi + 1))
+        else:
+            seed_list = [int(x) for x in seeds.split(",") if x.strip()]
+    except ValueError:
+        _fail(f"--seeds {seeds!r}: give a range such as 11-15 or a list such as 11,12")
+    r = run_examples(paths, seed_list, out_dir, max_attempts=max_attempts)
+    print(r.model_dump_json(indent=2) if json_out else format_examples(r))
+    raise typer.Exit(0 if not r.injected_accepted_with_error and not r.clean_not_accepted
+                     and not r.runs_failed else 1)
+
+
 @app.command()
 def doctor(offline: Annotated[bool, typer.Option("--offline", help="Do not contact endpoints.")] = False,
            timeout: Annotated[float, typer.Option(help="Seconds per endpoint check.")] = 5.0) -> None:

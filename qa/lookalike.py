@@ -93,14 +93,17 @@ for ``0`` scores 0.40–1.1 below, ``曰`` for ``日`` 0.35–0.8 below, a serif
 CLEAR_MARGIN_SMALL = 0.3
 """The same for text on lines under :data:`SMALL_LINE_PX` (legal size), where blur and
 compression blunt shapes: correct ``0`` and ``日`` in blurred 13–16 px type score down to
-0.28 below their look-alike. (Cost: a serif ``l`` for ``1`` at legal size is not caught;
-in sans faces it scores 0.45–1.2 below and is.)"""
+0.28 below their look-alike. (Cost: a serif ``l`` for ``1`` at legal size, 0.23–0.31
+below, is not caught; in sans faces it scores 0.45–1.2 below and is.)"""
 
-SMALL_LINE_PX = 40
+SMALL_LINE_PX = 32
 """Lines lower than this in the image (rapidocr line boxes, about twice the type size)
-hold legal-size text."""
+hold legal-size text (measured: 13–16 px legal type gives 28–29 px line boxes; 26 px
+body type 34 px)."""
 
-PRIOR_BOUND = frozenset("01ODlI日曰")
+PRIOR_PAIRS: dict[str, str] = {"0": "OD", "1": "lI", "O": "0", "D": "0", "l": "1", "I": "1",
+                                "日": "曰", "曰": "日"}
+PRIOR_BOUND = frozenset(PRIOR_PAIRS)
 """Characters the judge reads by its language prior, with full confidence, whatever the
 glyph: a round ``O`` or a ``D`` inside a number reads ``0``, an ``l`` or ``I`` reads ``1``
 (and the other way round in codes), ``曰`` reads ``日`` in a date. Their shape alone decides. For every other suspect
@@ -502,26 +505,45 @@ def verify(arr: np.ndarray, box: tuple[int, int, int, int], text: str, engine,
             continue
         lead, scores = cmp
         rival = max((c for c in scores if c != s.char), key=scores.get)
-        said = None if s.char in PRIOR_BOUND else _read_alone(engine, ink)
+        said = None if s.char in _LATIN_PRIOR else _read_alone(engine, ink)
+        if said is not None and len(said) != 1:
+            said = None  # not one glyph's ink (touching neighbours): no evidence either way
         if trace is not None:
             trace.append({"char": s.char, "read": g.char, "conf": round(g.confidence, 3),
                           "lead": round(lead, 3), "rival": rival, "said": said,
-                          "ink_h": int(ink.shape[0])})
-        fit = (f"glyph shape fits {rival!r} ({scores[rival]:.2f}) "
-               f"{'better than' if lead < 0 else 'about as well as'} {s.char!r} "
-               f"({scores[s.char]:.2f})")
-        if s.char in PRIOR_BOUND:
-            if lead < -clear:
-                doubts.append(Doubt(s.index, s.char, fit, likely=rival))
-            continue
+                          "ink_h": int(ink.shape[0]), "lh": round(float(lh), 1)})
+        if s.char in PRIOR_PAIRS:
+            prior = [c for c in PRIOR_PAIRS[s.char] if c in scores]
+            prior_rival = max(prior, key=scores.get) if prior else None
+            if prior_rival is not None and scores[s.char] - scores[prior_rival] < -clear:
+                doubts.append(Doubt(s.index, s.char, _fit(scores, s.char, prior_rival),
+                                    likely=prior_rival))
+                continue
+            others = {c: v for c, v in scores.items() if c == s.char or c not in prior}
+            if len(others) < 2:
+                continue
+            rival = max((c for c in others if c != s.char), key=others.get)
+            lead = others[s.char] - others[rival]
+        fit = _fit(scores, s.char, rival)
         if said in s.alts and lead < MARGIN:
             doubts.append(Doubt(s.index, s.char, f"read {said!r} on its own; " + fit,
                                 likely=said))
-        elif not sure and ((said != s.char and lead < MARGIN) or lead < -clear):
+        elif not sure and ((said is not None and said != s.char and lead < MARGIN)
+                           or lead < -clear):
             doubts.append(Doubt(s.index, s.char, fit + f"; read with confidence "
                                 f"{g.confidence:.2f} in its line, {said!r} on its own",
                                 likely=rival if lead < 0 else None))
     return doubts
+
+
+_LATIN_PRIOR = frozenset("01ODlI")
+"""Read alone, these read by the prior all the same (a lone round ``O`` reads ``0``)."""
+
+
+def _fit(scores: dict[str, float], char: str, rival: str) -> str:
+    lead = scores[char] - scores[rival]
+    return (f"glyph shape fits {rival!r} ({scores[rival]:.2f}) "
+            f"{'better than' if lead < 0 else 'about as well as'} {char!r} ({scores[char]:.2f})")
 
 
 def _read_alone(engine, ink: np.ndarray) -> str:
