@@ -37,7 +37,7 @@ from generation.base import (
 )
 from generation.errors import BackendError, InvalidRequest
 from generation.faults import Injection, inject
-from generation.fonts import FontNotFound, find_font, fit_text, load_font, script_of
+from generation.fonts import LINE_SPACING, FontNotFound, fit_text, is_cjk_language, script_of
 from generation.palette import (
     BLACK, LARGE_TEXT_PX, MIN_LARGE_TEXT_CONTRAST, MIN_TEXT_CONTRAST, RGB, WHITE, Roles,
     contrast, luminance, mix, parse_hex, roles, to_hex,
@@ -120,13 +120,14 @@ class TypesetBackend:
         extras = [t for t in new_layout.texts if t.id not in {b.id for b in layout.texts}]
         pal = roles(layout.palette)
         sets: dict[str, _Set] = {}
+        context = layout_context(layout)
         for area, blocks in areas:
             _repaint(img, _px(area, request.width, request.height), request.seed)
             for bid in blocks:
                 if bid in by_id:
-                    sets[bid] = _set_text(img, by_id[bid], pal, attempt)
+                    sets[bid] = _set_text(img, by_id[bid], pal, attempt, context)
         for block in extras:
-            sets[block.id] = _set_text(img, block, pal, attempt)
+            sets[block.id] = _set_text(img, block, pal, attempt, context)
         result = self._result(img, request.seed, started, injected, sets)
         result.metadata["edited_regions"] = sorted(ids)
         return result
@@ -205,7 +206,8 @@ def _render(layout: Layout, width: int, height: int, seed: int, attempt: str | N
         paint_placeholder(img, _px(box, width, height), pal, rng, tone=tone)
     if layout.logo_path:
         _logo(img, layout, attempt)
-    sets = {t.id: _set_text(img, t, pal, attempt) for t in layout.texts}
+    context = layout_context(layout)
+    sets = {t.id: _set_text(img, t, pal, attempt, context) for t in layout.texts}
     return img, sets
 
 
@@ -266,41 +268,63 @@ def _aligned_x(align: str, x0: int, x1: int, width: float) -> float:
     return x0 + (x1 - x0 - width) / 2
 
 
-def _set_text(img: Image.Image, block: TextBlock, pal: Roles, attempt: str | None) -> _Set:
+def layout_context(layout: Layout) -> str | None:
+    """The CJK language of a layout (its first CJK text's language), or None: Latin text
+    on a CJK layout is set in the same Noto CJK face so the design has one voice."""
+    for t in layout.texts:
+        if script_of(t.text) == "cjk":
+            return t.language if is_cjk_language(t.language) else "zh"
+    return None
+
+
+def _line_x(align: str, x0: float, x1: float, ink: tuple[float, float, float, float]) -> float:
+    """Where a line starts so that its *ink* is aligned: centred lines are centred on what
+    is drawn, so a full-width ideographic comma or bracket (whose glyph sits at one side of
+    its em box) does not push a CJK line off centre."""
+    left, _, right, _ = ink
+    if align == "left":
+        return x0 - left
+    if align == "right":
+        return x1 - right
+    return (x0 + x1) / 2 - (left + right) / 2
+
+
+def _set_text(img: Image.Image, block: TextBlock, pal: Roles, attempt: str | None,
+              context: str | None = None) -> _Set:
     """Fit, place and draw one text block (with a button, or a backing panel when the
     background would not let it read)."""
     W, H = img.size
     x0, y0, x1, y1 = _px(block.box, W, H)
-    try:
-        font_path = find_font(script_of(block.text), block.weight, block.font)
-    except FontNotFound as exc:
-        raise BackendError(str(exc), backend=NAME, attempt=attempt) from None
     is_cta = block.role == "cta"
     pad_y = round((y1 - y0) * 0.18) if is_cta else 0
     pad_x = max(round(pad_y * 1.6), round((x1 - x0) * 0.05)) if is_cta else 0
     inner_w, inner_h = max(1, x1 - x0 - 2 * pad_x), max(1, y1 - y0 - 2 * pad_y)
     max_size = round(block.size * H) if block.size else None
-    fit = fit_text(block.text, inner_w, inner_h, font_path=font_path, max_size=max_size)
-    if fit is None:  # copy too long for a legible size: set it small rather than drop it
-        fit = fit_text(block.text, inner_w, inner_h, font_path=font_path, max_size=max_size,
-                       min_size=4)
+    fit_args: dict[str, Any] = dict(weight=block.weight, family=block.font,
+                                    language=block.language, context=context)
+    try:
+        fit = fit_text(block.text, inner_w, inner_h, max_size=max_size, **fit_args)
+        if fit is None:  # copy too long for a legible size: set it small rather than drop it
+            fit = fit_text(block.text, inner_w, inner_h, max_size=max_size, min_size=4,
+                           **fit_args)
+    except FontNotFound as exc:
+        raise BackendError(str(exc), backend=NAME, attempt=attempt) from None
     if fit is None:
         return _Set(size_px=0, colour=parse_hex(block.color), panel=False)
-    font = load_font(font_path, fit.size)
-    step = fit.size * 1.2
-    widths = [font.getlength(line) for line in fit.lines]
+    face = fit.typeface(block.text)
+    step = fit.size * LINE_SPACING
+    inks = [face.getbbox(line) if line.strip() else (0.0, 0.0, 0.0, 0.0) for line in fit.lines]
     # ink extents relative to the first baseline, to centre what is really drawn
-    tops, bottoms = [], []
-    for i, line in enumerate(fit.lines):
-        if line:
-            _, t, _, b = font.getbbox(line, anchor="ls")
-            tops.append(t + i * step)
-            bottoms.append(b + i * step)
+    tops = [ink[1] + i * step for i, ink in enumerate(inks) if ink[2] > ink[0]]
+    bottoms = [ink[3] + i * step for i, ink in enumerate(inks) if ink[2] > ink[0]]
     ink_top, ink_bottom = (min(tops), max(bottoms)) if tops else (-fit.size * 0.8, 0.0)
     baseline0 = y0 + (y1 - y0 - (ink_bottom - ink_top)) / 2 - ink_top
-    text_w = max(widths) if widths else 0.0
-    tx0 = _aligned_x(block.align, x0 + pad_x, x1 - pad_x, text_w)
-    ink_box = (int(tx0), int(baseline0 + ink_top), int(tx0 + text_w + 1),
+    xs = [_line_x(block.align, x0 + pad_x, x1 - pad_x, ink) for ink in inks]
+    drawn = [(x + ink[0], x + ink[2]) for x, ink in zip(xs, inks) if ink[2] > ink[0]]
+    left = min((d[0] for d in drawn), default=float(x0))
+    right = max((d[1] for d in drawn), default=float(x0))
+    text_w = right - left
+    ink_box = (int(left), int(baseline0 + ink_top), int(right + 1),
                int(baseline0 + ink_bottom + 1))
 
     wanted = parse_hex(block.color)
@@ -312,8 +336,8 @@ def _set_text(img: Image.Image, block: TextBlock, pal: Roles, attempt: str | Non
         if contrast(button, wanted) < MIN_TEXT_CONTRAST and contrast(
                 button, _backdrop(img, ink_box)[1]) < 1.6:
             button = pal.dark if luminance(pal.accent) > 0.3 else pal.light
-        bx0 = max(x0, int(tx0 - pad_x))
-        bx1 = min(x1, int(tx0 + text_w + pad_x))
+        bx0 = max(x0, int(left - pad_x))
+        bx1 = min(x1, int(left + text_w + pad_x))
         draw.rounded_rectangle((bx0, y0, bx1, y1), radius=(y1 - y0) // 2, fill=button)
         colour = _choose_colour(wanted, [tuple(map(float, button))], pal, minimum) or max(
             (BLACK, WHITE), key=lambda c: contrast(c, button))
@@ -332,8 +356,7 @@ def _set_text(img: Image.Image, block: TextBlock, pal: Roles, attempt: str | Non
         else:
             colour = chosen
     for i, line in enumerate(fit.lines):
-        lx = _aligned_x(block.align, x0 + pad_x, x1 - pad_x, widths[i])
-        draw.text((lx, baseline0 + i * step), line, font=font, fill=colour, anchor="ls")
+        face.draw(draw, (xs[i], baseline0 + i * step), line, fill=colour)
     return _Set(size_px=fit.size, colour=colour, panel=panel)
 
 
@@ -446,9 +469,10 @@ def overlay_blocks(data: bytes, layout: Layout, block_ids: set[str], *,
         raise InvalidRequest(f"cannot overlay text: not an image ({exc})", backend=NAME,
                              attempt=attempt) from None
     pal = roles(layout.palette)
+    context = layout_context(layout)
     for block in layout.texts:
         if block.id in block_ids:
-            _set_text(img, block, pal, attempt)
+            _set_text(img, block, pal, attempt, context)
     buf = io.BytesIO()
     img.save(buf, "PNG", compress_level=3)
     return buf.getvalue()
