@@ -188,6 +188,8 @@ class Typeface:
         return out
 
     def getlength(self, text: str) -> float:
+        if self.fallback is None:
+            return self.primary.getlength(text)
         return sum(f.getlength(t) for t, f in self.runs(text))
 
     def getbbox(self, text: str, anchor: str = "ls") -> tuple[float, float, float, float]:
@@ -230,6 +232,12 @@ def typeface(text: str, size: int, *, weight: str = "regular", family: str | Non
              language: str | None = None, context: str | None = None) -> Typeface:
     """The :class:`Typeface` for ``text`` at ``size``: the face :func:`font_path_for` names,
     with the language's Noto CJK face as fallback when that face lacks some characters."""
+    return _typeface(text, size, weight, family, language, context)
+
+
+@lru_cache(maxsize=1024)
+def _typeface(text: str, size: int, weight: str, family: str | None, language: str | None,
+              context: str | None) -> Typeface:
     lang = language if script_of(text) == "cjk" or not context else context
     if script_of(text) == "cjk" and not is_cjk_language(lang):
         lang = context if is_cjk_language(context) else "zh"
@@ -485,7 +493,7 @@ def fit_text(text: str, box_w: float, box_h: float, *, font_path: str | None = N
     hi = int(max_size or box_h)
     lo = min_size
     best: Fit | None = None
-    while lo <= hi:
+    while lo <= hi:  # the size is decided with greedy lines (balancing never adds a line)
         mid = (lo + hi) // 2
         fit = _try(text, box_w, box_h, mid, max_lines, weight, family, language, context)
         if fit:
@@ -493,6 +501,13 @@ def fit_text(text: str, box_w: float, box_h: float, *, font_path: str | None = N
             lo = mid + 1
         else:
             hi = mid - 1
+    if best is not None and len(best.lines) > 1:  # then the lines are balanced
+        face = best.typeface(text)
+        lines = wrap(text, face, box_w, language=language) or list(best.lines)
+        best = Fit(size=best.size, lines=tuple(lines),
+                   width=max(text_width(face, ln) for ln in lines), height=best.height,
+                   font_path=best.font_path, language=language, family=family,
+                   weight=weight, context=context)
     return best
 
 
@@ -501,7 +516,7 @@ def _try(text: str, box_w: float, box_h: float, size: int, max_lines: int | None
          context: str | None) -> Fit | None:
     face = typeface(text, size, weight=weight, family=family, language=language,
                     context=context)
-    lines = wrap(text, face, box_w, language=language)
+    lines = wrap(text, face, box_w, language=language, balance=False)
     if lines is None or (max_lines and len(lines) > max_lines):
         return None
     height = size * LINE_SPACING * (len(lines) - 1) + size * 1.15

@@ -38,9 +38,13 @@ from generation.base import (
 from generation.errors import BackendError, InvalidRequest
 from generation.faults import Injection, inject
 from generation.fonts import LINE_SPACING, FontNotFound, fit_text, is_cjk_language, script_of
+from generation.legibility import (
+    BUSY, Legibility, backdrop, backdrop_contrast, busyness, draw_shadow, halo_colour,
+    required_contrast, text_mask,
+)
 from generation.palette import (
-    BLACK, LARGE_TEXT_PX, MIN_LARGE_TEXT_CONTRAST, MIN_TEXT_CONTRAST, RGB, WHITE, Roles,
-    contrast, luminance, mix, parse_hex, roles, to_hex,
+    BLACK, MIN_TEXT_CONTRAST, RGB, WHITE, Roles, contrast, luminance, mix, parse_hex, roles,
+    to_hex,
 )
 
 NAME = "typeset"
@@ -66,6 +70,7 @@ class _Set:
     size_px: int
     colour: RGB
     panel: bool
+    legibility: Legibility | None = None
 
 
 class TypesetBackend:
@@ -182,6 +187,8 @@ class TypesetBackend:
                 "fitted": {k: v.size_px for k, v in sets.items()},
                 "text_colours": {k: to_hex(v.colour) for k, v in sets.items()},
                 "panels": sorted(k for k, v in sets.items() if v.panel),
+                "legibility": {k: v.legibility.as_dict() for k, v in sets.items()
+                               if v.legibility is not None},
             },
         )
 
@@ -231,17 +238,6 @@ def _logo(img: Image.Image, layout: Layout, attempt: str | None) -> None:
 def _overlap(a: BoxTuple, b: BoxTuple) -> bool:
     return not (a[0] + a[2] <= b[0] or b[0] + b[2] <= a[0]
                 or a[1] + a[3] <= b[1] or b[1] + b[3] <= a[1])
-
-
-def _backdrop(img: Image.Image, box: PxBox) -> list[tuple[float, float, float]]:
-    """Representative colours behind ``box``: darkest, median and lightest few percent."""
-    arr = np.asarray(img.crop(box), np.float32).reshape(-1, 3)
-    if arr.size == 0:
-        return [(128.0, 128.0, 128.0)]
-    lum = arr @ np.asarray([0.2126, 0.7152, 0.0722], np.float32)
-    order = np.argsort(lum, kind="stable")
-    picks = [order[int(q * (len(order) - 1))] for q in (0.03, 0.5, 0.97)]
-    return [tuple(float(v) for v in arr[i]) for i in picks]  # type: ignore[misc]
 
 
 def _choose_colour(wanted: RGB, backdrop: list[tuple[float, float, float]], pal: Roles,
@@ -328,22 +324,26 @@ def _set_text(img: Image.Image, block: TextBlock, pal: Roles, attempt: str | Non
                int(baseline0 + ink_bottom + 1))
 
     wanted = parse_hex(block.color)
-    minimum = MIN_LARGE_TEXT_CONTRAST if fit.size >= LARGE_TEXT_PX else MIN_TEXT_CONTRAST
+    minimum = required_contrast(fit.size)
     draw = ImageDraw.Draw(img, "RGBA")
     panel = False
+    shadow = False
+    area = _grow(ink_box, 2, W, H)
+    busy = busyness(img, area)
     if is_cta:
         button = pal.accent
         if contrast(button, wanted) < MIN_TEXT_CONTRAST and contrast(
-                button, _backdrop(img, ink_box)[1]) < 1.6:
+                button, backdrop(img, ink_box)[1]) < 1.6:
             button = pal.dark if luminance(pal.accent) > 0.3 else pal.light
         bx0 = max(x0, int(left - pad_x))
         bx1 = min(x1, int(left + text_w + pad_x))
         draw.rounded_rectangle((bx0, y0, bx1, y1), radius=(y1 - y0) // 2, fill=button)
         colour = _choose_colour(wanted, [tuple(map(float, button))], pal, minimum) or max(
             (BLACK, WHITE), key=lambda c: contrast(c, button))
+        legible = Legibility(contrast(colour, button), minimum, busy, "button")
     else:
-        backdrop = _backdrop(img, _grow(ink_box, 2, W, H))
-        chosen = _choose_colour(wanted, backdrop, pal, minimum)
+        behind = backdrop(img, area)
+        chosen = _choose_colour(wanted, behind, pal, minimum)
         if chosen is None:  # a busy background: put the text on a panel
             panel = True
             colour = wanted if luminance(wanted) < 0.18 or luminance(wanted) > 0.6 else BLACK
@@ -353,11 +353,22 @@ def _set_text(img: Image.Image, block: TextBlock, pal: Roles, attempt: str | Non
                 colour = BLACK if luminance(back) > 0.3 else WHITE
             m = max(6, fit.size // 3)
             draw.rounded_rectangle(_grow(ink_box, m, W, H), radius=m, fill=(*back, 235))
+            legible = Legibility(backdrop_contrast(colour, backdrop(img, area)), minimum,
+                                 busy, "panel")
         else:
             colour = chosen
+            shadow = busy > BUSY
+            legible = Legibility(backdrop_contrast(colour, behind), minimum, busy,
+                                 "shadow" if shadow else "none")
+    if shadow:  # a busy backdrop: a soft halo behind the glyphs
+        mask, mdraw = text_mask(img.size)
+        for i, line in enumerate(fit.lines):
+            face.draw(mdraw, (xs[i], baseline0 + i * step), line, fill=255)
+        draw_shadow(img, mask, halo_colour(colour), fit.size)
+        draw = ImageDraw.Draw(img, "RGBA")
     for i, line in enumerate(fit.lines):
         face.draw(draw, (xs[i], baseline0 + i * step), line, fill=colour)
-    return _Set(size_px=fit.size, colour=colour, panel=panel)
+    return _Set(size_px=fit.size, colour=colour, panel=panel, legibility=legible)
 
 
 def _grow(box: PxBox, m: int, width: int, height: int) -> PxBox:
@@ -455,13 +466,32 @@ def _repaint(img: Image.Image, box: PxBox, seed: int) -> None:
     img.paste(patch_img, (x0, y0), mask.filter(ImageFilter.GaussianBlur(m / 3)))
 
 
-def overlay_blocks(data: bytes, layout: Layout, block_ids: set[str], *,
-                   attempt: str | None = None) -> bytes:
-    """Typeset the given text blocks onto an existing image (PNG bytes in and out).
+@dataclass
+class Overlaid:
+    """An image with text set onto it, and how legible each overlaid block is."""
+
+    data: bytes
+    media_type: str
+    legibility: dict[str, Legibility]
+    colours: dict[str, str]
+
+    @property
+    def all_legible(self) -> bool:
+        return all(v.ok for v in self.legibility.values())
+
+
+def overlay_text(data: bytes, layout: Layout, block_ids: set[str], *,
+                 attempt: str | None = None) -> Overlaid:
+    """Typeset the given text blocks onto an existing picture (encoded bytes in, PNG out),
+    with the same typesetter as the ``typeset`` backend.
 
     This is the ``overlay`` render policy: text that must be exact beyond doubt (legal
-    lines, prices) is set by signwriter in the brand font onto the generated picture,
-    in the clear area the prompt reserved for it, and then verified like any other text.
+    lines, prices) is set by signwriter in the brand font onto the generated picture, in
+    the area the prompt kept clear, and then verified like any other text. Each block is
+    checked for WCAG contrast against what the model drew there
+    (:mod:`generation.legibility`): a colour that fails is swapped for a palette colour,
+    black or white that passes; when none does, the text gets a backing panel, and a busy
+    backdrop gets a soft shadow. The per-block result is in :attr:`Overlaid.legibility`.
     """
     try:
         img = Image.open(io.BytesIO(data)).convert("RGB")
@@ -470,9 +500,19 @@ def overlay_blocks(data: bytes, layout: Layout, block_ids: set[str], *,
                              attempt=attempt) from None
     pal = roles(layout.palette)
     context = layout_context(layout)
+    sets: dict[str, _Set] = {}
     for block in layout.texts:
         if block.id in block_ids:
-            _set_text(img, block, pal, attempt, context)
+            sets[block.id] = _set_text(img, block, pal, attempt, context)
     buf = io.BytesIO()
     img.save(buf, "PNG", compress_level=3)
-    return buf.getvalue()
+    return Overlaid(data=buf.getvalue(), media_type="image/png",
+                    legibility={k: v.legibility for k, v in sets.items()
+                                if v.legibility is not None},
+                    colours={k: to_hex(v.colour) for k, v in sets.items()})
+
+
+def overlay_blocks(data: bytes, layout: Layout, block_ids: set[str], *,
+                   attempt: str | None = None) -> bytes:
+    """:func:`overlay_text`, returning only the PNG bytes."""
+    return overlay_text(data, layout, block_ids, attempt=attempt).data
