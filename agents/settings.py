@@ -90,11 +90,6 @@ class Settings(BaseSettings):
     diffusers_cpu_offload: bool = Field(False, description="Enable model CPU offload.")
     diffusers_steps: int = Field(50, ge=1, description="Inference steps.")
 
-    # --- services ---------------------------------------------------------------------
-    database_url: str | None = Field(None, description="PostgreSQL URL; SQLite under runs/ "
-                                     "when unset.")
-    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis (Celery broker).")
-
     @property
     def llm_configured(self) -> bool:
         return bool(self.llm_base_url)
