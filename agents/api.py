@@ -36,8 +36,9 @@ from langgraph.types import Command
 from pydantic import BaseModel
 
 from agents.brief import Brief, load_brief
-from agents.errors import ReviewError, RunStopped, SpecError
+from agents.errors import PlannerError, ReviewError, RunStopped, SpecError
 from agents.graph import compiled_graph
+from agents.paths import looks_like_path
 from agents.planner import make_planner
 from agents.settings import Settings
 from agents.spec import VisualSpec, size_problem, snap_size
@@ -163,7 +164,8 @@ def vision_reader(settings: Settings) -> VisionReader | None:
     if not settings.vision_base_url:
         return None
     return VisionReader(settings.vision_base_url, settings.vision_model,
-                        api_key=settings.vision_api_key, timeout_s=settings.llm_timeout_s)
+                        api_key=settings.vision_api_key, timeout_s=settings.llm_timeout_s,
+                        protocol=settings.vision_protocol)
 
 
 def make_backend(settings: Settings, seed: int = 0) -> Backend:
@@ -173,8 +175,19 @@ def make_backend(settings: Settings, seed: int = 0) -> Backend:
 
 
 def plan_brief(brief: Brief, settings: Settings) -> list[VisualSpec]:
-    """Plan every format of a brief (no image is made)."""
-    return make_planner(settings).plan(brief)
+    """Plan every format of a brief (no image is made). A planner may only name the files
+    the brief gave (already confined to the brief's folder: :mod:`agents.paths`)."""
+    specs = make_planner(settings).plan(brief)
+    given = {str(p) for p in (brief.brand.logo, brief.brand.fonts.headline,
+                              brief.brand.fonts.body) if p is not None}
+    for spec in specs:
+        named = [("logo", spec.logo)] + [(f"regions.{r.id}.typography.font", r.typography.font)
+                                         for r in spec.regions]
+        for field, value in named:
+            if value and (field == "logo" or looks_like_path(value)) and str(value) not in given:
+                raise PlannerError(f"{spec.asset_id}: the plan names a file the brief did not "
+                                   f"give ({field}: {str(value)[:80]!r}); refused")
+    return specs
 
 
 @contextmanager
@@ -206,7 +219,7 @@ def create_run(brief_path: str | Path, settings: Settings, *, run_id: str | None
     that cannot fit or a size the backend refuses is an error before anything is paid for.
     Emits one ``planned`` event per asset.
     """
-    brief = load_brief(brief_path)
+    brief = load_brief(brief_path, settings)
     seed = int(time.time()) & 0x7FFFFFFF if seed is None else seed
     backend = make_backend(settings, seed)
     specs = [fit_to_backend(s, backend) for s in plan_brief(brief, settings)]
