@@ -210,6 +210,7 @@ def qa(
     json_out: Annotated[bool, typer.Option("--json", help="Print every finding as JSON.")] = False,
     overlay: Annotated[Optional[Path], typer.Option(help="Write an overlay PNG here.")] = None,
     no_extra: Annotated[bool, typer.Option("--no-extra", help="With --expect: also fail when the image has any other text (a spec always does).")] = False,
+    lang: Annotated[Optional[str], typer.Option("--lang", help="Language of the --expect strings (en, zh, zh-Hant, ja, ko, …); one no installed OCR judge reads is refused.")] = None,
 ) -> None:
     """Check any image's text: against a spec, or for --expect strings. Exit 0 pass, 1 fail, 2 bad input."""
     from qa.check import check_image
@@ -220,6 +221,14 @@ def qa(
         _fail(f"{image}: no such image file")
     if (spec is None) == (not expect):
         _fail("give either --spec SPEC.json or one or more --expect TEXT")
+    from qa.scripts import UnsupportedLanguage, require_language
+    if lang is not None:
+        if spec is not None:
+            _fail("--lang is for --expect strings; a spec names its own languages")
+        try:
+            require_language(lang)
+        except UnsupportedLanguage as e:
+            _fail(str(e))
     expected: list[ExpectedText]
     if spec is not None:
         from agents.nodes import expected_texts
@@ -238,8 +247,14 @@ def qa(
         except (OSError, json.JSONDecodeError, ValidationError) as e:
             _fail(f"{spec}: not a valid spec: {e}")
         expected = expected_texts(vs)
+        try:
+            for code in {vs.language, *(e.language for e in expected)}:
+                require_language(code)
+        except UnsupportedLanguage as e:
+            _fail(f"{spec}: {e}")
     else:
-        expected = [ExpectedText(id=f"expect{i + 1}", text=t) for i, t in enumerate(expect or [])]
+        expected = [ExpectedText(id=f"expect{i + 1}", text=t, language=lang or "en")
+                    for i, t in enumerate(expect or [])]
     try:
         from agents.runner import ocr_recheck_reader, ocr_reader
         settings = _settings()
