@@ -395,6 +395,22 @@ def bench_pipeline(
     print(as_json(rr.runs[0] if repeat == 1 else rr) if json_out else format_repeated(rr))
 
 
+@bench_app.command("scripts")
+@_guard
+def bench_scripts(
+    posters: Annotated[int, typer.Option(min=1, help="Correct (and as many misspelt) posters per language.")] = 12,
+    seed: Annotated[int, typer.Option(help="Seed: which copy, which region is misspelt, how.")] = 0,
+    lang: Annotated[Optional[list[str]], typer.Option("--lang", help="Only these languages (repeatable): ja, zh-Hant, ko, zh, en.")] = None,
+) -> None:
+    """Each script's judge on posters in the language's own Noto CJK face: false rejects
+    and catch per language and size class (headline, body, small)."""
+    from agents.benchmarks.scripts import COPY, format_results, run_scripts_bench
+    unknown = [x for x in lang or [] if x not in COPY]
+    if unknown:
+        _fail(f"no bench copy for {', '.join(unknown)}; choose from {', '.join(COPY)}")
+    print(format_results(run_scripts_bench(posters, seed, lang or None), seed))
+
+
 @bench_app.command("qa")
 @_guard
 def bench_qa(
