@@ -124,7 +124,8 @@ def vision_reader(settings: Settings) -> VisionReader | None:
     if not settings.vision_base_url:
         return None
     return VisionReader(settings.vision_base_url, settings.vision_model,
-                        api_key=settings.vision_api_key, timeout_s=settings.llm_timeout_s)
+                        api_key=settings.vision_api_key, timeout_s=settings.llm_timeout_s,
+                        protocol=settings.vision_protocol)
 
 
 def _make_backend(settings: Settings, seed: int) -> Backend:

@@ -56,9 +56,15 @@ class Settings(BaseSettings):
                                     "(one single-threaded model instance each); default: one "
                                     "per CPU core.")
     ocr_second_opinion: bool = Field(False, description="Also run tesseract and record its read.")
-    vision_base_url: str | None = Field(None, description="Optional OpenAI-compatible vision "
-                                        "model that transcribes hard regions blind.")
-    vision_model: str = Field("glm-4.5v", description="Vision model for blind transcription.")
+    vision_base_url: str | None = Field(None, description="Optional vision model that "
+                                        "transcribes hard regions blind, e.g. "
+                                        "http://127.0.0.1:8080/v1 (GLM-OCR on vLLM).")
+    vision_model: str = Field("glm-4.5v", description="Vision model for blind transcription "
+                              "(glm-ocr for GLM-OCR).")
+    vision_protocol: Literal["chat", "glm-ocr", "ollama", "zai-layout"] = Field(
+        "chat", description="How the vision endpoint is spoken to: chat (any OpenAI-compatible "
+        "vision chat model), glm-ocr (GLM-OCR on vLLM/SGLang/Ollama's /v1), ollama (GLM-OCR on "
+        "Ollama's /api/generate), zai-layout (Z.ai's hosted GLM-OCR layout_parsing API).")
     vision_api_key: SecretStr | None = Field(None, description="Key for the vision endpoint.")
 
     # --- remote GLM-Image providers ---------------------------------------------------
