@@ -21,6 +21,7 @@ The judge for an image follows from the *characters* of its expected texts
 
 Known gaps (measured, see README): ``¡`` is not in rapidocr's vocabulary (a Spanish
 ``¡Oferta!`` reads ``Oferta!``); a lone ``ー`` with no kana before it reads ``一``;
+rapidocr often drops ``※`` and reads the wave dash ``〜`` as the identical ``～``;
 vertical Hangul is not read.
 """
 
