@@ -170,3 +170,14 @@ def test_scripts_of_copy():
     assert scripts_of(["여름 SALE"]) == {"hangul", "latin"}
     assert scripts_of(["¥99 · 2025"]) == frozenset()
     assert find_language("zh-SG").tag == "zh"
+
+
+def test_bench_scripts_prints_figures_per_language():
+    out = runner.invoke(app, ["bench", "scripts", "--posters", "1", "--lang", "zh-Hant",
+                              "--seed", "3"])
+    assert out.exit_code == 0, out.output
+    row = next(line for line in out.output.splitlines() if line.startswith("zh-Hant"))
+    assert "rapidocr" in row and "0/1" in row      # the correct poster passed
+    assert "all: false rejects 0/1" in out.output and "catch 1/1" in out.output
+    bad = runner.invoke(app, ["bench", "scripts", "--lang", "klingon"])
+    assert bad.exit_code == 2 and "ja, zh-Hant, ko" in bad.output
