@@ -12,15 +12,18 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
+import click
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from agents.errors import SignwriterError
+from agents.errors import BriefError, SignwriterError
 from agents.settings import Settings
 from generation.errors import BackendError
+from qa.errors import QAError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
                   help="signwriter — briefs in, text-verified marketing images out.\n\n"
@@ -59,25 +62,99 @@ def _settings(**overrides: Any) -> Settings:
         raise  # unreachable: _fail exits
 
 
+MAX_MESSAGE_CHARS = 600
+"""Longest error line printed: messages never echo a huge value back."""
+
+_debug = False
+"""``--debug``: print the traceback under the one-line message."""
+
+
+def one_line(message: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``message`` as one printable line of at most ``limit`` characters (no newlines, no
+    terminal control sequences; rich markup is escaped when printed)."""
+    flat = " ".join(part.strip() for part in str(message).splitlines() if part.strip())
+    flat = "".join(c if c.isprintable() else "?" for c in flat)
+    return flat if len(flat) <= limit else flat[:limit - 24] + f"… ({len(flat):,} characters)"
+
+
 def _fail(message: str, code: int = 2) -> None:
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    console.print(f"[bold red]error:[/] {escape(one_line(message))}", highlight=False)
     raise typer.Exit(code)
 
 
+def _message_for(e: BaseException) -> str:
+    """The one line a user sees for an error: the file, the field and the fix."""
+    import errno
+
+    if isinstance(e, BriefError):
+        return f"{e.source}: invalid brief: " + "; ".join(f"{loc}: {msg}"
+                                                          for loc, msg in e.problems)
+    if isinstance(e, OSError):
+        where = f"{e.filename}: " if e.filename else ""
+        if e.errno == errno.ENOSPC:
+            return (f"{where}the disk is full; free some space (or choose another --out) and "
+                    "resume the run with `signwriter resume RUN_ID` (nothing paid for is lost)")
+        if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            return f"{where}cannot write here ({e.strerror}); choose a writable --out folder"
+        if e.errno == errno.ENAMETOOLONG:
+            return f"{where}a file name is too long ({e.strerror}); use shorter names"
+        return f"{where}{e.strerror or type(e).__name__}"
+    if isinstance(e, RecursionError):
+        return "the input is nested too deeply to read"
+    if isinstance(e, MemoryError):
+        return "out of memory: the input is too large"
+    if isinstance(e, ValidationError):
+        first = e.errors()[0] if e.errors() else {"loc": (), "msg": str(e)}
+        loc = ".".join(str(p) for p in first.get("loc", ()))
+        return f"invalid value{' at ' + loc if loc else ''}: {first.get('msg')}"
+    return str(e)
+
+
 def _guard(fn):  # noqa: ANN001 - decorator
-    """Turn typed errors into a clear message and exit code 2, never a traceback."""
+    """Every error becomes one clear line and exit code 2, never a traceback (``--debug``
+    prints the traceback too). Unexpected errors say so, and that they are a bug."""
     import functools
+
+    if getattr(fn, "_guarded", False):
+        return fn
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (SignwriterError, BackendError) as e:
-            _fail(str(e))
+        except (typer.Exit, click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
         except KeyboardInterrupt:
             console.print("[yellow]interrupted[/] — resume with [bold]signwriter resume RUN_ID[/]")
             raise typer.Exit(130) from None
+        except (SignwriterError, BackendError, QAError, OSError, RecursionError, MemoryError,
+                ValidationError) as e:
+            if _debug:
+                console.print_exception()
+            _fail(_message_for(e))
+        except Exception as e:  # noqa: BLE001 - the guard: no traceback reaches a user
+            if _debug:
+                console.print_exception()
+            _fail(f"internal error ({type(e).__name__}: {one_line(str(e), 200)}); this is a "
+                  "bug in signwriter: rerun with --debug and report the traceback")
+    wrapper._guarded = True  # type: ignore[attr-defined]
     return wrapper
+
+
+def _guard_every_command(t: typer.Typer) -> None:
+    """Wrap every command of ``t`` and its sub-apps in :func:`_guard`."""
+    for c in t.registered_commands:
+        c.callback = _guard(c.callback)
+    for g in t.registered_groups:
+        if g.typer_instance is not None:
+            _guard_every_command(g.typer_instance)
+
+
+@app.callback()
+def _options(debug: Annotated[bool, typer.Option("--debug", help="Print the traceback of an "
+                                                 "error under its message.")] = False) -> None:
+    global _debug
+    _debug = debug
 
 
 class _RunDisplay:
@@ -124,8 +201,9 @@ def _summary(manifest: dict[str, Any]) -> None:
     for a in manifest["assets"]:
         st = a["status"]
         detail = a.get("final_image") or a.get("reason") or ""
-        t.add_row(a["asset_id"], f"{a['width']}x{a['height']}",
-                  f"[{STATUS_STYLE.get(st, 'white')}]{st}[/]", str(len(a["attempts"])), detail)
+        t.add_row(escape(a["asset_id"]), f"{a['width']}x{a['height']}",
+                  f"[{STATUS_STYLE.get(st, 'white')}]{st}[/]", str(len(a["attempts"])),
+                  escape(one_line(detail, 300)))
     out.print(t)
     if manifest.get("cost_usd"):
         out.print(f"cost: ${manifest['cost_usd']:.4f}")
@@ -198,7 +276,8 @@ def plan(brief: Annotated[Path, typer.Argument(help="Brief file (YAML or JSON)."
     """Print the visual spec (JSON) the planner makes of a brief; nothing is generated."""
     from agents.brief import load_brief
     from agents.runner import plan_brief
-    specs = plan_brief(load_brief(brief), _settings(planner=planner))
+    settings = _settings(planner=planner)
+    specs = plan_brief(load_brief(brief, settings), settings)
     out.print_json(json.dumps([s.model_dump(mode="json") for s in specs], ensure_ascii=False))
 
 
@@ -270,13 +349,14 @@ def qa(
     if json_out:
         out.print_json(report.model_dump_json())
     else:
-        t = Table(title=f"{image} — {'[green]PASS' if report.passed else '[red]FAIL'}[/]",
+        t = Table(title=f"{escape(str(image))} — {'[green]PASS' if report.passed else '[red]FAIL'}[/]",
                   title_justify="left")
         for col in ("region", "finding", "expected", "read"):
             t.add_column(col)
         for f in report.regions + report.unexpected:
             style = "green" if f.kind == "ok" else "red"
-            t.add_row(f.region_id or "—", f"[{style}]{f.kind}[/]", f.expected or "", f.read or "")
+            t.add_row(escape(f.region_id or "—"), f"[{style}]{f.kind}[/]",
+                      escape(one_line(f.expected or "", 300)), escape(one_line(f.read or "", 300)))
         out.print(t)
         out.print(f"word accuracy {report.word_accuracy:.3f}  NED {report.ned:.3f}  "
                   f"{report.elapsed_s:.2f}s")
@@ -299,8 +379,8 @@ def review_list(out_dir: Annotated[Optional[Path], typer.Option("--out", help="R
     for col in ("run", "asset", "best attempt", "why", "image"):
         t.add_column(col)
     for i in items:
-        t.add_row(i["run_id"], i["asset_id"], str(i["best_attempt"]), i["reason"] or "",
-                  i["image"] or "")
+        t.add_row(escape(i["run_id"]), escape(i["asset_id"]), str(i["best_attempt"]),
+                  escape(one_line(i["reason"] or "", 300)), escape(i["image"] or ""))
     out.print(t)
 
 
@@ -459,6 +539,9 @@ def doctor(offline: Annotated[bool, typer.Option("--offline", help="Do not conta
         t.add_row(c.name, marks[c.level], c.message)
     out.print(t)
     raise typer.Exit(1 if any(c.level == "fail" for c in checks) else 0)
+
+
+_guard_every_command(app)
 
 
 def main() -> None:

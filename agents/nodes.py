@@ -16,7 +16,9 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command, interrupt
 
 from agents.errors import BudgetExceeded, ReviewError
+from agents.llm_client import ChatClient
 from agents.policy import best_attempt, decide as policy_decide
+from agents.prompt_enhancer import enhance
 from agents.prompting import compile_edit_prompt, compile_prompt, layout_for
 from agents.spec import VisualSpec
 from agents.state import AssetState, Context
@@ -96,6 +98,8 @@ def generate(state: AssetState, runtime: Runtime[Context]) -> Command[Literal["c
                               attempt_id=attempt_id)
     else:
         prompt = compile_prompt(spec, reinforce=nxt.get("reinforce", []), attempt=n)
+        if ctx.settings.prompt_enhance and not ctx.backend.capabilities.follows_layout:
+            prompt = _enhanced(ctx, prompt, adir)
         request = GenerationRequest(prompt=prompt, width=spec.width, height=spec.height,
                                     seed=seed, layout=layout, attempt_id=attempt_id)
     (adir / "prompt.txt").write_text(prompt + "\n", encoding="utf-8")
@@ -162,6 +166,24 @@ def generate(state: AssetState, runtime: Runtime[Context]) -> Command[Literal["c
     write_json(adir / "attempt.json", attempt)
     ctx.emit("generated", aid, n, action=action)
     return Command(goto="check", update={"current": attempt})
+
+
+def _enhanced(ctx: Context, prompt: str, adir: Any) -> str:
+    """The planner LLM's rewrite of ``prompt`` when it keeps every quoted text verbatim
+    (:mod:`agents.prompt_enhancer`); the compiled prompt is kept beside it. Idempotent
+    on resume: a rewrite already on disk is reused, never asked for again."""
+    done = adir / "prompt-enhanced.txt"
+    if done.exists():
+        return done.read_text(encoding="utf-8").rstrip("\n")
+    (adir / "prompt-compiled.txt").write_text(prompt + "\n", encoding="utf-8")
+    with ChatClient.from_settings(ctx.settings) as client:
+        result = enhance(prompt, client, max_repairs=ctx.settings.llm_max_repairs)
+    write_json(adir / "prompt-enhancer.json", {"enhanced": result.enhanced,
+                                               "problems": result.problems,
+                                               "error": result.error})
+    if result.enhanced:
+        done.write_text(result.prompt + "\n", encoding="utf-8")
+    return result.prompt
 
 
 def _fail(ctx: Context, aid: str, error: str) -> Command[Literal["__end__"]]:

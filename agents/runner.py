@@ -27,8 +27,9 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
 
 from agents.brief import Brief, load_brief
-from agents.errors import ReviewError, SpecError
+from agents.errors import PlannerError, ReviewError, SpecError
 from agents.graph import compiled_graph
+from agents.paths import looks_like_path
 from agents.planner import make_planner
 from agents.settings import Settings
 from agents.spec import VisualSpec, size_problem, snap_size
@@ -134,8 +135,19 @@ def _make_backend(settings: Settings, seed: int) -> Backend:
 
 
 def plan_brief(brief: Brief, settings: Settings) -> list[VisualSpec]:
-    """Plan every format of a brief (no image is made)."""
-    return make_planner(settings).plan(brief)
+    """Plan every format of a brief (no image is made). A planner may only name the files
+    the brief gave (already confined to the brief's folder: :mod:`agents.paths`)."""
+    specs = make_planner(settings).plan(brief)
+    given = {str(p) for p in (brief.brand.logo, brief.brand.fonts.headline,
+                              brief.brand.fonts.body) if p is not None}
+    for spec in specs:
+        named = [("logo", spec.logo)] + [(f"regions.{r.id}.typography.font", r.typography.font)
+                                         for r in spec.regions]
+        for field, value in named:
+            if value and (field == "logo" or looks_like_path(value)) and str(value) not in given:
+                raise PlannerError(f"{spec.asset_id}: the plan names a file the brief did not "
+                                   f"give ({field}: {str(value)[:80]!r}); refused")
+    return specs
 
 
 @contextmanager
@@ -164,7 +176,7 @@ def start_run(brief_path: str | Path, settings: Settings, *,
               on_planned: Callable[[list[VisualSpec]], None] | None = None,
               run_id: str | None = None, seed: int | None = None) -> RunResult:
     """Plan a brief and run every asset to accepted, needs_review or failed."""
-    brief = load_brief(brief_path)
+    brief = load_brief(brief_path, settings)
     seed = int(time.time()) & 0x7FFFFFFF if seed is None else seed
     backend = _make_backend(settings, seed)
     specs = [fit_to_backend(s, backend) for s in plan_brief(brief, settings)]

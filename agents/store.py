@@ -37,6 +37,8 @@ from agents.errors import RunNotFound
 
 _EXT = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
 _ledger_lock = threading.Lock()
+RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+"""What a run id looks like (the name of its folder; never a path)."""
 
 
 def new_run_id(brief_name: str) -> str:
@@ -105,6 +107,9 @@ class RunStore:
 
     @classmethod
     def open(cls, runs_dir: Path, run_id: str) -> "RunStore":
+        if not RUN_ID_RE.match(run_id or ""):
+            raise RunNotFound(f"{run_id[:80]!r} is not a run id (run ids use letters, digits, "
+                              "_ . - and name a folder under the runs folder)")
         root = Path(runs_dir) / run_id
         if not (root / "run.json").exists():
             known = sorted(p.name for p in Path(runs_dir).glob("*/run.json")) if Path(
