@@ -356,6 +356,7 @@ def qa(
     json_out: Annotated[bool, typer.Option("--json", help="Print every finding as JSON.")] = False,
     overlay: Annotated[Optional[Path], typer.Option(help="Write an overlay PNG here.")] = None,
     no_extra: Annotated[bool, typer.Option("--no-extra", help="With --expect: also fail when the image has any other text (a spec always does).")] = False,
+    lang: Annotated[Optional[str], typer.Option("--lang", help="Language of the --expect strings (en, zh, zh-Hant, ja, ko, …); one no installed OCR judge reads is refused.")] = None,
 ) -> None:
     """Check any image's text: against a spec, or for --expect strings. Exit 0 pass, 1 fail, 2 bad input."""
     from qa.check import check_image
@@ -366,6 +367,14 @@ def qa(
         _fail(f"{image}: no such image file")
     if (spec is None) == (not expect):
         _fail("give either --spec SPEC.json or one or more --expect TEXT")
+    from qa.scripts import UnsupportedLanguage, require_language
+    if lang is not None:
+        if spec is not None:
+            _fail("--lang is for --expect strings; a spec names its own languages")
+        try:
+            require_language(lang)
+        except UnsupportedLanguage as e:
+            _fail(str(e))
     expected: list[ExpectedText]
     if spec is not None:
         from agents.nodes import expected_texts
@@ -384,8 +393,14 @@ def qa(
         except (OSError, json.JSONDecodeError, ValidationError) as e:
             _fail(f"{spec}: not a valid spec: {e}")
         expected = expected_texts(vs)
+        try:
+            for code in {vs.language, *(e.language for e in expected)}:
+                require_language(code)
+        except UnsupportedLanguage as e:
+            _fail(f"{spec}: {e}")
     else:
-        expected = [ExpectedText(id=f"expect{i + 1}", text=t) for i, t in enumerate(expect or [])]
+        expected = [ExpectedText(id=f"expect{i + 1}", text=t, language=lang or "en")
+                    for i, t in enumerate(expect or [])]
     try:
         from agents.api import ocr_recheck_reader, ocr_reader
         settings = _settings()
@@ -522,6 +537,22 @@ def bench_pipeline(
                       size=size, ocr_runtime=ocr_runtime.value if ocr_runtime
                       else _settings().ocr_runtime)
     print(as_json(rr.runs[0] if repeat == 1 else rr) if json_out else format_repeated(rr))
+
+
+@bench_app.command("scripts")
+@_guard
+def bench_scripts(
+    posters: Annotated[int, typer.Option(min=1, help="Correct (and as many misspelt) posters per language.")] = 12,
+    seed: Annotated[int, typer.Option(help="Seed: which copy, which region is misspelt, how.")] = 0,
+    lang: Annotated[Optional[list[str]], typer.Option("--lang", help="Only these languages (repeatable): ja, zh-Hant, ko, zh, en.")] = None,
+) -> None:
+    """Each script's judge on posters in the language's own Noto CJK face: false rejects
+    and catch per language and size class (headline, body, small)."""
+    from agents.benchmarks.scripts import COPY, format_results, run_scripts_bench
+    unknown = [x for x in lang or [] if x not in COPY]
+    if unknown:
+        _fail(f"no bench copy for {', '.join(unknown)}; choose from {', '.join(COPY)}")
+    print(format_results(run_scripts_bench(posters, seed, lang or None), seed))
 
 
 @bench_app.command("qa")
