@@ -28,7 +28,7 @@ def test_doctor_names_the_missing_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SIGNWRITER_BACKEND", "fal")
     r = runner.invoke(app, ["doctor", "--offline"])
     assert r.exit_code == 1
-    assert "SIGNWRITER_FAL_KEY" in r.output.replace("\n", "").replace("│", "").replace(" ", "")
+    assert "SIGNWRITER_FAL_API_KEY" in r.output.replace("\n", "").replace("│", "").replace(" ", "")
 
 
 def test_doctor_reports_an_unreachable_pool_server(monkeypatch: pytest.MonkeyPatch) -> None:
