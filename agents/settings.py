@@ -116,11 +116,6 @@ class Settings(BaseSettings):
     diffusers_cpu_offload: bool = Field(False, description="Enable model CPU offload.")
     diffusers_steps: int = Field(50, ge=1, description="Inference steps.")
 
-    # --- services ---------------------------------------------------------------------
-    database_url: str | None = Field(None, description="PostgreSQL URL; SQLite under runs/ "
-                                     "when unset.")
-    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis (Celery broker).")
-
     @model_validator(mode="after")
     def _enhancer_needs_llm(self) -> "Settings":
         if self.prompt_enhance and not self.llm_base_url:

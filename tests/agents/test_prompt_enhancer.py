@@ -16,7 +16,7 @@ from agents.llm_client import ChatClient
 from agents.planner.rules import RulesPlanner
 from agents.prompt_enhancer import enhance, prompt_problems
 from agents.prompting import compile_prompt, glyph_texts
-from agents.runner import start_run
+from agents.api import start_run
 from agents.settings import Settings
 from agents.store import RunStore
 from tests.servers.openai_chat import TEST_KEY, OpenAIChatServer, Reply, Request

@@ -1,17 +1,25 @@
-"""The library API behind the CLI, the web app and the workers.
+"""The one library API: every door (the CLI, the web app, the HTTP API, workers) calls this.
 
-    result = start_run("brief.yaml", settings)          # plan, then run every asset
-    result = resume_run(run_id, settings)              # continue after a crash or a stop
-    pending_reviews(settings); decide_review(run_id, asset_id, "approve", settings)
+::
 
-A run plans every format first (so a brief error or copy that cannot fit is reported
-before anything is paid for), writes the specs, then runs one checkpointed graph thread
-per asset, several at once.
+    run = create_run("brief.yaml", settings)       # plan every format, write the run folder
+    result = execute(run.run_id, settings)          # generate, check, decide every asset
+    result = start_run("brief.yaml", settings)     # both at once
+    result = resume_run(run_id, settings)           # continue after a crash or a stop
+    list_runs(settings); list_reviews(settings); read_manifest(run_id, settings)
+    decide_review(run_id, asset_id, Decision.APPROVE, settings, reviewer="ana")
+
+Planning happens *before* the graph: every format of the brief is planned and size-checked
+first (so a brief error or copy that cannot fit is reported before anything is paid for),
+the specs are written to the run folder, then one checkpointed graph thread per asset
+(start → generate → check → decide → review) runs, several at once.
+
+Statuses are :mod:`agents.status` enums; ``result.status`` is the run's, and
+``result.status.exit_code`` what a command line should exit with.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 import sqlite3
 import threading
@@ -25,15 +33,17 @@ from typing import Any
 
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
+from pydantic import BaseModel
 
 from agents.brief import Brief, load_brief
-from agents.errors import PlannerError, ReviewError, SpecError
+from agents.errors import PlannerError, ReviewError, RunStopped, SpecError
 from agents.graph import compiled_graph
 from agents.paths import looks_like_path
 from agents.planner import make_planner
 from agents.settings import Settings
 from agents.spec import VisualSpec, size_problem, snap_size
 from agents.state import Budget, Context, Event
+from agents.status import AssetStatus, Decision, RunStatus
 from agents.store import RunStore, new_run_id, read_json, write_json
 from generation.base import Backend
 from generation.registry import create_backend
@@ -44,16 +54,45 @@ RUN_SETTINGS = ("backend", "planner", "max_attempts", "max_cost", "simulate_erro
                 "concurrency")
 """Settings a run records in run.json, so resume and review use what the run started with."""
 
+OnEvent = Callable[[Event], None]
+
 
 @dataclass
 class RunResult:
+    """A run folder and its manifest (``manifest.json``'s content) as the API left it."""
+
     run_id: str
     run_dir: Path
     manifest: dict[str, Any]
 
     @property
+    def status(self) -> RunStatus:
+        return RunStatus(self.manifest["status"])
+
+    @property
     def ok(self) -> bool:
-        return all(a["status"] == "accepted" for a in self.manifest["assets"])
+        return self.status is RunStatus.SUCCEEDED
+
+
+class RunSummary(BaseModel):
+    """One line of :func:`list_runs`."""
+
+    run_id: str
+    status: RunStatus
+    backend: str | None
+    created: float | None
+    assets: dict[AssetStatus, int]
+    cost_usd: float
+
+
+class ReviewItem(BaseModel):
+    """An asset waiting for a person (:func:`list_reviews`)."""
+
+    run_id: str
+    asset_id: str
+    reason: str | None
+    best_attempt: int | None
+    image: str | None
 
 
 def backend_options(settings: Settings, name: str, *, seed: int = 0) -> dict[str, Any]:
@@ -129,7 +168,8 @@ def vision_reader(settings: Settings) -> VisionReader | None:
                         protocol=settings.vision_protocol)
 
 
-def _make_backend(settings: Settings, seed: int) -> Backend:
+def make_backend(settings: Settings, seed: int = 0) -> Backend:
+    """The backend ``settings.backend`` names, configured from the settings."""
     return create_backend(settings.backend, **backend_options(settings, settings.backend,
                                                               seed=seed))
 
@@ -171,36 +211,49 @@ def _thread(store: RunStore, asset_id: str) -> dict[str, Any]:
     return {"configurable": {"thread_id": f"{store.run_id}/{asset_id}"}}
 
 
-def start_run(brief_path: str | Path, settings: Settings, *,
-              on_event: Callable[[Event], None] | None = None,
-              on_planned: Callable[[list[VisualSpec]], None] | None = None,
-              run_id: str | None = None, seed: int | None = None) -> RunResult:
-    """Plan a brief and run every asset to accepted, needs_review or failed."""
+def create_run(brief_path: str | Path, settings: Settings, *, run_id: str | None = None,
+               seed: int | None = None, on_event: OnEvent | None = None) -> RunResult:
+    """Plan a brief and write its run folder (specs, run.json); nothing is generated yet.
+
+    Every format is planned and fitted to the backend's sizes first, so a bad brief, copy
+    that cannot fit or a size the backend refuses is an error before anything is paid for.
+    Emits one ``planned`` event per asset.
+    """
     brief = load_brief(brief_path, settings)
     seed = int(time.time()) & 0x7FFFFFFF if seed is None else seed
-    backend = _make_backend(settings, seed)
+    backend = make_backend(settings, seed)
     specs = [fit_to_backend(s, backend) for s in plan_brief(brief, settings)]
-    store = create_run(specs, settings, name=brief.name, brief_path=Path(brief_path),
-                       run_id=run_id, seed=seed)
-    if on_planned:
-        on_planned(specs)
-    return execute(store, settings, backend, seed, on_event)
+    store = write_run(specs, settings, name=brief.name, brief_path=Path(brief_path),
+                      run_id=run_id, seed=seed)
+    for spec in specs:
+        if on_event:
+            on_event(Event("planned", spec.asset_id, detail={
+                "width": spec.width, "height": spec.height, "regions": len(spec.regions)}))
+    return RunResult(store.run_id, store.root, store.manifest())
 
 
-def create_run(specs: list[VisualSpec], settings: Settings, *, name: str, seed: int,
-               brief_path: Path | None = None, run_id: str | None = None) -> RunStore:
-    """Create the run folder with its specs (nothing is generated yet)."""
+def write_run(specs: list[VisualSpec], settings: Settings, *, name: str, seed: int,
+              brief_path: Path | None = None, run_id: str | None = None) -> RunStore:
+    """Create the run folder with these specs (nothing is generated yet)."""
     store = RunStore.create(settings.runs_dir, run_id or new_run_id(name))
     if brief_path is not None:
         shutil.copyfile(brief_path, store.root / f"brief{brief_path.suffix or '.yaml'}")
     write_json(store.root / "run.json", {
         "run_id": store.run_id, "brief": str(brief_path) if brief_path else None,
-        "created": time.time(), "seed": seed, "status": "running",
+        "created": time.time(), "seed": seed, "status": RunStatus.RUNNING,
         **{k: getattr(settings, k) for k in RUN_SETTINGS}}, durable=True)
     for spec in specs:  # what a resumed run works from: on disk for good
         write_json(store.spec_path(spec.asset_id), spec.model_dump(mode="json"), durable=True)
     store.write_manifest()
     return store
+
+
+def start_run(brief_path: str | Path, settings: Settings, *, on_event: OnEvent | None = None,
+              run_id: str | None = None, seed: int | None = None) -> RunResult:
+    """:func:`create_run` then :func:`execute`: every asset to accepted, needs_review or
+    failed."""
+    created = create_run(brief_path, settings, run_id=run_id, seed=seed, on_event=on_event)
+    return execute(created.run_id, settings, on_event=on_event)
 
 
 def run_settings(store: RunStore, settings: Settings) -> tuple[Settings, int]:
@@ -211,44 +264,48 @@ def run_settings(store: RunStore, settings: Settings) -> tuple[Settings, int]:
 
 
 def resume_run(run_id: str, settings: Settings, *,
-               on_event: Callable[[Event], None] | None = None) -> RunResult:
+               on_event: OnEvent | None = None) -> RunResult:
     """Continue a run: unfinished assets go on where they stopped; nothing finished reruns."""
-    store = RunStore.open(settings.runs_dir, run_id)
-    settings, seed = run_settings(store, settings)
-    backend = _make_backend(settings, seed)
-    return execute(store, settings, backend, seed, on_event)
+    return execute(run_id, settings, on_event=on_event)
 
 
-def execute(store: RunStore, settings: Settings, backend: Backend, seed: int,
-            on_event: Callable[[Event], None] | None = None) -> RunResult:
-    """Run (or continue) every asset of a run folder.
+def execute(run_id: str, settings: Settings, *, on_event: OnEvent | None = None,
+            backend: Backend | None = None) -> RunResult:
+    """Run (or continue) every asset of a run, with the settings it was created with.
 
     ``settings.concurrency`` bounds the generations in flight; twice as many assets are
     worked on at once, so OCR of finished images overlaps with waiting on the backend.
+    An error that stops the run (a refused key, an exhausted balance, an interrupt)
+    leaves it ``stopped`` and is raised as :class:`~agents.errors.RunStopped` (typed
+    errors) after every asset in flight has finished its step. ``backend`` replaces the
+    one the settings name (benchmarks, tests).
     """
+    store = RunStore.open(settings.runs_dir, run_id)
+    settings, seed = run_settings(store, settings)
+    backend = backend or make_backend(settings, seed)
     budget = Budget(settings.max_cost, spent=store.spent_usd())
     ctx = Context(settings=settings, store=store, backend=backend, budget=budget,
                   on_event=on_event, seed=seed, vision=vision_reader(settings),
                   reader=ocr_reader(settings), recheck=ocr_recheck_reader(settings),
                   slots=threading.BoundedSemaphore(settings.concurrency))
-    meta_path = store.root / "run.json"
-    with _saver(store) as saver:
-        graph = compiled_graph(saver)
+    _set_process_status(store, RunStatus.RUNNING, None)
+    error: BaseException | None = None
+    try:
+        with _saver(store) as saver:
+            graph = compiled_graph(saver)
 
-        def run_asset(asset_id: str) -> None:
-            config = _thread(store, asset_id)
-            snap = graph.get_state(config)
-            if not snap.values:
-                graph.invoke({"run_id": store.run_id, "asset_id": asset_id, "attempts": []},
-                             config, context=ctx, durability="sync")
-            elif (snap.next or snap.tasks) and not snap.interrupts:
-                # stopped mid-way: continue from the last checkpoint; a step whose node had
-                # finished before the crash is not run again (its writes were saved)
-                graph.invoke(None, config, context=ctx, durability="sync")
-            # else: finished, or waiting for a human
+            def run_asset(asset_id: str) -> None:
+                config = _thread(store, asset_id)
+                snap = graph.get_state(config)
+                if not snap.values:
+                    graph.invoke({"run_id": store.run_id, "asset_id": asset_id,
+                                  "attempts": []}, config, context=ctx, durability="sync")
+                elif (snap.next or snap.tasks) and not snap.interrupts:
+                    # stopped mid-way: continue from the last checkpoint; a step whose node
+                    # had finished before the crash is not run again (its writes were saved)
+                    graph.invoke(None, config, context=ctx, durability="sync")
+                # else: finished, or waiting for a human
 
-        error: BaseException | None = None
-        try:
             assets = store.asset_ids()
             workers = max(1, min(len(assets), 2 * settings.concurrency))
             with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -268,21 +325,37 @@ def execute(store: RunStore, settings: Settings, backend: Backend, seed: int,
                         f.result()
                     except BaseException as e:  # noqa: BLE001 - re-raised below, after all
                         error = error or e
-        finally:
-            meta = read_json(meta_path)
-            meta["status"] = "stopped" if error else "finished"
-            meta["error"] = str(error) if error else None
-            write_json(meta_path, meta)
-            manifest = store.write_manifest()
-    if error:
+    except BaseException as e:  # noqa: BLE001 - recorded as stopped, then re-raised
+        error = error or e
+    finally:
+        manifest = _set_process_status(store, RunStatus.STOPPED if error else RunStatus.RUNNING,
+                                       error)
+    if error is not None:
+        if isinstance(error, Exception):
+            raise RunStopped(store.run_id, error) from error
         raise error
     return RunResult(store.run_id, store.root, manifest)
 
 
+def _set_process_status(store: RunStore, process: RunStatus,
+                        error: BaseException | None) -> dict[str, Any]:
+    """Record whether the runner is working on the run (or stopped early), and write the
+    manifest; run.json and manifest.json then carry the same derived status."""
+    meta_path = store.root / "run.json"
+    meta = read_json(meta_path)
+    meta["process"] = process
+    meta["error"] = str(error) if error else None
+    manifest = store.manifest(process=process)
+    meta["status"] = manifest["status"]
+    write_json(meta_path, meta)
+    store.write_manifest(manifest)
+    return manifest
+
+
 # --- review --------------------------------------------------------------------------------
-def pending_reviews(settings: Settings) -> list[dict[str, Any]]:
+def list_reviews(settings: Settings) -> list[ReviewItem]:
     """Every asset waiting for a person, across runs."""
-    out = []
+    out: list[ReviewItem] = []
     root = Path(settings.runs_dir)
     if not root.exists():
         return out
@@ -290,10 +363,11 @@ def pending_reviews(settings: Settings) -> list[dict[str, Any]]:
         store = RunStore(meta.parent)
         for aid in store.asset_ids():
             st = store.asset_status(aid)
-            if st.get("status") == "needs_review":
-                out.append({"run_id": store.run_id, "asset_id": aid, "reason": st.get("reason"),
-                            "best_attempt": st.get("best_attempt"),
-                            "image": _best_image(store, aid, st.get("best_attempt"))})
+            if st.get("status") == AssetStatus.NEEDS_REVIEW:
+                out.append(ReviewItem(run_id=store.run_id, asset_id=aid,
+                                      reason=st.get("reason"),
+                                      best_attempt=st.get("best_attempt"),
+                                      image=_best_image(store, aid, st.get("best_attempt"))))
     return out
 
 
@@ -304,18 +378,21 @@ def _best_image(store: RunStore, aid: str, n: int | None) -> str | None:
     return None
 
 
-def decide_review(run_id: str, asset_id: str, decision: str, settings: Settings, *,
+def decide_review(run_id: str, asset_id: str, decision: Decision | str, settings: Settings, *,
                   reviewer: str | None = None, note: str | None = None,
                   attempt: int | None = None) -> RunResult:
     """Apply a person's decision (approve | reject) and resume that asset's graph."""
-    if decision not in ("approve", "reject"):
-        raise ReviewError(f"unknown decision {decision!r}: use approve or reject")
+    try:
+        decision = Decision(decision)
+    except ValueError:
+        raise ReviewError(f"unknown decision {decision!r}: use "
+                          f"{' or '.join(d.value for d in Decision)}") from None
     store = RunStore.open(settings.runs_dir, run_id)
     if asset_id not in store.asset_ids():
         raise ReviewError(f"run {run_id} has no asset '{asset_id}' "
                           f"(assets: {', '.join(store.asset_ids())})")
     settings, seed = run_settings(store, settings)
-    backend = _make_backend(settings, seed)
+    backend = make_backend(settings, seed)
     ctx = Context(settings=settings, store=store, backend=backend,
                   budget=Budget(settings.max_cost, store.spent_usd()), seed=seed)
     with _saver(store) as saver:
@@ -325,13 +402,29 @@ def decide_review(run_id: str, asset_id: str, decision: str, settings: Settings,
         if not snap.interrupts:
             status = store.asset_status(asset_id).get("status")
             raise ReviewError(f"{run_id}/{asset_id} is not waiting for review (status: {status})")
-        graph.invoke(Command(resume={"decision": decision, "reviewer": reviewer, "note": note,
-                                     "attempt": attempt}), config, context=ctx,
+        graph.invoke(Command(resume={"decision": decision.value, "reviewer": reviewer,
+                                     "note": note, "attempt": attempt}), config, context=ctx,
                      durability="sync")
-    manifest = store.write_manifest()
+    process = RunStatus(read_json(store.root / "run.json").get("process", RunStatus.RUNNING))
+    manifest = _set_process_status(store, process, None)
     return RunResult(store.run_id, store.root, manifest)
 
 
-def load_manifest(run_id: str, settings: Settings) -> dict[str, Any]:
-    store = RunStore.open(settings.runs_dir, run_id)
-    return json.loads((store.root / "manifest.json").read_text(encoding="utf-8"))
+# --- reading -------------------------------------------------------------------------------
+def list_runs(settings: Settings) -> list[RunSummary]:
+    """Every run under the runs folder, oldest first."""
+    out: list[RunSummary] = []
+    root = Path(settings.runs_dir)
+    for meta in sorted(root.glob("*/run.json")) if root.exists() else []:
+        m = RunStore(meta.parent).manifest()
+        counts: dict[AssetStatus, int] = {}
+        for a in m["assets"]:
+            counts[AssetStatus(a["status"])] = counts.get(AssetStatus(a["status"]), 0) + 1
+        out.append(RunSummary(run_id=m["run_id"], status=m["status"], backend=m["backend"],
+                              created=m["created"], assets=counts, cost_usd=m["cost_usd"]))
+    return out
+
+
+def read_manifest(run_id: str, settings: Settings) -> dict[str, Any]:
+    """A run's manifest, as of now (rebuilt from its files)."""
+    return RunStore.open(settings.runs_dir, run_id).manifest()
