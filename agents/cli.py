@@ -571,9 +571,15 @@ def bench_qa(
     workers: Annotated[int, typer.Option(min=1, max=16, help="Parallel QA processes.")] = 1,
     ocr_runtime: Annotated[Optional[Runtime], typer.Option(help="What runs the OCR judge (default: SIGNWRITER_OCR_RUNTIME).")] = None,
     recheck_runtime: Annotated[Optional[Runtime], typer.Option(help="What judges again an image the first read did not pass (default: SIGNWRITER_OCR_RECHECK_RUNTIME).")] = None,
+    ignore_case: Annotated[bool, typer.Option("--ignore-case", help="With --folder: letter case is not judged.")] = False,
+    ignore_punctuation: Annotated[bool, typer.Option("--ignore-punctuation", help="With --folder: punctuation is not judged.")] = False,
 ) -> None:
-    """QA catch rate and false rejects with 95 % intervals, time per image, peak memory."""
+    """QA catch rate and false rejects with 95 % intervals, time per image, peak memory.
+    With --folder and --out, the per-image results are also written to OUT/results.json."""
     from agents.benchmarks.qa import format_result, run_qa_bench, score_folder
+    if folder is None and (ignore_case or ignore_punctuation):
+        raise typer.BadParameter("--ignore-case and --ignore-punctuation apply to --folder "
+                                 "(the synthetic set judges as its specs say)")
     runtime = ocr_runtime.value if ocr_runtime else _settings().ocr_runtime
     recheck = recheck_runtime.value if recheck_runtime else _settings().ocr_recheck_runtime
     bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn(
@@ -587,8 +593,14 @@ def bench_qa(
 
     with bar:
         if folder is not None:
+            from qa.models import Strictness
             r = score_folder(folder, workers=workers, runtime=runtime, recheck=recheck,
-                             progress=progress)
+                             progress=progress, strictness=Strictness(
+                                 case=not ignore_case, punctuation=not ignore_punctuation))
+            if out_dir is not None:
+                out_dir.mkdir(parents=True, exist_ok=True)
+                (out_dir / "results.json").write_text(r.model_dump_json(indent=2),
+                                                      encoding="utf-8")
         else:
             r = run_qa_bench(n, seed, out_dir or Path("runs") / f"bench-qa-{seed}-{n}",
                              workers=workers, runtime=runtime, recheck=recheck, progress=progress)

@@ -93,6 +93,7 @@ def refresh() -> None:
     global _specs
     with _lock:
         _specs = None
+        _problems.clear()
 
 
 def register(spec: BackendSpec) -> None:

@@ -81,15 +81,17 @@ def test_a_broken_or_clashing_plugin_is_left_out_with_a_reason(monkeypatch: pyte
     from importlib.metadata import EntryPoint
     fake = [EntryPoint("broken", "broken_plugin:BACKEND", registry.GROUP),
             EntryPoint("typeset", "clash_plugin:BACKEND", registry.GROUP)]
+    registry.refresh()
     monkeypatch.setattr(registry, "entry_points", lambda group: fake)
-    monkeypatch.setattr(registry, "_specs", None)
     try:
         names = {b.name for b in available_backends()}
         problems = " | ".join(registry.load_problems())
         assert "broken" not in names and "plugin exploded" in problems
         assert backend_info("typeset").summary != "an impostor" and "name is taken" in problems
     finally:
+        monkeypatch.undo()
         registry.refresh()
+    assert registry.load_problems() == [] and "typeset" in {b.name for b in available_backends()}
 
 
 def test_listed_capabilities_match_the_backends_themselves() -> None:
