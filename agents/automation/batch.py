@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 
 from agents import api
 from agents.brief import NAME_PATTERN, Brief, brief_from_data, load_brief, read_brief_data
@@ -56,9 +56,11 @@ from agents.state import Budget
 from agents.status import AssetStatus
 from agents.store import RunStore, read_json
 
-OUTPUT_SETTINGS = ("backend", "planner", "max_attempts", "simulate_errors", "prompt_enhance",
-                   "diffusers_model", "diffusers_steps")
-"""Settings that change what an asset comes out as: part of its idempotency key."""
+OUTPUT_SETTINGS = ("backend", "planner", "max_attempts", "simulate_errors", "prompt_enhance")
+"""Settings that change what an asset comes out as: part of its idempotency key (with the
+backend's own options, less keys, endpoints and transport knobs: :func:`_backend_options`)."""
+
+_TRANSPORT = re.compile(r"key|secret|token|url|timeout|retries|backoff|poll|concurrency")
 
 BRIEF_SUFFIXES = (".yaml", ".yml", ".json")
 SPECIAL_COLUMNS = ("formats", "language", "name")
@@ -185,6 +187,14 @@ def _file_sha(value: Any) -> str | None:
         return None
 
 
+def _backend_options(settings: Settings) -> dict[str, Any]:
+    """The backend's own options that can change an image (a model, steps, a fault rate)."""
+    from generation.registry import backend_info
+    spec = backend_info(settings.backend)  # an unknown backend: InvalidRequest, exit 2
+    return {k: v for k, v in settings.backend_options(spec).items()
+            if not _TRANSPORT.search(k) and not isinstance(v, SecretStr)}
+
+
 def asset_key(brief: Brief, fmt_name: str, settings: Settings, seed: int = 0) -> str:
     """The idempotency key of one asset: brief content (narrowed to the format), the files it
     names, the seed and the settings that change the output."""
@@ -195,6 +205,7 @@ def asset_key(brief: Brief, fmt_name: str, settings: Settings, seed: int = 0) ->
         "files": [_file_sha(brief.brand.logo), _file_sha(brief.brand.fonts.headline),
                   _file_sha(brief.brand.fonts.body)],
         "settings": {k: getattr(settings, k) for k in OUTPUT_SETTINGS},
+        "backend_options": _backend_options(settings),
         "llm_model": settings.llm_model if settings.llm_configured and settings.planner != "rules"
         else None,
         "seed": seed,

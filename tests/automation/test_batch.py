@@ -267,3 +267,15 @@ def test_a_killed_batch_finishes_when_run_again_and_nothing_is_generated_twice(
     assert third.returncode == second.returncode
     assert _last(third) == (0, 60, accepted, review, 0)
     assert len(_done_entries(runs)) == len(done)
+
+
+def test_bench_batch_reports_wall_against_ideal_and_memory() -> None:
+    proc = subprocess.run([sys.executable, "-m", "agents.cli", "bench", "batch", "--assets", "8",
+                           "--latency", "0.5", "--concurrency", "4"], capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert "ideal=1.00s (ceil(8/4) x 0.5s) accepted=8/8 max_in_flight=4" in out
+    assert re.search(r"rss at half=\d+MB at end=\d+MB", out)
+    ratio = float(out.strip().splitlines()[-1].removeprefix("overhead_ratio="))
+    assert ratio >= 1.0  # never faster than the backend allows
