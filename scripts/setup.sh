@@ -9,7 +9,10 @@ cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv}"
 EXTRAS="${EXTRAS:-dev}"
 PYTHON="${PYTHON:-python3}"
+# tesseract-ocr-kor: the Korean judge's recogniser (rapidocr's vocabulary has no Hangul;
+# see qa/scripts.py)
 APT_PACKAGES=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim tesseract-ocr-chi-tra
+              tesseract-ocr-kor
               fonts-noto-cjk fonts-dejavu-core fonts-dejavu-extra
               fonts-liberation2 fonts-freefont-ttf   # reference faces of qa/lookalike.py
               fonts-urw-base35 fonts-wqy-zenhei fonts-arphic-uming)   # bench qa --set hard
@@ -39,8 +42,9 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "==> installing signwriter[$EXTRAS] into $VENV"
   "$VENV/bin/python" -m pip install -q --upgrade pip
   if [[ ",$EXTRAS," == *",local,"* ]]; then
-    # the CPU build of torch first, pinned: an unpinned torch pulls gigabytes of CUDA
-    "$VENV/bin/python" -m pip install -q "torch==2.13.0"
+    # the CPU build of torch first, pinned (PyPI's Linux wheel pulls gigabytes of CUDA):
+    # installed, a local wheel, or PyTorch's CPU index — the script says which
+    scripts/install-torch.sh "$VENV"
   fi
   "$VENV/bin/python" -m pip install -q -e ".[$EXTRAS]"
   touch "$stamp"
