@@ -310,7 +310,8 @@ def ink_mask(gray: np.ndarray) -> np.ndarray:
 
 def glyph_ink(gray: np.ndarray, cell: tuple[int, int, int, int], line: tuple[int, int, int, int],
               cells: list[tuple[int, int, int, int]] | None = None,
-              rgb: np.ndarray | None = None) -> np.ndarray | None:
+              rgb: np.ndarray | None = None, max_aspect: float | None = None
+              ) -> np.ndarray | None:
     """The ink of the glyph whose (approximate) box is ``cell``, within its ``line`` box:
     the connected components whose centre is nearer this cell's centre than any other
     cell's of the line (``cells``) and, given the ``rgb`` crop, whose colour is the
@@ -354,7 +355,28 @@ def glyph_ink(gray: np.ndarray, cell: tuple[int, int, int, int], line: tuple[int
         keep = _same_colour(rgb[y0:y1, x0:x1], labels, stats, keep)
     mask = keep[labels]
     ys, xs = np.nonzero(mask)
+    gh, gw = ys.max() - ys.min() + 1, xs.max() - xs.min() + 1
+    if max_aspect is not None and gw > max_aspect * gh:
+        # wider than any candidate glyph: a neighbour touches it; keep the cell's columns
+        half = max_aspect * gh / 2
+        centre = mine
+        mask[:, :max(0, int(centre - half))] = False
+        mask[:, int(centre + half) + 1:] = False
+        ys, xs = np.nonzero(mask)
+        if len(ys) == 0:
+            return None
     return mask[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+
+
+def widest(chars: tuple[str, ...]) -> float:
+    """The largest aspect ratio (width / height) of ``chars`` in the reference faces."""
+    out = 0.0
+    for path, face in _faces():
+        for ch in chars:
+            t = _template(ch, path, face)
+            if t is not None:
+                out = max(out, t[1])
+    return out or 1.0
 
 
 INK_COLOUR_DISTANCE = 60.0
@@ -473,17 +495,26 @@ def verify(arr: np.ndarray, box: tuple[int, int, int, int], text: str, engine,
                     where.setdefault(want[op.src_start + j][0], ks[op.dest_start + j])
 
     clear = CLEAR_MARGIN if lh >= SMALL_LINE_PX else CLEAR_MARGIN_SMALL
+    # rapidocr cannot read Hangul: in a Korean line the characters around a digit are not
+    # read, so an unlocated digit there is not evidence of anything (its shape is checked
+    # when it is located)
+    hangul = any(0xAC00 <= ord(c) <= 0xD7AF or 0x3130 <= ord(c) <= 0x318F for c in text)
     doubts: list[Doubt] = []
     for s in sus:
         k = where.get(s.index)
+        if k is not None and _fold(glyphs[k].char) != _fold(s.char) \
+                and glyphs[k].char not in s.alts:
+            k = None  # aligned with another character: the re-read went its own way here
         if k is None:
-            doubts.append(Doubt(s.index, s.char, "glyph not located on a per-character read"))
+            if not hangul:
+                doubts.append(Doubt(s.index, s.char, "glyph not located on a per-character read"))
             continue
         g = glyphs[k]
         if g.char in s.alts:
             doubts.append(Doubt(s.index, s.char, f"read {g.char!r} on a per-character read",
                                 likely=g.char))
             continue
+        max_aspect = 1.3 * widest((s.char,) + s.alts)
         if _vertical(g.line):  # the same, on the transposed crop
             t = _transposed
             ink = glyph_ink(gray.T, t(g.box), t(g.line),
@@ -492,7 +523,7 @@ def verify(arr: np.ndarray, box: tuple[int, int, int, int], text: str, engine,
             ink = None if ink is None else ink.T
         else:
             ink = glyph_ink(gray, g.box, g.line, [o.box for o in glyphs if o.line == g.line],
-                            crop)
+                            crop, max_aspect=max_aspect)
         sure = g.confidence >= SURE_READ
         if ink is None:
             if not sure or s.char in PRIOR_BOUND:
