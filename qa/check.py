@@ -549,7 +549,8 @@ def _verified(ctx: _Context, exp: ExpectedText, read: _Read, extra: str = "") ->
         return _ok(ctx, exp, read, extra)
     engine = ctx.engine if hasattr(ctx.engine, "read_glyphs") else get_engine("rapidocr")
     line_h = statistics.median(ln.box[3] - ln.box[1] for ln in read.lines)
-    doubts = lookalike.verify(ctx.arr, read.box, exp.text, engine, line_height=line_h)
+    doubts = lookalike.verify(ctx.arr, read.box, exp.text, engine, line_height=line_h,
+                              read_confidence=read.confidence)
     if not doubts:
         return _ok(ctx, exp, read, extra)
     diff = [CharDiff(op="replace", expected=d.char, read=d.likely or "?", position=d.index)

@@ -331,6 +331,7 @@ def glyph_ink(gray: np.ndarray, cell: tuple[int, int, int, int], line: tuple[int
     centres = [((c[0] + c[2]) / 2 - x0) for c in (cells or [cell])]
     mine = (cx0 + cx1) / 2 - x0
     keep = np.zeros(n, bool)
+    merged = False
     min_area = max(2, int(0.002 * window.size))
     for k in range(1, n):
         x, y, bw, bh, area = stats[k]
@@ -342,6 +343,8 @@ def glyph_ink(gray: np.ndarray, cell: tuple[int, int, int, int], line: tuple[int
         nearest = min(centres, key=lambda c: abs(c - centre))
         if abs(mine - centre) <= abs(nearest - centre) + 0.5 and abs(mine - centre) <= (cx1 - cx0):
             keep[k] = True
+            # a stroke running through a neighbour's centre: glyphs joined by blur
+            merged |= any(x < c < x + bw for c in centres if abs(c - mine) > 1)
     if not keep.any():
         # glyphs joined by blur into one component: take the ink under the cell's columns
         inside = np.zeros_like(ink)
@@ -354,6 +357,12 @@ def glyph_ink(gray: np.ndarray, cell: tuple[int, int, int, int], line: tuple[int
     if rgb is not None and keep.sum() > 1:
         keep = _same_colour(rgb[y0:y1, x0:x1], labels, stats, keep)
     mask = keep[labels]
+    if merged:  # keep the cell's own columns
+        p = max(1, int(0.1 * (cx1 - cx0)))
+        mask[:, :max(0, cx0 - x0 - p)] = False
+        mask[:, cx1 - x0 + p:] = False
+        if not mask.any():
+            return None
     ys, xs = np.nonzero(mask)
     gh, gw = ys.max() - ys.min() + 1, xs.max() - xs.min() + 1
     if max_aspect is not None and gw > max_aspect * gh:
@@ -453,11 +462,12 @@ def _fold(ch: str) -> str:
 
 
 def verify(arr: np.ndarray, box: tuple[int, int, int, int], text: str, engine,
-           line_height: float | None = None, trace: list[dict] | None = None) -> list[Doubt]:
+           line_height: float | None = None, trace: list[dict] | None = None,
+           read_confidence: float = 0.0) -> list[Doubt]:
     """Check every look-alike-prone character of ``text``, read in ``box`` (pixels) of the
     RGB image ``arr``, glyph by glyph (see the module docstring); the doubts, empty when
     each has positive evidence. ``engine`` is a rapidocr engine (``read_glyphs``,
-    ``recognize``)."""
+    ``recognize``); ``read_confidence``: the judge's confidence in the read that matched."""
     sus = suspects(text)
     if not sus:
         return []
@@ -506,7 +516,9 @@ def verify(arr: np.ndarray, box: tuple[int, int, int, int], text: str, engine,
                 and glyphs[k].char not in s.alts:
             k = None  # aligned with another character: the re-read went its own way here
         if k is None:
-            if not hangul:
+            # not found again on the glyph read: a character the judge reads by its prior
+            # stays unverified; any other stands on the region's own sure read
+            if not hangul and (s.char in PRIOR_BOUND or read_confidence < SURE_READ):
                 doubts.append(Doubt(s.index, s.char, "glyph not located on a per-character read"))
             continue
         g = glyphs[k]
