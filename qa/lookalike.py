@@ -8,25 +8,31 @@ every such character of an expected text (:data:`CJK_GROUPS`, :data:`DIGIT_LOOKA
 line's context, and the region passes only on positive evidence for each of them:
 
 1. **locate** — the region is read again with a box per character (rapidocr's CTC
-   positions); the glyph is the ink (connected components) under that character's box.
-   A suspect character that cannot be located is not verified: the region fails.
+   positions); the glyph is the ink under that character's box: the connected components
+   nearest its centre and of its colour, cut to its columns where blur joined it to a
+   neighbour. A :data:`PRIOR_BOUND` character that cannot be located fails the region;
+   any other stands on the judge's sure read of the region.
 2. **shape** — the glyph's ink is compared with the expected character and each of its
-   look-alikes rendered in reference faces (:data:`REFERENCE_FACES`: DejaVu Sans/Serif,
-   Noto Sans/Serif CJK, regular and bold), size-normalised, by correlation of the blurred
-   ink plus a penalty on a different aspect ratio. The faces whose best candidate explains
-   the glyph best decide; there the expected character must beat every look-alike by
-   :data:`MARGIN`.
+   look-alikes rendered in reference faces (:data:`REFERENCE_FACES`: DejaVu, Liberation
+   and FreeFont Latin faces, Noto Sans/Serif CJK; regular and bold), size-normalised, by
+   correlation of the blurred ink minus a penalty on a different aspect ratio; the
+   :data:`TOP_FACES` faces that explain the glyph best decide.
 3. **context-free read** — the glyph's ink alone, dark on white, is read again (for all
-   but :data:`PRIOR_BOUND` characters: the recogniser reads a lone round ``O`` as ``0``);
-   reading one of its look-alikes is evidence against.
+   but ``0 1 O D l I``: the recogniser reads a lone round ``O`` as ``0``); reading one of
+   its look-alikes is evidence against.
 
 How the evidence combines (measured on the look-alike set and the synthetic set, see
-``signwriter bench qa --set lookalike``): a :data:`PRIOR_BOUND` character (``0 1 O D l I``,
-which the judge reads by its prior with full confidence) fails when a look-alike fits its
-shape better by :data:`CLEAR_MARGIN`; any other suspect fails when it is read as a
-look-alike on its own (and its shape does not clearly say otherwise), or when the judge is
-not sure of it (:data:`SURE_READ`) and neither its shape nor its context-free read
-confirms it.
+``signwriter bench qa --set lookalike``): a :data:`PRIOR_BOUND` character (``0 1 O D l I
+日 曰``, which the judge reads by its prior with full confidence) fails when its prior
+twin (:data:`PRIOR_PAIRS`) fits its shape better by :data:`CLEAR_MARGIN`
+(:data:`CLEAR_MARGIN_SMALL` at legal size); any suspect fails when it is read as a
+look-alike on its own and its shape does not clearly say otherwise
+(:data:`MARGIN`), or when the judge is not sure of it (:data:`SURE_READ`) and neither its
+shape nor its context-free read confirms it.
+
+Known limits (measured, ``tests/qa/test_lookalike.py`` and the set): a serif ``l`` for
+``1`` at legal size; ``l`` for ``1`` in monospaced faces whose ``l`` has a flag;
+``夭``/``天`` at legal size (one slanted stroke).
 
 Two-letter confusions (``rn``/``m``, ``vv``/``w``, ``cl``/``d``) are not verified here:
 the judge reads them letter by letter (tested), so a wrong one already fails on the read.
