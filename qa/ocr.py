@@ -44,6 +44,21 @@ TEXT_SCORE = 0.3
 DET_MAX_SIDE = 2000
 """Images larger than this are scaled down for text detection (recognition is unaffected)."""
 
+PAGE_DET_MIN_SIDE = 640
+"""In spec mode the whole page is detected at half its long side, never below this (nor
+above :data:`DET_MAX_SIDE`); the lines found are recognised at full resolution."""
+
+REGION_TEXT_PX = 48
+"""A region whose text, as large as its box could hold it (:func:`estimate_text_px`),
+would be under this many pixels at the page's detection scale is detected again on its
+own crop, scaled so that text is about this high (never upscaled): text drawn three
+times smaller than its box allows is still about 16 px for the detector."""
+
+REGION_MARGIN = (0.04, 0.5)
+"""Margin around such a region's box for its crop: a fraction of the page width on each
+side (text drifting from its box), and of the box height above and below."""
+
+
 
 OCRRuntime = Literal["auto", "openvino", "onnxruntime"]
 """Which inference runtime runs rapidocr's ONNX models. ``auto`` takes OpenVINO when it is
@@ -165,9 +180,12 @@ class RapidOCREngine:
         finally:
             self._idle.put(ocr)
 
-    def read(self, img: np.ndarray) -> list[OCRLine]:
+    def read(self, img: np.ndarray, det_side: int | None = None) -> list[OCRLine]:
+        """The text lines of ``img``; ``det_side`` caps the long side the detector sees
+        (default :data:`DET_MAX_SIDE`); lines are recognised at full resolution."""
         bgr = np.ascontiguousarray(_rgb(img)[:, :, ::-1])
         with self._engine() as ocr:
+            _set_det_side(ocr, det_side)
             # rapidocr keeps use_det/use_rec between calls: always say all three
             result = ocr(bgr, use_det=True, use_cls=False, use_rec=True)
         if result.txts is None or result.boxes is None:
@@ -179,10 +197,12 @@ class RapidOCREngine:
                                      engine=self.name))
         return lines
 
-    def detect(self, img: np.ndarray) -> list[tuple[int, int, int, int]]:
+    def detect(self, img: np.ndarray, det_side: int | None = None
+               ) -> list[tuple[int, int, int, int]]:
         """Text line boxes (x0, y0, x1, y1 in pixels), top to bottom, without reading them."""
         bgr = np.ascontiguousarray(_rgb(img)[:, :, ::-1])
         with self._engine() as ocr:
+            _set_det_side(ocr, det_side)
             result = ocr(bgr, use_det=True, use_cls=False, use_rec=False)
         boxes = getattr(result, "boxes", None)
         if boxes is None:
@@ -198,6 +218,14 @@ class RapidOCREngine:
         if not txts:
             return "", 0.0
         return str(txts[0]), float(result.scores[0])
+
+
+def _set_det_side(ocr: Any, side: int | None) -> None:
+    """Point a borrowed rapidocr instance's detector at ``side`` (the long side it sees)."""
+    side = int(side or DET_MAX_SIDE)
+    ocr.cfg.Det.limit_side_len = side
+    if ocr.text_det is not None:
+        ocr.text_det.limit_side_len = side
 
 
 def _quad_box(quad) -> tuple[int, int, int, int]:
@@ -279,9 +307,9 @@ class HangulEngine:
         self.tesseract = TesseractEngine(lang, self.CONFIG)  # EngineUnavailable without kor
         self.name = f"{detector.name}+tesseract-kor"
 
-    def read(self, img: np.ndarray) -> list[OCRLine]:
+    def read(self, img: np.ndarray, det_side: int | None = None) -> list[OCRLine]:
         arr = _rgb(img)
-        boxes = self.detector.detect(arr)
+        boxes = self.detector.detect(arr, det_side)
         if not boxes:
             return []
         with ThreadPoolExecutor(max_workers=self.detector.instances) as pool:
@@ -319,6 +347,133 @@ class HangulEngine:
         text = " ".join(ln.text for ln in lines)
         weight = sum(len(ln.text) for ln in lines) or 1
         return text, sum(ln.confidence * len(ln.text) for ln in lines) / weight
+
+
+def estimate_text_px(text: str, box_w: float, box_h: float) -> float:
+    """About how high ``text`` is drawn when set as large as it fits a ``box_w``×``box_h``
+    px box, on one line or wrapped (CJK and full-width characters one em wide, others
+    0.6 em; lines 1.25 em apart)."""
+    ems = sum(1.0 if ord(ch) >= 0x2E80 else 0.6 for ch in text.strip()) or 1.0
+    return max(min(box_h / (1.25 * k), box_w * k / ems) for k in range(1, 7))
+
+
+PixelRect = tuple[int, int, int, int]
+
+
+def page_det_side(width: int, height: int) -> int:
+    """The long side at which a ``width``×``height`` page is detected in spec mode (see
+    :data:`PAGE_DET_MIN_SIDE`)."""
+    long_side = max(width, height)
+    return min(long_side, DET_MAX_SIDE, max(PAGE_DET_MIN_SIDE, long_side // 2))
+
+
+def region_plan(width: int, height: int, texts_and_boxes
+                ) -> list[tuple[PixelRect, int]] | None:
+    """The crops on which a ``width``×``height`` page's small expected texts are detected
+    again, each with the long side its detector sees (``texts_and_boxes``: ``(text,
+    (x, y, w, h) fractions)``); overlapping crops are merged. ``None`` (read the page
+    whole, at full resolution) when a text has no box, or when the page pass plus the
+    crops would make the detector see as many pixels as one full-resolution pass."""
+    page_scale = page_det_side(width, height) / max(width, height)
+    rects: list[tuple[list[int], float]] = []
+    for text, box in texts_and_boxes:
+        if box is None:
+            return None
+        x, y, w, h = box
+        est = estimate_text_px(text, w * width, h * height)
+        if est * page_scale >= REGION_TEXT_PX:
+            continue  # large enough for the page pass
+        mx, my = REGION_MARGIN[0] * width, REGION_MARGIN[1] * h * height
+        rect = [max(0, int(x * width - mx)), max(0, int(y * height - my)),
+                min(width, int(np.ceil((x + w) * width + mx))),
+                min(height, int(np.ceil((y + h) * height + my)))]
+        rects.append((rect, min(1.0, REGION_TEXT_PX / max(est, 1.0))))
+    merged = True
+    while merged:  # merge overlapping crops; the merged crop keeps the finer scale
+        merged = False
+        for i in range(len(rects)):
+            for j in range(i + 1, len(rects)):
+                a, b = rects[i][0], rects[j][0]
+                if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]:
+                    rects[i] = ([min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]),
+                                 max(a[3], b[3])], max(rects[i][1], rects[j][1]))
+                    del rects[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    plan = [((r[0], r[1], r[2], r[3]),
+             max(32, min(DET_MAX_SIDE, int(np.ceil(max(r[2] - r[0], r[3] - r[1]) * scale)))))
+            for r, scale in rects]
+
+    def seen(w: int, h: int, side: int) -> float:  # pixels the detector sees
+        f = min(1.0, side / max(w, h))
+        return w * h * f * f
+
+    cost = seen(width, height, page_det_side(width, height))
+    cost += sum(seen(r[2] - r[0], r[3] - r[1], side) for r, side in plan)
+    return plan if cost < 0.8 * seen(width, height, DET_MAX_SIDE) else None
+
+
+def _inside(box: tuple[int, int, int, int], rects) -> float:
+    """The fraction of ``box``'s area covered by ``rects`` (assumed not to overlap)."""
+    area = max(1, (box[2] - box[0]) * (box[3] - box[1]))
+    covered = 0
+    for r in rects:
+        w = min(box[2], r[2]) - max(box[0], r[0])
+        h = min(box[3], r[3]) - max(box[1], r[1])
+        if w > 0 and h > 0:
+            covered += w * h
+    return covered / area
+
+
+class PageReader:
+    """An engine reading one page in spec mode, where the boxes say where the text should be:
+
+    * the whole page is detected at reduced resolution (:func:`page_det_side`: half the
+      long side, at least 640 px) and every line found is recognised at full resolution;
+    * a region whose text may be too small for that (:func:`region_plan`) is detected
+      again on its own crop, box plus margin, near its text's own scale; its lines replace
+      the page pass's lines there.
+
+    At 2048² this costs about a sixth of a full-resolution read. Any other image (a crop
+    the check re-reads) is read as the engine reads it."""
+
+    def __init__(self, engine: RapidOCREngine | HangulEngine, shape: tuple[int, int],
+                 plan: list[tuple[PixelRect, int]]) -> None:
+        self.engine = engine
+        self.shape = shape
+        self.plan = plan
+        self.page_side = page_det_side(shape[1], shape[0])
+        self.name = engine.name
+        self.scripts = engine.scripts
+
+    def read(self, img: np.ndarray) -> list[OCRLine]:
+        arr = np.asarray(img)
+        if tuple(arr.shape[:2]) != self.shape:
+            return self.engine.read(arr)
+        rects = [r for r, _ in self.plan]
+        page = [ln for ln in self.engine.read(arr, det_side=self.page_side)
+                if _inside(ln.box, rects) < 0.6]
+        lines = list(page)
+        kept = [ln.box for ln in page]
+        for (x0, y0, x1, y1), side in self.plan:
+            crop = np.ascontiguousarray(arr[y0:y1, x0:x1])
+            for ln in self.engine.read(crop, det_side=side):
+                b = (ln.box[0] + x0, ln.box[1] + y0, ln.box[2] + x0, ln.box[3] + y0)
+                if _inside(b, kept) < 0.5:  # not a piece of a line the page pass kept
+                    lines.append(ln.model_copy(update={"box": b}))
+        return sorted(lines, key=lambda ln: (ln.box[1], ln.box[0]))
+
+
+def for_page(engine, shape: tuple[int, int], texts_and_boxes):
+    """``engine`` as a :class:`PageReader` for a page of ``shape`` (h, w) whose expected
+    texts and boxes are ``texts_and_boxes``; ``engine`` itself when the boxes do not allow
+    it (see :func:`region_plan`) or it cannot detect at a given scale."""
+    if not isinstance(engine, (RapidOCREngine, HangulEngine)):
+        return engine
+    plan = region_plan(shape[1], shape[0], texts_and_boxes)
+    return engine if plan is None else PageReader(engine, tuple(shape), plan)
 
 
 def _rgb(img: np.ndarray) -> np.ndarray:
