@@ -121,7 +121,7 @@ def check_image(image: str | Path, expected: list[ExpectedText], *, reader: Read
     if reader is None and recheck is None:  # the default judge, as the pipeline runs it
         recheck = get_engine("rapidocr", runtime=resolve_recheck_runtime())
     # the judge for the copy's scripts (Hangul: rapidocr's detector + tesseract kor); in
-    # spec mode it reads the regions on their own crops, the rest at reduced resolution
+    # spec mode it detects the page at the resolution the smallest expected text allows
     engine, recheck = judges(reader or get_engine("rapidocr"), recheck, expected,
                              arr.shape[:2] if locate else None)
     judge_again = recheck if recheck is not None and recheck is not engine else None

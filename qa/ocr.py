@@ -44,19 +44,15 @@ TEXT_SCORE = 0.3
 DET_MAX_SIDE = 2000
 """Images larger than this are scaled down for text detection (recognition is unaffected)."""
 
+PAGE_TEXT_PX = 48
+"""In spec mode the page is detected at the scale where its smallest expected text, as
+large as its box could hold it (:func:`estimate_text_px`), is about this many pixels
+high: text drawn three times smaller than its box allows is still 16 px for the detector
+(real generations often draw a legal line 2–3 times smaller than its box)."""
+
 PAGE_DET_MIN_SIDE = 640
-"""In spec mode the whole page is detected at half its long side, never below this (nor
-above :data:`DET_MAX_SIDE`); the lines found are recognised at full resolution."""
-
-REGION_TEXT_PX = 48
-"""A region whose text, as large as its box could hold it (:func:`estimate_text_px`),
-would be under this many pixels at the page's detection scale is detected again on its
-own crop, scaled so that text is about this high (never upscaled): text drawn three
-times smaller than its box allows is still about 16 px for the detector."""
-
-REGION_MARGIN = (0.04, 0.5)
-"""Margin around such a region's box for its crop: a fraction of the page width on each
-side (text drifting from its box), and of the box height above and below."""
+"""…but never on fewer pixels than this on the long side (stray text smaller than the
+copy is still found)."""
 
 
 
@@ -357,123 +353,54 @@ def estimate_text_px(text: str, box_w: float, box_h: float) -> float:
     return max(min(box_h / (1.25 * k), box_w * k / ems) for k in range(1, 7))
 
 
-PixelRect = tuple[int, int, int, int]
-
-
-def page_det_side(width: int, height: int) -> int:
-    """The long side at which a ``width``×``height`` page is detected in spec mode (see
-    :data:`PAGE_DET_MIN_SIDE`)."""
-    long_side = max(width, height)
-    return min(long_side, DET_MAX_SIDE, max(PAGE_DET_MIN_SIDE, long_side // 2))
-
-
-def region_plan(width: int, height: int, texts_and_boxes
-                ) -> list[tuple[PixelRect, int]] | None:
-    """The crops on which a ``width``×``height`` page's small expected texts are detected
-    again, each with the long side its detector sees (``texts_and_boxes``: ``(text,
-    (x, y, w, h) fractions)``); overlapping crops are merged. ``None`` (read the page
-    whole, at full resolution) when a text has no box, or when the page pass plus the
-    crops would make the detector see as many pixels as one full-resolution pass."""
-    page_scale = page_det_side(width, height) / max(width, height)
-    rects: list[tuple[list[int], float]] = []
+def page_det_side(width: int, height: int, texts_and_boxes) -> int | None:
+    """The long side at which to detect the text of a ``width``×``height`` page whose
+    expected texts are ``texts_and_boxes`` (``(text, (x, y, w, h) fractions)``): see
+    :data:`PAGE_TEXT_PX`. ``None`` (full resolution, up to :data:`DET_MAX_SIDE`) when a
+    text has no box."""
+    sizes = []
     for text, box in texts_and_boxes:
         if box is None:
             return None
-        x, y, w, h = box
-        est = estimate_text_px(text, w * width, h * height)
-        if est * page_scale >= REGION_TEXT_PX:
-            continue  # large enough for the page pass
-        mx, my = REGION_MARGIN[0] * width, REGION_MARGIN[1] * h * height
-        rect = [max(0, int(x * width - mx)), max(0, int(y * height - my)),
-                min(width, int(np.ceil((x + w) * width + mx))),
-                min(height, int(np.ceil((y + h) * height + my)))]
-        rects.append((rect, min(1.0, REGION_TEXT_PX / max(est, 1.0))))
-    merged = True
-    while merged:  # merge overlapping crops; the merged crop keeps the finer scale
-        merged = False
-        for i in range(len(rects)):
-            for j in range(i + 1, len(rects)):
-                a, b = rects[i][0], rects[j][0]
-                if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]:
-                    rects[i] = ([min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]),
-                                 max(a[3], b[3])], max(rects[i][1], rects[j][1]))
-                    del rects[j]
-                    merged = True
-                    break
-            if merged:
-                break
-    plan = [((r[0], r[1], r[2], r[3]),
-             max(32, min(DET_MAX_SIDE, int(np.ceil(max(r[2] - r[0], r[3] - r[1]) * scale)))))
-            for r, scale in rects]
-
-    def seen(w: int, h: int, side: int) -> float:  # pixels the detector sees
-        f = min(1.0, side / max(w, h))
-        return w * h * f * f
-
-    cost = seen(width, height, page_det_side(width, height))
-    cost += sum(seen(r[2] - r[0], r[3] - r[1], side) for r, side in plan)
-    return plan if cost < 0.8 * seen(width, height, DET_MAX_SIDE) else None
-
-
-def _inside(box: tuple[int, int, int, int], rects) -> float:
-    """The fraction of ``box``'s area covered by ``rects`` (assumed not to overlap)."""
-    area = max(1, (box[2] - box[0]) * (box[3] - box[1]))
-    covered = 0
-    for r in rects:
-        w = min(box[2], r[2]) - max(box[0], r[0])
-        h = min(box[3], r[3]) - max(box[1], r[1])
-        if w > 0 and h > 0:
-            covered += w * h
-    return covered / area
+        sizes.append(estimate_text_px(text, box[2] * width, box[3] * height))
+    if not sizes:
+        return None
+    long_side = max(width, height)
+    side = int(np.ceil(long_side * PAGE_TEXT_PX / max(1.0, min(sizes)) / 32) * 32)
+    return max(PAGE_DET_MIN_SIDE, min(side, DET_MAX_SIDE, long_side))
 
 
 class PageReader:
-    """An engine reading one page in spec mode, where the boxes say where the text should be:
-
-    * the whole page is detected at reduced resolution (:func:`page_det_side`: half the
-      long side, at least 640 px) and every line found is recognised at full resolution;
-    * a region whose text may be too small for that (:func:`region_plan`) is detected
-      again on its own crop, box plus margin, near its text's own scale; its lines replace
-      the page pass's lines there.
-
-    At 2048² this costs about a sixth of a full-resolution read. Any other image (a crop
-    the check re-reads) is read as the engine reads it."""
+    """An engine reading one page in spec mode, where the boxes say how large the text
+    is: the whole page is detected at :func:`page_det_side` (at 1024² with large copy,
+    640 px: a third of the pixels; at 2048², typically half the side: a quarter) and every
+    line found is recognised at full resolution. Any other image (a crop the check
+    re-reads) is read as the engine reads it."""
 
     def __init__(self, engine: RapidOCREngine | HangulEngine, shape: tuple[int, int],
-                 plan: list[tuple[PixelRect, int]]) -> None:
+                 det_side: int) -> None:
         self.engine = engine
         self.shape = shape
-        self.plan = plan
-        self.page_side = page_det_side(shape[1], shape[0])
+        self.det_side = det_side
         self.name = engine.name
         self.scripts = engine.scripts
 
     def read(self, img: np.ndarray) -> list[OCRLine]:
         arr = np.asarray(img)
-        if tuple(arr.shape[:2]) != self.shape:
-            return self.engine.read(arr)
-        rects = [r for r, _ in self.plan]
-        page = [ln for ln in self.engine.read(arr, det_side=self.page_side)
-                if _inside(ln.box, rects) < 0.6]
-        lines = list(page)
-        kept = [ln.box for ln in page]
-        for (x0, y0, x1, y1), side in self.plan:
-            crop = np.ascontiguousarray(arr[y0:y1, x0:x1])
-            for ln in self.engine.read(crop, det_side=side):
-                b = (ln.box[0] + x0, ln.box[1] + y0, ln.box[2] + x0, ln.box[3] + y0)
-                if _inside(b, kept) < 0.5:  # not a piece of a line the page pass kept
-                    lines.append(ln.model_copy(update={"box": b}))
-        return sorted(lines, key=lambda ln: (ln.box[1], ln.box[0]))
+        page = tuple(arr.shape[:2]) == self.shape
+        return self.engine.read(arr, det_side=self.det_side if page else None)
 
 
 def for_page(engine, shape: tuple[int, int], texts_and_boxes):
     """``engine`` as a :class:`PageReader` for a page of ``shape`` (h, w) whose expected
-    texts and boxes are ``texts_and_boxes``; ``engine`` itself when the boxes do not allow
-    it (see :func:`region_plan`) or it cannot detect at a given scale."""
+    texts and boxes are ``texts_and_boxes``; ``engine`` itself when the page would be
+    detected at full resolution anyway or the engine cannot detect at a given scale."""
     if not isinstance(engine, (RapidOCREngine, HangulEngine)):
         return engine
-    plan = region_plan(shape[1], shape[0], texts_and_boxes)
-    return engine if plan is None else PageReader(engine, tuple(shape), plan)
+    side = page_det_side(shape[1], shape[0], texts_and_boxes)
+    if side is None or side >= min(max(shape), DET_MAX_SIDE):
+        return engine
+    return PageReader(engine, tuple(shape), side)
 
 
 def _rgb(img: np.ndarray) -> np.ndarray:

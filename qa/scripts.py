@@ -243,8 +243,8 @@ def judge_for(reader, texts: Iterable[str]):
 def judges(reader, recheck, expected, shape: tuple[int, int] | None = None):
     """The two engines of one check, from the configured ones: each is the judge for the
     copy's scripts (:func:`judge_for`); in spec mode (every expected text has a box), for a
-    page of ``shape`` (h, w), it reads the regions on their own crops and the rest of the
-    page at reduced resolution (:class:`qa.ocr.PageReader`). ``recheck`` ``None`` stays
+    page of ``shape`` (h, w), it detects the page's lines at the reduced resolution the
+    smallest expected text allows (:class:`qa.ocr.PageReader`). ``recheck`` ``None`` stays
     ``None``; the same engine for both stays one engine."""
     expected = list(expected)
     texts = [e.text for e in expected]

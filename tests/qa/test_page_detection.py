@@ -1,5 +1,6 @@
-"""Spec mode at real sizes: the page is detected at reduced resolution, regions whose text may
-be small again on their own crops (cheap at 2048²); the copy is still judged exactly."""
+"""Spec mode at real sizes: the page is detected at the resolution its smallest expected text
+allows (cheap at 2048², and at 1024² with large copy), read at full resolution, and the copy
+is still judged exactly."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from qa import check_image, get_engine
 from qa.models import ExpectedText
-from qa.ocr import estimate_text_px, page_det_side, region_plan
+from qa import scripts
+from qa.ocr import DET_MAX_SIDE, PAGE_DET_MIN_SIDE, PageReader, estimate_text_px, page_det_side
 
 SANS = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 BOLD = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
@@ -41,23 +43,32 @@ def _expected(*items):
     return [ExpectedText(id=f"r{i}", text=t, box=b) for i, (t, b) in enumerate(items)]
 
 
-def test_only_regions_with_small_text_get_their_own_crop():
-    assert page_det_side(2048, 2048) == 1024 and page_det_side(1024, 1536) == 768
-    assert page_det_side(1024, 1024) == 640 and page_det_side(512, 512) == 512
-    # headline and price are large enough for the half-resolution page pass; the legal
-    # line (~50 px at most) is detected again on its crop, near full resolution
-    plan = region_plan(2048, 2048, [HEAD, PRICE, LEGAL])
-    assert len(plan) == 1
-    (x0, y0, x1, y1), side = plan[0]
-    assert y0 < 0.9 * 2048 < 0.93 * 2048 < y1 and x1 - x0 > 0.8 * 2048
-    assert side > 0.9 * (x1 - x0)
-    assert region_plan(2048, 2048, [HEAD, PRICE]) == []
-    assert region_plan(1024, 1024, [HEAD, ("x", None)]) is None        # a text without a box
-    # small text all over the page: crops would cost as much as one full-resolution pass
-    rows = [(f"Fine print line {i}", (0.02, 0.02 + 0.08 * i, 0.96, 0.02)) for i in range(12)]
-    assert region_plan(1024, 1024, rows) is None
+def test_detection_side_follows_the_smallest_expected_text():
+    big_only = page_det_side(2048, 2048, [HEAD, PRICE])
+    body = ("Fresh sandals for everyone", (0.1, 0.6, 0.8, 0.06))
+    with_body = page_det_side(2048, 2048, [HEAD, PRICE, body])
+    with_legal = page_det_side(2048, 2048, [HEAD, PRICE, body, LEGAL])
+    assert big_only == PAGE_DET_MIN_SIDE < with_body < with_legal == DET_MAX_SIDE
+    assert page_det_side(1024, 1024, [HEAD, ("x", None)]) is None   # a text without a box
     # a 3 % high box across 80 % of a 2048 page holds ~50 px text on one line
     assert 45 < estimate_text_px(LEGAL[0], 0.8 * 2048, 0.03 * 2048) < 65
+    # the same legal box on a 1024 page: ~25 px at most, so the page is read whole
+    reader = get_engine("rapidocr", runtime="onnxruntime")
+    judge, _ = scripts.judges(reader, None, _expected(HEAD, LEGAL), (1024, 1024))
+    assert judge is reader
+    judge, _ = scripts.judges(reader, None, _expected(HEAD, PRICE), (1024, 1024))
+    assert isinstance(judge, PageReader) and judge.det_side == PAGE_DET_MIN_SIDE
+
+
+def test_small_legal_text_far_below_its_box_is_still_read_at_1024():
+    # a legal line drawn at 12 px in a box that could hold ~28 px text (seen in generations)
+    items = [(HEAD[0], HEAD[1], 80, BOLD), ("While stocks last. See store for details.",
+                                           (0.05, 0.91, 0.9, 0.045), 12, SANS)]
+    arr = _poster(1024, items)
+    reader = get_engine("rapidocr", runtime="onnxruntime")
+    exp = _expected(HEAD, ("While stocks last. See store for details.", (0.05, 0.91, 0.9, 0.045)))
+    report = check_image("l.png", exp, reader=reader, recheck=reader, pixels=arr)
+    assert report.passed, report.regions
 
 
 def test_2048_poster_with_small_legal_line_passes_and_catches_a_typo():
