@@ -23,9 +23,12 @@ from agents.prompting import compile_edit_prompt, compile_prompt, layout_for
 from agents.spec import VisualSpec
 from agents.state import AssetState, Context
 from agents.status import AssetStatus, Decision
-from agents.store import read_json, write_json
+from agents.store import atomic_write, read_json, write_json
 from generation.base import EditRequest, GenerationRequest, estimate_cost
 from generation.errors import AuthError, BackendError, NeedsKey, QuotaExceeded
+from generation.images import composite as composite_images
+from generation.output import SUFFIX as OUTPUT_SUFFIX
+from generation.output import encode as encode_output
 from generation.typeset import overlay_blocks
 from qa.check import check_image, load_image
 from qa.models import ExpectedText
@@ -148,6 +151,10 @@ def generate(state: AssetState, runtime: Runtime[Context]) -> Command[Literal["c
         store.record_generation(done)
         ctx.budget.settle(price, result.cost_usd + result.possibly_charged_usd)
     image_rel, image_sha = done["image"], done["sha256"]
+    if layout.images and not ctx.backend.capabilities.follows_layout:
+        # the brief's product photos, set into the area the prompt kept free for them
+        composed = composite_images(store.abs(image_rel).read_bytes(), layout)
+        image_rel, image_sha = store.save_image(composed, "image/png")
     overlaid = [b.id for b in layout.texts if b.render == "overlay"]
     if overlaid and not ctx.backend.capabilities.follows_layout:
         # the overlay policy: signwriter sets these texts itself onto the paid picture
@@ -186,6 +193,19 @@ def _enhanced(ctx: Context, prompt: str, adir: Any) -> str:
     if result.enhanced:
         done.write_text(result.prompt + "\n", encoding="utf-8")
     return result.prompt
+
+
+def _deliver(ctx: Context, state: AssetState, aid: str, image_rel: str) -> str:
+    """The accepted image as the final file, in the spec's output type and quality (QA
+    judged the lossless image; a JPEG or WebP is encoded from it)."""
+    output = load_spec(ctx, state).output
+    if output.file_type == "png":
+        return ctx.store.copy_final(aid, image_rel)
+    data = encode_output(ctx.store.abs(image_rel).read_bytes(), output.file_type,
+                         output.quality)
+    dst = ctx.store.asset_dir(aid) / f"final{OUTPUT_SUFFIX[output.file_type]}"
+    atomic_write(dst, data)
+    return ctx.store.rel(dst)
 
 
 def _fail(ctx: Context, aid: str, error: str) -> Command[Literal["__end__"]]:
@@ -242,7 +262,7 @@ def decide(state: AssetState, runtime: Runtime[Context]
     write_json(adir / "attempt.json", record)
     ctx.emit("decided", aid, last["n"], action=d.action, why=d.why)
     if d.action == "accept":
-        final = ctx.store.copy_final(aid, last["image"])
+        final = _deliver(ctx, state, aid, last["image"])
         ctx.store.set_asset_status(aid, status=AssetStatus.ACCEPTED, final_image=final,
                                    accepted_attempt=last["n"], reason=d.why)
         ctx.emit("done", aid, status=AssetStatus.ACCEPTED)
@@ -274,7 +294,7 @@ def review(state: AssetState, runtime: Runtime[Context]) -> dict[str, Any]:
     if decision == Decision.APPROVE:
         if chosen_n not in by_n:
             raise ReviewError(f"{aid} has no attempt {chosen_n}")
-        final = ctx.store.copy_final(aid, by_n[chosen_n]["image"])
+        final = _deliver(ctx, state, aid, by_n[chosen_n]["image"])
         ctx.store.set_asset_status(aid, status=AssetStatus.ACCEPTED, final_image=final,
                                    review=review_info, accepted_attempt=chosen_n)
         ctx.emit("done", aid, status=AssetStatus.ACCEPTED, decision=decision)

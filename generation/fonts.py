@@ -288,6 +288,11 @@ def _is_hangul(ch: str) -> bool:
     return 0xAC00 <= o <= 0xD7AF or 0x1100 <= o <= 0x11FF or 0x3130 <= o <= 0x318F
 
 
+def _is_katakana(ch: str) -> bool:
+    o = ord(ch)
+    return 0x30A1 <= o <= 0x30FA or ch in "ーヽヾ" or 0x31F0 <= o <= 0x31FF
+
+
 def _atoms(text: str, language: str | None) -> list[str]:
     """Pieces no line break may fall inside, each with its trailing space: a Latin word, a
     Korean word (Korean breaks between words, not syllables), one CJK character, a number
@@ -317,6 +322,15 @@ def _atoms(text: str, language: str | None) -> list[str]:
         if word:
             out.append(word)
             i += len(word)
+            continue
+        if _is_katakana(ch):  # a katakana word (モンブラン) is not broken: up to 8 kana
+            j = i
+            while j < n and _is_katakana(text[j]) and j - i < 8:
+                j += 1
+            if j < n and _is_katakana(text[j]):
+                j = i + 1  # a longer run breaks like other CJK text
+            out.append(text[i:j])
+            i = j
             continue
         if is_cjk(ch) and not _is_hangul(ch):
             out.append(ch)
