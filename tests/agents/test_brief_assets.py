@@ -101,7 +101,8 @@ def test_a_typeset_run_delivers_the_requested_file_type(kit, tmp_path):
         assert im.format == "JPEG" and im.size == (1024, 1024)
 
 
-def test_a_remote_backend_gets_the_product_composited_after_generation(kit, tmp_path):
+def test_a_remote_backend_gets_the_product_composited_after_generation(kit, tmp_path,
+                                                                    monkeypatch):
     from agents.api import start_run
     from tests.servers.openai_images_server import OpenAIImagesServer
 
@@ -115,8 +116,9 @@ def test_a_remote_backend_gets_the_product_composited_after_generation(kit, tmp_
                    images={"products": ["assets/product.png"]})
     with OpenAIImagesServer() as server:
         server.painter = plain
+        monkeypatch.setenv("SIGNWRITER_OPENAI_IMAGES_URLS", f'["{server.url}"]')
         settings = Settings(_env_file=None, runs_dir=tmp_path / "runs", max_attempts=1,
-                            backend="openai-images", openai_images_urls=[server.url])
+                            backend="openai-images")
         result = start_run(brief, settings, seed=1)
         sent = server.calls("generations")[0].json["prompt"]
     assert "where the product photo is placed later" in sent
