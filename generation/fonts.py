@@ -132,9 +132,10 @@ def face_index(path: str, language: str | None = None) -> int:
     return 0
 
 
-@lru_cache(maxsize=512)
+@lru_cache(maxsize=128)
 def load_font(path: str, size: int, language: str | None = None) -> ImageFont.FreeTypeFont:
-    """A Pillow font (cached); a collection (``.ttc``) uses ``language``'s face."""
+    """A Pillow font (cached); a collection (``.ttc``) uses ``language``'s face. Each is
+    its own FreeType face (a Noto CJK one holds about 2 MB), so the cache stays small."""
     return ImageFont.truetype(path, size=size, index=face_index(path, language))
 
 
@@ -235,7 +236,7 @@ def typeface(text: str, size: int, *, weight: str = "regular", family: str | Non
     return _typeface(text, size, weight, family, language, context)
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=96)
 def _typeface(text: str, size: int, weight: str, family: str | None, language: str | None,
               context: str | None) -> Typeface:
     lang = language if script_of(text) == "cjk" or not context else context
