@@ -158,6 +158,9 @@ class Brief(BaseModel):
     background: str | None = Field(None, description="What the picture behind the text shows.")
     language: str = Field("en", description="en, zh, … (the copy's language).")
     prompt: str | None = Field(None, description="Free-text brief; exact copy in quotes.")
+    review: Literal["failures", "always", "never"] | None = Field(
+        None, description="Who sees an asset before it is final: failures (default), always, "
+        "never.")
     render_policy: dict[str, Literal["model", "overlay"]] = Field(
         default_factory=dict, description="Per-role render policy, e.g. {legal: overlay}.")
 

@@ -1,4 +1,4 @@
-"""The pipeline graph for one asset: plan → generate → check → decide → (generate | review | end).
+"""The pipeline graph for one asset: plan → generate → check → decide → (generate | request_review → review | end).
 
 The *builder* is exported; callers compile it with their own checkpointer (the runner
 uses SQLite under the run folder, tests an in-memory saver)::
@@ -12,7 +12,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from agents import nodes
@@ -25,11 +25,12 @@ def build_graph() -> StateGraph:
     g.add_node("generate", nodes.generate)
     g.add_node("check", nodes.check)
     g.add_node("decide", nodes.decide)
+    g.add_node("request_review", nodes.request_review)
     g.add_node("review", nodes.review)
     g.add_edge(START, "plan")
     g.add_edge("plan", "generate")
     g.add_edge("check", "decide")
-    g.add_edge("review", END)
+    g.add_edge("request_review", "review")
     return g
 
 

@@ -29,7 +29,10 @@ from langgraph.types import Command
 from agents.brief import Brief, load_brief
 from agents.errors import ReviewError, SpecError
 from agents.graph import compiled_graph
+from agents.index import Index
 from agents.planner import make_planner
+from agents.review import answer_of, fits_check
+from agents.review import claim as review_claim
 from agents.settings import Settings
 from agents.spec import VisualSpec, size_problem, snap_size
 from agents.state import Budget, Context, Event
@@ -40,7 +43,7 @@ from qa.ocr import OCREngine, get_engine, resolve_recheck_runtime
 from qa.vision import VisionReader
 
 RUN_SETTINGS = ("backend", "planner", "max_attempts", "max_cost", "simulate_errors",
-                "concurrency")
+                "concurrency", "review_policy")
 """Settings a run records in run.json, so resume and review use what the run started with."""
 
 
@@ -52,7 +55,8 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
-        return all(a["status"] == "accepted" for a in self.manifest["assets"])
+        return all(a["status"] in ("accepted", "approved_with_findings")
+                   for a in self.manifest["assets"])
 
 
 def backend_options(settings: Settings, name: str, *, seed: int = 0) -> dict[str, Any]:
@@ -165,6 +169,8 @@ def start_run(brief_path: str | Path, settings: Settings, *,
     """Plan a brief and run every asset to accepted, needs_review or failed."""
     brief = load_brief(brief_path)
     seed = int(time.time()) & 0x7FFFFFFF if seed is None else seed
+    settings = settings.model_copy(update={
+        "review_policy": settings.review_policy or brief.review or "failures"})
     backend = _make_backend(settings, seed)
     specs = [fit_to_backend(s, backend) for s in plan_brief(brief, settings)]
     store = create_run(specs, settings, name=brief.name, brief_path=Path(brief_path),
@@ -181,12 +187,13 @@ def create_run(specs: list[VisualSpec], settings: Settings, *, name: str, seed: 
     if brief_path is not None:
         shutil.copyfile(brief_path, store.root / f"brief{brief_path.suffix or '.yaml'}")
     write_json(store.root / "run.json", {
-        "run_id": store.run_id, "brief": str(brief_path) if brief_path else None,
+        "run_id": store.run_id, "name": name, "brief": str(brief_path) if brief_path else None,
         "created": time.time(), "seed": seed, "status": "running",
         **{k: getattr(settings, k) for k in RUN_SETTINGS}}, durable=True)
     for spec in specs:  # what a resumed run works from: on disk for good
         write_json(store.spec_path(spec.asset_id), spec.model_dump(mode="json"), durable=True)
     store.write_manifest()
+    Index.for_settings(settings).sync_run(store)
     return store
 
 
@@ -214,8 +221,10 @@ def execute(store: RunStore, settings: Settings, backend: Backend, seed: int,
     worked on at once, so OCR of finished images overlaps with waiting on the backend.
     """
     budget = Budget(settings.max_cost, spent=store.spent_usd())
+    index = Index.for_settings(settings)
     ctx = Context(settings=settings, store=store, backend=backend, budget=budget,
-                  on_event=on_event, seed=seed, vision=vision_reader(settings),
+                  on_event=_indexed(index, store, on_event), seed=seed,
+                  vision=vision_reader(settings),
                   reader=ocr_reader(settings), recheck=ocr_recheck_reader(settings),
                   slots=threading.BoundedSemaphore(settings.concurrency))
     meta_path = store.root / "run.json"
@@ -232,6 +241,12 @@ def execute(store: RunStore, settings: Settings, backend: Backend, seed: int,
                 # stopped mid-way: continue from the last checkpoint; a step whose node had
                 # finished before the crash is not run again (its writes were saved)
                 graph.invoke(None, config, context=ctx, durability="sync")
+            elif snap.interrupts:
+                # a decision stored but not applied (the deciding process died): apply it
+                stored = index.decision_for(store.run_id, asset_id, snap.interrupts[0].id)
+                if stored and stored.get("applied") is None:
+                    graph.invoke(Command(resume=answer_of(stored)), config, context=ctx,
+                                 durability="sync")
             # else: finished, or waiting for a human
 
         error: BaseException | None = None
@@ -261,62 +276,116 @@ def execute(store: RunStore, settings: Settings, backend: Backend, seed: int,
             meta["error"] = str(error) if error else None
             write_json(meta_path, meta)
             manifest = store.write_manifest()
+            _settle_decisions(index, store, graph)
+            index.sync_run(store)
     if error:
         raise error
     return RunResult(store.run_id, store.root, manifest)
 
 
 # --- review --------------------------------------------------------------------------------
-def pending_reviews(settings: Settings) -> list[dict[str, Any]]:
-    """Every asset waiting for a person, across runs."""
-    out = []
+def _indexed(index: Index, store: RunStore, on_event: Callable[[Event], None] | None
+             ) -> Callable[[Event], None]:
+    """Progress events, with the run index updated when an asset finishes or waits."""
+    def emit(ev: Event) -> None:
+        if ev.kind == "done":
+            index.sync_asset(store, ev.asset_id)
+        if on_event:
+            on_event(ev)
+    return emit
+
+
+def _settle_decisions(index: Index, store: RunStore, graph: Any) -> None:
+    """Mark applied the stored decisions whose interrupt the graph has moved past."""
+    for d in index.unapplied_decisions(store.run_id):
+        snap = graph.get_state(_thread(store, d["asset_id"]))
+        if not any(i.id == d["interrupt_id"] for i in snap.interrupts):
+            index.mark_applied(d["id"], store.asset_status(d["asset_id"]).get("status", ""))
+
+
+def pending_reviews(settings: Settings, **filters: Any) -> list[dict[str, Any]]:
+    """Every asset waiting for a person, across runs (from the run index; ``filters``:
+    run_id, fmt, language, verdict passed|failed, sort oldest|newest|score|run)."""
+    items = Index.for_settings(settings).queue(**filters)
     root = Path(settings.runs_dir)
-    if not root.exists():
-        return out
-    for meta in sorted(root.glob("*/run.json")):
-        store = RunStore(meta.parent)
-        for aid in store.asset_ids():
-            st = store.asset_status(aid)
-            if st.get("status") == "needs_review":
-                out.append({"run_id": store.run_id, "asset_id": aid, "reason": st.get("reason"),
-                            "best_attempt": st.get("best_attempt"),
-                            "image": _best_image(store, aid, st.get("best_attempt"))})
-    return out
+    for i in items:
+        i["image_path"] = str(root / i["run_id"] / i["image"]) if i.get("image") else None
+        i["overlay_path"] = str(root / i["run_id"] / i["overlay"]) if i.get("overlay") else None
+    return items
 
 
-def _best_image(store: RunStore, aid: str, n: int | None) -> str | None:
-    for a in store.attempts(aid):
-        if a["n"] == n:
-            return str(store.abs(a["image"]))
-    return None
+@dataclass
+class Claim:
+    """A decision validated and stored, not yet applied to the graph."""
+
+    run_id: str
+    asset_id: str
+    row: dict[str, Any]
+    answer: dict[str, Any]
 
 
-def decide_review(run_id: str, asset_id: str, decision: str, settings: Settings, *,
-                  reviewer: str | None = None, note: str | None = None,
-                  attempt: int | None = None) -> RunResult:
-    """Apply a person's decision (approve | reject) and resume that asset's graph."""
-    if decision not in ("approve", "reject"):
-        raise ReviewError(f"unknown decision {decision!r}: use approve or reject")
+def claim_review(run_id: str, asset_id: str, decision: str, settings: Settings, *,
+                 reviewer: str, via: str = "cli", note: str | None = None,
+                 attempt: int | None = None, region: str | None = None,
+                 text: str | None = None, review_id: str | None = None) -> Claim:
+    """Validate a decision against the asset's open review and store it once (see
+    :func:`agents.review.claim`); :func:`apply_review` then resumes the graph."""
     store = RunStore.open(settings.runs_dir, run_id)
     if asset_id not in store.asset_ids():
         raise ReviewError(f"run {run_id} has no asset '{asset_id}' "
                           f"(assets: {', '.join(store.asset_ids())})")
+    index = Index.for_settings(settings)
+    raw = {"decision": decision, "attempt": attempt, "note": note, "region": region,
+           "text": text}
+    spec = VisualSpec.model_validate(read_json(store.spec_path(asset_id)))
+    with _saver(store) as saver:
+        snap = compiled_graph(saver).get_state(_thread(store, asset_id))
+        row, answer = review_claim(interrupts=snap.interrupts, index=index, store=store,
+                                   asset_id=asset_id, raw=raw, reviewer=reviewer, via=via,
+                                   review_id=review_id, fits=fits_check(spec))
+    return Claim(run_id, asset_id, row, answer)
+
+
+def apply_review(claim: Claim, settings: Settings) -> RunResult:
+    """Resume the asset's graph with a claimed decision (once: a claim already applied, or
+    an interrupt already answered, is not applied again)."""
+    store = RunStore.open(settings.runs_dir, claim.run_id)
     settings, seed = run_settings(store, settings)
+    index = Index.for_settings(settings)
     backend = _make_backend(settings, seed)
     ctx = Context(settings=settings, store=store, backend=backend,
-                  budget=Budget(settings.max_cost, store.spent_usd()), seed=seed)
+                  budget=Budget(settings.max_cost, store.spent_usd()), seed=seed,
+                  on_event=_indexed(index, store, None), reader=ocr_reader(settings),
+                  recheck=ocr_recheck_reader(settings), vision=vision_reader(settings))
     with _saver(store) as saver:
         graph = compiled_graph(saver)
-        config = _thread(store, asset_id)
+        config = _thread(store, claim.asset_id)
         snap = graph.get_state(config)
-        if not snap.interrupts:
-            status = store.asset_status(asset_id).get("status")
-            raise ReviewError(f"{run_id}/{asset_id} is not waiting for review (status: {status})")
-        graph.invoke(Command(resume={"decision": decision, "reviewer": reviewer, "note": note,
-                                     "attempt": attempt}), config, context=ctx,
-                     durability="sync")
+        if any(i.id == claim.row["interrupt_id"] for i in snap.interrupts):
+            graph.invoke(Command(resume=claim.answer), config, context=ctx, durability="sync")
+        elif snap.next or snap.tasks:  # answered, then the process died: finish the step
+            graph.invoke(None, config, context=ctx, durability="sync")
+        index.mark_applied(claim.row["id"], store.asset_status(claim.asset_id).get("status", ""))
     manifest = store.write_manifest()
+    index.sync_run(store)
     return RunResult(store.run_id, store.root, manifest)
+
+
+def decide_review(run_id: str, asset_id: str, decision: str, settings: Settings, *,
+                  reviewer: str | None = None, note: str | None = None,
+                  attempt: int | None = None, region: str | None = None,
+                  text: str | None = None, via: str = "cli") -> RunResult:
+    """Decide an asset waiting for review (approve | reject | edit | regenerate | repair)
+    and resume its graph. Invalid answers raise before anything is stored or resumed."""
+    claim = claim_review(run_id, asset_id, decision, settings, reviewer=reviewer or "cli",
+                         via=via, note=note, attempt=attempt, region=region, text=text)
+    return apply_review(claim, settings)
+
+
+def decisions(settings: Settings, run_id: str | None = None,
+              asset_id: str | None = None) -> list[dict[str, Any]]:
+    """The audit: every decision (who, when, which attempt, what, why), oldest first."""
+    return Index.for_settings(settings).decisions(run_id, asset_id)
 
 
 def load_manifest(run_id: str, settings: Settings) -> dict[str, Any]:

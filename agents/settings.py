@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     max_attempts: int = Field(3, ge=1, le=20, description="Attempts per asset before review.")
     max_cost: float | None = Field(None, ge=0, description="Run budget in USD; never exceeded.")
     concurrency: int = Field(4, ge=1, le=64, description="Assets generated at once.")
+    review_policy: Literal["failures", "always", "never"] | None = Field(
+        None, description="Who sees an asset: failures (what QA could not accept), always, "
+        "never (QA's word is final); unset: the brief's `review:`, else failures.")
     simulate_errors: float = Field(0.0, ge=0, le=1, description="typeset only: chance that an "
                                    "attempt carries an injected GLM-Image-like text error.")
 

@@ -39,9 +39,10 @@ class AssetState(TypedDict, total=False):
     attempts: Annotated[list[AttemptSummary], operator.add]
     current: AttemptSummary | None
     next: dict[str, Any]
-    status: str            # running | accepted | needs_review | rejected | failed
+    status: str            # running | accepted | needs_review | approved_with_findings | rejected | failed
     final_image: str | None
     review: dict[str, Any] | None
+    review_request: dict[str, Any] | None   # agents.review.ReviewRequest, as JSON
     error: str | None
 
 

@@ -258,15 +258,16 @@ class RunStore:
                 "asset_id": aid, "format": spec.get("format"), "width": spec.get("width"),
                 "height": spec.get("height"), "status": st.get("status", "pending"),
                 "final_image": st.get("final_image"), "reason": st.get("reason"),
-                "review": st.get("review"),
+                "review": st.get("review"), "findings": st.get("findings") or [],
                 "cost_usd": round(sum(a.get("cost_usd", 0.0) for a in attempts), 6),
                 "attempts": attempts,
             })
         statuses = [a["status"] for a in assets]
-        if statuses and all(s in ("accepted", "rejected", "failed") for s in statuses):
+        final = ("accepted", "approved_with_findings", "rejected", "failed")
+        if statuses and all(s in final for s in statuses):
             status = "completed"
         elif any(s == "needs_review" for s in statuses) and all(
-                s in ("accepted", "rejected", "failed", "needs_review") for s in statuses):
+                s in (*final, "needs_review") for s in statuses):
             status = "needs_review"
         else:
             status = meta.get("status", "running")
