@@ -269,34 +269,79 @@ def qa(
 
 
 @review_app.command("list")
+@_guard
 def review_list(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder.")] = None,
+                run_id: Annotated[Optional[str], typer.Option("--run", help="Only this run.")] = None,
+                verdict: Annotated[Optional[str], typer.Option(help="passed | failed (QA's verdict).")] = None,
                 json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Assets waiting for a person."""
+    """Assets waiting for a person (from the run index), oldest first."""
+    import time as _time
+
     from agents.runner import pending_reviews
-    items = pending_reviews(_settings(runs_dir=out_dir))
+    if verdict not in (None, "passed", "failed"):
+        _fail(f"--verdict {verdict!r}: use passed or failed")
+    items = pending_reviews(_settings(runs_dir=out_dir), run_id=run_id, verdict=verdict)
     if json_out:
-        out.print_json(json.dumps(items))
+        out.print_json(json.dumps(items, ensure_ascii=False))
         return
     if not items:
         out.print("Nothing waits for review.")
         return
-    t = Table(title="waiting for review", title_justify="left")
-    for col in ("run", "asset", "best attempt", "why", "image"):
-        t.add_column(col)
-    for i in items:
-        t.add_row(i["run_id"], i["asset_id"], str(i["best_attempt"]), i["reason"] or "",
-                  i["image"] or "")
-    out.print(t)
+    out.print(f"[bold]{len(items)} waiting for review[/] (decide: signwriter review approve "
+              f"RUN ASSET …)", highlight=False)
+    for i in items:  # ids on a line of their own: never cut at 80 columns
+        age = max(0, int(_time.time() - (i.get("updated") or _time.time())))
+        verdict_word = "[green]QA passed[/]" if i.get("passed") else "[red]QA failed[/]"
+        out.print(f"\n[bold]{i['run_id']} {i['asset_id']}[/]", highlight=False, soft_wrap=True)
+        out.print(f"  {verdict_word} · best attempt {i.get('best_attempt')} of "
+                  f"{i.get('attempt_count')} · {i.get('width')}x{i.get('height')} "
+                  f"{i.get('language') or ''} · waiting {_age(age)}", highlight=False)
+        if i.get("reason"):
+            out.print(f"  {i['reason']}", highlight=False, markup=False)
+        if i.get("overlay_path"):
+            out.print(f"  overlay: {i['overlay_path']}", highlight=False, markup=False,
+                      soft_wrap=True)
 
 
-def _decide(decision: str, run_id: str, asset_id: str, note: Optional[str],
-            attempt: Optional[int], reviewer: Optional[str], out_dir: Optional[Path]) -> None:
+def _age(seconds: int) -> str:
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    return f"{seconds // 3600}h" if seconds < 172800 else f"{seconds // 86400}d"
+
+
+def _reviewer(name: Optional[str]) -> str:
+    if name:
+        return name
+    import getpass
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (a container)
+        return "cli"
+
+
+def _decide(decision: str, run_id: str, asset_id: str, out_dir: Optional[Path],
+            reviewer: Optional[str], **answer: Any) -> None:
+    from agents.errors import AlreadyDecided
     from agents.runner import decide_review
-    result = decide_review(run_id, asset_id, decision, _settings(runs_dir=out_dir),
-                           reviewer=reviewer, note=note, attempt=attempt)
+    try:
+        result = decide_review(run_id, asset_id, decision, _settings(runs_dir=out_dir),
+                               reviewer=_reviewer(reviewer), **answer)
+    except AlreadyDecided as e:
+        _fail(str(e), code=1)
+        return
     a = next(x for x in result.manifest["assets"] if x["asset_id"] == asset_id)
     out.print(f"{run_id}/{asset_id}: [{STATUS_STYLE.get(a['status'], 'white')}]{a['status']}[/]"
-              + (f" → {result.run_dir / a['final_image']}" if a.get("final_image") else ""))
+              + (f" → {result.run_dir / a['final_image']}" if a.get("final_image") else ""),
+              highlight=False)
+    if a["status"] == "needs_review":
+        out.print(f"  {a.get('reason') or ''}", highlight=False, markup=False)
+    _exit_for(result.manifest) if a["status"] in ("rejected", "failed", "needs_review") else None
+
+
+_Out = Annotated[Optional[Path], typer.Option("--out", help="Runs folder.")]
+_Reviewer = Annotated[Optional[str], typer.Option(help="Who decided (default: your login name).")]
 
 
 @review_app.command("approve")
@@ -304,20 +349,74 @@ def _decide(decision: str, run_id: str, asset_id: str, note: Optional[str],
 def review_approve(run_id: str, asset_id: str,
                    attempt: Annotated[Optional[int], typer.Option(help="Approve this attempt instead of the best one.")] = None,
                    note: Annotated[Optional[str], typer.Option(help="A note kept with the decision.")] = None,
-                   reviewer: Annotated[Optional[str], typer.Option(help="Who decided.")] = None,
-                   out_dir: Annotated[Optional[Path], typer.Option("--out")] = None) -> None:
-    """Approve an asset waiting for review (its best attempt becomes final)."""
-    _decide("approve", run_id, asset_id, note, attempt, reviewer, out_dir)
+                   reviewer: _Reviewer = None, out_dir: _Out = None) -> None:
+    """Approve an asset (its best attempt, or --attempt N) as final."""
+    _decide("approve", run_id, asset_id, out_dir, reviewer, attempt=attempt, note=note)
 
 
 @review_app.command("reject")
 @_guard
 def review_reject(run_id: str, asset_id: str,
-                  note: Annotated[Optional[str], typer.Option(help="Why it was rejected.")] = None,
-                  reviewer: Annotated[Optional[str], typer.Option(help="Who decided.")] = None,
-                  out_dir: Annotated[Optional[Path], typer.Option("--out")] = None) -> None:
-    """Reject an asset waiting for review."""
-    _decide("reject", run_id, asset_id, note, None, reviewer, out_dir)
+                  note: Annotated[Optional[str], typer.Option(help="Why it was rejected (required).")] = None,
+                  reviewer: _Reviewer = None, out_dir: _Out = None) -> None:
+    """Reject an asset, with the reason."""
+    _decide("reject", run_id, asset_id, out_dir, reviewer, note=note)
+
+
+@review_app.command("edit")
+@_guard
+def review_edit(run_id: str, asset_id: str,
+                region: Annotated[str, typer.Option(help="The text region to change (e.g. headline).")],
+                text: Annotated[str, typer.Option(help="Its new text.")],
+                reviewer: _Reviewer = None, out_dir: _Out = None) -> None:
+    """Change a region's text and generate the asset again (then QA checks it)."""
+    _decide("edit", run_id, asset_id, out_dir, reviewer, region=region, text=text)
+
+
+@review_app.command("regenerate")
+@_guard
+def review_regenerate(run_id: str, asset_id: str,
+                      note: Annotated[Optional[str], typer.Option(help="What to change; added to the prompt.")] = None,
+                      reviewer: _Reviewer = None, out_dir: _Out = None) -> None:
+    """Generate the asset again, with your note added to the prompt."""
+    _decide("regenerate", run_id, asset_id, out_dir, reviewer, note=note)
+
+
+@review_app.command("repair")
+@_guard
+def review_repair(run_id: str, asset_id: str,
+                  region: Annotated[str, typer.Option(help="The text region to repair.")],
+                  attempt: Annotated[Optional[int], typer.Option(help="The attempt to repair (default the best).")] = None,
+                  reviewer: _Reviewer = None, out_dir: _Out = None) -> None:
+    """Repair one region of an attempt (an image edit; backends that can edit)."""
+    _decide("repair", run_id, asset_id, out_dir, reviewer, region=region, attempt=attempt)
+
+
+@review_app.command("history")
+@_guard
+def review_history(run_id: Annotated[Optional[str], typer.Argument(help="Only this run.")] = None,
+                   asset_id: Annotated[Optional[str], typer.Argument(help="Only this asset.")] = None,
+                   out_dir: _Out = None,
+                   json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """The audit: who decided what, when, on which attempt, and why."""
+    import datetime as _dt
+
+    from agents.runner import decisions
+    rows = decisions(_settings(runs_dir=out_dir), run_id, asset_id)
+    if json_out:
+        out.print_json(json.dumps(rows, ensure_ascii=False))
+        return
+    for d in rows:
+        when = _dt.datetime.fromtimestamp(d["created"], _dt.timezone.utc)
+        what = d["decision"] + (f" attempt {d['attempt']}" if d.get("attempt") else "") + (
+            f" '{d['region']}'" if d.get("region") else "") + (
+            f" → '{d['text']}'" if d.get("text") else "")
+        out.print(f"{when:%Y-%m-%d %H:%M:%S} {d['run_id']} {d['asset_id']}\n  {d['reviewer']} "
+                  f"({d['via']}): {what}" + (f" — {d['note']}" if d.get("note") else "")
+                  + (f" [{d['outcome']}]" if d.get("outcome") else " [not applied yet]"),
+                  highlight=False, markup=False)
+    if not rows:
+        out.print("No decisions yet.")
 
 
 @app.command()
