@@ -29,6 +29,10 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="
                        "repair what is wrong, and queue the rest for human review.")
 review_app = typer.Typer(no_args_is_help=True, help="The human review queue.")
 app.add_typer(review_app, name="review")
+users_app = typer.Typer(no_args_is_help=True, help="Accounts of the review web app.")
+app.add_typer(users_app, name="users")
+index_app = typer.Typer(no_args_is_help=True, help="The run index (what the CLI and web app query).")
+app.add_typer(index_app, name="index")
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that print figures.")
 app.add_typer(bench_app, name="bench")
 
@@ -43,7 +47,21 @@ class Runtime(str, Enum):
     onnxruntime = "onnxruntime"
 
 
-STATUS_STYLE = {"accepted": "green", "needs_review": "yellow", "failed": "red",
+class ReviewPolicyChoice(str, Enum):
+    """Review policies (see ``SIGNWRITER_REVIEW_POLICY``)."""
+
+    failures = "failures"
+    always = "always"
+    never = "never"
+
+
+class RoleChoice(str, Enum):
+    viewer = "viewer"
+    reviewer = "reviewer"
+    admin = "admin"
+
+
+STATUS_STYLE = {"accepted": "green", "approved_with_findings": "yellow", "needs_review": "yellow", "failed": "red",
                 "rejected": "red", "running": "cyan", "pending": "dim"}
 
 
@@ -151,6 +169,7 @@ def run(
     max_cost: Annotated[Optional[float], typer.Option(min=0.0, help="Run budget in USD; never exceeded.")] = None,
     concurrency: Annotated[Optional[int], typer.Option(min=1, max=64, help="Generations in flight at once.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Base seed (default: from the clock).")] = None,
+    review: Annotated[Optional[ReviewPolicyChoice], typer.Option(help="Who sees an asset first: failures (what QA could not accept), always, never (default: the brief's `review:`, else failures).")] = None,
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder (default runs/).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
 ) -> None:
@@ -158,7 +177,7 @@ def run(
     from agents.runner import start_run
     s = _settings(backend=backend, planner=planner, max_attempts=max_attempts,
                   simulate_errors=simulate_errors, max_cost=max_cost, concurrency=concurrency,
-                  runs_dir=out_dir)
+                  runs_dir=out_dir, review_policy=review.value if review else None)
     display = _RunDisplay()
     display.max_attempts = s.max_attempts
     with display.progress:
@@ -420,20 +439,98 @@ def review_history(run_id: Annotated[Optional[str], typer.Argument(help="Only th
 
 
 @app.command()
-def runs(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder.")] = None) -> None:
-    """List runs and their status."""
-    from agents.store import RunStore
-    root = _settings(runs_dir=out_dir).runs_dir
-    t = Table(title=f"runs in {root}", title_justify="left")
+@_guard
+def serve(host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8765,
+          out_dir: _Out = None) -> None:
+    """The review web app: queue, asset pages, decisions, runs, audit."""
+    import uvicorn
+
+    from agents.web.app import create_app
+    settings = _settings(runs_dir=out_dir)
+    application = create_app(settings)
+    if not application.state.index.users():
+        console.print("[yellow]no accounts yet:[/] add one with [bold]signwriter users add NAME "
+                      "--role reviewer --password-stdin[/]", highlight=False)
+    console.print(f"signwriter review on http://{host}:{port}/", highlight=False)
+    uvicorn.run(application, host=host, port=port, log_level="warning", proxy_headers=True,
+                server_header=False)
+
+
+@users_app.command("add")
+@_guard
+def users_add(name: str,
+              role: Annotated[RoleChoice, typer.Option(help="viewer | reviewer | admin.")] = RoleChoice.reviewer,
+              password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from standard input (the only way: never on the command line).")] = False,
+              out_dir: _Out = None) -> None:
+    """Add an account (the password is read from stdin and stored as an argon2 hash)."""
+    from agents.accounts import add_user
+    from agents.index import Index
+    if not password_stdin:
+        _fail("give --password-stdin and the password on standard input, e.g. "
+              "`printf %s \"$PW\" | signwriter users add ana --role reviewer --password-stdin`")
+    password = sys.stdin.readline().rstrip("\r\n")
+    add_user(Index.for_settings(_settings(runs_dir=out_dir)), name, role.value, password)
+    out.print(f"added {name} ({role.value})", highlight=False)
+
+
+@users_app.command("list")
+@_guard
+def users_list(out_dir: _Out = None,
+               json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Accounts and their roles."""
+    from agents.index import Index
+    users = Index.for_settings(_settings(runs_dir=out_dir)).users()
+    if json_out:
+        out.print_json(json.dumps(users))
+        return
+    for u in users:
+        out.print(f"{u['name']}\t{u['role']}", highlight=False, markup=False)
+    if not users:
+        out.print("No accounts.")
+
+
+@users_app.command("remove")
+@_guard
+def users_remove(name: str, out_dir: _Out = None) -> None:
+    """Remove an account and end its sessions (its decisions stay in the audit)."""
+    from agents.accounts import remove_user
+    from agents.index import Index
+    remove_user(Index.for_settings(_settings(runs_dir=out_dir)), name)
+    out.print(f"removed {name}", highlight=False)
+
+
+@index_app.command("rebuild")
+@_guard
+def index_rebuild(out_dir: _Out = None) -> None:
+    """Fill the run index from every run folder (after an upgrade or a lost index)."""
+    from agents.index import Index
+    s = _settings(runs_dir=out_dir)
+    n = Index.for_settings(s).rebuild(s.runs_dir)
+    out.print(f"indexed {n} run(s) from {s.runs_dir}", highlight=False)
+
+
+@app.command()
+@_guard
+def runs(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder.")] = None,
+         json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List runs and their status (from the run index)."""
+    from agents.index import Index
+    s = _settings(runs_dir=out_dir)
+    index = Index.for_settings(s)
+    rows = index.runs()
+    if json_out:
+        out.print_json(json.dumps(rows))
+        return
+    t = Table(title=f"runs in {s.runs_dir}", title_justify="left")
     for col in ("run", "status", "assets", "cost"):
-        t.add_column(col)
-    for meta in sorted(Path(root).glob("*/run.json")):
-        m = RunStore(meta.parent).manifest()
+        t.add_column(col, no_wrap=col == "run")
+    for r in rows:
         counts: dict[str, int] = {}
-        for a in m["assets"]:
+        for a in index.assets(r["run_id"]):
             counts[a["status"]] = counts.get(a["status"], 0) + 1
-        t.add_row(m["run_id"], m["status"], ", ".join(f"{v} {k}" for k, v in counts.items()),
-                  f"${m['cost_usd']:.4f}")
+        t.add_row(r["run_id"], r["status"], ", ".join(f"{v} {k}" for k, v in counts.items()),
+                  f"${r['cost_usd'] or 0:.4f}")
     out.print(t)
 
 

@@ -216,40 +216,37 @@ def validate_answer(request: ReviewRequest, answer: ReviewAnswer,
 
 
 def claim(*, interrupts: Any, index: Any, store: Any, asset_id: str, raw: dict[str, Any],
-          reviewer: str, via: str, review_id: str | None = None,
+          reviewer: str, via: str, round_: int | None = None,
           fits: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Validate a person's answer against the asset's open interrupt and store it once.
 
     Returns (the decision row, the answer to resume the graph with). Raises
     :class:`InvalidDecision` (a bad answer: nothing stored, the asset stays reviewable),
     :class:`AlreadyDecided` (someone was first: who and when), or :class:`ReviewError`
-    (the asset is not waiting). ``review_id`` is the interrupt the reviewer saw: when the
-    asset has moved on since, their decision is refused instead of applied to a new
-    question."""
+    (the asset is not waiting). ``round_`` is the hand-over the reviewer saw (the web
+    form carries it): when the asset has moved on since, their decision is refused
+    instead of applied to a question they did not see."""
     from agents.errors import AlreadyDecided, Conflict, ReviewError
     run_id = store.run_id
+    earlier = [d for d in index.decisions(run_id, asset_id)
+               if round_ is not None and d.get("round") == round_]
     if not interrupts:
-        if review_id:
-            earlier = index.decision_for(run_id, asset_id, review_id)
-            if earlier:
-                raise AlreadyDecided(run_id, asset_id, earlier)
-        done = [d for d in index.decisions(run_id, asset_id)]
+        done = earlier or index.decisions(run_id, asset_id)
         status = store.asset_status(asset_id).get("status")
         if done and status != "needs_review":
             raise AlreadyDecided(run_id, asset_id, done[-1])
         raise ReviewError(f"{run_id}/{asset_id} is not waiting for review (status: {status})")
     intr = interrupts[0]
-    if review_id and review_id != intr.id:
-        earlier = index.decision_for(run_id, asset_id, review_id)
+    request = ReviewRequest.model_validate({k: v for k, v in intr.value.items()
+                                            if k != "problem"})
+    if round_ is not None and round_ != request.round:
         if earlier:
-            raise AlreadyDecided(run_id, asset_id, earlier)
+            raise AlreadyDecided(run_id, asset_id, earlier[-1])
         raise ReviewError(f"{run_id}/{asset_id} has a newer review than the one decided on; "
                           f"reload it")
     existing = index.decision_for(run_id, asset_id, intr.id)
     if existing:
         raise AlreadyDecided(run_id, asset_id, existing)
-    request = ReviewRequest.model_validate({k: v for k, v in intr.value.items()
-                                            if k != "problem"})
     answer = validate_answer(request, parse_answer({**raw, "reviewer": reviewer}), fits=fits)
     body = answer.model_dump(mode="json")
     try:

@@ -327,7 +327,7 @@ class Claim:
 def claim_review(run_id: str, asset_id: str, decision: str, settings: Settings, *,
                  reviewer: str, via: str = "cli", note: str | None = None,
                  attempt: int | None = None, region: str | None = None,
-                 text: str | None = None, review_id: str | None = None) -> Claim:
+                 text: str | None = None, round_: int | None = None) -> Claim:
     """Validate a decision against the asset's open review and store it once (see
     :func:`agents.review.claim`); :func:`apply_review` then resumes the graph."""
     store = RunStore.open(settings.runs_dir, run_id)
@@ -342,7 +342,7 @@ def claim_review(run_id: str, asset_id: str, decision: str, settings: Settings, 
         snap = compiled_graph(saver).get_state(_thread(store, asset_id))
         row, answer = review_claim(interrupts=snap.interrupts, index=index, store=store,
                                    asset_id=asset_id, raw=raw, reviewer=reviewer, via=via,
-                                   review_id=review_id, fits=fits_check(spec))
+                                   round_=round_, fits=fits_check(spec))
     return Claim(run_id, asset_id, row, answer)
 
 
