@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -16,10 +17,14 @@ import yaml
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError,
                       field_validator, model_validator)
 
-from agents.errors import BriefError
+from agents.errors import BriefError, PathNotAllowed
 from agents.formats import PRESETS
+from agents.paths import (FONT_SUFFIXES, IMAGE_SUFFIXES, asset_roots, confine, looks_like_path,
+                          read_limited)
+from agents.settings import Settings
 from agents.spec import HEX, TEXT_ROLES, size_problem
 from qa.models import Strictness
+from qa.scripts import UnsupportedLanguage, require_language, require_scripts
 
 SIZE_RE = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$")
 QUOTE_RE = re.compile(r'"([^"]+)"|“([^”]+)”|「([^」]+)」|『([^』]+)』')
@@ -93,10 +98,22 @@ class CopyItem(BaseModel):
         return v
 
 
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+"""Brief, format and copy item names: they become file and folder names."""
+
+MAX_NODES = 100_000
+"""Most mappings, lists and values a brief may hold (YAML aliases are counted each time
+they are used, so an alias bomb is refused instead of expanded)."""
+
+MAX_FREE_TEXT_CHARS = 8_000
+"""Longest ``prompt``, ``style`` or ``background`` text."""
+
+
 class Format(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str
+    name: str = Field(pattern=NAME_PATTERN, description="Letters, digits, _ . - (up to 64); "
+                      "it names the asset's folder.")
     width: int
     height: int
 
@@ -149,14 +166,15 @@ def parse_format(value: Any) -> Format:
 class Brief(BaseModel):
     """A marketing brief."""
 
-    name: str = Field("brief", pattern=r"^[A-Za-z0-9_.-]+$", description="Short id for run names.")
+    name: str = Field("brief", pattern=NAME_PATTERN, description="Short id for run names.")
     brand: Brand = Field(default_factory=Brand)
     copy_: dict[str, CopyItem] = Field(default_factory=dict, alias="copy",
                                        description="Named copy items, placed verbatim.")
     formats: list[FormatField] = Field(default_factory=lambda: [parse_format("social-square")])
     style: str = Field("", description="Style notes: mood, imagery, palette words.")
     background: str | None = Field(None, description="What the picture behind the text shows.")
-    language: str = Field("en", description="en, zh, … (the copy's language).")
+    language: str = Field("en", description="The copy's language: en, zh (Simplified), zh-Hant, "
+                          "ja, ko, de, fr, es, it, pt, nl (`qa.scripts` lists them).")
     prompt: str | None = Field(None, description="Free-text brief; exact copy in quotes.")
     review: Literal["failures", "always", "never"] | None = Field(
         None, description="Who sees an asset before it is final: failures (default), always, "
@@ -178,14 +196,24 @@ class Brief(BaseModel):
     @classmethod
     def _copy_text_str(cls, v: dict[str, CopyItem]) -> dict[str, CopyItem]:
         for k in v:
-            if not re.match(r"^[A-Za-z0-9_.-]+$", k):
-                raise ValueError(f"copy item name {k!r} may use letters, digits, _ . - only")
+            if not re.match(NAME_PATTERN, k):
+                raise ValueError(f"copy item name {_cut(k, 40)!r} may use letters, digits, "
+                                 f"_ . - only (up to 64, not starting with . _ -)")
         return v
 
     @field_validator("formats", mode="before")
     @classmethod
     def _formats(cls, v: Any) -> Any:
         return [v] if isinstance(v, (str, dict)) else v
+
+    @field_validator("language")
+    @classmethod
+    def _language(cls, v: str) -> str:
+        try:  # refused before anything is generated: no judge could verify it
+            require_language(v)
+        except UnsupportedLanguage as e:
+            raise ValueError(str(e)) from None
+        return v
 
     @model_validator(mode="after")
     def _has_copy(self) -> "Brief":
@@ -196,6 +224,10 @@ class Brief(BaseModel):
         names = [f.name for f in self.formats]
         if len(set(names)) != len(names):
             raise ValueError(f"format names repeat: {names}")
+        try:  # e.g. Hangul copy without tesseract's Korean data, or Cyrillic copy
+            require_scripts(item.text for item in self.copy_items().values())
+        except UnsupportedLanguage as e:
+            raise ValueError(str(e)) from None
         return self
 
     def copy_items(self) -> dict[str, CopyItem]:
@@ -215,6 +247,12 @@ def quoted_strings(text: str | None) -> list[str]:
     return [next(g for g in m.groups() if g is not None) for m in QUOTE_RE.finditer(text)]
 
 
+def _cut(text: str, limit: int = 200) -> str:
+    """``text`` at most ``limit`` characters long (messages never echo huge values)."""
+    text = str(text)
+    return text if len(text) <= limit else f"{text[:limit - 20]}… ({len(text):,} characters)"
+
+
 def _loc(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
@@ -226,7 +264,7 @@ def _loc(loc: tuple[Any, ...]) -> str:
                 ("function-", "json-or-python", "str", "int", "float", "bool", "dict[", "list[")):
             continue
         else:
-            out += ("." if out else "") + str(part)
+            out += ("." if out else "") + _cut(str(part), 60)
     return out or "(top level)"
 
 
@@ -236,38 +274,187 @@ def _message(err: dict[str, Any]) -> str:
         return "unknown field (check its spelling; unknown fields are not ignored)"
     if err["type"] == "missing":
         return "required field is missing"
-    return msg.removeprefix("Value error, ")
+    if err["type"] == "string_pattern_mismatch":
+        return "use letters, digits, _ . - only (up to 64 characters, starting with a letter " \
+               "or digit)"
+    return _cut(msg.removeprefix("Value error, "), 300)
 
 
-def parse_brief(data: Any, source: str = "<brief>") -> Brief:
+_NEWLINES = str.maketrans({"\u2028": "\n", "\u2029": "\n", "\x85": "\n"})
+
+
+def _clean_text(value: str, where: str, problems: list[tuple[str, str]]) -> str:
+    """Line breaks of every kind as ``\\n``; control characters and lone surrogates refused."""
+    text = value.replace("\r\n", "\n").replace("\r", "\n").translate(_NEWLINES)
+    for i, ch in enumerate(text):
+        cat = unicodedata.category(ch)
+        if cat == "Cs":
+            problems.append((where, f"has a lone surrogate U+{ord(ch):04X} at character {i} "
+                                    "(broken UTF-16): retype that character"))
+            break
+        if (cat == "Cc" and ch not in "\n\t") or cat == "Co" or ch in "\ufffe\uffff":
+            problems.append((where, f"has a control character U+{ord(ch):04X} at character "
+                                    f"{i}: remove it"))
+            break
+    return text
+
+
+def _check_tree(data: Any, settings: Settings, problems: list[tuple[str, str]]) -> Any:
+    """Walk the parsed brief without recursion: depth and size limits, text cleaned.
+    Returns the data with its strings cleaned (the same structure otherwise)."""
+    nodes = 0
+
+    def where(path: tuple[Any, ...]) -> str:
+        return _loc(path)
+
+    def walk(value: Any, path: tuple[Any, ...]) -> Any:
+        nonlocal nodes
+        # iterative over siblings, recursive over depth only up to brief_max_depth
+        nodes += 1
+        if nodes > MAX_NODES:
+            raise _TooBig(f"has more than {MAX_NODES:,} values (YAML aliases count each time "
+                          "they are used)")
+        if len(path) > settings.brief_max_depth:
+            raise _TooBig(f"is nested deeper than {settings.brief_max_depth} levels at "
+                          f"{where(path[:6])}… (SIGNWRITER_BRIEF_MAX_DEPTH)")
+        if isinstance(value, str):
+            return _clean_text(value, where(path), problems)
+        if isinstance(value, dict):
+            out = {}
+            for k, v in value.items():
+                if not isinstance(k, str):
+                    problems.append((where(path), f"field name {_cut(repr(k), 40)} is not text"))
+                    k = str(k)
+                elif any(unicodedata.category(c) in ("Cc", "Cs", "Co") for c in k):
+                    problems.append((where(path), f"field name {_cut(ascii(k), 40)} has control "
+                                                  "characters"))
+                out[k] = walk(v, (*path, k))
+            return out
+        if isinstance(value, list):
+            return [walk(v, (*path, i)) for i, v in enumerate(value)]
+        if isinstance(value, float) and value != value:  # NaN
+            problems.append((where(path), "is NaN, not a number"))
+        return value
+
+    return walk(data, ())
+
+
+class _TooBig(Exception):
+    pass
+
+
+def _limits(data: dict[str, Any], settings: Settings, problems: list[tuple[str, str]]) -> None:
+    """Counts and lengths a brief may not exceed (checked before validating the fields)."""
+    fmts = data.get("formats")
+    if isinstance(fmts, list) and len(fmts) > settings.brief_max_formats:
+        problems.append(("formats", f"{len(fmts):,} formats; at most "
+                                    f"{settings.brief_max_formats} (each is a paid asset; "
+                                    "SIGNWRITER_BRIEF_MAX_FORMATS raises it)"))
+    copy = data.get("copy")
+    if isinstance(copy, dict):
+        if len(copy) > settings.brief_max_copy_items:
+            problems.append(("copy", f"{len(copy):,} copy items; at most "
+                                     f"{settings.brief_max_copy_items} "
+                                     "(SIGNWRITER_BRIEF_MAX_COPY_ITEMS)"))
+        for k, v in copy.items():
+            text = v.get("text") if isinstance(v, dict) else v
+            if isinstance(text, str) and len(text) > settings.brief_max_copy_chars:
+                problems.append((f"copy.{_cut(str(k), 60)}",
+                                 f"{len(text):,} characters; at most "
+                                 f"{settings.brief_max_copy_chars} "
+                                 "(SIGNWRITER_BRIEF_MAX_COPY_CHARS): shorten the copy"))
+    for key in ("prompt", "style", "background"):
+        v = data.get(key)
+        if isinstance(v, str) and len(v) > MAX_FREE_TEXT_CHARS:
+            problems.append((key, f"{len(v):,} characters; at most {MAX_FREE_TEXT_CHARS:,}"))
+
+
+def parse_brief(data: Any, source: str = "<brief>", settings: Settings | None = None) -> Brief:
     """Validate brief data, raising :class:`BriefError` that names each bad field."""
+    settings = settings or Settings()
     if not isinstance(data, dict):
         raise BriefError(source, [("(top level)", "a brief is a mapping of fields (YAML/JSON "
                                                   f"object), not {type(data).__name__}")])
+    problems: list[tuple[str, str]] = []
+    try:
+        data = _check_tree(data, settings, problems)
+    except _TooBig as e:
+        raise BriefError(source, [("(structure)", str(e))]) from None
+    _limits(data, settings, problems)
+    if problems:
+        raise BriefError(source, problems[:10])
     try:
         return Brief.model_validate(data)
     except ValidationError as e:
-        problems: list[tuple[str, str]] = []
         for err in e.errors():
             item = (_loc(tuple(err["loc"])), _message(err))
             if item not in problems:
                 problems.append(item)
-        raise BriefError(source, problems) from None
+        raise BriefError(source, problems[:10]) from None
 
 
-def load_brief(path: str | Path) -> Brief:
-    """Read and validate a YAML or JSON brief file."""
-    p = Path(path)
-    if not p.exists():
-        raise BriefError(str(p), [("(file)", "no such file")])
-    text = p.read_text(encoding="utf-8")
+def _decode(raw: bytes, source: str) -> str:
+    if b"\x00" in raw[:8192]:
+        raise BriefError(source, [("(file)", "is a binary file, not a YAML or JSON brief")])
     try:
-        data = json.loads(text) if p.suffix.lower() == ".json" else yaml.safe_load(text)
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise BriefError(source, [("(file)", f"is not UTF-8 text (byte 0x{raw[e.start]:02x} at "
+                                             f"offset {e.start}): save the brief as UTF-8")]
+                         ) from None
+
+
+def _parse_text(text: str, source: str, as_json: bool) -> Any:
+    try:
+        return json.loads(text) if as_json else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as e:
-        raise BriefError(str(p), [("(syntax)", str(e).replace("\n", " "))]) from None
-    brief = parse_brief(data, str(p))
-    if brief.brand.logo is not None and not brief.brand.logo.is_absolute():
-        brief.brand.logo = (p.parent / brief.brand.logo).resolve()
-    if brief.brand.logo is not None and not brief.brand.logo.exists():
-        raise BriefError(str(p), [("brand.logo", f"file {brief.brand.logo} does not exist")])
+        raise BriefError(source, [("(syntax)", _cut(str(e).replace("\n", " "), 300))]) from None
+    except RecursionError:
+        raise BriefError(source, [("(structure)", "is nested too deeply to read")]) from None
+    except (ValueError, OverflowError) as e:  # an integer of 5,000 digits, say
+        raise BriefError(source, [("(syntax)", _cut(str(e), 200))]) from None
+
+
+def _resolve_files(brief: Brief, source: str, roots: list[Path]) -> None:
+    """Logo and font files: only from the brief's folder or the allowed assets folders."""
+    problems: list[tuple[str, str]] = []
+    if brief.brand.logo is not None:
+        try:
+            brief.brand.logo = confine(brief.brand.logo, roots, field="brand.logo",
+                                       kinds=IMAGE_SUFFIXES, what="logo")
+        except PathNotAllowed as e:
+            problems.append((e.field, f"{e.problem}; {e.fix}"))
+    for role in ("headline", "body"):
+        value = getattr(brief.brand.fonts, role)
+        if value is None:
+            continue
+        field = f"brand.fonts.{role}"
+        try:
+            if looks_like_path(value):
+                setattr(brief.brand.fonts, role, str(confine(value, roots, field=field,
+                                                             kinds=FONT_SUFFIXES, what="font")))
+            elif len(value) > 100 or any(not c.isprintable() for c in value):
+                problems.append((field, f"font family {_cut(ascii(value), 40)} is not a font "
+                                        "name: give a family such as 'DejaVu Sans' or a font "
+                                        "file next to the brief"))
+        except PathNotAllowed as e:
+            problems.append((e.field, f"{e.problem}; {e.fix}"))
+    if problems:
+        raise BriefError(source, problems)
+
+
+def load_brief(path: str | Path, settings: Settings | None = None) -> Brief:
+    """Read and validate a YAML or JSON brief file (limits from ``settings``); logo and font
+    files are resolved inside the brief's folder or ``settings.assets_dirs``."""
+    settings = settings or Settings()
+    p = Path(path)
+    source = _cut(str(p), 200)
+    try:
+        raw = read_limited(p, what="brief", max_bytes=settings.brief_max_bytes,
+                           setting="SIGNWRITER_BRIEF_MAX_BYTES")
+    except PathNotAllowed as e:
+        raise BriefError(source, [(e.field, f"{e.problem}; {e.fix}")]) from None
+    data = _parse_text(_decode(raw, source), source, p.suffix.lower() == ".json")
+    brief = parse_brief(data, source, settings)
+    _resolve_files(brief, source, asset_roots(p.parent, settings.assets_dirs))
     return brief

@@ -1,26 +1,38 @@
-"""The ``signwriter`` command line: a thin layer over :mod:`agents.runner` and :mod:`qa`.
+"""The ``signwriter`` command line: a thin shell over :mod:`agents.api` and :mod:`qa`.
 
-Exit codes: 0 success; 1 QA failed / an asset failed or was rejected; 2 bad input or
-configuration (the message names the problem); 3 assets are waiting for human review.
+Exit codes come from the run's status (:mod:`agents.status`): 0 succeeded; 1 an asset
+failed or was rejected (``qa``: the check failed); 2 bad input or configuration (the
+message names the problem); 3 assets wait for human review; 4 the run stopped early
+(resume it); 130 interrupted.
+
+Progress: on a terminal, live bars; otherwise (a log file, cron, CI) one timestamped line
+per event, as it happens.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import threading
+from datetime import datetime
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
+import click
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from agents.errors import SignwriterError
+from agents.errors import BriefError, RunStopped, SignwriterError
 from agents.settings import Settings
+from agents.state import Event
+from agents.status import EXIT_BAD_INPUT, AssetStatus, Decision, RunStatus
 from generation.errors import BackendError
+from qa.errors import QAError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
                   help="signwriter — briefs in, text-verified marketing images out.\n\n"
@@ -61,8 +73,24 @@ class RoleChoice(str, Enum):
     admin = "admin"
 
 
-STATUS_STYLE = {"accepted": "green", "approved_with_findings": "yellow", "needs_review": "yellow", "failed": "red",
-                "rejected": "red", "running": "cyan", "pending": "dim"}
+STATUS_STYLE = {AssetStatus.ACCEPTED: "green", AssetStatus.NEEDS_REVIEW: "yellow",
+                AssetStatus.APPROVED_WITH_FINDINGS: "yellow",
+                AssetStatus.FAILED: "red", AssetStatus.REJECTED: "red",
+                AssetStatus.RUNNING: "cyan", AssetStatus.PENDING: "dim",
+                RunStatus.SUCCEEDED: "green", RunStatus.FAILED: "red",
+                RunStatus.STOPPED: "red"}
+
+
+def _styled(status: str) -> str:
+    return f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]"
+
+
+def _default(name: str) -> str:
+    """What an option falls back to: the setting's default, or its env var."""
+    field = Settings.model_fields[name]
+    default = field.get_default(call_default_factory=True)
+    env = f"SIGNWRITER_{name.upper()}"
+    return f"{default}, or ${env}" if default is not None else f"${env}, else none"
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -77,48 +105,130 @@ def _settings(**overrides: Any) -> Settings:
         raise  # unreachable: _fail exits
 
 
-def _fail(message: str, code: int = 2) -> None:
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
+MAX_MESSAGE_CHARS = 600
+"""Longest error line printed: messages never echo a huge value back."""
+
+_debug = False
+"""``--debug``: print the traceback under the one-line message."""
+
+
+def one_line(message: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``message`` as one printable line of at most ``limit`` characters (no newlines, no
+    terminal control sequences; rich markup is escaped when printed)."""
+    flat = " ".join(part.strip() for part in str(message).splitlines() if part.strip())
+    flat = "".join(c if c.isprintable() else "?" for c in flat)
+    return flat if len(flat) <= limit else flat[:limit - 24] + f"… ({len(flat):,} characters)"
+
+
+def _fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
+    console.print(f"[bold red]error:[/] {escape(one_line(message))}", highlight=False)
     raise typer.Exit(code)
 
 
+def _message_for(e: BaseException) -> str:
+    """The one line a user sees for an error: the file, the field and the fix."""
+    import errno
+
+    if isinstance(e, BriefError):
+        return f"{e.source}: invalid brief: " + "; ".join(f"{loc}: {msg}"
+                                                          for loc, msg in e.problems)
+    if isinstance(e, OSError):
+        where = f"{e.filename}: " if e.filename else ""
+        if e.errno == errno.ENOSPC:
+            return (f"{where}the disk is full; free some space (or choose another --out) and "
+                    "resume the run with `signwriter resume RUN_ID` (nothing paid for is lost)")
+        if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            return f"{where}cannot write here ({e.strerror}); choose a writable --out folder"
+        if e.errno == errno.ENAMETOOLONG:
+            return f"{where}a file name is too long ({e.strerror}); use shorter names"
+        return f"{where}{e.strerror or type(e).__name__}"
+    if isinstance(e, RecursionError):
+        return "the input is nested too deeply to read"
+    if isinstance(e, MemoryError):
+        return "out of memory: the input is too large"
+    if isinstance(e, ValidationError):
+        first = e.errors()[0] if e.errors() else {"loc": (), "msg": str(e)}
+        loc = ".".join(str(p) for p in first.get("loc", ()))
+        return f"invalid value{' at ' + loc if loc else ''}: {first.get('msg')}"
+    return str(e)
+
+
 def _guard(fn):  # noqa: ANN001 - decorator
-    """Turn typed errors into a clear message and exit code 2, never a traceback."""
+    """Every error becomes one clear line and exit code 2, never a traceback (``--debug``
+    prints the traceback too). Unexpected errors say so, and that they are a bug."""
     import functools
+
+    if getattr(fn, "_guarded", False):
+        return fn
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (SignwriterError, BackendError) as e:
-            _fail(str(e))
+        except (typer.Exit, click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
         except KeyboardInterrupt:
             console.print("[yellow]interrupted[/] — resume with [bold]signwriter resume RUN_ID[/]")
             raise typer.Exit(130) from None
+        except RunStopped as e:
+            if _debug:
+                console.print_exception()
+            _fail(str(e), RunStatus.STOPPED.exit_code)
+        except (SignwriterError, BackendError, QAError, OSError, RecursionError, MemoryError,
+                ValidationError) as e:
+            if _debug:
+                console.print_exception()
+            _fail(_message_for(e))
+        except Exception as e:  # noqa: BLE001 - the guard: no traceback reaches a user
+            if _debug:
+                console.print_exception()
+            _fail(f"internal error ({type(e).__name__}: {one_line(str(e), 200)}); this is a "
+                  "bug in signwriter: rerun with --debug and report the traceback")
+    wrapper._guarded = True  # type: ignore[attr-defined]
     return wrapper
 
 
-class _RunDisplay:
-    """Progress per asset and attempt."""
+def _guard_every_command(t: typer.Typer) -> None:
+    """Wrap every command of ``t`` and its sub-apps in :func:`_guard`."""
+    for c in t.registered_commands:
+        c.callback = _guard(c.callback)
+    for g in t.registered_groups:
+        if g.typer_instance is not None:
+            _guard_every_command(g.typer_instance)
 
-    def __init__(self) -> None:
+
+@app.callback()
+def _options(debug: Annotated[bool, typer.Option("--debug", help="Print the traceback of an "
+                                                 "error under its message.")] = False) -> None:
+    global _debug
+    _debug = debug
+
+
+class _RunDisplay:
+    """Live progress bars per asset and attempt (output on a terminal)."""
+
+    def __init__(self, max_attempts: int) -> None:
         self.progress = Progress(SpinnerColumn(), TextColumn("[bold]{task.fields[asset]}"),
                                  BarColumn(bar_width=20), TextColumn("{task.description}"),
                                  TimeElapsedColumn(), console=console, transient=False)
         self.tasks: dict[str, Any] = {}
-        self.max_attempts = 3
+        self.max_attempts = max_attempts
 
-    def planned(self, specs: list[Any]) -> None:
-        for s in specs:
-            self.tasks[s.asset_id] = self.progress.add_task(
-                "planned", asset=f"{s.asset_id} {s.width}x{s.height}", total=self.max_attempts)
+    def __enter__(self) -> "_RunDisplay":
+        self.progress.__enter__()
+        return self
 
-    def __call__(self, ev: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)
+
+    def __call__(self, ev: Event) -> None:
         tid = self.tasks.get(ev.asset_id)
-        if tid is None:
-            tid = self.tasks[ev.asset_id] = self.progress.add_task(
-                "", asset=ev.asset_id, total=self.max_attempts)
         d = ev.detail
+        if tid is None:
+            label = (f"{ev.asset_id} {d['width']}x{d['height']}" if ev.kind == "planned"
+                     else ev.asset_id)
+            tid = self.tasks[ev.asset_id] = self.progress.add_task(
+                "planned", asset=label, total=self.max_attempts)
         if ev.kind == "generating":
             self.progress.update(tid, description=f"attempt {ev.attempt}: {d.get('action')}…")
         elif ev.kind == "generated":
@@ -130,9 +240,57 @@ class _RunDisplay:
         elif ev.kind == "decided" and d["action"] != "accept":
             self.progress.update(tid, description=f"attempt {ev.attempt}: {d['action']}")
         elif ev.kind == "done":
-            st = d.get("status", "")
             self.progress.update(tid, completed=self.max_attempts,
-                                 description=f"[{STATUS_STYLE.get(st, 'white')}]{st}[/]")
+                                 description=_styled(d.get("status", "")))
+
+
+def event_line(ev: Event) -> str:
+    """One event as one log line: UTC timestamp, asset, attempt, what happened."""
+    d = ev.detail
+    when = datetime.fromtimestamp(ev.at).astimezone().isoformat(timespec="seconds")
+    where = ev.asset_id + (f" attempt {ev.attempt}" if ev.attempt else "")
+    if ev.kind == "planned":
+        what = f"planned {d.get('width')}x{d.get('height')}, {d.get('regions')} regions"
+    elif ev.kind == "generating":
+        what = f"{d.get('action', 'generate')} started"
+    elif ev.kind == "generated":
+        what = f"image ready (${d.get('cost_usd', 0.0):.4f})"
+    elif ev.kind == "checked":
+        what = f"QA {'pass' if d.get('passed') else 'FAIL'} (score {d.get('score', 0):.3f})"
+    elif ev.kind == "decided":
+        what = f"decision {d.get('action')}: {d.get('why', '')}".rstrip(": ")
+    elif ev.kind == "done":
+        what = f"status {d.get('status')}" + (f" ({d['decision']})" if d.get("decision") else "")
+        what += f": {d['reason']}" if d.get("reason") else ""
+    else:
+        what = ev.kind
+    return f"{when} {where}: {what}"
+
+
+class _EventLines:
+    """Progress for logs: one timestamped line per event, written (and flushed) at once."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> "_EventLines":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def __call__(self, ev: Event) -> None:
+        with self._lock:
+            self.stream.write(event_line(ev) + "\n")
+            self.stream.flush()
+
+
+def _progress(max_attempts: int, json_out: bool) -> _RunDisplay | _EventLines:
+    """Bars on a terminal; otherwise lines on stdout (stderr when stdout carries JSON)."""
+    if out.is_terminal and not json_out:
+        return _RunDisplay(max_attempts)
+    return _EventLines(sys.stderr if json_out else sys.stdout)
 
 
 def _summary(manifest: dict[str, Any]) -> None:
@@ -140,73 +298,61 @@ def _summary(manifest: dict[str, Any]) -> None:
     for col in ("asset", "size", "status", "attempts", "final image / reason"):
         t.add_column(col)
     for a in manifest["assets"]:
-        st = a["status"]
         detail = a.get("final_image") or a.get("reason") or ""
-        t.add_row(a["asset_id"], f"{a['width']}x{a['height']}",
-                  f"[{STATUS_STYLE.get(st, 'white')}]{st}[/]", str(len(a["attempts"])), detail)
+        t.add_row(escape(a["asset_id"]), f"{a['width']}x{a['height']}", _styled(a["status"]),
+                  str(len(a["attempts"])), escape(one_line(detail, 300)))
     out.print(t)
     if manifest.get("cost_usd"):
         out.print(f"cost: ${manifest['cost_usd']:.4f}")
-
-
-def _exit_for(manifest: dict[str, Any]) -> None:
-    statuses = {a["status"] for a in manifest["assets"]}
-    if statuses & {"failed", "rejected"}:
-        raise typer.Exit(1)
-    if "needs_review" in statuses:
-        out.print("Some assets wait for review: [bold]signwriter review list[/]")
-        raise typer.Exit(3)
 
 
 @app.command()
 @_guard
 def run(
     brief: Annotated[Path, typer.Argument(help="Brief file (YAML or JSON).")],
-    backend: Annotated[Optional[str], typer.Option(help="Image backend (see `signwriter backends`).")] = None,
-    planner: Annotated[Optional[str], typer.Option(help="auto | rules | llm.")] = None,
-    max_attempts: Annotated[Optional[int], typer.Option(min=1, max=20, help="Attempts per asset before human review.")] = None,
-    simulate_errors: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="typeset: chance of an injected GLM-Image-like text error per attempt.")] = None,
-    max_cost: Annotated[Optional[float], typer.Option(min=0.0, help="Run budget in USD; never exceeded.")] = None,
-    concurrency: Annotated[Optional[int], typer.Option(min=1, max=64, help="Generations in flight at once.")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Base seed (default: from the clock).")] = None,
-    review: Annotated[Optional[ReviewPolicyChoice], typer.Option(help="Who sees an asset first: failures (what QA could not accept), always, never (default: the brief's `review:`, else failures).")] = None,
-    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder (default runs/).")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
+    backend: Annotated[Optional[str], typer.Option(help="Image backend (see `signwriter backends`).", show_default=_default("backend"))] = None,
+    planner: Annotated[Optional[str], typer.Option(help="auto | rules | llm.", show_default=_default("planner"))] = None,
+    max_attempts: Annotated[Optional[int], typer.Option(min=1, max=20, help="Attempts per asset before human review.", show_default=_default("max_attempts"))] = None,
+    simulate_errors: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="typeset: chance of an injected GLM-Image-like text error per attempt.", show_default=_default("simulate_errors"))] = None,
+    max_cost: Annotated[Optional[float], typer.Option(min=0.0, help="Run budget in USD; never exceeded.", show_default=_default("max_cost"))] = None,
+    concurrency: Annotated[Optional[int], typer.Option(min=1, max=64, help="Generations in flight at once.", show_default=_default("concurrency"))] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Base seed.", show_default="from the clock")] = None,
+    review: Annotated[Optional[ReviewPolicyChoice], typer.Option(help="Who sees an asset before it is final: failures (what QA could not accept), always, never.", show_default="the brief's `review:`, else failures")] = None,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder.", show_default=_default("runs_dir"))] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON (progress lines go to stderr).")] = False,
 ) -> None:
     """Plan a brief, generate every format, OCR-check it, retry what is wrong."""
-    from agents.runner import start_run
+    from agents.api import start_run
     s = _settings(backend=backend, planner=planner, max_attempts=max_attempts,
                   simulate_errors=simulate_errors, max_cost=max_cost, concurrency=concurrency,
                   runs_dir=out_dir, review_policy=review.value if review else None)
-    display = _RunDisplay()
-    display.max_attempts = s.max_attempts
-    with display.progress:
-        result = start_run(brief, s, on_event=display, on_planned=display.planned, seed=seed)
+    with _progress(s.max_attempts, json_out) as progress:
+        result = start_run(brief, s, on_event=progress, seed=seed)
     _finish(result, json_out)
 
 
 def _finish(result: Any, json_out: bool) -> None:
-    m = dict(result.manifest)
     if json_out:
-        out.print_json(json.dumps(m, ensure_ascii=False))
+        out.print_json(json.dumps(result.manifest, ensure_ascii=False))
     else:
-        _summary(m)
+        _summary(result.manifest)
         out.print(f"run folder: {result.run_dir}  (final images, QA reports and overlays; "
                   f"manifest.json)")
-    _exit_for(result.manifest)
+        if result.status is RunStatus.NEEDS_REVIEW:
+            out.print("Some assets wait for review: [bold]signwriter review list[/]")
+    raise typer.Exit(result.status.exit_code)
 
 
 @app.command()
 @_guard
 def resume(run_id: Annotated[str, typer.Argument(help="Run id (folder name under runs/).")],
-           out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder.")] = None,
+           out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder.", show_default=_default("runs_dir"))] = None,
            json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Continue a run that was stopped or crashed; finished attempts are never redone."""
-    from agents.runner import resume_run
+    from agents.api import resume_run
     s = _settings(runs_dir=out_dir)
-    display = _RunDisplay()
-    with display.progress:
-        result = resume_run(run_id, s, on_event=display)
+    with _progress(s.max_attempts, json_out) as progress:
+        result = resume_run(run_id, s, on_event=progress)
     _finish(result, json_out)
 
 
@@ -215,9 +361,10 @@ def resume(run_id: Annotated[str, typer.Argument(help="Run id (folder name under
 def plan(brief: Annotated[Path, typer.Argument(help="Brief file (YAML or JSON).")],
          planner: Annotated[Optional[str], typer.Option(help="auto | rules | llm.")] = None) -> None:
     """Print the visual spec (JSON) the planner makes of a brief; nothing is generated."""
+    from agents.api import plan_brief
     from agents.brief import load_brief
-    from agents.runner import plan_brief
-    specs = plan_brief(load_brief(brief), _settings(planner=planner))
+    settings = _settings(planner=planner)
+    specs = plan_brief(load_brief(brief, settings), settings)
     out.print_json(json.dumps([s.model_dump(mode="json") for s in specs], ensure_ascii=False))
 
 
@@ -229,6 +376,7 @@ def qa(
     json_out: Annotated[bool, typer.Option("--json", help="Print every finding as JSON.")] = False,
     overlay: Annotated[Optional[Path], typer.Option(help="Write an overlay PNG here.")] = None,
     no_extra: Annotated[bool, typer.Option("--no-extra", help="With --expect: also fail when the image has any other text (a spec always does).")] = False,
+    lang: Annotated[Optional[str], typer.Option("--lang", help="Language of the --expect strings (en, zh, zh-Hant, ja, ko, …); one no installed OCR judge reads is refused.")] = None,
 ) -> None:
     """Check any image's text: against a spec, or for --expect strings. Exit 0 pass, 1 fail, 2 bad input."""
     from qa.check import check_image
@@ -239,6 +387,14 @@ def qa(
         _fail(f"{image}: no such image file")
     if (spec is None) == (not expect):
         _fail("give either --spec SPEC.json or one or more --expect TEXT")
+    from qa.scripts import UnsupportedLanguage, require_language
+    if lang is not None:
+        if spec is not None:
+            _fail("--lang is for --expect strings; a spec names its own languages")
+        try:
+            require_language(lang)
+        except UnsupportedLanguage as e:
+            _fail(str(e))
     expected: list[ExpectedText]
     if spec is not None:
         from agents.nodes import expected_texts
@@ -257,10 +413,16 @@ def qa(
         except (OSError, json.JSONDecodeError, ValidationError) as e:
             _fail(f"{spec}: not a valid spec: {e}")
         expected = expected_texts(vs)
+        try:
+            for code in {vs.language, *(e.language for e in expected)}:
+                require_language(code)
+        except UnsupportedLanguage as e:
+            _fail(f"{spec}: {e}")
     else:
-        expected = [ExpectedText(id=f"expect{i + 1}", text=t) for i, t in enumerate(expect or [])]
+        expected = [ExpectedText(id=f"expect{i + 1}", text=t, language=lang or "en")
+                    for i, t in enumerate(expect or [])]
     try:
-        from agents.runner import ocr_recheck_reader, ocr_reader
+        from agents.api import ocr_recheck_reader, ocr_reader
         settings = _settings()
         report = check_image(image, expected, reader=ocr_reader(settings),
                              recheck=ocr_recheck_reader(settings))
@@ -274,13 +436,14 @@ def qa(
     if json_out:
         out.print_json(report.model_dump_json())
     else:
-        t = Table(title=f"{image} — {'[green]PASS' if report.passed else '[red]FAIL'}[/]",
+        t = Table(title=f"{escape(str(image))} — {'[green]PASS' if report.passed else '[red]FAIL'}[/]",
                   title_justify="left")
         for col in ("region", "finding", "expected", "read"):
             t.add_column(col)
         for f in report.regions + report.unexpected:
             style = "green" if f.kind == "ok" else "red"
-            t.add_row(f.region_id or "—", f"[{style}]{f.kind}[/]", f.expected or "", f.read or "")
+            t.add_row(escape(f.region_id or "—"), f"[{style}]{f.kind}[/]",
+                      escape(one_line(f.expected or "", 300)), escape(one_line(f.read or "", 300)))
         out.print(t)
         out.print(f"word accuracy {report.word_accuracy:.3f}  NED {report.ned:.3f}  "
                   f"{report.elapsed_s:.2f}s")
@@ -296,12 +459,13 @@ def review_list(out_dir: Annotated[Optional[Path], typer.Option("--out", help="R
     """Assets waiting for a person (from the run index), oldest first."""
     import time as _time
 
-    from agents.runner import pending_reviews
+    from agents.api import list_reviews
     if verdict not in (None, "passed", "failed"):
         _fail(f"--verdict {verdict!r}: use passed or failed")
-    items = pending_reviews(_settings(runs_dir=out_dir), run_id=run_id, verdict=verdict)
+    items = list_reviews(_settings(runs_dir=out_dir), run_id=run_id, verdict=verdict)
     if json_out:
-        out.print_json(json.dumps(items, ensure_ascii=False))
+        out.print_json(json.dumps([i.model_dump(mode="json") for i in items],
+                                  ensure_ascii=False))
         return
     if not items:
         out.print("Nothing waits for review.")
@@ -309,17 +473,17 @@ def review_list(out_dir: Annotated[Optional[Path], typer.Option("--out", help="R
     out.print(f"[bold]{len(items)} waiting for review[/] (decide: signwriter review approve "
               f"RUN ASSET …)", highlight=False)
     for i in items:  # ids on a line of their own: never cut at 80 columns
-        age = max(0, int(_time.time() - (i.get("updated") or _time.time())))
-        verdict_word = "[green]QA passed[/]" if i.get("passed") else "[red]QA failed[/]"
-        out.print(f"\n[bold]{i['run_id']} {i['asset_id']}[/]", highlight=False, soft_wrap=True)
-        out.print(f"  {verdict_word} · best attempt {i.get('best_attempt')} of "
-                  f"{i.get('attempt_count')} · {i.get('width')}x{i.get('height')} "
-                  f"{i.get('language') or ''} · waiting {_age(age)}", highlight=False)
-        if i.get("reason"):
-            out.print(f"  {i['reason']}", highlight=False, markup=False)
-        if i.get("overlay_path"):
-            out.print(f"  overlay: {i['overlay_path']}", highlight=False, markup=False,
-                      soft_wrap=True)
+        age = max(0, int(_time.time() - (i.updated or _time.time())))
+        verdict_word = "[green]QA passed[/]" if i.passed else "[red]QA failed[/]"
+        out.print(f"\n[bold]{escape(i.run_id)} {escape(i.asset_id)}[/]", highlight=False,
+                  soft_wrap=True)
+        out.print(f"  {verdict_word} · best attempt {i.best_attempt} of {i.attempt_count} · "
+                  f"{i.width}x{i.height} {escape(i.language or '')} · waiting {_age(age)}",
+                  highlight=False)
+        if i.reason:
+            out.print(f"  {one_line(i.reason, 300)}", highlight=False, markup=False)
+        if i.overlay:
+            out.print(f"  overlay: {i.overlay}", highlight=False, markup=False, soft_wrap=True)
 
 
 def _age(seconds: int) -> str:
@@ -340,23 +504,19 @@ def _reviewer(name: Optional[str]) -> str:
         return "cli"
 
 
-def _decide(decision: str, run_id: str, asset_id: str, out_dir: Optional[Path],
+def _decide(decision: Decision, run_id: str, asset_id: str, out_dir: Optional[Path],
             reviewer: Optional[str], **answer: Any) -> None:
-    from agents.errors import AlreadyDecided
-    from agents.runner import decide_review
-    try:
-        result = decide_review(run_id, asset_id, decision, _settings(runs_dir=out_dir),
-                               reviewer=_reviewer(reviewer), **answer)
-    except AlreadyDecided as e:
-        _fail(str(e), code=1)
-        return
+    """Decide: exit 0 when the decision was applied (the run's status is printed); 2 when
+    it does not apply, is invalid (the asset stays reviewable) or came second."""
+    from agents.api import decide_review
+    result = decide_review(run_id, asset_id, decision, _settings(runs_dir=out_dir),
+                           reviewer=_reviewer(reviewer), **answer)
     a = next(x for x in result.manifest["assets"] if x["asset_id"] == asset_id)
-    out.print(f"{run_id}/{asset_id}: [{STATUS_STYLE.get(a['status'], 'white')}]{a['status']}[/]"
-              + (f" → {result.run_dir / a['final_image']}" if a.get("final_image") else ""),
-              highlight=False)
-    if a["status"] == "needs_review":
-        out.print(f"  {a.get('reason') or ''}", highlight=False, markup=False)
-    _exit_for(result.manifest) if a["status"] in ("rejected", "failed", "needs_review") else None
+    out.print(f"{run_id}/{asset_id}: {_styled(a['status'])}"
+              + (f" → {result.run_dir / a['final_image']}" if a.get("final_image") else "")
+              + f" (run: {_styled(result.status)})", highlight=False)
+    if a["status"] in (AssetStatus.NEEDS_REVIEW, AssetStatus.APPROVED_WITH_FINDINGS):
+        out.print(f"  {escape(one_line(a.get('reason') or '', 300))}", highlight=False)
 
 
 _Out = Annotated[Optional[Path], typer.Option("--out", help="Runs folder.")]
@@ -370,7 +530,7 @@ def review_approve(run_id: str, asset_id: str,
                    note: Annotated[Optional[str], typer.Option(help="A note kept with the decision.")] = None,
                    reviewer: _Reviewer = None, out_dir: _Out = None) -> None:
     """Approve an asset (its best attempt, or --attempt N) as final."""
-    _decide("approve", run_id, asset_id, out_dir, reviewer, attempt=attempt, note=note)
+    _decide(Decision.APPROVE, run_id, asset_id, out_dir, reviewer, attempt=attempt, note=note)
 
 
 @review_app.command("reject")
@@ -379,7 +539,7 @@ def review_reject(run_id: str, asset_id: str,
                   note: Annotated[Optional[str], typer.Option(help="Why it was rejected (required).")] = None,
                   reviewer: _Reviewer = None, out_dir: _Out = None) -> None:
     """Reject an asset, with the reason."""
-    _decide("reject", run_id, asset_id, out_dir, reviewer, note=note)
+    _decide(Decision.REJECT, run_id, asset_id, out_dir, reviewer, note=note)
 
 
 @review_app.command("edit")
@@ -389,7 +549,7 @@ def review_edit(run_id: str, asset_id: str,
                 text: Annotated[str, typer.Option(help="Its new text.")],
                 reviewer: _Reviewer = None, out_dir: _Out = None) -> None:
     """Change a region's text and generate the asset again (then QA checks it)."""
-    _decide("edit", run_id, asset_id, out_dir, reviewer, region=region, text=text)
+    _decide(Decision.EDIT, run_id, asset_id, out_dir, reviewer, region=region, text=text)
 
 
 @review_app.command("regenerate")
@@ -398,7 +558,7 @@ def review_regenerate(run_id: str, asset_id: str,
                       note: Annotated[Optional[str], typer.Option(help="What to change; added to the prompt.")] = None,
                       reviewer: _Reviewer = None, out_dir: _Out = None) -> None:
     """Generate the asset again, with your note added to the prompt."""
-    _decide("regenerate", run_id, asset_id, out_dir, reviewer, note=note)
+    _decide(Decision.REGENERATE, run_id, asset_id, out_dir, reviewer, note=note)
 
 
 @review_app.command("repair")
@@ -408,7 +568,7 @@ def review_repair(run_id: str, asset_id: str,
                   attempt: Annotated[Optional[int], typer.Option(help="The attempt to repair (default the best).")] = None,
                   reviewer: _Reviewer = None, out_dir: _Out = None) -> None:
     """Repair one region of an attempt (an image edit; backends that can edit)."""
-    _decide("repair", run_id, asset_id, out_dir, reviewer, region=region, attempt=attempt)
+    _decide(Decision.REPAIR, run_id, asset_id, out_dir, reviewer, region=region, attempt=attempt)
 
 
 @review_app.command("history")
@@ -420,7 +580,7 @@ def review_history(run_id: Annotated[Optional[str], typer.Argument(help="Only th
     """The audit: who decided what, when, on which attempt, and why."""
     import datetime as _dt
 
-    from agents.runner import decisions
+    from agents.api import decisions
     rows = decisions(_settings(runs_dir=out_dir), run_id, asset_id)
     if json_out:
         out.print_json(json.dumps(rows, ensure_ascii=False))
@@ -436,6 +596,20 @@ def review_history(run_id: Annotated[Optional[str], typer.Argument(help="Only th
                   highlight=False, markup=False)
     if not rows:
         out.print("No decisions yet.")
+
+
+@app.command()
+def runs(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder.")] = None) -> None:
+    """List runs and their status."""
+    from agents.api import list_runs
+    s = _settings(runs_dir=out_dir)
+    t = Table(title=f"runs in {s.runs_dir}", title_justify="left")
+    for col in ("run", "status", "assets", "cost"):
+        t.add_column(col)
+    for r in list_runs(s):
+        t.add_row(r.run_id, _styled(r.status),
+                  ", ".join(f"{v} {k}" for k, v in r.assets.items()), f"${r.cost_usd:.4f}")
+    out.print(t)
 
 
 @app.command()
@@ -511,30 +685,6 @@ def index_rebuild(out_dir: _Out = None) -> None:
 
 
 @app.command()
-@_guard
-def runs(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder.")] = None,
-         json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """List runs and their status (from the run index)."""
-    from agents.index import Index
-    s = _settings(runs_dir=out_dir)
-    index = Index.for_settings(s)
-    rows = index.runs()
-    if json_out:
-        out.print_json(json.dumps(rows))
-        return
-    t = Table(title=f"runs in {s.runs_dir}", title_justify="left")
-    for col in ("run", "status", "assets", "cost"):
-        t.add_column(col, no_wrap=col == "run")
-    for r in rows:
-        counts: dict[str, int] = {}
-        for a in index.assets(r["run_id"]):
-            counts[a["status"]] = counts.get(a["status"], 0) + 1
-        t.add_row(r["run_id"], r["status"], ", ".join(f"{v} {k}" for k, v in counts.items()),
-                  f"${r['cost_usd'] or 0:.4f}")
-    out.print(t)
-
-
-@app.command()
 def backends(json_out: Annotated[bool, typer.Option("--json", help="Machine-readable.")] = False
              ) -> None:
     """List image backends with their capabilities and limits."""
@@ -574,6 +724,22 @@ def bench_pipeline(
                       size=size, ocr_runtime=ocr_runtime.value if ocr_runtime
                       else _settings().ocr_runtime)
     print(as_json(rr.runs[0] if repeat == 1 else rr) if json_out else format_repeated(rr))
+
+
+@bench_app.command("scripts")
+@_guard
+def bench_scripts(
+    posters: Annotated[int, typer.Option(min=1, help="Correct (and as many misspelt) posters per language.")] = 12,
+    seed: Annotated[int, typer.Option(help="Seed: which copy, which region is misspelt, how.")] = 0,
+    lang: Annotated[Optional[list[str]], typer.Option("--lang", help="Only these languages (repeatable): ja, zh-Hant, ko, zh, en.")] = None,
+) -> None:
+    """Each script's judge on posters in the language's own Noto CJK face: false rejects
+    and catch per language and size class (headline, body, small)."""
+    from agents.benchmarks.scripts import COPY, format_results, run_scripts_bench
+    unknown = [x for x in lang or [] if x not in COPY]
+    if unknown:
+        _fail(f"no bench copy for {', '.join(unknown)}; choose from {', '.join(COPY)}")
+    print(format_results(run_scripts_bench(posters, seed, lang or None), seed))
 
 
 @bench_app.command("qa")
@@ -624,6 +790,9 @@ def doctor(offline: Annotated[bool, typer.Option("--offline", help="Do not conta
         t.add_row(c.name, marks[c.level], c.message)
     out.print(t)
     raise typer.Exit(1 if any(c.level == "fail" for c in checks) else 0)
+
+
+_guard_every_command(app)
 
 
 def main() -> None:

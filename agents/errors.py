@@ -4,15 +4,21 @@
 
     SignwriterError
      ├── BriefError          a brief file is malformed: names the file, the field and the fix
+     ├── PathNotAllowed      a file a brief or command names is outside the allowed folders,
+     │                       not a regular file, or too large (refused before it is opened)
      ├── SpecError           a visual spec is invalid (size, boxes, text that cannot fit)
      │    └── TextDoesNotFit region text too long to set legibly in its box
      ├── PlannerError        the planner could not produce a valid spec
      │    └── CopyNotVerbatim the LLM paraphrased, dropped or translated given copy
      ├── RunNotFound         no run with that id under the runs folder
+     ├── RunStopped          an error stopped a run early (``cause``); resume continues it
      ├── BudgetExceeded      the next paid attempt would exceed --max-cost
      ├── ReviewError         a review decision that does not apply (wrong asset, not waiting)
      │    ├── InvalidDecision  the answer does not fit the review (no such attempt, no reason)
      │    └── AlreadyDecided   someone decided first: says who and when
+     ├── RunBusy             another process owns the run (its pid, host and since when)
+     ├── RunIncomplete       a run folder lacks specs its brief asks for (never "completed")
+     ├── StorageError        the runs folder is not writable, or the disk filled up mid-run
      ├── IndexUnavailable    the run index database cannot be reached
      ├── Conflict            a row that must be unique exists already (index)
      └── AccountError        a user account that cannot be added, found or used
@@ -39,6 +45,16 @@ class BriefError(SignwriterError):
         self.problems = problems
         lines = [f"{source}: invalid brief"] + [f"  {loc}: {msg}" for loc, msg in problems]
         super().__init__("\n".join(lines))
+
+
+class PathNotAllowed(SignwriterError):
+    """A file named by a brief or a command may not be used; refused before opening it."""
+
+    def __init__(self, field: str, problem: str, fix: str) -> None:
+        self.field = field
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"{field}: {problem}; {fix}")
 
 
 class SpecError(SignwriterError):
@@ -68,6 +84,17 @@ class CopyNotVerbatim(PlannerError):
 
 class RunNotFound(SignwriterError):
     """No run with that id."""
+
+
+class RunStopped(SignwriterError):
+    """A run stopped before every asset finished: ``cause`` (a refused key, an exhausted
+    balance...) says why. Everything done so far is kept; resuming the run continues it."""
+
+    def __init__(self, run_id: str, cause: Exception) -> None:
+        self.run_id = run_id
+        self.cause = cause
+        super().__init__(f"run {run_id} stopped: {cause}. Resume it with "
+                         f"`signwriter resume {run_id}` once that is fixed")
 
 
 class BudgetExceeded(SignwriterError):
@@ -103,3 +130,23 @@ class Conflict(SignwriterError):
 
 class AccountError(SignwriterError):
     """A user account that cannot be added, found or used."""
+
+
+class RunBusy(SignwriterError):
+    """Another process holds the run's lock; ``owner`` says who (pid, host, since)."""
+
+    def __init__(self, run_id: str, owner: dict[str, object] | None) -> None:
+        self.run_id = run_id
+        self.owner = owner or {}
+        o = self.owner
+        who = (f"pid {o.get('pid')} on {o.get('host')} ({o.get('command') or 'signwriter'}) "
+               f"since {o.get('since_iso') or '?'}") if o else "another process"
+        super().__init__(f"run {run_id} is in use by {who}; wait for it, or pass --wait")
+
+
+class RunIncomplete(SignwriterError):
+    """A run folder does not hold everything its brief asks for."""
+
+
+class StorageError(SignwriterError):
+    """The runs folder cannot be written (read-only, missing) or the disk is full."""

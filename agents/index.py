@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from agents.errors import Conflict, IndexUnavailable
+from agents.status import RunStatus, run_status
 from agents.store import RunStore, read_json
 
-FINAL = ("accepted", "approved_with_findings", "rejected", "failed")
 
 
 def _migrations() -> list[tuple[str, str]]:
@@ -142,7 +142,9 @@ class Index:
         with self.tx() as t:
             statuses = [r["status"] for r in t.all(
                 "SELECT status FROM assets WHERE run_id = ?", (store.run_id,))]
-            status = run_status(statuses, meta.get("status", "running"))
+            process = (RunStatus.STOPPED if meta.get("process") == RunStatus.STOPPED
+                       else RunStatus.RUNNING)
+            status = run_status(statuses, process)
             t.execute(
                 "INSERT INTO runs (run_id, name, brief, status, backend, review_policy, created,"
                 " updated, cost_usd, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -410,16 +412,6 @@ class _Tx:
     def one(self, sql: str, args: Sequence[Any] = ()) -> dict[str, Any] | None:
         r = self.conn.execute(self._sql(sql), tuple(args)).fetchone()
         return dict(r) if r is not None else None
-
-
-def run_status(statuses: list[str], recorded: str) -> str:
-    """A run's status from its assets' (the manifest's rule)."""
-    if statuses and all(s in FINAL for s in statuses):
-        return "completed"
-    if any(s == "needs_review" for s in statuses) and all(
-            s in (*FINAL, "needs_review") for s in statuses):
-        return "needs_review"
-    return "running" if recorded == "completed" else recorded
 
 
 def _bool(v: Any) -> int | None:

@@ -1,4 +1,4 @@
-"""The graph's nodes: plan, generate, check, decide, request_review, review.
+"""The graph's nodes: start, generate, check, decide, request_review, review.
 
 Each node reads paths from state, does one thing, writes its artifacts to the run folder
 and returns paths/hashes/summaries. Paid generations are written to disk and recorded in
@@ -17,12 +17,15 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command, interrupt
 
 from agents.errors import BudgetExceeded, SignwriterError
+from agents.llm_client import ChatClient
 from agents.policy import best_attempt, decide as policy_decide
+from agents.prompt_enhancer import enhance
 from agents.prompting import compile_edit_prompt, compile_prompt, layout_for, plain, render
 from agents.review import (EditableRegion, ReviewRequest, attempt_choice, build_request,
                            edited_spec, fits_check, parse_answer, validate_answer)
 from agents.spec import VisualSpec
 from agents.state import AssetState, Context
+from agents.status import AssetStatus, Decision
 from agents.store import read_json, write_json
 from generation.base import EditRequest, GenerationRequest, estimate_cost
 from generation.errors import AuthError, BackendError, NeedsKey, QuotaExceeded
@@ -49,17 +52,18 @@ def attempt_seed(base: int, asset_id: str, n: int) -> int:
     return int.from_bytes(h[:4], "big") & 0x7FFFFFFF
 
 
-# --- plan ----------------------------------------------------------------------------------
-def plan(state: AssetState, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Load this asset's spec (planned and size-checked before the graph starts)."""
+# --- start ---------------------------------------------------------------------------------
+def start(state: AssetState, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Take up this asset's spec: planned (and fitted to the backend) before the graph
+    runs, by :func:`agents.api.create_run`, so nothing is paid for a brief that fails."""
     ctx = runtime.context
     path = ctx.store.spec_path(state["asset_id"])
     spec = VisualSpec.model_validate(read_json(path))
-    ctx.emit("planned", spec.asset_id, regions=len(spec.regions), width=spec.width, height=spec.height)
-    ctx.store.set_asset_status(spec.asset_id, status="running")
+    ctx.store.set_asset_status(spec.asset_id, status=AssetStatus.RUNNING)
     return {"spec_path": ctx.store.rel(path),
             "spec_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-            "status": "running", "next": {"action": "generate", "why": "first attempt"}}
+            "status": AssetStatus.RUNNING,
+            "next": {"action": "generate", "why": "first attempt"}}
 
 
 # --- generate ----------------------------------------------------------------------------
@@ -100,6 +104,8 @@ def generate(state: AssetState, runtime: Runtime[Context]) -> Command[Literal["c
                               attempt_id=attempt_id)
     else:
         prompt = compile_prompt(spec, reinforce=nxt.get("reinforce", []), attempt=n)
+        if ctx.settings.prompt_enhance and not ctx.backend.capabilities.follows_layout:
+            prompt = _enhanced(ctx, prompt, adir)
         if nxt.get("note"):  # a reviewer's words, without quotes (those become glyphs)
             prompt += "\n" + render("review_note.j2", note=plain(nxt["note"]))
         request = GenerationRequest(prompt=prompt, width=spec.width, height=spec.height,
@@ -166,14 +172,32 @@ def generate(state: AssetState, runtime: Runtime[Context]) -> Command[Literal["c
     if overlaid and not ctx.backend.capabilities.follows_layout:
         attempt["overlaid"] = overlaid
     write_json(adir / "attempt.json", attempt)
-    ctx.emit("generated", aid, n, action=action)
+    ctx.emit("generated", aid, n, action=action, cost_usd=attempt["cost_usd"])
     return Command(goto="check", update={"current": attempt})
 
 
+def _enhanced(ctx: Context, prompt: str, adir: Any) -> str:
+    """The planner LLM's rewrite of ``prompt`` when it keeps every quoted text verbatim
+    (:mod:`agents.prompt_enhancer`); the compiled prompt is kept beside it. Idempotent
+    on resume: a rewrite already on disk is reused, never asked for again."""
+    done = adir / "prompt-enhanced.txt"
+    if done.exists():
+        return done.read_text(encoding="utf-8").rstrip("\n")
+    (adir / "prompt-compiled.txt").write_text(prompt + "\n", encoding="utf-8")
+    with ChatClient.from_settings(ctx.settings) as client:
+        result = enhance(prompt, client, max_repairs=ctx.settings.llm_max_repairs)
+    write_json(adir / "prompt-enhancer.json", {"enhanced": result.enhanced,
+                                               "problems": result.problems,
+                                               "error": result.error})
+    if result.enhanced:
+        done.write_text(result.prompt + "\n", encoding="utf-8")
+    return result.prompt
+
+
 def _fail(ctx: Context, aid: str, error: str) -> Command[Literal["__end__"]]:
-    ctx.store.set_asset_status(aid, status="failed", reason=error)
-    ctx.emit("done", aid, status="failed", reason=error)
-    return Command(goto=END, update={"status": "failed", "error": error})
+    ctx.store.set_asset_status(aid, status=AssetStatus.FAILED, reason=error)
+    ctx.emit("done", aid, status=AssetStatus.FAILED, reason=error)
+    return Command(goto=END, update={"status": AssetStatus.FAILED, "error": error})
 
 
 # --- check -------------------------------------------------------------------------------
@@ -230,10 +254,10 @@ def decide(state: AssetState, runtime: Runtime[Context]
     ctx.emit("decided", aid, last["n"], action=d.action, why=d.why)
     if d.action == "accept":
         final = ctx.store.copy_final(aid, last["image"])
-        ctx.store.set_asset_status(aid, status="accepted", final_image=final,
+        ctx.store.set_asset_status(aid, status=AssetStatus.ACCEPTED, final_image=final,
                                    accepted_attempt=last["n"], reason=d.why)
-        ctx.emit("done", aid, status="accepted")
-        return Command(goto=END, update={"status": "accepted", "final_image": final})
+        ctx.emit("done", aid, status=AssetStatus.ACCEPTED)
+        return Command(goto=END, update={"status": AssetStatus.ACCEPTED, "final_image": final})
     if d.action == "review":
         if policy == "never":
             return _fail(ctx, aid, f"{d.why} (review policy 'never': QA's word is final)")
@@ -265,15 +289,15 @@ def request_review(state: AssetState, runtime: Runtime[Context]) -> dict[str, An
     aid = state["asset_id"]
     current = ctx.store.asset_status(aid)
     recorded = current.get("review_request") or {}
-    if current.get("status") == "needs_review" and recorded.get("round") == len(
+    if current.get("status") == AssetStatus.NEEDS_REVIEW and recorded.get("round") == len(
             state["attempts"]):
-        return {"status": "needs_review", "review_request": recorded}
+        return {"status": AssetStatus.NEEDS_REVIEW, "review_request": recorded}
     request = _review_request(state, ctx).model_dump(mode="json")
-    ctx.store.set_asset_status(aid, status="needs_review", best_attempt=request["best_attempt"],
+    ctx.store.set_asset_status(aid, status=AssetStatus.NEEDS_REVIEW, best_attempt=request["best_attempt"],
                                reason=request["reason"], review_request=request,
                                findings=request["findings"])
-    ctx.emit("done", aid, status="needs_review", reason=request["reason"])
-    return {"status": "needs_review", "review_request": request}
+    ctx.emit("done", aid, status=AssetStatus.NEEDS_REVIEW, reason=request["reason"])
+    return {"status": AssetStatus.NEEDS_REVIEW, "review_request": request}
 
 
 def review(state: AssetState, runtime: Runtime[Context]
@@ -301,10 +325,10 @@ def review(state: AssetState, runtime: Runtime[Context]
     info = {"decision": answer.decision, "reviewer": answer.reviewer, "note": answer.note,
             "attempt": answer.attempt, "region": answer.region, "text": answer.text,
             "round": request.round, "at": time.time()}
-    if answer.decision == "approve":
+    if answer.decision == Decision.APPROVE:
         chosen = by_n[answer.attempt]
         findings = [f.model_dump() for f in attempt_choice(chosen).findings]
-        status = "approved_with_findings" if findings else "accepted"
+        status = AssetStatus.APPROVED_WITH_FINDINGS if findings else AssetStatus.ACCEPTED
         final = ctx.store.copy_final(aid, chosen["image"])
         reason = f"approved by {who} (attempt {answer.attempt})" + (
             f" with known findings: {attempt_choice(chosen).why_not}" if findings else "")
@@ -313,13 +337,13 @@ def review(state: AssetState, runtime: Runtime[Context]
                                    reason=reason)
         ctx.emit("done", aid, status=status)
         return Command(goto=END, update={"status": status, "final_image": final, "review": info})
-    if answer.decision == "reject":
-        ctx.store.set_asset_status(aid, status="rejected", review=info,
+    if answer.decision == Decision.REJECT:
+        ctx.store.set_asset_status(aid, status=AssetStatus.REJECTED, review=info,
                                    reason=f"rejected by {who}: {answer.note}")
-        ctx.emit("done", aid, status="rejected")
-        return Command(goto=END, update={"status": "rejected", "review": info})
-    update: dict[str, Any] = {"status": "running", "review": info}
-    if answer.decision == "edit":
+        ctx.emit("done", aid, status=AssetStatus.REJECTED)
+        return Command(goto=END, update={"status": AssetStatus.REJECTED, "review": info})
+    update: dict[str, Any] = {"status": AssetStatus.RUNNING, "review": info}
+    if answer.decision == Decision.EDIT:
         edited = edited_spec(spec, answer.region or "", answer.text or "")
         path = ctx.store.spec_path(aid)
         keep = ctx.store.asset_dir(aid) / f"spec-before-round-{request.round}.json"
@@ -329,7 +353,7 @@ def review(state: AssetState, runtime: Runtime[Context]
         update["spec_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
         why = f"{who} changed '{answer.region}' to '{answer.text}'"
         update["next"] = {"action": "generate", "why": why, "reinforce": [answer.text]}
-    elif answer.decision == "regenerate":
+    elif answer.decision == Decision.REGENERATE:
         why = f"{who} asked for a new image" + (f": {answer.note}" if answer.note else "")
         update["next"] = {"action": "generate", "why": why, "note": answer.note}
     else:  # repair
@@ -340,6 +364,6 @@ def review(state: AssetState, runtime: Runtime[Context]
         update["next"] = {"action": "repair", "why": why, "source": answer.attempt,
                           "regions": [{"region_id": answer.region, "wrong": read,
                                        "right": right}]}
-    ctx.store.set_asset_status(aid, status="running", review=info, reason=why)
+    ctx.store.set_asset_status(aid, status=AssetStatus.RUNNING, review=info, reason=why)
     ctx.emit("reviewed", aid, decision=answer.decision, why=why)
     return Command(goto="generate", update=update)

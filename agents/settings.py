@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -38,6 +38,23 @@ class Settings(BaseSettings):
     simulate_errors: float = Field(0.0, ge=0, le=1, description="typeset only: chance that an "
                                    "attempt carries an injected GLM-Image-like text error.")
 
+    # --- limits on what a brief or an image may ask for (bad input is refused, not run) ---
+    assets_dirs: list[Path] = Field(default_factory=list, description="Folders besides the "
+                                    "brief's own that brief fonts, logos and images may come "
+                                    "from (a shared brand kit), JSON list.")
+    brief_max_bytes: int = Field(1_000_000, ge=1_000, description="Largest brief file read.")
+    brief_max_depth: int = Field(16, ge=4, le=100, description="Deepest nesting of mappings "
+                                 "and lists a brief may have.")
+    brief_max_formats: int = Field(32, ge=1, le=1000, description="Most formats one brief may "
+                                   "ask for (each is a paid asset).")
+    brief_max_copy_items: int = Field(40, ge=1, le=1000, description="Most named copy items "
+                                      "in one brief.")
+    brief_max_copy_chars: int = Field(5_000, ge=10, le=100_000, description="Longest copy "
+                                      "item (characters); longer copy cannot be legible.")
+    max_image_pixels: int = Field(40_000_000, ge=1_000_000, description="Largest image (pixels) "
+                                  "that `qa` or a brief may load; larger ones are refused before "
+                                  "they are decoded.")
+
     # --- planner LLM (any OpenAI-compatible chat endpoint) -----------------------------
     llm_base_url: str | None = Field(None, description="OpenAI-compatible base URL, e.g. "
                                      "https://api.z.ai/api/paas/v4 or http://localhost:11434/v1.")
@@ -46,6 +63,9 @@ class Settings(BaseSettings):
     llm_timeout_s: float = Field(60.0, gt=0, description="Planner request timeout (seconds).")
     llm_max_repairs: int = Field(2, ge=0, le=10, description="Times an invalid plan is re-asked "
                                  "with the validation errors.")
+    prompt_enhance: bool = Field(False, description="Rewrite each GLM-Image prompt through the "
+                                 "planner LLM in the model's own style; every quoted text is "
+                                 "checked verbatim, else the compiled prompt is sent.")
 
     # --- QA -----------------------------------------------------------------------------
     ocr_engine: Literal["rapidocr", "tesseract"] = Field("rapidocr", description="The judge.")
@@ -59,9 +79,15 @@ class Settings(BaseSettings):
                                     "(one single-threaded model instance each); default: one "
                                     "per CPU core.")
     ocr_second_opinion: bool = Field(False, description="Also run tesseract and record its read.")
-    vision_base_url: str | None = Field(None, description="Optional OpenAI-compatible vision "
-                                        "model that transcribes hard regions blind.")
-    vision_model: str = Field("glm-4.5v", description="Vision model for blind transcription.")
+    vision_base_url: str | None = Field(None, description="Optional vision model that "
+                                        "transcribes hard regions blind, e.g. "
+                                        "http://127.0.0.1:8080/v1 (GLM-OCR on vLLM).")
+    vision_model: str = Field("glm-4.5v", description="Vision model for blind transcription "
+                              "(glm-ocr for GLM-OCR).")
+    vision_protocol: Literal["chat", "glm-ocr", "ollama", "zai-layout"] = Field(
+        "chat", description="How the vision endpoint is spoken to: chat (any OpenAI-compatible "
+        "vision chat model), glm-ocr (GLM-OCR on vLLM/SGLang/Ollama's /v1), ollama (GLM-OCR on "
+        "Ollama's /api/generate), zai-layout (Z.ai's hosted GLM-OCR layout_parsing API).")
     vision_api_key: SecretStr | None = Field(None, description="Key for the vision endpoint.")
 
     # --- remote GLM-Image providers ---------------------------------------------------
@@ -93,10 +119,25 @@ class Settings(BaseSettings):
     diffusers_cpu_offload: bool = Field(False, description="Enable model CPU offload.")
     diffusers_steps: int = Field(50, ge=1, description="Inference steps.")
 
-    # --- services ---------------------------------------------------------------------
-    database_url: str | None = Field(None, description="PostgreSQL URL; SQLite under runs/ "
-                                     "when unset.")
-    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis (Celery broker).")
+    # --- the run index (what the CLI and the review web app query) ---------------------
+    database_url: str | None = Field(
+        None, description="PostgreSQL URL of the run index, e.g. "
+        "postgresql://user@127.0.0.1:5432/signwriter; unset: SQLite at runs/index.sqlite.")
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, v: str | None) -> str | None:
+        if v and not v.startswith(("postgresql://", "postgres://")):
+            raise ValueError("SIGNWRITER_DATABASE_URL must be a postgresql:// URL (unset it "
+                             "for SQLite under the runs folder)")
+        return v or None
+
+    @model_validator(mode="after")
+    def _enhancer_needs_llm(self) -> "Settings":
+        if self.prompt_enhance and not self.llm_base_url:
+            raise ValueError("SIGNWRITER_PROMPT_ENHANCE needs the planner LLM: set "
+                             "SIGNWRITER_LLM_BASE_URL (an OpenAI-compatible base URL)")
+        return self
 
     @property
     def llm_configured(self) -> bool:

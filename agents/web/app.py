@@ -16,7 +16,7 @@
     GET  /static/...                       htmx, CSS, the keyboard script
 
 Pages are Jinja2 with autoescape; the routes read the run index and call the library API
-(:mod:`agents.runner`), never the run folders' internals.
+(:mod:`agents.api`), never the run folders' internals.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from agents import runner
+from agents import api
 from agents.accounts import authenticate, can
 from agents.errors import AlreadyDecided, InvalidDecision, ReviewError, RunNotFound
 from agents.index import Index
@@ -160,7 +160,8 @@ def create_app(settings: Settings) -> FastAPI:
         filters = {"run_id": run or None, "fmt": fmt or None, "language": language or None,
                    "verdict": verdict if verdict in ("passed", "failed") else None,
                    "sort": sort if sort in SORTS else "oldest"}
-        items = runner.pending_reviews(app.state.settings, **filters)
+        items = [i.model_dump(mode="json")
+                 for i in api.list_reviews(app.state.settings, **filters)]
         counts = app.state.index.queue_counts()
         if _wants_json(request):
             return JSONResponse({"items": items, "counts": counts})
@@ -240,7 +241,7 @@ def create_app(settings: Settings) -> FastAPI:
             return _decision_error(request, run_id, asset_id, 400,
                                    "attempt must be a number (1, 2, …)")
         try:
-            claim = runner.claim_review(
+            claim = api.claim_review(
                 run_id, asset_id, decision, app.state.settings, reviewer=user["name"],
                 via="web", attempt=attempt, note=_opt(form.get("note")),
                 region=_opt(form.get("region")), text=_opt(form.get("text")), round_=round_)
@@ -261,8 +262,8 @@ def create_app(settings: Settings) -> FastAPI:
             target = f"/reviews/{run_id}/{asset_id}"
         return RedirectResponse(target, status_code=303, background=background)
 
-    def _apply(claim: runner.Claim) -> None:
-        runner.apply_review(claim, app.state.settings)
+    def _apply(claim: api.Claim) -> None:
+        api.apply_review(claim, app.state.settings)
 
     def _decision_error(request: Request, run_id: str, asset_id: str, status: int,
                         message: str) -> Response:
@@ -287,7 +288,7 @@ def create_app(settings: Settings) -> FastAPI:
                 refused.append(key)
                 continue
             try:
-                claim = runner.claim_review(q["run_id"], q["asset_id"], "approve",
+                claim = api.claim_review(q["run_id"], q["asset_id"], "approve",
                                             app.state.settings, reviewer=user["name"],
                                             via="web-bulk", attempt=q.get("best_attempt"))
             except ReviewError:

@@ -60,7 +60,7 @@ def test_sync_and_queue(index: Index, tmp_path: Path) -> None:
     assert [q["run_id"] for q in index.queue(verdict="passed")] == ["run-b"]
     assert index.queue(run_id="run-c") == []
     assert index.queue_counts()["total"] == 2
-    assert index.run("run-c")["status"] == "completed"
+    assert index.run("run-c")["status"] == "succeeded"
     assert index.run("run-a")["status"] == "needs_review"
     assert index.attempts("run-a", "card")[0]["regions"][0]["read"] == "Sael"
     assert index.open_review("run-a", "card")["round"] == 1

@@ -10,7 +10,7 @@ import pytest
 
 from agents.accounts import add_user
 from agents.index import Index
-from agents.runner import start_run
+from agents.api import start_run
 from agents.settings import Settings
 from tests.agents.reviewing import BRIEF, review_seed
 

@@ -1,17 +1,31 @@
-"""The library API behind the CLI, the web app and the workers.
+"""The one library API: every door (the CLI, the web app, the HTTP API, workers) calls this.
 
-    result = start_run("brief.yaml", settings)          # plan, then run every asset
-    result = resume_run(run_id, settings)              # continue after a crash or a stop
-    pending_reviews(settings); decide_review(run_id, asset_id, "approve", settings)
+::
 
-A run plans every format first (so a brief error or copy that cannot fit is reported
-before anything is paid for), writes the specs, then runs one checkpointed graph thread
-per asset, several at once.
+    run = create_run("brief.yaml", settings)       # plan every format, write the run folder
+    result = execute(run.run_id, settings)          # generate, check, decide every asset
+    result = start_run("brief.yaml", settings)     # both at once
+    result = resume_run(run_id, settings)           # continue after a crash or a stop
+    list_runs(settings); list_reviews(settings); read_manifest(run_id, settings)
+    decide_review(run_id, asset_id, Decision.APPROVE, settings, reviewer="ana")
+    claim = claim_review(...); apply_review(claim, settings)   # the web app: two steps
+    decisions(settings, run_id)                                 # the audit
+
+Queries (runs, the review queue, the audit) read the run index (:mod:`agents.index`),
+which the API keeps up to date as assets finish or wait for a person; nothing scans the
+run folders to answer them.
+
+Planning happens *before* the graph: every format of the brief is planned and size-checked
+first (so a brief error or copy that cannot fit is reported before anything is paid for),
+the specs are written to the run folder, then one checkpointed graph thread per asset
+(start → generate → check → decide → review) runs, several at once.
+
+Statuses are :mod:`agents.status` enums; ``result.status`` is the run's, and
+``result.status.exit_code`` what a command line should exit with.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 import sqlite3
 import threading
@@ -25,17 +39,20 @@ from typing import Any
 
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
+from pydantic import BaseModel
 
 from agents.brief import Brief, load_brief
-from agents.errors import ReviewError, SpecError
+from agents.errors import PlannerError, ReviewError, RunStopped, SpecError
 from agents.graph import compiled_graph
 from agents.index import Index
+from agents.paths import looks_like_path
 from agents.planner import make_planner
 from agents.review import answer_of, fits_check
 from agents.review import claim as review_claim
 from agents.settings import Settings
 from agents.spec import VisualSpec, size_problem, snap_size
 from agents.state import Budget, Context, Event
+from agents.status import AssetStatus, Decision, RunStatus
 from agents.store import RunStore, new_run_id, read_json, write_json
 from generation.base import Backend
 from generation.registry import create_backend
@@ -46,17 +63,59 @@ RUN_SETTINGS = ("backend", "planner", "max_attempts", "max_cost", "simulate_erro
                 "concurrency", "review_policy")
 """Settings a run records in run.json, so resume and review use what the run started with."""
 
+OnEvent = Callable[[Event], None]
+
 
 @dataclass
 class RunResult:
+    """A run folder and its manifest (``manifest.json``'s content) as the API left it."""
+
     run_id: str
     run_dir: Path
     manifest: dict[str, Any]
 
     @property
+    def status(self) -> RunStatus:
+        return RunStatus(self.manifest["status"])
+
+    @property
     def ok(self) -> bool:
-        return all(a["status"] in ("accepted", "approved_with_findings")
-                   for a in self.manifest["assets"])
+        return self.status is RunStatus.SUCCEEDED
+
+
+class RunSummary(BaseModel):
+    """One line of :func:`list_runs`."""
+
+    run_id: str
+    status: RunStatus
+    backend: str | None
+    created: float | None
+    assets: dict[AssetStatus, int]
+    cost_usd: float
+
+
+class ReviewItem(BaseModel):
+    """An asset waiting for a person (:func:`list_reviews`), from the run index."""
+
+    run_id: str
+    asset_id: str
+    reason: str | None
+    best_attempt: int | None
+    image: str | None = None          # the best attempt's image (path)
+    overlay: str | None = None        # its QA overlay (path)
+    image_rel: str | None = None      # the same, relative to the run folder
+    overlay_rel: str | None = None
+    format: str | None = None
+    width: int | None = None
+    height: int | None = None
+    language: str | None = None
+    passed: bool | None = None        # QA's verdict on the best attempt
+    score: float | None = None
+    attempt_count: int = 0
+    updated: float | None = None      # when it started waiting
+    run_name: str | None = None
+    brief: str | None = None
+    policy: str | None = None         # the run's review policy
 
 
 def backend_options(settings: Settings, name: str, *, seed: int = 0) -> dict[str, Any]:
@@ -128,17 +187,30 @@ def vision_reader(settings: Settings) -> VisionReader | None:
     if not settings.vision_base_url:
         return None
     return VisionReader(settings.vision_base_url, settings.vision_model,
-                        api_key=settings.vision_api_key, timeout_s=settings.llm_timeout_s)
+                        api_key=settings.vision_api_key, timeout_s=settings.llm_timeout_s,
+                        protocol=settings.vision_protocol)
 
 
-def _make_backend(settings: Settings, seed: int) -> Backend:
+def make_backend(settings: Settings, seed: int = 0) -> Backend:
+    """The backend ``settings.backend`` names, configured from the settings."""
     return create_backend(settings.backend, **backend_options(settings, settings.backend,
                                                               seed=seed))
 
 
 def plan_brief(brief: Brief, settings: Settings) -> list[VisualSpec]:
-    """Plan every format of a brief (no image is made)."""
-    return make_planner(settings).plan(brief)
+    """Plan every format of a brief (no image is made). A planner may only name the files
+    the brief gave (already confined to the brief's folder: :mod:`agents.paths`)."""
+    specs = make_planner(settings).plan(brief)
+    given = {str(p) for p in (brief.brand.logo, brief.brand.fonts.headline,
+                              brief.brand.fonts.body) if p is not None}
+    for spec in specs:
+        named = [("logo", spec.logo)] + [(f"regions.{r.id}.typography.font", r.typography.font)
+                                         for r in spec.regions]
+        for field, value in named:
+            if value and (field == "logo" or looks_like_path(value)) and str(value) not in given:
+                raise PlannerError(f"{spec.asset_id}: the plan names a file the brief did not "
+                                   f"give ({field}: {str(value)[:80]!r}); refused")
+    return specs
 
 
 @contextmanager
@@ -162,39 +234,52 @@ def _thread(store: RunStore, asset_id: str) -> dict[str, Any]:
     return {"configurable": {"thread_id": f"{store.run_id}/{asset_id}"}}
 
 
-def start_run(brief_path: str | Path, settings: Settings, *,
-              on_event: Callable[[Event], None] | None = None,
-              on_planned: Callable[[list[VisualSpec]], None] | None = None,
-              run_id: str | None = None, seed: int | None = None) -> RunResult:
-    """Plan a brief and run every asset to accepted, needs_review or failed."""
-    brief = load_brief(brief_path)
+def create_run(brief_path: str | Path, settings: Settings, *, run_id: str | None = None,
+               seed: int | None = None, on_event: OnEvent | None = None) -> RunResult:
+    """Plan a brief and write its run folder (specs, run.json); nothing is generated yet.
+
+    Every format is planned and fitted to the backend's sizes first, so a bad brief, copy
+    that cannot fit or a size the backend refuses is an error before anything is paid for.
+    Emits one ``planned`` event per asset.
+    """
+    brief = load_brief(brief_path, settings)
     seed = int(time.time()) & 0x7FFFFFFF if seed is None else seed
-    settings = settings.model_copy(update={
+    settings = settings.model_copy(update={  # --review, else the brief's, else failures
         "review_policy": settings.review_policy or brief.review or "failures"})
-    backend = _make_backend(settings, seed)
+    backend = make_backend(settings, seed)
     specs = [fit_to_backend(s, backend) for s in plan_brief(brief, settings)]
-    store = create_run(specs, settings, name=brief.name, brief_path=Path(brief_path),
-                       run_id=run_id, seed=seed)
-    if on_planned:
-        on_planned(specs)
-    return execute(store, settings, backend, seed, on_event)
+    store = write_run(specs, settings, name=brief.name, brief_path=Path(brief_path),
+                      run_id=run_id, seed=seed)
+    for spec in specs:
+        if on_event:
+            on_event(Event("planned", spec.asset_id, detail={
+                "width": spec.width, "height": spec.height, "regions": len(spec.regions)}))
+    return RunResult(store.run_id, store.root, store.manifest())
 
 
-def create_run(specs: list[VisualSpec], settings: Settings, *, name: str, seed: int,
-               brief_path: Path | None = None, run_id: str | None = None) -> RunStore:
-    """Create the run folder with its specs (nothing is generated yet)."""
+def write_run(specs: list[VisualSpec], settings: Settings, *, name: str, seed: int,
+              brief_path: Path | None = None, run_id: str | None = None) -> RunStore:
+    """Create the run folder with these specs (nothing is generated yet)."""
     store = RunStore.create(settings.runs_dir, run_id or new_run_id(name))
     if brief_path is not None:
         shutil.copyfile(brief_path, store.root / f"brief{brief_path.suffix or '.yaml'}")
     write_json(store.root / "run.json", {
         "run_id": store.run_id, "name": name, "brief": str(brief_path) if brief_path else None,
-        "created": time.time(), "seed": seed, "status": "running",
+        "created": time.time(), "seed": seed, "status": RunStatus.RUNNING,
         **{k: getattr(settings, k) for k in RUN_SETTINGS}}, durable=True)
     for spec in specs:  # what a resumed run works from: on disk for good
         write_json(store.spec_path(spec.asset_id), spec.model_dump(mode="json"), durable=True)
     store.write_manifest()
     Index.for_settings(settings).sync_run(store)
     return store
+
+
+def start_run(brief_path: str | Path, settings: Settings, *, on_event: OnEvent | None = None,
+              run_id: str | None = None, seed: int | None = None) -> RunResult:
+    """:func:`create_run` then :func:`execute`: every asset to accepted, needs_review or
+    failed."""
+    created = create_run(brief_path, settings, run_id=run_id, seed=seed, on_event=on_event)
+    return execute(created.run_id, settings, on_event=on_event)
 
 
 def run_settings(store: RunStore, settings: Settings) -> tuple[Settings, int]:
@@ -205,21 +290,25 @@ def run_settings(store: RunStore, settings: Settings) -> tuple[Settings, int]:
 
 
 def resume_run(run_id: str, settings: Settings, *,
-               on_event: Callable[[Event], None] | None = None) -> RunResult:
+               on_event: OnEvent | None = None) -> RunResult:
     """Continue a run: unfinished assets go on where they stopped; nothing finished reruns."""
-    store = RunStore.open(settings.runs_dir, run_id)
-    settings, seed = run_settings(store, settings)
-    backend = _make_backend(settings, seed)
-    return execute(store, settings, backend, seed, on_event)
+    return execute(run_id, settings, on_event=on_event)
 
 
-def execute(store: RunStore, settings: Settings, backend: Backend, seed: int,
-            on_event: Callable[[Event], None] | None = None) -> RunResult:
-    """Run (or continue) every asset of a run folder.
+def execute(run_id: str, settings: Settings, *, on_event: OnEvent | None = None,
+            backend: Backend | None = None) -> RunResult:
+    """Run (or continue) every asset of a run, with the settings it was created with.
 
     ``settings.concurrency`` bounds the generations in flight; twice as many assets are
     worked on at once, so OCR of finished images overlaps with waiting on the backend.
+    An error that stops the run (a refused key, an exhausted balance, an interrupt)
+    leaves it ``stopped`` and is raised as :class:`~agents.errors.RunStopped` (typed
+    errors) after every asset in flight has finished its step. ``backend`` replaces the
+    one the settings name (benchmarks, tests).
     """
+    store = RunStore.open(settings.runs_dir, run_id)
+    settings, seed = run_settings(store, settings)
+    backend = backend or make_backend(settings, seed)
     budget = Budget(settings.max_cost, spent=store.spent_usd())
     index = Index.for_settings(settings)
     ctx = Context(settings=settings, store=store, backend=backend, budget=budget,
@@ -227,30 +316,30 @@ def execute(store: RunStore, settings: Settings, backend: Backend, seed: int,
                   vision=vision_reader(settings),
                   reader=ocr_reader(settings), recheck=ocr_recheck_reader(settings),
                   slots=threading.BoundedSemaphore(settings.concurrency))
-    meta_path = store.root / "run.json"
-    with _saver(store) as saver:
-        graph = compiled_graph(saver)
+    _set_process_status(store, RunStatus.RUNNING, None)
+    error: BaseException | None = None
+    try:
+        with _saver(store) as saver:
+            graph = compiled_graph(saver)
 
-        def run_asset(asset_id: str) -> None:
-            config = _thread(store, asset_id)
-            snap = graph.get_state(config)
-            if not snap.values:
-                graph.invoke({"run_id": store.run_id, "asset_id": asset_id, "attempts": []},
-                             config, context=ctx, durability="sync")
-            elif (snap.next or snap.tasks) and not snap.interrupts:
-                # stopped mid-way: continue from the last checkpoint; a step whose node had
-                # finished before the crash is not run again (its writes were saved)
-                graph.invoke(None, config, context=ctx, durability="sync")
-            elif snap.interrupts:
-                # a decision stored but not applied (the deciding process died): apply it
-                stored = index.decision_for(store.run_id, asset_id, snap.interrupts[0].id)
-                if stored and stored.get("applied") is None:
-                    graph.invoke(Command(resume=answer_of(stored)), config, context=ctx,
-                                 durability="sync")
-            # else: finished, or waiting for a human
+            def run_asset(asset_id: str) -> None:
+                config = _thread(store, asset_id)
+                snap = graph.get_state(config)
+                if not snap.values:
+                    graph.invoke({"run_id": store.run_id, "asset_id": asset_id,
+                                  "attempts": []}, config, context=ctx, durability="sync")
+                elif (snap.next or snap.tasks) and not snap.interrupts:
+                    # stopped mid-way: continue from the last checkpoint; a step whose node
+                    # had finished before the crash is not run again (its writes were saved)
+                    graph.invoke(None, config, context=ctx, durability="sync")
+                elif snap.interrupts:
+                    # a decision stored but not applied (the deciding process died)
+                    stored = index.decision_for(store.run_id, asset_id, snap.interrupts[0].id)
+                    if stored and stored.get("applied") is None:
+                        graph.invoke(Command(resume=answer_of(stored)), config, context=ctx,
+                                     durability="sync")
+                # else: finished, or waiting for a human
 
-        error: BaseException | None = None
-        try:
             assets = store.asset_ids()
             workers = max(1, min(len(assets), 2 * settings.concurrency))
             with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -270,22 +359,37 @@ def execute(store: RunStore, settings: Settings, backend: Backend, seed: int,
                         f.result()
                     except BaseException as e:  # noqa: BLE001 - re-raised below, after all
                         error = error or e
-        finally:
-            meta = read_json(meta_path)
-            meta["status"] = "stopped" if error else "finished"
-            meta["error"] = str(error) if error else None
-            write_json(meta_path, meta)
-            manifest = store.write_manifest()
             _settle_decisions(index, store, graph)
-            index.sync_run(store)
-    if error:
+    except BaseException as e:  # noqa: BLE001 - recorded as stopped, then re-raised
+        error = error or e
+    finally:
+        manifest = _set_process_status(store, RunStatus.STOPPED if error else RunStatus.RUNNING,
+                                       error)
+        index.sync_run(store)
+    if error is not None:
+        if isinstance(error, Exception):
+            raise RunStopped(store.run_id, error) from error
         raise error
     return RunResult(store.run_id, store.root, manifest)
 
 
+def _set_process_status(store: RunStore, process: RunStatus,
+                        error: BaseException | None) -> dict[str, Any]:
+    """Record whether the runner is working on the run (or stopped early), and write the
+    manifest; run.json and manifest.json then carry the same derived status."""
+    meta_path = store.root / "run.json"
+    meta = read_json(meta_path)
+    meta["process"] = process
+    meta["error"] = str(error) if error else None
+    manifest = store.manifest(process=process)
+    meta["status"] = manifest["status"]
+    write_json(meta_path, meta)
+    store.write_manifest(manifest)
+    return manifest
+
+
 # --- review --------------------------------------------------------------------------------
-def _indexed(index: Index, store: RunStore, on_event: Callable[[Event], None] | None
-             ) -> Callable[[Event], None]:
+def _indexed(index: Index, store: RunStore, on_event: OnEvent | None) -> OnEvent:
     """Progress events, with the run index updated when an asset finishes or waits."""
     def emit(ev: Event) -> None:
         if ev.kind == "done":
@@ -303,15 +407,27 @@ def _settle_decisions(index: Index, store: RunStore, graph: Any) -> None:
             index.mark_applied(d["id"], store.asset_status(d["asset_id"]).get("status", ""))
 
 
-def pending_reviews(settings: Settings, **filters: Any) -> list[dict[str, Any]]:
-    """Every asset waiting for a person, across runs (from the run index; ``filters``:
-    run_id, fmt, language, verdict passed|failed, sort oldest|newest|score|run)."""
-    items = Index.for_settings(settings).queue(**filters)
+def list_reviews(settings: Settings, *, run_id: str | None = None, fmt: str | None = None,
+                 language: str | None = None, verdict: str | None = None,
+                 sort: str = "oldest") -> list[ReviewItem]:
+    """Every asset waiting for a person, across runs, from the run index. ``verdict``:
+    passed | failed (QA's); ``sort``: oldest | newest | score | run."""
     root = Path(settings.runs_dir)
-    for i in items:
-        i["image_path"] = str(root / i["run_id"] / i["image"]) if i.get("image") else None
-        i["overlay_path"] = str(root / i["run_id"] / i["overlay"]) if i.get("overlay") else None
-    return items
+    out = []
+    for q in Index.for_settings(settings).queue(run_id=run_id, fmt=fmt, language=language,
+                                                verdict=verdict, sort=sort):
+        run_dir = root / q["run_id"]
+        out.append(ReviewItem(
+            run_id=q["run_id"], asset_id=q["asset_id"], reason=q.get("reason"),
+            best_attempt=q.get("best_attempt"),
+            image=str(run_dir / q["image"]) if q.get("image") else None,
+            overlay=str(run_dir / q["overlay"]) if q.get("overlay") else None,
+            image_rel=q.get("image"), overlay_rel=q.get("overlay"), format=q.get("format"),
+            width=q.get("width"), height=q.get("height"), language=q.get("language"),
+            passed=q.get("passed"), score=q.get("score"),
+            attempt_count=q.get("attempt_count") or 0, updated=q.get("updated"),
+            run_name=q.get("run_name"), brief=q.get("brief"), policy=q.get("policy")))
+    return out
 
 
 @dataclass
@@ -324,18 +440,20 @@ class Claim:
     answer: dict[str, Any]
 
 
-def claim_review(run_id: str, asset_id: str, decision: str, settings: Settings, *,
+def claim_review(run_id: str, asset_id: str, decision: Decision | str, settings: Settings, *,
                  reviewer: str, via: str = "cli", note: str | None = None,
                  attempt: int | None = None, region: str | None = None,
                  text: str | None = None, round_: int | None = None) -> Claim:
-    """Validate a decision against the asset's open review and store it once (see
-    :func:`agents.review.claim`); :func:`apply_review` then resumes the graph."""
+    """Validate a decision against the asset's open review and store it once, under (run,
+    asset, interrupt id); :func:`apply_review` then resumes the graph. Raises
+    :class:`~agents.errors.InvalidDecision` (nothing stored, the asset stays reviewable)
+    or :class:`~agents.errors.AlreadyDecided` (who decided first, and when)."""
     store = RunStore.open(settings.runs_dir, run_id)
     if asset_id not in store.asset_ids():
         raise ReviewError(f"run {run_id} has no asset '{asset_id}' "
                           f"(assets: {', '.join(store.asset_ids())})")
     index = Index.for_settings(settings)
-    raw = {"decision": decision, "attempt": attempt, "note": note, "region": region,
+    raw = {"decision": str(decision), "attempt": attempt, "note": note, "region": region,
            "text": text}
     spec = VisualSpec.model_validate(read_json(store.spec_path(asset_id)))
     with _saver(store) as saver:
@@ -347,13 +465,12 @@ def claim_review(run_id: str, asset_id: str, decision: str, settings: Settings, 
 
 
 def apply_review(claim: Claim, settings: Settings) -> RunResult:
-    """Resume the asset's graph with a claimed decision (once: a claim already applied, or
-    an interrupt already answered, is not applied again)."""
+    """Resume the asset's graph with a claimed decision, once (an interrupt already
+    answered is not answered again; a step cut short by a crash is finished)."""
     store = RunStore.open(settings.runs_dir, claim.run_id)
     settings, seed = run_settings(store, settings)
     index = Index.for_settings(settings)
-    backend = _make_backend(settings, seed)
-    ctx = Context(settings=settings, store=store, backend=backend,
+    ctx = Context(settings=settings, store=store, backend=make_backend(settings, seed),
                   budget=Budget(settings.max_cost, store.spent_usd()), seed=seed,
                   on_event=_indexed(index, store, None), reader=ocr_reader(settings),
                   recheck=ocr_recheck_reader(settings), vision=vision_reader(settings))
@@ -366,17 +483,18 @@ def apply_review(claim: Claim, settings: Settings) -> RunResult:
         elif snap.next or snap.tasks:  # answered, then the process died: finish the step
             graph.invoke(None, config, context=ctx, durability="sync")
         index.mark_applied(claim.row["id"], store.asset_status(claim.asset_id).get("status", ""))
-    manifest = store.write_manifest()
+    process = RunStatus(read_json(store.root / "run.json").get("process", RunStatus.RUNNING))
+    manifest = _set_process_status(store, process, None)
     index.sync_run(store)
     return RunResult(store.run_id, store.root, manifest)
 
 
-def decide_review(run_id: str, asset_id: str, decision: str, settings: Settings, *,
+def decide_review(run_id: str, asset_id: str, decision: Decision | str, settings: Settings, *,
                   reviewer: str | None = None, note: str | None = None,
                   attempt: int | None = None, region: str | None = None,
                   text: str | None = None, via: str = "cli") -> RunResult:
     """Decide an asset waiting for review (approve | reject | edit | regenerate | repair)
-    and resume its graph. Invalid answers raise before anything is stored or resumed."""
+    and resume its graph: :func:`claim_review` then :func:`apply_review`."""
     claim = claim_review(run_id, asset_id, decision, settings, reviewer=reviewer or "cli",
                          via=via, note=note, attempt=attempt, region=region, text=text)
     return apply_review(claim, settings)
@@ -388,6 +506,20 @@ def decisions(settings: Settings, run_id: str | None = None,
     return Index.for_settings(settings).decisions(run_id, asset_id)
 
 
-def load_manifest(run_id: str, settings: Settings) -> dict[str, Any]:
-    store = RunStore.open(settings.runs_dir, run_id)
-    return json.loads((store.root / "manifest.json").read_text(encoding="utf-8"))
+# --- reading -------------------------------------------------------------------------------
+def list_runs(settings: Settings) -> list[RunSummary]:
+    """Every run in the run index, oldest first."""
+    index = Index.for_settings(settings)
+    out: list[RunSummary] = []
+    for r in reversed(index.runs()):
+        counts: dict[AssetStatus, int] = {}
+        for a in index.assets(r["run_id"]):
+            counts[AssetStatus(a["status"])] = counts.get(AssetStatus(a["status"]), 0) + 1
+        out.append(RunSummary(run_id=r["run_id"], status=r["status"], backend=r["backend"],
+                              created=r["created"], assets=counts, cost_usd=r["cost_usd"] or 0))
+    return out
+
+
+def read_manifest(run_id: str, settings: Settings) -> dict[str, Any]:
+    """A run's manifest, as of now (rebuilt from its files)."""
+    return RunStore.open(settings.runs_dir, run_id).manifest()
