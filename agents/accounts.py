@@ -73,3 +73,24 @@ def authenticate(index: Index, name: str, password: str) -> dict[str, Any] | Non
 def remove_user(index: Index, name: str) -> None:
     if not index.remove_user(name):
         raise AccountError(f"no user '{name}'")
+
+
+def list_users(index: Index) -> list[dict[str, Any]]:
+    """Names, roles and creation times (never hashes)."""
+    return index.users()
+
+
+def start_session(index: Index, user: str, token_hash: str, csrf_token: str,
+                  ttl_s: float) -> None:
+    """Record a login (only the token's hash is kept)."""
+    index.add_session(token_hash, user, csrf_token, ttl_s)
+
+
+def session_user(index: Index, token_hash: str) -> dict[str, Any] | None:
+    """The live session's user: ``name``, ``role``, ``csrf_token`` (None if none)."""
+    s = index.session(token_hash)
+    return {"name": s["name"], "role": s["role"], "csrf_token": s["csrf_token"]} if s else None
+
+
+def end_session(index: Index, token_hash: str) -> None:
+    index.end_session(token_hash)

@@ -42,7 +42,7 @@ from langgraph.types import Command
 from pydantic import BaseModel
 
 from agents.brief import Brief, load_brief
-from agents.errors import PlannerError, ReviewError, RunStopped, SpecError
+from agents.errors import PlannerError, ReviewError, RunNotFound, RunStopped, SpecError
 from agents.graph import compiled_graph
 from agents.index import Index
 from agents.paths import looks_like_path
@@ -87,6 +87,8 @@ class RunSummary(BaseModel):
     """One line of :func:`list_runs`."""
 
     run_id: str
+    name: str | None = None
+    review_policy: str | None = None
     status: RunStatus
     backend: str | None
     created: float | None
@@ -392,7 +394,7 @@ def _set_process_status(store: RunStore, process: RunStatus,
 def _indexed(index: Index, store: RunStore, on_event: OnEvent | None) -> OnEvent:
     """Progress events, with the run index updated when an asset finishes or waits."""
     def emit(ev: Event) -> None:
-        if ev.kind == "done":
+        if ev.kind in ("done", "reviewed"):
             index.sync_asset(store, ev.asset_id)
         if on_event:
             on_event(ev)
@@ -515,9 +517,65 @@ def list_runs(settings: Settings) -> list[RunSummary]:
         counts: dict[AssetStatus, int] = {}
         for a in index.assets(r["run_id"]):
             counts[AssetStatus(a["status"])] = counts.get(AssetStatus(a["status"]), 0) + 1
-        out.append(RunSummary(run_id=r["run_id"], status=r["status"], backend=r["backend"],
+        out.append(RunSummary(run_id=r["run_id"], name=r["name"],
+                              review_policy=r["review_policy"], status=r["status"],
+                              backend=r["backend"],
                               created=r["created"], assets=counts, cost_usd=r["cost_usd"] or 0))
     return out
+
+
+def review_counts(settings: Settings) -> dict[str, Any]:
+    """How many assets wait: total, QA passed/failed, per format and per language."""
+    return Index.for_settings(settings).queue_counts()
+
+
+def get_run(run_id: str, settings: Settings) -> dict[str, Any]:
+    """A run and its assets, from the run index (:class:`RunNotFound` if unknown)."""
+    index = Index.for_settings(settings)
+    run = index.run(run_id)
+    if run is None:
+        raise RunNotFound(f"no run '{run_id}' in the run index")
+    return {"run": run, "assets": index.assets(run_id)}
+
+
+def get_asset(run_id: str, asset_id: str, settings: Settings) -> dict[str, Any]:
+    """Everything a reviewer sees of an asset: its row, every attempt (score, findings,
+    why it was not accepted), the open review request, the audit, the spec and the
+    prompt of the attempt shown. Raises :class:`RunNotFound` / :class:`ReviewError`."""
+    index = Index.for_settings(settings)
+    asset = index.asset(run_id, asset_id)
+    if asset is None:
+        if index.run(run_id) is None:
+            raise RunNotFound(f"no run '{run_id}' in the run index")
+        raise ReviewError(f"run {run_id} has no asset '{asset_id}'")
+    attempts = index.attempts(run_id, asset_id)
+    shown_n = asset.get("accepted_attempt") or asset.get("best_attempt") or (
+        attempts[-1]["n"] if attempts else None)
+    shown = next((a for a in attempts if a["n"] == shown_n), None)
+    root = Path(settings.runs_dir) / run_id
+    decided = index.decisions(run_id, asset_id)
+    return {"asset": asset, "attempts": attempts, "shown": shown, "run": index.run(run_id),
+            "pending": next((d for d in decided if d.get("applied") is None), None),
+            "review": index.open_review(run_id, asset_id)
+            if asset["status"] == AssetStatus.NEEDS_REVIEW else None,
+            "decisions": decided,
+            "spec": _text(root / "specs" / f"{asset_id}.json"),
+            "prompt": _text(root / shown["prompt"]) if shown and shown.get("prompt") else ""}
+
+
+def approved_images(run_id: str, settings: Settings) -> list[tuple[str, Path]]:
+    """(asset id, final image) of every accepted or approved asset of a run."""
+    root = Path(settings.runs_dir) / run_id
+    return [(a["asset_id"], root / a["final_image"])
+            for a in get_run(run_id, settings)["assets"]
+            if AssetStatus(a["status"]).approved and a.get("final_image")]
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return ""
 
 
 def read_manifest(run_id: str, settings: Settings) -> dict[str, Any]:

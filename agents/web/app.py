@@ -37,7 +37,8 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from agents import api
-from agents.accounts import authenticate, can
+from agents.accounts import (authenticate, can, end_session, list_users, session_user,
+                             start_session)
 from agents.errors import AlreadyDecided, InvalidDecision, ReviewError, RunNotFound
 from agents.index import Index
 from agents.settings import Settings
@@ -55,7 +56,7 @@ def create_app(settings: Settings) -> FastAPI:
     """The app for ``settings`` (runs folder, index database)."""
     app = FastAPI(title="signwriter review", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings
-    app.state.index = Index.for_settings(settings)
+    app.state.index = Index.for_settings(settings)  # accounts and sessions
     app.state.limiter = LoginLimiter()
     env = Environment(loader=FileSystemLoader(str(HERE / "templates")),
                       autoescape=select_autoescape(default=True, default_for_string=True))
@@ -137,7 +138,8 @@ def create_app(settings: Settings) -> FastAPI:
                         next=nxt, error="Wrong user name or password.")
         limiter.succeeded(*keys)
         token = new_token()
-        app.state.index.add_session(token_hash(token), user["name"], new_token(), SESSION_TTL_S)
+        start_session(app.state.index, user["name"], token_hash(token), new_token(),
+                      SESSION_TTL_S)
         response = RedirectResponse(nxt, status_code=303)
         response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict",
                             secure=is_tls(request), max_age=SESSION_TTL_S, path="/")
@@ -147,7 +149,7 @@ def create_app(settings: Settings) -> FastAPI:
     @app.post("/logout")
     async def logout(request: Request, user: dict = Depends(require("viewer"))) -> Response:
         await check_csrf(request, user)
-        app.state.index.end_session(token_hash(request.cookies.get(SESSION_COOKIE, "")))
+        end_session(app.state.index, token_hash(request.cookies.get(SESSION_COOKIE, "")))
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
@@ -162,7 +164,7 @@ def create_app(settings: Settings) -> FastAPI:
                    "sort": sort if sort in SORTS else "oldest"}
         items = [i.model_dump(mode="json")
                  for i in api.list_reviews(app.state.settings, **filters)]
-        counts = app.state.index.queue_counts()
+        counts = api.review_counts(app.state.settings)
         if _wants_json(request):
             return JSONResponse({"items": items, "counts": counts})
         query = urlencode({k: v for k, v in (("run", run), ("fmt", fmt), ("language", language),
@@ -175,26 +177,22 @@ def create_app(settings: Settings) -> FastAPI:
         return page(request, "queue.html", **ctx)
 
     # --- an asset -----------------------------------------------------------------------
-    def _asset_or_404(run_id: str, asset_id: str) -> dict[str, Any]:
-        asset = app.state.index.asset(run_id, asset_id)
-        if asset is None:
-            raise _NotFound(f"no asset {run_id}/{asset_id}")
-        return asset
+    def _asset(run_id: str, asset_id: str) -> dict[str, Any]:
+        try:
+            return api.get_asset(run_id, asset_id, app.state.settings)
+        except (RunNotFound, ReviewError) as e:
+            raise _NotFound(str(e)) from None
 
     @app.exception_handler(_NotFound)
     async def not_found(request: Request, exc: _NotFound) -> Response:
         return _error(request, 404, str(exc))
 
+    def _queue_keys() -> list[tuple[str, str]]:
+        return [(q.run_id, q.asset_id) for q in api.list_reviews(app.state.settings)]
+
     def _asset_context(run_id: str, asset_id: str, user: dict) -> dict[str, Any]:
-        index: Index = app.state.index
-        asset = _asset_or_404(run_id, asset_id)
-        attempts = index.attempts(run_id, asset_id)
-        review = index.open_review(run_id, asset_id) if asset["status"] == "needs_review" \
-            else None
-        shown_n = asset.get("accepted_attempt") or asset.get("best_attempt") or (
-            attempts[-1]["n"] if attempts else None)
-        shown = next((a for a in attempts if a["n"] == shown_n), None)
-        queue_ids = [(q["run_id"], q["asset_id"]) for q in index.queue()]
+        ctx = _asset(run_id, asset_id)
+        queue_ids = _queue_keys()
         here = (run_id, asset_id)
         prev_item = next_item = None
         if here in queue_ids:
@@ -203,14 +201,8 @@ def create_app(settings: Settings) -> FastAPI:
             next_item = queue_ids[i + 1] if i + 1 < len(queue_ids) else None
         elif queue_ids:
             next_item = queue_ids[0]
-        root = Path(app.state.settings.runs_dir) / run_id
-        spec_text = _read(root / "specs" / f"{asset_id}.json")
-        prompt = _read(root / shown["prompt"]) if shown and shown.get("prompt") else ""
-        return {"asset": asset, "attempts": attempts, "shown": shown, "review": review,
-                "run": index.run(run_id), "decisions": index.decisions(run_id, asset_id),
-                "spec": spec_text, "prompt": prompt, "prev_item": prev_item,
-                "next_item": next_item, "can_decide": can(user["role"], "reviewer"),
-                "now": time.time()}
+        return {**ctx, "prev_item": prev_item, "next_item": next_item,
+                "can_decide": can(user["role"], "reviewer"), "now": time.time()}
 
     @app.get("/reviews/{run_id}/{asset_id}")
     def asset_page(request: Request, run_id: str, asset_id: str, error: str | None = None,
@@ -224,15 +216,14 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/reviews/{run_id}/{asset_id}/status")
     def asset_status(request: Request, run_id: str, asset_id: str,
                      user: dict = Depends(require("viewer"))) -> Response:
-        asset = _asset_or_404(run_id, asset_id)
-        return page(request, "_status.html", asset=asset,
-                    decisions=app.state.index.decisions(run_id, asset_id))
+        ctx = _asset(run_id, asset_id)
+        return page(request, "_status.html", asset=ctx["asset"], pending=ctx["pending"])
 
     @app.post("/reviews/{run_id}/{asset_id}/decision")
     async def decide(request: Request, run_id: str, asset_id: str, background: BackgroundTasks,
                      user: dict = Depends(require("reviewer"))) -> Response:
         form = await check_csrf(request, user)
-        _asset_or_404(run_id, asset_id)
+        _asset(run_id, asset_id)
         decision = str(form.get("decision") or "")
         try:
             attempt = int(form["attempt"]) if str(form.get("attempt") or "").strip() else None
@@ -254,9 +245,8 @@ def create_app(settings: Settings) -> FastAPI:
             return JSONResponse({"decision": claim.row}, status_code=202,
                                 background=background)
         if decision in ("approve", "reject"):
-            nxt = [q for q in app.state.index.queue()
-                   if (q["run_id"], q["asset_id"]) != (run_id, asset_id)]
-            target = f"/reviews/{nxt[0]['run_id']}/{nxt[0]['asset_id']}" if nxt else \
+            nxt = [k for k in _queue_keys() if k != (run_id, asset_id)]
+            target = f"/reviews/{nxt[0][0]}/{nxt[0][1]}" if nxt else \
                 f"/?{urlencode({'done': f'{run_id}/{asset_id}'})}"
         else:  # regenerating: stay and watch it
             target = f"/reviews/{run_id}/{asset_id}"
@@ -280,17 +270,17 @@ def create_app(settings: Settings) -> FastAPI:
         await check_csrf(request, user)
         chosen = {str(v) for k, v in form.multi_items() if k == "item"}
         approved, refused = [], []
-        for q in app.state.index.queue():
-            key = f"{q['run_id']}/{q['asset_id']}"
+        for q in api.list_reviews(app.state.settings):
+            key = f"{q.run_id}/{q.asset_id}"
             if key not in chosen:
                 continue
-            if not (q.get("passed") and q.get("policy") == "always"):
+            if not (q.passed and q.policy == "always"):
                 refused.append(key)
                 continue
             try:
-                claim = api.claim_review(q["run_id"], q["asset_id"], "approve",
-                                            app.state.settings, reviewer=user["name"],
-                                            via="web-bulk", attempt=q.get("best_attempt"))
+                claim = api.claim_review(q.run_id, q.asset_id, "approve", app.state.settings,
+                                         reviewer=user["name"], via="web-bulk",
+                                         attempt=q.best_attempt)
             except ReviewError:
                 refused.append(key)
                 continue
@@ -303,9 +293,15 @@ def create_app(settings: Settings) -> FastAPI:
                                 status_code=303, background=background)
 
     # --- runs, audit, users -------------------------------------------------------------------
+    def _run(run_id: str) -> dict[str, Any]:
+        try:
+            return api.get_run(run_id, app.state.settings)
+        except RunNotFound as e:
+            raise _NotFound(str(e)) from None
+
     @app.get("/runs")
     def runs_page(request: Request, user: dict = Depends(require("viewer"))) -> Response:
-        runs = app.state.index.runs()
+        runs = [r.model_dump(mode="json") for r in reversed(api.list_runs(app.state.settings))]
         if _wants_json(request):
             return JSONResponse({"runs": runs})
         return page(request, "runs.html", runs=runs, now=time.time())
@@ -313,10 +309,8 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/runs/{run_id}")
     def run_page(request: Request, run_id: str,
                  user: dict = Depends(require("viewer"))) -> Response:
-        run = app.state.index.run(run_id)
-        if run is None:
-            raise _NotFound(f"no run {run_id}")
-        assets = app.state.index.assets(run_id)
+        view = _run(run_id)
+        run, assets = view["run"], view["assets"]
         if _wants_json(request):
             return JSONResponse({"run": run, "assets": assets})
         approved = [a for a in assets if a["status"] in ("accepted", "approved_with_findings")]
@@ -325,29 +319,27 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/runs/{run_id}/approved.zip")
     def approved_zip(run_id: str, user: dict = Depends(require("viewer"))) -> Response:
-        run = app.state.index.run(run_id)
-        if run is None:
-            raise _NotFound(f"no run {run_id}")
+        _run(run_id)
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
-            for a in app.state.index.assets(run_id):
-                if a["status"] in ("accepted", "approved_with_findings") and a["final_image"]:
-                    path = _confined(run_id, a["final_image"])
-                    if path is not None:
-                        z.write(path, f"{a['asset_id']}{path.suffix}")
+            for asset_id, image in api.approved_images(run_id, app.state.settings):
+                path = _confined(run_id, str(image.relative_to(
+                    Path(app.state.settings.runs_dir) / run_id)))
+                if path is not None:
+                    z.write(path, f"{asset_id}{path.suffix}")
         return Response(buf.getvalue(), media_type="application/zip", headers={
             "Content-Disposition": f'attachment; filename="{run_id}-approved.zip"'})
 
     @app.get("/audit")
     def audit(request: Request, user: dict = Depends(require("viewer"))) -> Response:
-        rows = list(reversed(app.state.index.decisions()))
+        rows = list(reversed(api.decisions(app.state.settings)))
         if _wants_json(request):
             return JSONResponse({"decisions": rows})
         return page(request, "audit.html", decisions=rows)
 
     @app.get("/users")
     def users_page(request: Request, user: dict = Depends(require("admin"))) -> Response:
-        return page(request, "users.html", users=app.state.index.users())
+        return page(request, "users.html", users=list_users(app.state.index))
 
     # --- files --------------------------------------------------------------------------
     def _confined(run_id: str, rel: str) -> Path | None:
@@ -362,8 +354,9 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/files/{run_id}/{rel:path}")
     def files(run_id: str, rel: str, user: dict = Depends(require("viewer"))) -> Response:
         path = _confined(run_id, rel)
-        if path is None or app.state.index.run(run_id) is None:
+        if path is None:
             raise _NotFound("no such image")
+        _run(run_id)
         return FileResponse(path, media_type=mimetypes.guess_type(path.name)[0],
                             headers={"Cache-Control": "private, max-age=3600"})
 

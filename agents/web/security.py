@@ -24,7 +24,7 @@ from typing import Any
 
 from fastapi import Request
 
-from agents.accounts import can
+from agents.accounts import can, session_user
 
 SESSION_COOKIE = "sw_session"
 LOGIN_COOKIE = "sw_login_csrf"
@@ -83,9 +83,7 @@ def current_user(request: Request) -> dict[str, Any] | None:
     token = request.cookies.get(SESSION_COOKIE)
     user = None
     if token:
-        s = request.app.state.index.session(token_hash(token))
-        if s:
-            user = {"name": s["name"], "role": s["role"], "csrf_token": s["csrf_token"]}
+        user = session_user(request.app.state.index, token_hash(token))
     request.state.user = user
     return user
 

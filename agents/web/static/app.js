@@ -32,7 +32,7 @@
       if (radio) { radio.checked = true; done = true; }
     } else if (k === "o") {
       var t = document.getElementById("overlay-toggle");
-      if (t) { t.checked = !t.checked; t.dispatchEvent(new Event("change")); done = true; }
+      if (t) { t.checked = !t.checked; t.dispatchEvent(new Event("change", { bubbles: true })); done = true; }
     } else if (k === "j") done = go("next") || moveTile(1);
     else if (k === "k") done = go("prev") || moveTile(-1);
     if (done) ev.preventDefault();
@@ -66,9 +66,10 @@
     if (q && ev.target === q && q.querySelector('input[name="item"]:checked')) ev.preventDefault();
   });
   // a finished background decision: show the new attempt
-  document.addEventListener("htmx:afterSwap", function () {
-    var s = document.querySelector("#status[data-final]");
-    if (s && !document.getElementById("decide")) {
+  // (htmx:load fires on every element htmx puts in the page, the swapped status line too)
+  document.addEventListener("htmx:load", function (ev) {
+    var s = ev.target;
+    if (s && s.id === "status" && s.hasAttribute("data-final")) {
       var a = document.getElementById("reload");
       if (a) window.location.href = a.href;
     }
