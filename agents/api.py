@@ -218,13 +218,25 @@ def create_run(brief_path: str | Path, settings: Settings, *, run_id: str | None
     Emits one ``planned`` event per asset.
     """
     brief = load_brief(brief_path, settings)
+    return create_run_from_brief(brief, settings, run_id=run_id, seed=seed, on_event=on_event,
+                                 brief_path=Path(brief_path))
+
+
+def create_run_from_brief(brief: Brief, settings: Settings, *, run_id: str | None = None,
+                          seed: int | None = None, on_event: OnEvent | None = None,
+                          brief_path: Path | None = None) -> RunResult:
+    """:func:`create_run` for a brief already read and validated (a CSV row filled into a
+    base brief, a brief posted to the HTTP API). Without ``brief_path`` the brief is written
+    to the run folder as ``brief.json``."""
     seed = int(time.time()) & 0x7FFFFFFF if seed is None else seed
     settings = settings.model_copy(update={  # --review, else the brief's, else failures
         "review_policy": settings.review_policy or brief.review or "failures"})
     backend = make_backend(settings, seed)
     specs = [fit_to_backend(s, backend) for s in plan_brief(brief, settings)]
-    store = write_run(specs, settings, name=brief.name, brief_path=Path(brief_path),
-                      run_id=run_id, seed=seed)
+    store = write_run(specs, settings, name=brief.name, brief_path=brief_path,
+                      run_id=run_id, seed=seed,
+                      brief_data=None if brief_path else brief.model_dump(mode="json",
+                                                                          by_alias=True))
     for spec in specs:
         if on_event:
             on_event(Event("planned", spec.asset_id, detail={
@@ -233,11 +245,14 @@ def create_run(brief_path: str | Path, settings: Settings, *, run_id: str | None
 
 
 def write_run(specs: list[VisualSpec], settings: Settings, *, name: str, seed: int,
-              brief_path: Path | None = None, run_id: str | None = None) -> RunStore:
+              brief_path: Path | None = None, run_id: str | None = None,
+              brief_data: dict[str, Any] | None = None) -> RunStore:
     """Create the run folder with these specs (nothing is generated yet)."""
     store = RunStore.create(settings.runs_dir, run_id or new_run_id(name))
     if brief_path is not None:
         shutil.copyfile(brief_path, store.root / f"brief{brief_path.suffix or '.yaml'}")
+    elif brief_data is not None:
+        write_json(store.root / "brief.json", brief_data, durable=True)
     write_json(store.root / "run.json", {
         "run_id": store.run_id, "name": name, "brief": str(brief_path) if brief_path else None,
         "created": time.time(), "seed": seed, "status": RunStatus.RUNNING,
@@ -271,7 +286,8 @@ def resume_run(run_id: str, settings: Settings, *,
 
 
 def execute(run_id: str, settings: Settings, *, on_event: OnEvent | None = None,
-            backend: Backend | None = None) -> RunResult:
+            backend: Backend | None = None, budget: Budget | None = None,
+            slots: threading.BoundedSemaphore | None = None) -> RunResult:
     """Run (or continue) every asset of a run, with the settings it was created with.
 
     ``settings.concurrency`` bounds the generations in flight; twice as many assets are
@@ -279,18 +295,20 @@ def execute(run_id: str, settings: Settings, *, on_event: OnEvent | None = None,
     An error that stops the run (a refused key, an exhausted balance, an interrupt)
     leaves it ``stopped`` and is raised as :class:`~agents.errors.RunStopped` (typed
     errors) after every asset in flight has finished its step. ``backend`` replaces the
-    one the settings name (benchmarks, tests).
+    one the settings name (benchmarks, tests). ``budget`` and ``slots`` replace the run's
+    own, to share one spending limit and one bound on generations in flight between several
+    runs (a batch: :mod:`agents.automation.batch`).
     """
     store = RunStore.open(settings.runs_dir, run_id)
     settings, seed = run_settings(store, settings)
     backend = backend or make_backend(settings, seed)
-    budget = Budget(settings.max_cost, spent=store.spent_usd())
+    budget = budget or Budget(settings.max_cost, spent=store.spent_usd())
     index = Index.for_settings(settings)
     ctx = Context(settings=settings, store=store, backend=backend, budget=budget,
                   on_event=_indexed(index, store, on_event), seed=seed,
                   vision=vision_reader(settings),
                   reader=ocr_reader(settings), recheck=ocr_recheck_reader(settings),
-                  slots=threading.BoundedSemaphore(settings.concurrency))
+                  slots=slots or threading.BoundedSemaphore(settings.concurrency))
     _set_process_status(store, RunStatus.RUNNING, None)
     error: BaseException | None = None
     try:

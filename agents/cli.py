@@ -358,6 +358,101 @@ def resume(run_id: Annotated[str, typer.Argument(help="Run id (folder name under
 
 @app.command()
 @_guard
+def batch(
+    paths: Annotated[Optional[list[Path]], typer.Argument(help="Brief files and folders of briefs.", show_default=False)] = None,
+    brief: Annotated[Optional[Path], typer.Option("--brief", help="Base brief that each --csv row fills.")] = None,
+    csv_file: Annotated[Optional[Path], typer.Option("--csv", help="Rows: columns named after the base brief's copy items, plus formats, language, name.")] = None,
+    backend: Annotated[Optional[str], typer.Option(help="Image backend.", show_default=_default("backend"))] = None,
+    planner: Annotated[Optional[str], typer.Option(help="auto | rules | llm.", show_default=_default("planner"))] = None,
+    max_attempts: Annotated[Optional[int], typer.Option(min=1, max=20, help="Attempts per asset before review.", show_default=_default("max_attempts"))] = None,
+    simulate_errors: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="typeset: chance of an injected text error per attempt.", show_default=_default("simulate_errors"))] = None,
+    max_cost: Annotated[Optional[float], typer.Option(min=0.0, help="Budget in USD for the whole batch; never exceeded.", show_default=_default("max_cost"))] = None,
+    max_attempts_total: Annotated[Optional[int], typer.Option(min=1, help="Most generation attempts for the whole batch.", show_default="no cap")] = None,
+    concurrency: Annotated[Optional[int], typer.Option(min=1, max=64, help="Generations in flight at once.", show_default=_default("concurrency"))] = None,
+    seed: Annotated[int, typer.Option(help="Base seed (part of each asset's idempotency key).")] = 0,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder.", show_default=_default("runs_dir"))] = None,
+    report: Annotated[Optional[Path], typer.Option(help="Folder for report.html and report.json.", show_default="RUNS/_batches/BATCH_ID")] = None,
+) -> None:
+    """Many assets at once: brief files/folders, or CSV rows filling a base brief.
+
+    Each asset (brief x format) runs once: running the same batch again skips what is
+    accepted or in review, continues what was cut short and retries what failed. Bad rows are
+    reported with their row number and skipped. Exit 0 all accepted, 3 some wait for review,
+    1 failures, 2 bad input; the last line reads
+    `generated N, skipped M, accepted A, review R, failed F`."""
+    from agents.automation.batch import collect_csv, collect_paths, run_batch, write_report
+    if (csv_file is None) != (brief is None):
+        _fail("--csv and --brief go together: --brief BASE.yaml --csv ROWS.csv")
+    if bool(paths) == (csv_file is not None):
+        _fail("give brief files/folders, or --brief BASE.yaml --csv ROWS.csv (not both)")
+    s = _settings(backend=backend, planner=planner, max_attempts=max_attempts,
+                  simulate_errors=simulate_errors, max_cost=max_cost, concurrency=concurrency,
+                  runs_dir=out_dir)
+    if csv_file is not None and brief is not None:
+        items, bad = collect_csv(brief, csv_file, s, seed=seed)
+    else:
+        items, bad = collect_paths(list(paths or []), s, seed=seed)
+    for b in bad:
+        console.print(f"[yellow]skipped[/] {escape(one_line(b.line()))}", highlight=False)
+    with _batch_progress(len(items)) as on_item:
+        result = run_batch(items, bad, s, max_attempts_total=max_attempts_total,
+                           on_item=on_item)
+    for it in result.items:
+        if it.outcome == "invalid":
+            where = it.source + (f" row {it.row}" if it.row is not None else "")
+            console.print(f"[yellow]skipped[/] {escape(one_line(f'{where} {it.format}: {it.reason}'))}",
+                          highlight=False)
+    folder = write_report(result, s, report)
+    counts = {}
+    for it in result.items:
+        counts[it.outcome] = counts.get(it.outcome, 0) + 1
+    print(f"batch {result.batch_id}: {len(result.items)} assets "
+          f"({', '.join(f'{v} {k}' for k, v in sorted(counts.items())) or 'none'}), "
+          f"{len(result.bad)} bad input{'s' if len(result.bad) != 1 else ''}, "
+          f"cost ${result.cost_usd:.4f}, {result.wall_s:.1f}s")
+    print(f"report: {folder / 'report.html'} (and report.json)")
+    print(result.summary_line(), flush=True)
+    raise typer.Exit(result.exit_code)
+
+
+class _batch_progress:
+    """A bar with counts and ETA on a terminal; one plain line per finished asset otherwise."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.counts: dict[str, int] = {}
+        self.bar: Progress | None = None
+
+    def __enter__(self) -> Any:
+        if out.is_terminal:
+            from rich.progress import MofNCompleteColumn, TimeRemainingColumn
+            self.bar = Progress(TextColumn("[bold]batch"), BarColumn(), MofNCompleteColumn(),
+                                TextColumn("{task.description}"), TimeElapsedColumn(),
+                                TextColumn("ETA"), TimeRemainingColumn(), console=console)
+            self.bar.__enter__()
+            self.task = self.bar.add_task("", total=self.total)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+
+    def __call__(self, r: Any, done: int, total: int) -> None:
+        self.counts[r.outcome] = self.counts.get(r.outcome, 0) + 1
+        desc = ", ".join(f"{v} {k}" for k, v in sorted(self.counts.items()))
+        if self.bar is not None:
+            self.bar.update(self.task, completed=done, description=desc)
+            return
+        when = datetime.now().astimezone().isoformat(timespec="seconds")
+        where = r.source + (f" row {r.row}" if r.row is not None else "")
+        print(f"{when} [{done}/{total}] {where} {r.format}: {r.outcome} ({r.action}"
+              + (f", ${r.cost_usd:.4f}" if r.cost_usd else "") + ")"
+              + (f": {one_line(r.reason, 200)}" if r.reason and r.outcome != "accepted" else ""),
+              flush=True)
+
+
+@app.command()
+@_guard
 def plan(brief: Annotated[Path, typer.Argument(help="Brief file (YAML or JSON).")],
          planner: Annotated[Optional[str], typer.Option(help="auto | rules | llm.")] = None) -> None:
     """Print the visual spec (JSON) the planner makes of a brief; nothing is generated."""
@@ -730,6 +825,21 @@ def bench_pipeline(
                       size=size, ocr_runtime=ocr_runtime.value if ocr_runtime
                       else _settings().ocr_runtime)
     print(as_json(rr.runs[0] if repeat == 1 else rr) if json_out else format_repeated(rr))
+
+
+@bench_app.command("batch")
+@_guard
+def bench_batch(
+    assets: Annotated[int, typer.Option(min=1, help="Assets (CSV rows, one format each).")] = 300,
+    latency: Annotated[float, typer.Option(min=0.0, help="Fake backend latency, seconds.")] = 2.0,
+    concurrency: Annotated[int, typer.Option(min=1, max=64, help="Generations in flight.")] = 16,
+    size: Annotated[int, typer.Option(min=512, max=2048, help="Square image side, px (multiple of 32).")] = 512,
+) -> None:
+    """A batch against a fake backend with fixed latency: wall time against the ideal
+    ceil(assets / concurrency) x latency, and memory at half-way and at the end (flat in
+    the number of assets). The last line is overhead_ratio=wall/ideal."""
+    from agents.benchmarks.batch import format_result, run_batch_bench
+    print(format_result(run_batch_bench(assets, latency, concurrency, size)))
 
 
 @bench_app.command("scripts")

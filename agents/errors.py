@@ -12,7 +12,11 @@
      │    └── CopyNotVerbatim the LLM paraphrased, dropped or translated given copy
      ├── RunNotFound         no run with that id under the runs folder
      ├── RunStopped          an error stopped a run early (``cause``); resume continues it
-     ├── BudgetExceeded      the next paid attempt would exceed --max-cost
+     ├── BudgetExceeded      the next paid attempt would exceed --max-cost (or a batch's
+     │                       attempt cap)
+     ├── BatchInputError     a batch's inputs cannot be used at all (no such path, a CSV
+     │                       column that names no copy item); bad *rows* are values
+     ├── ScheduleError       a jobs file is invalid (cron expression, time zone, job fields)
      ├── ReviewError         a review decision that does not apply (wrong asset, not waiting)
      │    ├── InvalidDecision  the answer does not fit the review (no such attempt, no reason)
      │    └── AlreadyDecided   someone decided first: says who and when
@@ -99,6 +103,14 @@ class RunStopped(SignwriterError):
 
 class BudgetExceeded(SignwriterError):
     """The run budget would be exceeded by the next paid attempt."""
+
+
+class BatchInputError(SignwriterError):
+    """A batch's inputs cannot be used at all (a bad row is reported and skipped instead)."""
+
+
+class ScheduleError(SignwriterError):
+    """A jobs file is invalid: its message names the job and the field."""
 
 
 class ReviewError(SignwriterError):

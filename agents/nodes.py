@@ -29,7 +29,7 @@ from agents.status import AssetStatus, Decision
 from agents.store import read_json, write_json
 from generation.base import EditRequest, GenerationRequest, estimate_cost
 from generation.errors import AuthError, BackendError, NeedsKey, QuotaExceeded
-from generation.typeset import overlay_blocks
+from generation.compose import compose
 from qa.check import check_image, load_image
 from qa.models import ExpectedText
 from qa.report import render_overlay, write_report
@@ -154,12 +154,12 @@ def generate(state: AssetState, runtime: Runtime[Context]) -> Command[Literal["c
         store.record_generation(done)
         ctx.budget.settle(price, result.cost_usd + result.possibly_charged_usd)
     image_rel, image_sha = done["image"], done["sha256"]
-    overlaid = [b.id for b in layout.texts if b.render == "overlay"]
-    if overlaid and not ctx.backend.capabilities.follows_layout:
-        # the overlay policy: signwriter sets these texts itself onto the paid picture
-        composed = overlay_blocks(store.abs(image_rel).read_bytes(), layout, set(overlaid),
-                                  attempt=attempt_id)
-        image_rel, image_sha = store.save_image(composed, "image/png")
+    # the overlay policy: signwriter sets these texts itself onto the paid picture
+    composed = compose(store.abs(image_rel).read_bytes(), layout, ctx.backend.capabilities,
+                       attempt=attempt_id)
+    overlaid = composed[1] if composed else []
+    if composed:
+        image_rel, image_sha = store.save_image(composed[0], "image/png")
     attempt = {"n": n, "action": action, "why": nxt.get("why", ""), "image": image_rel,
                "sha256": image_sha, "generated_image": done["image"], "seed": done["seed"],
                "prompt": store.rel(adir / "prompt.txt"),
@@ -169,7 +169,7 @@ def generate(state: AssetState, runtime: Runtime[Context]) -> Command[Literal["c
                "injected": (done.get("metadata") or {}).get("injected", [])}
     if repaired:
         attempt["repaired"] = repaired
-    if overlaid and not ctx.backend.capabilities.follows_layout:
+    if overlaid:
         attempt["overlaid"] = overlaid
     write_json(adir / "attempt.json", attempt)
     ctx.emit("generated", aid, n, action=action, cost_usd=attempt["cost_usd"])
