@@ -32,6 +32,7 @@ from generation.backgrounds import (
     PxBox, paint_background, paint_placeholder, paste_logo, read_style, tone_for_text,
 )
 from generation.base import (
+    BackendSpec,
     BoxTuple, Capabilities, EditRequest, Fault, GeneratedImage, GenerationRequest, Layout,
     OnSubmit, SizeLimits, TextBlock,
 )
@@ -148,11 +149,7 @@ class TypesetBackend:
         return layout
 
     def _check_size(self, width: int, height: int, attempt: str | None) -> None:
-        lim = self.capabilities.limits
-        if not (lim.min_side <= width <= lim.max_side and lim.min_side <= height <= lim.max_side):
-            raise InvalidRequest(f"size {width}x{height} has a side outside "
-                                 f"{lim.min_side}–{lim.max_side} px", backend=NAME,
-                                 attempt=attempt)
+        self.capabilities.limits.require(width, height, backend=NAME, attempt=attempt)
 
     def _faults(self, layout: Layout, seed: int, region_ids: set[str] | None,
                 attempt: str | None, operation: str) -> tuple[Layout, list[Injection]]:
@@ -516,3 +513,9 @@ def overlay_blocks(data: bytes, layout: Layout, block_ids: set[str], *,
                    attempt: str | None = None) -> bytes:
     """:func:`overlay_text`, returning only the PNG bytes."""
     return overlay_text(data, layout, block_ids, attempt=attempt).data
+
+
+BACKEND = BackendSpec(
+    name=NAME, summary="Built-in Pillow renderer: follows the layout exactly, free, offline; "
+    "can simulate GLM-Image text errors", factory=TypesetBackend, options=TypesetOptions,
+    capabilities=TypesetBackend.capabilities)
