@@ -22,7 +22,9 @@ from agents.formats import PRESETS
 from agents.paths import (FONT_SUFFIXES, IMAGE_SUFFIXES, asset_roots, confine, looks_like_path,
                           read_limited)
 from agents.settings import Settings
-from agents.spec import HEX, TEXT_ROLES, size_problem
+from agents.spec import CANVAS, HEX, TEXT_ROLES
+from generation.errors import ImageAssetError
+from generation.images import load_image as probe_image
 from qa.models import Strictness
 from qa.scripts import UnsupportedLanguage, require_language, require_scripts
 
@@ -109,9 +111,25 @@ MAX_FREE_TEXT_CHARS = 8_000
 """Longest ``prompt``, ``style`` or ``background`` text."""
 
 
+class OutputFile(BaseModel):
+    """The type of the delivered file; JPEG and WebP take a quality (60–100)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file_type: Literal["png", "jpeg", "jpg", "webp"] = "png"
+    quality: int = Field(90, ge=60, le=100)
+
+    @field_validator("file_type")
+    @classmethod
+    def _jpg(cls, v: str) -> str:
+        return "jpeg" if v == "jpg" else v
+
+
 class Format(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    output: OutputFile | None = Field(None, description="This format's file type and quality "
+                                      "(else the brief's 'output').")
     name: str = Field(pattern=NAME_PATTERN, description="Letters, digits, _ . - (up to 64); "
                       "it names the asset's folder.")
     width: int
@@ -119,7 +137,7 @@ class Format(BaseModel):
 
     @model_validator(mode="after")
     def _valid(self) -> "Format":
-        problem = size_problem(self.width, self.height)
+        problem = CANVAS.problem(self.width, self.height)
         if problem:
             raise ValueError(problem)
         return self
@@ -163,6 +181,52 @@ def parse_format(value: Any) -> Format:
                      f"not {type(value).__name__}")
 
 
+class ImageFile(BaseModel):
+    """One image file a brief brings: ``file`` (relative to the brief), how it is fitted and
+    the point a crop keeps in view. A plain string is the file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file: Path
+    fit: Literal["cover", "contain"] | None = Field(None, description="contain: whole image "
+                                                    "(default for products); cover: fill and "
+                                                    "crop (default for the background).")
+    focus: tuple[float, float] = Field((0.5, 0.5), description="(x, y) fractions of the image "
+                                       "a cover crop keeps in view.")
+
+    @field_validator("focus")
+    @classmethod
+    def _focus(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not all(0 <= c <= 1 for c in v):
+            raise ValueError("focus is [x, y], each a fraction of the image from 0 to 1")
+        return v
+
+
+def _image_input(value: Any) -> Any:
+    return {"file": value} if isinstance(value, (str, Path)) else value
+
+
+ImageField = Annotated[ImageFile, BeforeValidator(_image_input)]
+
+
+class Images(BaseModel):
+    """The brief's own pictures: a background and product photos (PNG, JPEG or WebP)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    background: ImageField | None = Field(None, description="Fills the canvas behind the text "
+                                          "(typeset); remote backends draw their own.")
+    products: list[ImageField] = Field(default_factory=list, description="Placed in the "
+                                       "layout's picture area, side by side.")
+
+    @field_validator("products")
+    @classmethod
+    def _few(cls, v: list[ImageFile]) -> list[ImageFile]:
+        if len(v) > 4:
+            raise ValueError(f"{len(v)} product images: at most 4 fit one layout")
+        return v
+
+
 class Brief(BaseModel):
     """A marketing brief."""
 
@@ -176,8 +240,14 @@ class Brief(BaseModel):
     language: str = Field("en", description="The copy's language: en, zh (Simplified), zh-Hant, "
                           "ja, ko, de, fr, es, it, pt, nl (`qa.scripts` lists them).")
     prompt: str | None = Field(None, description="Free-text brief; exact copy in quotes.")
+    review: Literal["failures", "always", "never"] | None = Field(
+        None, description="Who sees an asset before it is final: failures (default), always, "
+        "never.")
     render_policy: dict[str, Literal["model", "overlay"]] = Field(
         default_factory=dict, description="Per-role render policy, e.g. {legal: overlay}.")
+    images: Images = Field(default_factory=Images, description="The brief's own pictures.")
+    output: OutputFile = Field(default_factory=OutputFile, description="File type and quality "
+                               "of every format's final image (a format may override it).")
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -418,9 +488,24 @@ def _resolve_files(brief: Brief, source: str, roots: list[Path]) -> None:
     if brief.brand.logo is not None:
         try:
             brief.brand.logo = confine(brief.brand.logo, roots, field="brand.logo",
-                                       kinds=IMAGE_SUFFIXES, what="logo")
+                                       kinds=IMAGE_SUFFIXES + (".svg",), what="logo")
+            probe_image(brief.brand.logo)
         except PathNotAllowed as e:
             problems.append((e.field, f"{e.problem}; {e.fix}"))
+        except ImageAssetError as e:
+            problems.append(("brand.logo", e.detail))
+    named = ([("images.background", brief.images.background)] if brief.images.background
+             else []) + [(f"images.products[{i}]", img)
+                         for i, img in enumerate(brief.images.products)]
+    for field, img in named:
+        try:
+            img.file = confine(img.file, roots, field=field, kinds=IMAGE_SUFFIXES,
+                               what="image")
+            probe_image(img.file)
+        except PathNotAllowed as e:
+            problems.append((e.field, f"{e.problem}; {e.fix}"))
+        except ImageAssetError as e:
+            problems.append((field, e.detail))
     for role in ("headline", "body"):
         value = getattr(brief.brand.fonts, role)
         if value is None:
@@ -440,9 +525,9 @@ def _resolve_files(brief: Brief, source: str, roots: list[Path]) -> None:
         raise BriefError(source, problems)
 
 
-def load_brief(path: str | Path, settings: Settings | None = None) -> Brief:
-    """Read and validate a YAML or JSON brief file (limits from ``settings``); logo and font
-    files are resolved inside the brief's folder or ``settings.assets_dirs``."""
+def read_brief_data(path: str | Path, settings: Settings | None = None) -> Any:
+    """A brief file's parsed YAML or JSON, read within the limits (not validated yet): a
+    base brief that CSV rows fill in (:mod:`agents.automation.batch`)."""
     settings = settings or Settings()
     p = Path(path)
     source = _cut(str(p), 200)
@@ -451,7 +536,22 @@ def load_brief(path: str | Path, settings: Settings | None = None) -> Brief:
                            setting="SIGNWRITER_BRIEF_MAX_BYTES")
     except PathNotAllowed as e:
         raise BriefError(source, [(e.field, f"{e.problem}; {e.fix}")]) from None
-    data = _parse_text(_decode(raw, source), source, p.suffix.lower() == ".json")
+    return _parse_text(_decode(raw, source), source, p.suffix.lower() == ".json")
+
+
+def brief_from_data(data: Any, source: str, folder: Path, settings: Settings | None = None
+                    ) -> Brief:
+    """Validate brief data whose logo and font files are resolved inside ``folder`` (or
+    ``settings.assets_dirs``), as if it were a brief file in that folder."""
+    settings = settings or Settings()
     brief = parse_brief(data, source, settings)
-    _resolve_files(brief, source, asset_roots(p.parent, settings.assets_dirs))
+    _resolve_files(brief, source, asset_roots(folder, settings.assets_dirs))
     return brief
+
+
+def load_brief(path: str | Path, settings: Settings | None = None) -> Brief:
+    """Read and validate a YAML or JSON brief file (limits from ``settings``); logo and font
+    files are resolved inside the brief's folder or ``settings.assets_dirs``."""
+    settings = settings or Settings()
+    p = Path(path)
+    return brief_from_data(read_brief_data(p, settings), _cut(str(p), 200), p.parent, settings)

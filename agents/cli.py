@@ -1,13 +1,20 @@
-"""The ``signwriter`` command line: a thin layer over :mod:`agents.runner` and :mod:`qa`.
+"""The ``signwriter`` command line: a thin shell over :mod:`agents.api` and :mod:`qa`.
 
-Exit codes: 0 success; 1 QA failed / an asset failed or was rejected; 2 bad input or
-configuration (the message names the problem); 3 assets are waiting for human review.
+Exit codes come from the run's status (:mod:`agents.status`): 0 succeeded; 1 an asset
+failed or was rejected (``qa``: the check failed); 2 bad input or configuration (the
+message names the problem); 3 assets wait for human review; 4 the run stopped early
+(resume it); 130 interrupted.
+
+Progress: on a terminal, live bars; otherwise (a log file, cron, CI) one timestamped line
+per event, as it happens.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import threading
+from datetime import datetime
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -20,8 +27,10 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from agents.errors import BriefError, SignwriterError
+from agents.errors import BriefError, RunStopped, SignwriterError
 from agents.settings import Settings
+from agents.state import Event
+from agents.status import EXIT_BAD_INPUT, AssetStatus, Decision, RunStatus
 from generation.errors import BackendError
 from qa.errors import QAError
 
@@ -32,6 +41,10 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="
                        "repair what is wrong, and queue the rest for human review.")
 review_app = typer.Typer(no_args_is_help=True, help="The human review queue.")
 app.add_typer(review_app, name="review")
+users_app = typer.Typer(no_args_is_help=True, help="Accounts of the review web app.")
+app.add_typer(users_app, name="users")
+index_app = typer.Typer(no_args_is_help=True, help="The run index (what the CLI and web app query).")
+app.add_typer(index_app, name="index")
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that print figures.")
 app.add_typer(bench_app, name="bench")
 
@@ -46,8 +59,38 @@ class Runtime(str, Enum):
     onnxruntime = "onnxruntime"
 
 
-STATUS_STYLE = {"accepted": "green", "needs_review": "yellow", "failed": "red",
-                "rejected": "red", "running": "cyan", "pending": "dim"}
+class ReviewPolicyChoice(str, Enum):
+    """Review policies (see ``SIGNWRITER_REVIEW_POLICY``)."""
+
+    failures = "failures"
+    always = "always"
+    never = "never"
+
+
+class RoleChoice(str, Enum):
+    viewer = "viewer"
+    reviewer = "reviewer"
+    admin = "admin"
+
+
+STATUS_STYLE = {AssetStatus.ACCEPTED: "green", AssetStatus.NEEDS_REVIEW: "yellow",
+                AssetStatus.APPROVED_WITH_FINDINGS: "yellow",
+                AssetStatus.FAILED: "red", AssetStatus.REJECTED: "red",
+                AssetStatus.RUNNING: "cyan", AssetStatus.PENDING: "dim",
+                RunStatus.SUCCEEDED: "green", RunStatus.FAILED: "red",
+                RunStatus.STOPPED: "red"}
+
+
+def _styled(status: str) -> str:
+    return f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]"
+
+
+def _default(name: str) -> str:
+    """What an option falls back to: the setting's default, or its env var."""
+    field = Settings.model_fields[name]
+    default = field.get_default(call_default_factory=True)
+    env = f"SIGNWRITER_{name.upper()}"
+    return f"{default}, or ${env}" if default is not None else f"${env}, else none"
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -77,7 +120,7 @@ def one_line(message: str, limit: int = MAX_MESSAGE_CHARS) -> str:
     return flat if len(flat) <= limit else flat[:limit - 24] + f"… ({len(flat):,} characters)"
 
 
-def _fail(message: str, code: int = 2) -> None:
+def _fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
     console.print(f"[bold red]error:[/] {escape(one_line(message))}", highlight=False)
     raise typer.Exit(code)
 
@@ -127,6 +170,10 @@ def _guard(fn):  # noqa: ANN001 - decorator
         except KeyboardInterrupt:
             console.print("[yellow]interrupted[/] — resume with [bold]signwriter resume RUN_ID[/]")
             raise typer.Exit(130) from None
+        except RunStopped as e:
+            if _debug:
+                console.print_exception()
+            _fail(str(e), RunStatus.STOPPED.exit_code)
         except (SignwriterError, BackendError, QAError, OSError, RecursionError, MemoryError,
                 ValidationError) as e:
             if _debug:
@@ -158,26 +205,30 @@ def _options(debug: Annotated[bool, typer.Option("--debug", help="Print the trac
 
 
 class _RunDisplay:
-    """Progress per asset and attempt."""
+    """Live progress bars per asset and attempt (output on a terminal)."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_attempts: int) -> None:
         self.progress = Progress(SpinnerColumn(), TextColumn("[bold]{task.fields[asset]}"),
                                  BarColumn(bar_width=20), TextColumn("{task.description}"),
                                  TimeElapsedColumn(), console=console, transient=False)
         self.tasks: dict[str, Any] = {}
-        self.max_attempts = 3
+        self.max_attempts = max_attempts
 
-    def planned(self, specs: list[Any]) -> None:
-        for s in specs:
-            self.tasks[s.asset_id] = self.progress.add_task(
-                "planned", asset=f"{s.asset_id} {s.width}x{s.height}", total=self.max_attempts)
+    def __enter__(self) -> "_RunDisplay":
+        self.progress.__enter__()
+        return self
 
-    def __call__(self, ev: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)
+
+    def __call__(self, ev: Event) -> None:
         tid = self.tasks.get(ev.asset_id)
-        if tid is None:
-            tid = self.tasks[ev.asset_id] = self.progress.add_task(
-                "", asset=ev.asset_id, total=self.max_attempts)
         d = ev.detail
+        if tid is None:
+            label = (f"{ev.asset_id} {d['width']}x{d['height']}" if ev.kind == "planned"
+                     else ev.asset_id)
+            tid = self.tasks[ev.asset_id] = self.progress.add_task(
+                "planned", asset=label, total=self.max_attempts)
         if ev.kind == "generating":
             self.progress.update(tid, description=f"attempt {ev.attempt}: {d.get('action')}…")
         elif ev.kind == "generated":
@@ -189,9 +240,57 @@ class _RunDisplay:
         elif ev.kind == "decided" and d["action"] != "accept":
             self.progress.update(tid, description=f"attempt {ev.attempt}: {d['action']}")
         elif ev.kind == "done":
-            st = d.get("status", "")
             self.progress.update(tid, completed=self.max_attempts,
-                                 description=f"[{STATUS_STYLE.get(st, 'white')}]{st}[/]")
+                                 description=_styled(d.get("status", "")))
+
+
+def event_line(ev: Event) -> str:
+    """One event as one log line: UTC timestamp, asset, attempt, what happened."""
+    d = ev.detail
+    when = datetime.fromtimestamp(ev.at).astimezone().isoformat(timespec="seconds")
+    where = ev.asset_id + (f" attempt {ev.attempt}" if ev.attempt else "")
+    if ev.kind == "planned":
+        what = f"planned {d.get('width')}x{d.get('height')}, {d.get('regions')} regions"
+    elif ev.kind == "generating":
+        what = f"{d.get('action', 'generate')} started"
+    elif ev.kind == "generated":
+        what = f"image ready (${d.get('cost_usd', 0.0):.4f})"
+    elif ev.kind == "checked":
+        what = f"QA {'pass' if d.get('passed') else 'FAIL'} (score {d.get('score', 0):.3f})"
+    elif ev.kind == "decided":
+        what = f"decision {d.get('action')}: {d.get('why', '')}".rstrip(": ")
+    elif ev.kind == "done":
+        what = f"status {d.get('status')}" + (f" ({d['decision']})" if d.get("decision") else "")
+        what += f": {d['reason']}" if d.get("reason") else ""
+    else:
+        what = ev.kind
+    return f"{when} {where}: {what}"
+
+
+class _EventLines:
+    """Progress for logs: one timestamped line per event, written (and flushed) at once."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> "_EventLines":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def __call__(self, ev: Event) -> None:
+        with self._lock:
+            self.stream.write(event_line(ev) + "\n")
+            self.stream.flush()
+
+
+def _progress(max_attempts: int, json_out: bool) -> _RunDisplay | _EventLines:
+    """Bars on a terminal; otherwise lines on stdout (stderr when stdout carries JSON)."""
+    if out.is_terminal and not json_out:
+        return _RunDisplay(max_attempts)
+    return _EventLines(sys.stderr if json_out else sys.stdout)
 
 
 def _summary(manifest: dict[str, Any]) -> None:
@@ -199,74 +298,157 @@ def _summary(manifest: dict[str, Any]) -> None:
     for col in ("asset", "size", "status", "attempts", "final image / reason"):
         t.add_column(col)
     for a in manifest["assets"]:
-        st = a["status"]
         detail = a.get("final_image") or a.get("reason") or ""
-        t.add_row(escape(a["asset_id"]), f"{a['width']}x{a['height']}",
-                  f"[{STATUS_STYLE.get(st, 'white')}]{st}[/]", str(len(a["attempts"])),
-                  escape(one_line(detail, 300)))
+        t.add_row(escape(a["asset_id"]), f"{a['width']}x{a['height']}", _styled(a["status"]),
+                  str(len(a["attempts"])), escape(one_line(detail, 300)))
     out.print(t)
     if manifest.get("cost_usd"):
         out.print(f"cost: ${manifest['cost_usd']:.4f}")
-
-
-def _exit_for(manifest: dict[str, Any]) -> None:
-    statuses = {a["status"] for a in manifest["assets"]}
-    if statuses & {"failed", "rejected"}:
-        raise typer.Exit(1)
-    if "needs_review" in statuses:
-        out.print("Some assets wait for review: [bold]signwriter review list[/]")
-        raise typer.Exit(3)
 
 
 @app.command()
 @_guard
 def run(
     brief: Annotated[Path, typer.Argument(help="Brief file (YAML or JSON).")],
-    backend: Annotated[Optional[str], typer.Option(help="Image backend (see `signwriter backends`).")] = None,
-    planner: Annotated[Optional[str], typer.Option(help="auto | rules | llm.")] = None,
-    max_attempts: Annotated[Optional[int], typer.Option(min=1, max=20, help="Attempts per asset before human review.")] = None,
-    simulate_errors: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="typeset: chance of an injected GLM-Image-like text error per attempt.")] = None,
-    max_cost: Annotated[Optional[float], typer.Option(min=0.0, help="Run budget in USD; never exceeded.")] = None,
-    concurrency: Annotated[Optional[int], typer.Option(min=1, max=64, help="Generations in flight at once.")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Base seed (default: from the clock).")] = None,
-    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder (default runs/).")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
+    backend: Annotated[Optional[str], typer.Option(help="Image backend (see `signwriter backends`).", show_default=_default("backend"))] = None,
+    planner: Annotated[Optional[str], typer.Option(help="auto | rules | llm.", show_default=_default("planner"))] = None,
+    max_attempts: Annotated[Optional[int], typer.Option(min=1, max=20, help="Attempts per asset before human review.", show_default=_default("max_attempts"))] = None,
+    simulate_errors: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Chance of an injected GLM-Image-like text error per attempt (backends that simulate errors: the built-in renderer).", show_default=_default("simulate_errors"))] = None,
+    max_cost: Annotated[Optional[float], typer.Option(min=0.0, help="Run budget in USD; never exceeded.", show_default=_default("max_cost"))] = None,
+    concurrency: Annotated[Optional[int], typer.Option(min=1, max=64, help="Generations in flight at once.", show_default=_default("concurrency"))] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Base seed.", show_default="from the clock")] = None,
+    review: Annotated[Optional[ReviewPolicyChoice], typer.Option(help="Who sees an asset before it is final: failures (what QA could not accept), always, never.", show_default="the brief's `review:`, else failures")] = None,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder.", show_default=_default("runs_dir"))] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON (progress lines go to stderr).")] = False,
 ) -> None:
     """Plan a brief, generate every format, OCR-check it, retry what is wrong."""
-    from agents.runner import start_run
+    from agents.api import start_run
     s = _settings(backend=backend, planner=planner, max_attempts=max_attempts,
                   simulate_errors=simulate_errors, max_cost=max_cost, concurrency=concurrency,
-                  runs_dir=out_dir)
-    display = _RunDisplay()
-    display.max_attempts = s.max_attempts
-    with display.progress:
-        result = start_run(brief, s, on_event=display, on_planned=display.planned, seed=seed)
+                  runs_dir=out_dir, review_policy=review.value if review else None)
+    with _progress(s.max_attempts, json_out) as progress:
+        result = start_run(brief, s, on_event=progress, seed=seed)
     _finish(result, json_out)
 
 
 def _finish(result: Any, json_out: bool) -> None:
-    m = dict(result.manifest)
     if json_out:
-        out.print_json(json.dumps(m, ensure_ascii=False))
+        out.print_json(json.dumps(result.manifest, ensure_ascii=False))
     else:
-        _summary(m)
+        _summary(result.manifest)
         out.print(f"run folder: {result.run_dir}  (final images, QA reports and overlays; "
                   f"manifest.json)")
-    _exit_for(result.manifest)
+        if result.status is RunStatus.NEEDS_REVIEW:
+            out.print("Some assets wait for review: [bold]signwriter review list[/]")
+    raise typer.Exit(result.status.exit_code)
 
 
 @app.command()
 @_guard
 def resume(run_id: Annotated[str, typer.Argument(help="Run id (folder name under runs/).")],
-           out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder.")] = None,
+           out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder.", show_default=_default("runs_dir"))] = None,
            json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Continue a run that was stopped or crashed; finished attempts are never redone."""
-    from agents.runner import resume_run
+    from agents.api import resume_run
     s = _settings(runs_dir=out_dir)
-    display = _RunDisplay()
-    with display.progress:
-        result = resume_run(run_id, s, on_event=display)
+    with _progress(s.max_attempts, json_out) as progress:
+        result = resume_run(run_id, s, on_event=progress)
     _finish(result, json_out)
+
+
+@app.command()
+@_guard
+def batch(
+    paths: Annotated[Optional[list[Path]], typer.Argument(help="Brief files and folders of briefs.", show_default=False)] = None,
+    brief: Annotated[Optional[Path], typer.Option("--brief", help="Base brief that each --csv row fills.")] = None,
+    csv_file: Annotated[Optional[Path], typer.Option("--csv", help="Rows: columns named after the base brief's copy items, plus formats, language, name.")] = None,
+    backend: Annotated[Optional[str], typer.Option(help="Image backend.", show_default=_default("backend"))] = None,
+    planner: Annotated[Optional[str], typer.Option(help="auto | rules | llm.", show_default=_default("planner"))] = None,
+    max_attempts: Annotated[Optional[int], typer.Option(min=1, max=20, help="Attempts per asset before review.", show_default=_default("max_attempts"))] = None,
+    simulate_errors: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="typeset: chance of an injected text error per attempt.", show_default=_default("simulate_errors"))] = None,
+    max_cost: Annotated[Optional[float], typer.Option(min=0.0, help="Budget in USD for the whole batch; never exceeded.", show_default=_default("max_cost"))] = None,
+    max_attempts_total: Annotated[Optional[int], typer.Option(min=1, help="Most generation attempts for the whole batch.", show_default="no cap")] = None,
+    concurrency: Annotated[Optional[int], typer.Option(min=1, max=64, help="Generations in flight at once.", show_default=_default("concurrency"))] = None,
+    seed: Annotated[int, typer.Option(help="Base seed (part of each asset's idempotency key).")] = 0,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder.", show_default=_default("runs_dir"))] = None,
+    report: Annotated[Optional[Path], typer.Option(help="Folder for report.html and report.json.", show_default="RUNS/_batches/BATCH_ID")] = None,
+) -> None:
+    """Many assets at once: brief files/folders, or CSV rows filling a base brief.
+
+    Each asset (brief x format) runs once: running the same batch again skips what is
+    accepted or in review, continues what was cut short and retries what failed. Bad rows are
+    reported with their row number and skipped. Exit 0 all accepted, 3 some wait for review,
+    1 failures, 2 bad input; the last line reads
+    `generated N, skipped M, accepted A, review R, failed F`."""
+    from agents.automation.batch import collect_csv, collect_paths, run_batch, write_report
+    if (csv_file is None) != (brief is None):
+        _fail("--csv and --brief go together: --brief BASE.yaml --csv ROWS.csv")
+    if bool(paths) == (csv_file is not None):
+        _fail("give brief files/folders, or --brief BASE.yaml --csv ROWS.csv (not both)")
+    s = _settings(backend=backend, planner=planner, max_attempts=max_attempts,
+                  simulate_errors=simulate_errors, max_cost=max_cost, concurrency=concurrency,
+                  runs_dir=out_dir)
+    if csv_file is not None and brief is not None:
+        items, bad = collect_csv(brief, csv_file, s, seed=seed)
+    else:
+        items, bad = collect_paths(list(paths or []), s, seed=seed)
+    for b in bad:
+        console.print(f"[yellow]skipped[/] {escape(one_line(b.line()))}", highlight=False)
+    with _batch_progress(len(items)) as on_item:
+        result = run_batch(items, bad, s, max_attempts_total=max_attempts_total,
+                           on_item=on_item)
+    for it in result.items:
+        if it.outcome == "invalid":
+            where = it.source + (f" row {it.row}" if it.row is not None else "")
+            console.print(f"[yellow]skipped[/] {escape(one_line(f'{where} {it.format}: {it.reason}'))}",
+                          highlight=False)
+    folder = write_report(result, s, report)
+    counts = {}
+    for it in result.items:
+        counts[it.outcome] = counts.get(it.outcome, 0) + 1
+    print(f"batch {result.batch_id}: {len(result.items)} assets "
+          f"({', '.join(f'{v} {k}' for k, v in sorted(counts.items())) or 'none'}), "
+          f"{len(result.bad)} bad input{'s' if len(result.bad) != 1 else ''}, "
+          f"cost ${result.cost_usd:.4f}, {result.wall_s:.1f}s")
+    print(f"report: {folder / 'report.html'} (and report.json)")
+    print(result.summary_line(), flush=True)
+    raise typer.Exit(result.exit_code)
+
+
+class _batch_progress:
+    """A bar with counts and ETA on a terminal; one plain line per finished asset otherwise."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.counts: dict[str, int] = {}
+        self.bar: Progress | None = None
+
+    def __enter__(self) -> Any:
+        if out.is_terminal:
+            from rich.progress import MofNCompleteColumn, TimeRemainingColumn
+            self.bar = Progress(TextColumn("[bold]batch"), BarColumn(), MofNCompleteColumn(),
+                                TextColumn("{task.description}"), TimeElapsedColumn(),
+                                TextColumn("ETA"), TimeRemainingColumn(), console=console)
+            self.bar.__enter__()
+            self.task = self.bar.add_task("", total=self.total)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+
+    def __call__(self, r: Any, done: int, total: int) -> None:
+        self.counts[r.outcome] = self.counts.get(r.outcome, 0) + 1
+        desc = ", ".join(f"{v} {k}" for k, v in sorted(self.counts.items()))
+        if self.bar is not None:
+            self.bar.update(self.task, completed=done, description=desc)
+            return
+        when = datetime.now().astimezone().isoformat(timespec="seconds")
+        where = r.source + (f" row {r.row}" if r.row is not None else "")
+        print(f"{when} [{done}/{total}] {where} {r.format}: {r.outcome} ({r.action}"
+              + (f", ${r.cost_usd:.4f}" if r.cost_usd else "") + ")"
+              + (f": {one_line(r.reason, 200)}" if r.reason and r.outcome != "accepted" else ""),
+              flush=True)
 
 
 @app.command()
@@ -274,8 +456,8 @@ def resume(run_id: Annotated[str, typer.Argument(help="Run id (folder name under
 def plan(brief: Annotated[Path, typer.Argument(help="Brief file (YAML or JSON).")],
          planner: Annotated[Optional[str], typer.Option(help="auto | rules | llm.")] = None) -> None:
     """Print the visual spec (JSON) the planner makes of a brief; nothing is generated."""
+    from agents.api import plan_brief
     from agents.brief import load_brief
-    from agents.runner import plan_brief
     settings = _settings(planner=planner)
     specs = plan_brief(load_brief(brief, settings), settings)
     out.print_json(json.dumps([s.model_dump(mode="json") for s in specs], ensure_ascii=False))
@@ -335,7 +517,7 @@ def qa(
         expected = [ExpectedText(id=f"expect{i + 1}", text=t, language=lang or "en")
                     for i, t in enumerate(expect or [])]
     try:
-        from agents.runner import ocr_recheck_reader, ocr_reader
+        from agents.api import ocr_recheck_reader, ocr_reader
         settings = _settings()
         report = check_image(image, expected, reader=ocr_reader(settings),
                              recheck=ocr_recheck_reader(settings))
@@ -364,34 +546,76 @@ def qa(
 
 
 @review_app.command("list")
+@_guard
 def review_list(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder.")] = None,
+                run_id: Annotated[Optional[str], typer.Option("--run", help="Only this run.")] = None,
+                verdict: Annotated[Optional[str], typer.Option(help="passed | failed (QA's verdict).")] = None,
                 json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Assets waiting for a person."""
-    from agents.runner import pending_reviews
-    items = pending_reviews(_settings(runs_dir=out_dir))
+    """Assets waiting for a person (from the run index), oldest first."""
+    import time as _time
+
+    from agents.api import list_reviews
+    if verdict not in (None, "passed", "failed"):
+        _fail(f"--verdict {verdict!r}: use passed or failed")
+    items = list_reviews(_settings(runs_dir=out_dir), run_id=run_id, verdict=verdict)
     if json_out:
-        out.print_json(json.dumps(items))
+        out.print_json(json.dumps([i.model_dump(mode="json") for i in items],
+                                  ensure_ascii=False))
         return
     if not items:
         out.print("Nothing waits for review.")
         return
-    t = Table(title="waiting for review", title_justify="left")
-    for col in ("run", "asset", "best attempt", "why", "image"):
-        t.add_column(col)
-    for i in items:
-        t.add_row(escape(i["run_id"]), escape(i["asset_id"]), str(i["best_attempt"]),
-                  escape(one_line(i["reason"] or "", 300)), escape(i["image"] or ""))
-    out.print(t)
+    out.print(f"[bold]{len(items)} waiting for review[/] (decide: signwriter review approve "
+              f"RUN ASSET …)", highlight=False)
+    for i in items:  # ids on a line of their own: never cut at 80 columns
+        age = max(0, int(_time.time() - (i.updated or _time.time())))
+        verdict_word = "[green]QA passed[/]" if i.passed else "[red]QA failed[/]"
+        out.print(f"\n[bold]{escape(i.run_id)} {escape(i.asset_id)}[/]", highlight=False,
+                  soft_wrap=True)
+        out.print(f"  {verdict_word} · best attempt {i.best_attempt} of {i.attempt_count} · "
+                  f"{i.width}x{i.height} {escape(i.language or '')} · waiting {_age(age)}",
+                  highlight=False)
+        if i.reason:
+            out.print(f"  {one_line(i.reason, 300)}", highlight=False, markup=False)
+        if i.overlay:
+            out.print(f"  overlay: {i.overlay}", highlight=False, markup=False, soft_wrap=True)
 
 
-def _decide(decision: str, run_id: str, asset_id: str, note: Optional[str],
-            attempt: Optional[int], reviewer: Optional[str], out_dir: Optional[Path]) -> None:
-    from agents.runner import decide_review
+def _age(seconds: int) -> str:
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    return f"{seconds // 3600}h" if seconds < 172800 else f"{seconds // 86400}d"
+
+
+def _reviewer(name: Optional[str]) -> str:
+    if name:
+        return name
+    import getpass
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (a container)
+        return "cli"
+
+
+def _decide(decision: Decision, run_id: str, asset_id: str, out_dir: Optional[Path],
+            reviewer: Optional[str], **answer: Any) -> None:
+    """Decide: exit 0 when the decision was applied (the run's status is printed); 2 when
+    it does not apply, is invalid (the asset stays reviewable) or came second."""
+    from agents.api import decide_review
     result = decide_review(run_id, asset_id, decision, _settings(runs_dir=out_dir),
-                           reviewer=reviewer, note=note, attempt=attempt)
+                           reviewer=_reviewer(reviewer), **answer)
     a = next(x for x in result.manifest["assets"] if x["asset_id"] == asset_id)
-    out.print(f"{run_id}/{asset_id}: [{STATUS_STYLE.get(a['status'], 'white')}]{a['status']}[/]"
-              + (f" → {result.run_dir / a['final_image']}" if a.get("final_image") else ""))
+    out.print(f"{run_id}/{asset_id}: {_styled(a['status'])}"
+              + (f" → {result.run_dir / a['final_image']}" if a.get("final_image") else "")
+              + f" (run: {_styled(result.status)})", highlight=False)
+    if a["status"] in (AssetStatus.NEEDS_REVIEW, AssetStatus.APPROVED_WITH_FINDINGS):
+        out.print(f"  {escape(one_line(a.get('reason') or '', 300))}", highlight=False)
+
+
+_Out = Annotated[Optional[Path], typer.Option("--out", help="Runs folder.")]
+_Reviewer = Annotated[Optional[str], typer.Option(help="Who decided (default: your login name).")]
 
 
 @review_app.command("approve")
@@ -399,59 +623,187 @@ def _decide(decision: str, run_id: str, asset_id: str, note: Optional[str],
 def review_approve(run_id: str, asset_id: str,
                    attempt: Annotated[Optional[int], typer.Option(help="Approve this attempt instead of the best one.")] = None,
                    note: Annotated[Optional[str], typer.Option(help="A note kept with the decision.")] = None,
-                   reviewer: Annotated[Optional[str], typer.Option(help="Who decided.")] = None,
-                   out_dir: Annotated[Optional[Path], typer.Option("--out")] = None) -> None:
-    """Approve an asset waiting for review (its best attempt becomes final)."""
-    _decide("approve", run_id, asset_id, note, attempt, reviewer, out_dir)
+                   reviewer: _Reviewer = None, out_dir: _Out = None) -> None:
+    """Approve an asset (its best attempt, or --attempt N) as final."""
+    _decide(Decision.APPROVE, run_id, asset_id, out_dir, reviewer, attempt=attempt, note=note)
 
 
 @review_app.command("reject")
 @_guard
 def review_reject(run_id: str, asset_id: str,
-                  note: Annotated[Optional[str], typer.Option(help="Why it was rejected.")] = None,
-                  reviewer: Annotated[Optional[str], typer.Option(help="Who decided.")] = None,
-                  out_dir: Annotated[Optional[Path], typer.Option("--out")] = None) -> None:
-    """Reject an asset waiting for review."""
-    _decide("reject", run_id, asset_id, note, None, reviewer, out_dir)
+                  note: Annotated[Optional[str], typer.Option(help="Why it was rejected (required).")] = None,
+                  reviewer: _Reviewer = None, out_dir: _Out = None) -> None:
+    """Reject an asset, with the reason."""
+    _decide(Decision.REJECT, run_id, asset_id, out_dir, reviewer, note=note)
+
+
+@review_app.command("edit")
+@_guard
+def review_edit(run_id: str, asset_id: str,
+                region: Annotated[str, typer.Option(help="The text region to change (e.g. headline).")],
+                text: Annotated[str, typer.Option(help="Its new text.")],
+                reviewer: _Reviewer = None, out_dir: _Out = None) -> None:
+    """Change a region's text and generate the asset again (then QA checks it)."""
+    _decide(Decision.EDIT, run_id, asset_id, out_dir, reviewer, region=region, text=text)
+
+
+@review_app.command("regenerate")
+@_guard
+def review_regenerate(run_id: str, asset_id: str,
+                      note: Annotated[Optional[str], typer.Option(help="What to change; added to the prompt.")] = None,
+                      reviewer: _Reviewer = None, out_dir: _Out = None) -> None:
+    """Generate the asset again, with your note added to the prompt."""
+    _decide(Decision.REGENERATE, run_id, asset_id, out_dir, reviewer, note=note)
+
+
+@review_app.command("repair")
+@_guard
+def review_repair(run_id: str, asset_id: str,
+                  region: Annotated[str, typer.Option(help="The text region to repair.")],
+                  attempt: Annotated[Optional[int], typer.Option(help="The attempt to repair (default the best).")] = None,
+                  reviewer: _Reviewer = None, out_dir: _Out = None) -> None:
+    """Repair one region of an attempt (an image edit; backends that can edit)."""
+    _decide(Decision.REPAIR, run_id, asset_id, out_dir, reviewer, region=region, attempt=attempt)
+
+
+@review_app.command("history")
+@_guard
+def review_history(run_id: Annotated[Optional[str], typer.Argument(help="Only this run.")] = None,
+                   asset_id: Annotated[Optional[str], typer.Argument(help="Only this asset.")] = None,
+                   out_dir: _Out = None,
+                   json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """The audit: who decided what, when, on which attempt, and why."""
+    import datetime as _dt
+
+    from agents.api import decisions
+    rows = decisions(_settings(runs_dir=out_dir), run_id, asset_id)
+    if json_out:
+        out.print_json(json.dumps(rows, ensure_ascii=False))
+        return
+    for d in rows:
+        when = _dt.datetime.fromtimestamp(d["created"], _dt.timezone.utc)
+        what = d["decision"] + (f" attempt {d['attempt']}" if d.get("attempt") else "") + (
+            f" '{d['region']}'" if d.get("region") else "") + (
+            f" → '{d['text']}'" if d.get("text") else "")
+        out.print(f"{when:%Y-%m-%d %H:%M:%S} {d['run_id']} {d['asset_id']}\n  {d['reviewer']} "
+                  f"({d['via']}): {what}" + (f" — {d['note']}" if d.get("note") else "")
+                  + (f" [{d['outcome']}]" if d.get("outcome") else " [not applied yet]"),
+                  highlight=False, markup=False)
+    if not rows:
+        out.print("No decisions yet.")
 
 
 @app.command()
 def runs(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder.")] = None) -> None:
     """List runs and their status."""
-    from agents.store import RunStore
-    root = _settings(runs_dir=out_dir).runs_dir
-    t = Table(title=f"runs in {root}", title_justify="left")
+    from agents.api import list_runs
+    s = _settings(runs_dir=out_dir)
+    t = Table(title=f"runs in {s.runs_dir}", title_justify="left")
     for col in ("run", "status", "assets", "cost"):
         t.add_column(col)
-    for meta in sorted(Path(root).glob("*/run.json")):
-        m = RunStore(meta.parent).manifest()
-        counts: dict[str, int] = {}
-        for a in m["assets"]:
-            counts[a["status"]] = counts.get(a["status"], 0) + 1
-        t.add_row(m["run_id"], m["status"], ", ".join(f"{v} {k}" for k, v in counts.items()),
-                  f"${m['cost_usd']:.4f}")
+    for r in list_runs(s):
+        t.add_row(r.run_id, _styled(r.status),
+                  ", ".join(f"{v} {k}" for k, v in r.assets.items()), f"${r.cost_usd:.4f}")
     out.print(t)
+
+
+@app.command()
+@_guard
+def serve(host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8765,
+          out_dir: _Out = None) -> None:
+    """The review web app: queue, asset pages, decisions, runs, audit."""
+    import uvicorn
+
+    from agents.web.app import create_app
+    settings = _settings(runs_dir=out_dir)
+    application = create_app(settings)
+    if not application.state.index.users():
+        console.print("[yellow]no accounts yet:[/] add one with [bold]signwriter users add NAME "
+                      "--role reviewer --password-stdin[/]", highlight=False)
+    console.print(f"signwriter review on http://{host}:{port}/", highlight=False)
+    uvicorn.run(application, host=host, port=port, log_level="warning", proxy_headers=True,
+                server_header=False)
+
+
+@users_app.command("add")
+@_guard
+def users_add(name: str,
+              role: Annotated[RoleChoice, typer.Option(help="viewer | reviewer | admin.")] = RoleChoice.reviewer,
+              password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from standard input (the only way: never on the command line).")] = False,
+              out_dir: _Out = None) -> None:
+    """Add an account (the password is read from stdin and stored as an argon2 hash)."""
+    from agents.accounts import add_user
+    from agents.index import Index
+    if not password_stdin:
+        _fail("give --password-stdin and the password on standard input, e.g. "
+              "`printf %s \"$PW\" | signwriter users add ana --role reviewer --password-stdin`")
+    password = sys.stdin.readline().rstrip("\r\n")
+    add_user(Index.for_settings(_settings(runs_dir=out_dir)), name, role.value, password)
+    out.print(f"added {name} ({role.value})", highlight=False)
+
+
+@users_app.command("list")
+@_guard
+def users_list(out_dir: _Out = None,
+               json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Accounts and their roles."""
+    from agents.index import Index
+    users = Index.for_settings(_settings(runs_dir=out_dir)).users()
+    if json_out:
+        out.print_json(json.dumps(users))
+        return
+    for u in users:
+        out.print(f"{u['name']}\t{u['role']}", highlight=False, markup=False)
+    if not users:
+        out.print("No accounts.")
+
+
+@users_app.command("remove")
+@_guard
+def users_remove(name: str, out_dir: _Out = None) -> None:
+    """Remove an account and end its sessions (its decisions stay in the audit)."""
+    from agents.accounts import remove_user
+    from agents.index import Index
+    remove_user(Index.for_settings(_settings(runs_dir=out_dir)), name)
+    out.print(f"removed {name}", highlight=False)
+
+
+@index_app.command("rebuild")
+@_guard
+def index_rebuild(out_dir: _Out = None) -> None:
+    """Fill the run index from every run folder (after an upgrade or a lost index)."""
+    from agents.index import Index
+    s = _settings(runs_dir=out_dir)
+    n = Index.for_settings(s).rebuild(s.runs_dir)
+    out.print(f"indexed {n} run(s) from {s.runs_dir}", highlight=False)
 
 
 @app.command()
 def backends(json_out: Annotated[bool, typer.Option("--json", help="Machine-readable.")] = False
              ) -> None:
-    """List image backends with their capabilities and limits."""
-    from generation.registry import available_backends
+    """List image backends (built-in and plugins) with their capabilities, limits and
+    the settings they need."""
+    from generation.registry import available_backends, load_problems
+    specs = available_backends()
     if json_out:
-        out.print_json(json.dumps([b.model_dump(mode="json") for b in available_backends()]))
+        out.print_json(json.dumps([{
+            **b.model_dump(mode="json"), "required_settings": b.required_settings,
+            "options": {name: {"env": b.env(name), "description": f.description}
+                        for name, f in b.options.model_fields.items() if not f.exclude}}
+            for b in specs]))
         return
     t = Table(title="image backends", title_justify="left")
-    for col in ("name", "what", "edit", "sizes", "cost/image", "needs"):
+    for col in ("name", "what", "edit", "sizes", "cost/image", "needs", "from"):
         t.add_column(col, no_wrap=col in ("name", "edit"))
-    for b in available_backends():
+    for b in specs:
         c = b.capabilities
-        lim = c.limits
-        t.add_row(b.name, b.summary, "yes" if c.edit else "no",
-                  f"{lim.min_side}–{lim.max_side}, ×{lim.multiple}, ≤{lim.max_pixels / 1e6:.1f} MP",
+        t.add_row(b.name, b.summary, "yes" if c.edit else "no", c.limits.describe(),
                   f"${c.cost_per_image_usd:.3f}" if c.paid else "free",
-                  ", ".join(b.settings) or "—")
+                  ", ".join(b.required_settings) or "—", b.source)
     out.print(t)
+    for problem in load_problems():
+        console.print(f"[yellow]warning:[/] {escape(problem)}")
 
 
 @bench_app.command("pipeline")
@@ -473,6 +825,21 @@ def bench_pipeline(
                       size=size, ocr_runtime=ocr_runtime.value if ocr_runtime
                       else _settings().ocr_runtime)
     print(as_json(rr.runs[0] if repeat == 1 else rr) if json_out else format_repeated(rr))
+
+
+@bench_app.command("batch")
+@_guard
+def bench_batch(
+    assets: Annotated[int, typer.Option(min=1, help="Assets (CSV rows, one format each).")] = 300,
+    latency: Annotated[float, typer.Option(min=0.0, help="Fake backend latency, seconds.")] = 2.0,
+    concurrency: Annotated[int, typer.Option(min=1, max=64, help="Generations in flight.")] = 16,
+    size: Annotated[int, typer.Option(min=512, max=2048, help="Square image side, px (multiple of 32).")] = 512,
+) -> None:
+    """A batch against a fake backend with fixed latency: wall time against the ideal
+    ceil(assets / concurrency) x latency, and memory at half-way and at the end (flat in
+    the number of assets). The last line is overhead_ratio=wall/ideal."""
+    from agents.benchmarks.batch import format_result, run_batch_bench
+    print(format_result(run_batch_bench(assets, latency, concurrency, size)))
 
 
 @bench_app.command("scripts")
@@ -501,9 +868,15 @@ def bench_qa(
     workers: Annotated[int, typer.Option(min=1, max=16, help="Parallel QA processes.")] = 1,
     ocr_runtime: Annotated[Optional[Runtime], typer.Option(help="What runs the OCR judge (default: SIGNWRITER_OCR_RUNTIME).")] = None,
     recheck_runtime: Annotated[Optional[Runtime], typer.Option(help="What judges again an image the first read did not pass (default: SIGNWRITER_OCR_RECHECK_RUNTIME).")] = None,
+    ignore_case: Annotated[bool, typer.Option("--ignore-case", help="With --folder: letter case is not judged.")] = False,
+    ignore_punctuation: Annotated[bool, typer.Option("--ignore-punctuation", help="With --folder: punctuation is not judged.")] = False,
 ) -> None:
-    """QA catch rate and false rejects with 95 % intervals, time per image, peak memory."""
+    """QA catch rate and false rejects with 95 % intervals, time per image, peak memory.
+    With --folder and --out, the per-image results are also written to OUT/results.json."""
     from agents.benchmarks.qa import format_result, run_qa_bench, score_folder
+    if folder is None and (ignore_case or ignore_punctuation):
+        raise typer.BadParameter("--ignore-case and --ignore-punctuation apply to --folder "
+                                 "(the synthetic set judges as its specs say)")
     runtime = ocr_runtime.value if ocr_runtime else _settings().ocr_runtime
     recheck = recheck_runtime.value if recheck_runtime else _settings().ocr_recheck_runtime
     bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn(
@@ -517,8 +890,14 @@ def bench_qa(
 
     with bar:
         if folder is not None:
+            from qa.models import Strictness
             r = score_folder(folder, workers=workers, runtime=runtime, recheck=recheck,
-                             progress=progress)
+                             progress=progress, strictness=Strictness(
+                                 case=not ignore_case, punctuation=not ignore_punctuation))
+            if out_dir is not None:
+                out_dir.mkdir(parents=True, exist_ok=True)
+                (out_dir / "results.json").write_text(r.model_dump_json(indent=2),
+                                                      encoding="utf-8")
         else:
             r = run_qa_bench(n, seed, out_dir or Path("runs") / f"bench-qa-{seed}-{n}",
                              workers=workers, runtime=runtime, recheck=recheck, progress=progress)

@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from generation.limits import GLM_IMAGE_LIMITS
 from qa.models import Strictness
 
 Role = Literal["headline", "subheadline", "body", "cta", "price", "legal", "label", "image",
@@ -19,55 +20,11 @@ Role = Literal["headline", "subheadline", "body", "cta", "price", "legal", "labe
 TEXT_ROLES: tuple[str, ...] = ("headline", "subheadline", "body", "cta", "price", "legal",
                                "label")
 
-MIN_SIDE = 512
-MAX_SIDE = 2048
-MULTIPLE = 32
-MAX_PIXELS = 2**22
+CANVAS = GLM_IMAGE_LIMITS
+"""The canvases a spec may have: GLM-Image's (each backend may narrow them; the runner
+snaps a spec to its backend's limits)."""
 
 HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
-
-
-def size_problem(width: int, height: int, *, min_side: int = MIN_SIDE, max_side: int = MAX_SIDE,
-                 multiple: int = MULTIPLE, max_pixels: int = MAX_PIXELS) -> str | None:
-    """Explain why ``width``×``height`` is not a valid canvas, or return None."""
-    problems = []
-    if width % multiple or height % multiple:
-        problems.append(f"is not a multiple of {multiple}")
-    if not (min_side <= width <= max_side and min_side <= height <= max_side):
-        problems.append(f"has a side outside {min_side}–{max_side} px")
-    if width * height > max_pixels:
-        problems.append(f"has {width * height} pixels, more than {max_pixels}")
-    if not problems:
-        return None
-    near = nearest_sizes(width, height, min_side=min_side, max_side=max_side,
-                         multiple=multiple, max_pixels=max_pixels)
-    hint = " and ".join(f"{w}x{h}" for w, h in near)
-    return f"{width}x{height} {' and '.join(problems)}; nearest valid sizes are {hint}"
-
-
-def nearest_sizes(width: int, height: int, *, min_side: int = MIN_SIDE, max_side: int = MAX_SIDE,
-                  multiple: int = MULTIPLE, max_pixels: int = MAX_PIXELS) -> list[tuple[int, int]]:
-    """The valid sizes just below and just above ``width``×``height`` keeping its shape."""
-    def clamp(v: float) -> int:
-        return int(min(max(v, min_side), max_side))
-
-    out: list[tuple[int, int]] = []
-    for rounder in (lambda v: (v // multiple) * multiple, lambda v: -(-v // multiple) * multiple):
-        w, h = clamp(rounder(width)), clamp(rounder(height))
-        w, h = w - w % multiple, h - h % multiple
-        while w * h > max_pixels:  # shrink keeping aspect until it fits
-            scale = (max_pixels / (w * h)) ** 0.5
-            w = max(min_side, int(w * scale) // multiple * multiple)
-            h = max(min_side, int(h * scale) // multiple * multiple)
-        if (w, h) not in out:
-            out.append((w, h))
-    return out
-
-
-def snap_size(width: int, height: int, **limits: int) -> tuple[int, int]:
-    """The nearest valid size to ``width``×``height`` (aspect kept as well as possible)."""
-    cands = nearest_sizes(width, height, **limits)
-    return min(cands, key=lambda s: abs(s[0] - width) + abs(s[1] - height))
 
 
 class Box(BaseModel):
@@ -114,6 +71,25 @@ class Typography(BaseModel):
         return v.lower()
 
 
+class ImageRef(BaseModel):
+    """An image file the brief brought (already confined to its folder), and how it is
+    fitted: ``contain`` shows it whole (logos, cut-out products), ``cover`` fills the area
+    and crops around ``focus`` (photos, backgrounds). Never stretched."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file: str
+    fit: Literal["cover", "contain"] = "contain"
+    focus: tuple[float, float] = (0.5, 0.5)
+
+    @field_validator("focus")
+    @classmethod
+    def _focus(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not all(0 <= c <= 1 for c in v):
+            raise ValueError("focus is (x, y), each a fraction of the image from 0 to 1")
+        return v
+
+
 class Region(BaseModel):
     """One area of the layout: text with its exact copy, or an image area."""
 
@@ -129,6 +105,8 @@ class Region(BaseModel):
     render: Literal["model", "overlay"] = Field(
         "model", description="model: the image model draws it; overlay: signwriter sets it.")
     description: str | None = Field(None, description="For image regions: what to show.")
+    image: ImageRef | None = Field(None, description="For image regions: the brief's own "
+                                   "picture (a product photo) placed there.")
 
     @model_validator(mode="after")
     def _text_matches_role(self) -> "Region":
@@ -136,11 +114,23 @@ class Region(BaseModel):
             raise ValueError(f"region '{self.id}' has role {self.role} but no text")
         if self.role in ("image", "logo") and self.text:
             raise ValueError(f"region '{self.id}' is an {self.role} region and cannot carry text")
+        if self.image is not None and self.role != "image":
+            raise ValueError(f"region '{self.id}' has an image but role {self.role}")
         return self
 
     @property
     def is_text(self) -> bool:
         return self.role in TEXT_ROLES
+
+
+class Output(BaseModel):
+    """The delivered file of an asset: its type and, for JPEG and WebP, its quality."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file_type: Literal["png", "jpeg", "webp"] = "png"
+    quality: int = Field(90, ge=60, le=100, description="JPEG/WebP quality (60–100; WebP 100 "
+                         "is lossless). QA judges the lossless image before encoding.")
 
 
 class VisualSpec(BaseModel):
@@ -153,16 +143,22 @@ class VisualSpec(BaseModel):
     width: int
     height: int
     language: str = "en"
-    background: str = Field("clean gradient", description="Background / scene description.")
+    background: str = Field("clean gradient", description="Background / scene description. "
+                            "Image models draw it; the typeset backend does not: it paints a "
+                            "backdrop in the palette (its mood words: dark, warm, dots…) or "
+                            "the brief's own background picture.")
     style: str = Field("", description="Visual style notes.")
     palette: list[str] = Field(default_factory=lambda: ["#1d3557", "#457b9d", "#f1faee"])
     brand: str | None = None
     logo: str | None = None
+    background_image: ImageRef | None = Field(None, description="The brief's own background "
+                                              "picture (typeset fills the canvas with it).")
+    output: Output = Field(default_factory=Output, description="The final file's type.")
     regions: list[Region]
 
     @model_validator(mode="after")
     def _valid(self) -> "VisualSpec":
-        problem = size_problem(self.width, self.height)
+        problem = CANVAS.problem(self.width, self.height)
         if problem:
             raise ValueError(problem)
         ids = [r.id for r in self.regions]

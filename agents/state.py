@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import operator
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypedDict
 
 from agents.errors import BudgetExceeded
 from agents.settings import Settings
+from agents.status import AssetStatus
 from agents.store import RunStore
+from generation.base import Backend
+from qa.ocr import OCREngine
+from qa.vision import VisionReader
 
 
 class AttemptSummary(TypedDict, total=False):
@@ -39,9 +44,10 @@ class AssetState(TypedDict, total=False):
     attempts: Annotated[list[AttemptSummary], operator.add]
     current: AttemptSummary | None
     next: dict[str, Any]
-    status: str            # running | accepted | needs_review | rejected | failed
+    status: AssetStatus
     final_image: str | None
     review: dict[str, Any] | None
+    review_request: dict[str, Any] | None   # agents.review.ReviewRequest, as JSON
     error: str | None
 
 
@@ -77,16 +83,21 @@ class Event:
     asset_id: str
     attempt: int | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    at: float = field(default_factory=time.time)
+    """When it happened (seconds since the epoch)."""
 
 
 @dataclass
 class Context:
     settings: Settings
     store: RunStore
-    backend: Any                      # generation.base.Backend
-    reader: Any = None                # qa.ocr.OCREngine (None = default)
-    recheck: Any = None               # qa.ocr.OCREngine judging again at full precision
-    vision: Any = None                # qa.vision.VisionReader for illegible regions (optional)
+    backend: Backend
+    reader: OCREngine | None = None
+    """The OCR judge (None: the library's default)."""
+    recheck: OCREngine | None = None
+    """The engine that judges again, at full precision, an image the judge did not pass."""
+    vision: VisionReader | None = None
+    """The optional blind vision reader for illegible regions."""
     budget: Budget = field(default_factory=lambda: Budget(None))
     on_event: Callable[[Event], None] | None = None
     seed: int = 0

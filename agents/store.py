@@ -34,6 +34,7 @@ from typing import Any
 import orjson
 
 from agents.errors import RunNotFound
+from agents.status import AssetStatus, RunStatus, run_status
 
 _EXT = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
 _ledger_lock = threading.Lock()
@@ -112,9 +113,11 @@ class RunStore:
                               "_ . - and name a folder under the runs folder)")
         root = Path(runs_dir) / run_id
         if not (root / "run.json").exists():
-            known = sorted(p.name for p in Path(runs_dir).glob("*/run.json")) if Path(
+            known = sorted(p.parent.name for p in Path(runs_dir).glob("*/run.json")) if Path(
                 runs_dir).exists() else []
-            hint = f" (runs here: {', '.join(known[-5:])})" if known else ""
+            more = f" and {len(known) - 5} older" if len(known) > 5 else ""
+            hint = (f"; the latest runs there: {', '.join(known[-5:])}{more}" if known
+                    else "; there are no runs there yet")
             raise RunNotFound(f"no run '{run_id}' under {runs_dir}{hint}")
         return cls(root)
 
@@ -244,7 +247,7 @@ class RunStore:
 
     def asset_status(self, asset_id: str) -> dict[str, Any]:
         f = self.asset_dir(asset_id) / "status.json"
-        return read_json(f) if f.exists() else {"status": "pending"}
+        return read_json(f) if f.exists() else {"status": AssetStatus.PENDING}
 
     def set_asset_status(self, asset_id: str, **fields: Any) -> None:
         current = self.asset_status(asset_id)
@@ -252,7 +255,10 @@ class RunStore:
         current["updated"] = time.time()
         write_json(self.asset_dir(asset_id) / "status.json", current)
 
-    def manifest(self) -> dict[str, Any]:
+    def manifest(self, process: RunStatus | None = None) -> dict[str, Any]:
+        """The run's summary, rebuilt from its files. Its status is derived from the
+        assets' (:func:`agents.status.run_status`); ``process`` (default: what run.json
+        records) says whether the runner is still at work or stopped early."""
         meta = read_json(self.root / "run.json")
         assets = []
         for aid in self.asset_ids():
@@ -261,22 +267,17 @@ class RunStore:
             attempts = self.attempts(aid)
             assets.append({
                 "asset_id": aid, "format": spec.get("format"), "width": spec.get("width"),
-                "height": spec.get("height"), "status": st.get("status", "pending"),
+                "height": spec.get("height"),
+                "status": AssetStatus(st.get("status", AssetStatus.PENDING)),
                 "final_image": st.get("final_image"), "reason": st.get("reason"),
-                "review": st.get("review"),
+                "review": st.get("review"), "findings": st.get("findings") or [],
                 "cost_usd": round(sum(a.get("cost_usd", 0.0) for a in attempts), 6),
                 "attempts": attempts,
             })
-        statuses = [a["status"] for a in assets]
-        if statuses and all(s in ("accepted", "rejected", "failed") for s in statuses):
-            status = "completed"
-        elif any(s == "needs_review" for s in statuses) and all(
-                s in ("accepted", "rejected", "failed", "needs_review") for s in statuses):
-            status = "needs_review"
-        else:
-            status = meta.get("status", "running")
-            if status == "completed":
-                status = "running"
+        if process is None:
+            process = (RunStatus.STOPPED if meta.get("process") == RunStatus.STOPPED
+                       else RunStatus.RUNNING)
+        status = run_status([a["status"] for a in assets], process)
         return {"run_id": self.run_id, "status": status, "brief": meta.get("brief"),
                 "backend": meta.get("backend"), "planner": meta.get("planner"),
                 "created": meta.get("created"), "cost_usd": self.spent_usd(uncertain=False),
@@ -284,7 +285,8 @@ class RunStore:
                     uncertain=False), 6),
                 "max_cost": meta.get("max_cost"), "error": meta.get("error"), "assets": assets}
 
-    def write_manifest(self) -> dict[str, Any]:
-        m = self.manifest()
+    def write_manifest(self, manifest: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Write ``manifest`` (default: :meth:`manifest`) to manifest.json."""
+        m = self.manifest() if manifest is None else manifest
         write_json(self.root / "manifest.json", m)
         return m

@@ -23,12 +23,8 @@ from typing import Any, ClassVar
 import httpx
 
 from generation.base import (
-    Capabilities,
-    EditRequest,
-    GeneratedImage,
-    GenerationRequest,
+    BackendSpec, Capabilities, EditRequest, GLM_IMAGE_LIMITS, GeneratedImage, GenerationRequest,
     OnSubmit,
-    GLM_IMAGE_LIMITS,
 )
 from generation.errors import TransientError
 from generation.http import decode_image_b64, parse_json
@@ -52,9 +48,6 @@ class OpenAIImagesBackend(PooledBackend):
 
     name: ClassVar[str] = NAME
     options_class: ClassVar[type[PooledServerOptions]] = OpenAIImagesOptions
-    capabilities: ClassVar[Capabilities] = Capabilities(
-        text_to_image=True, edit=True, follows_layout=False, paid=False,
-        limits=GLM_IMAGE_LIMITS)
 
     def _fields(self, prompt: str, width: int, height: int, seed: int,
                 negative_prompt: str | None) -> dict[str, Any]:
@@ -126,3 +119,9 @@ class OpenAIImagesBackend(PooledBackend):
             return data, media, base_url, extra
 
         return parse
+
+
+BACKEND = BackendSpec(
+    name=NAME, summary="GLM-Image on self-hosted servers speaking the OpenAI /v1/images API (e.g. SGLang)",
+    factory=OpenAIImagesBackend, options=OpenAIImagesOptions, capabilities=OpenAIImagesBackend.capabilities,
+    settings=("urls", "api_key"), key="api_key", url="urls", health_path="/v1/models")

@@ -25,12 +25,8 @@ from typing import Any, ClassVar
 import httpx
 
 from generation.base import (
-    Capabilities,
-    EditRequest,
-    GeneratedImage,
-    GenerationRequest,
+    BackendSpec, Capabilities, EditRequest, GLM_IMAGE_LIMITS, GeneratedImage, GenerationRequest,
     OnSubmit,
-    GLM_IMAGE_LIMITS,
 )
 from generation.errors import TransientError
 from generation.http import decode_image_b64, parse_json, sniff_media_type
@@ -70,9 +66,6 @@ class VllmOmniBackend(PooledBackend):
 
     name: ClassVar[str] = NAME
     options_class: ClassVar[type[PooledServerOptions]] = VllmOmniOptions
-    capabilities: ClassVar[Capabilities] = Capabilities(
-        text_to_image=True, edit=True, follows_layout=False, paid=False,
-        limits=GLM_IMAGE_LIMITS)
 
     def _body(self, content: str | list[dict[str, Any]], width: int, height: int, seed: int,
               negative_prompt: str | None) -> dict[str, Any]:
@@ -135,3 +128,9 @@ class VllmOmniBackend(PooledBackend):
         data, media, server = self._request(send, parse, attempt=attempt)
         return self._result(data, media, seed=seed, started=started, server=server,
                             width=width, height=height, extra=extra)
+
+
+BACKEND = BackendSpec(
+    name=NAME, summary="GLM-Image served by a self-hosted vLLM-Omni server",
+    factory=VllmOmniBackend, options=VllmOmniOptions, capabilities=VllmOmniBackend.capabilities,
+    settings=("urls", "api_key"), key="api_key", url="urls", health_path="/v1/models")

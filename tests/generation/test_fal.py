@@ -11,17 +11,12 @@ import pytest
 
 from generation.base import Backend, EditRequest, GenerationRequest
 from generation.errors import (
-    AuthError,
-    BackendError,
-    ContentRejected,
-    InvalidRequest,
-    NeedsKey,
-    QuotaExceeded,
+    AuthError, BackendError, ContentRejected, InvalidRequest, NeedsKey, QuotaExceeded,
     TransientError,
 )
 from generation.fal import FalBackend
 from tests.servers.fal_server import FalServer
-from tests.servers.provider_server import assert_png, png_bytes
+from tests.servers.provider_server import FAST_RETRIES, assert_png, png_bytes
 
 KEY = "fal-key-id:SECRET-fal-secret-987654"
 
@@ -33,11 +28,7 @@ def server() -> Iterator[FalServer]:
 
 
 def make(server: FalServer, **opts: Any) -> FalBackend:
-    base: dict[str, Any] = dict(api_key=KEY, base_url=server.url, timeout_s=0.5,
-                                max_retries=3, backoff_base_s=0.01, backoff_max_s=0.05,
-                                poll_interval_s=0.01)
-    base.update(opts)
-    return FalBackend(**base)
+    return FalBackend(**{**FAST_RETRIES, "api_key": KEY, "base_url": server.url, **opts})
 
 
 def req(**kw: Any) -> GenerationRequest:
@@ -175,7 +166,7 @@ def test_refused_key(server: FalServer) -> None:
     server.script("submit", "auth")
     with pytest.raises(AuthError) as info:
         make(server).generate(req())
-    assert "SIGNWRITER_FAL_KEY" in str(info.value) and KEY not in str(info.value)
+    assert "SIGNWRITER_FAL_API_KEY" in str(info.value) and KEY not in str(info.value)
     assert "SECRET" not in str(info.value)
 
 
@@ -197,7 +188,7 @@ def test_invalid_input_is_not_retried(server: FalServer) -> None:
 def test_missing_key(server: FalServer) -> None:
     with pytest.raises(NeedsKey) as info:
         make(server, api_key=None).generate(req())
-    assert "SIGNWRITER_FAL_KEY" in str(info.value) and server.requests == []
+    assert "SIGNWRITER_FAL_API_KEY" in str(info.value) and server.requests == []
 
 
 def test_bad_size_refused_before_submit(server: FalServer) -> None:

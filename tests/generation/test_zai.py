@@ -10,16 +10,11 @@ import pytest
 
 from generation.base import Backend, EditRequest, GenerationRequest
 from generation.errors import (
-    AuthError,
-    ContentRejected,
-    InvalidRequest,
-    NeedsKey,
-    QuotaExceeded,
-    TransientError,
+    AuthError, ContentRejected, InvalidRequest, NeedsKey, QuotaExceeded, TransientError,
     Unsupported,
 )
 from generation.zai import ZaiBackend
-from tests.servers.provider_server import assert_png
+from tests.servers.provider_server import FAST_RETRIES, assert_png
 from tests.servers.zai_server import ZaiServer
 
 KEY = "zai-SECRET-key-0123456789"
@@ -32,11 +27,7 @@ def server() -> Iterator[ZaiServer]:
 
 
 def make(server: ZaiServer, **opts: Any) -> ZaiBackend:
-    base: dict[str, Any] = dict(api_key=KEY, base_url=server.base_url, timeout_s=0.5,
-                                max_retries=3, backoff_base_s=0.01, backoff_max_s=0.05,
-                                poll_interval_s=0.01)
-    base.update(opts)
-    return ZaiBackend(**base)
+    return ZaiBackend(**{**FAST_RETRIES, "api_key": KEY, "base_url": server.base_url, **opts})
 
 
 def req(**kw: Any) -> GenerationRequest:
@@ -51,7 +42,10 @@ def test_is_a_backend_with_zai_limits() -> None:
     b = ZaiBackend(api_key=KEY)
     assert isinstance(b, Backend)
     assert b.capabilities.paid and not b.capabilities.edit
-    assert b.capabilities.limits.min_side == 1024
+    # Z.ai's GLM-Image guide: 512–2048 px per side, multiples of 32
+    assert (b.capabilities.limits.min_side, b.capabilities.limits.max_side) == (512, 2048)
+    narrower = ZaiBackend(api_key=KEY, limits={"min_side": 1024})  # another platform's endpoint
+    assert narrower.capabilities.limits.min_side == 1024
     with pytest.raises(ValueError):
         ZaiBackend(api_key=KEY, no_such_option=1)
 
@@ -247,11 +241,17 @@ def test_missing_key_names_the_env_var_and_sends_nothing(server: ZaiServer) -> N
     assert server.requests == []
 
 
-@pytest.mark.parametrize("size", [(1000, 1024), (512, 1024), (2048, 2080), (1056, 1030)])
+@pytest.mark.parametrize("size", [(1000, 1024), (480, 1024), (2048, 2080), (1056, 1030)])
 def test_bad_sizes_are_refused_before_paying(server: ZaiServer, size: tuple[int, int]) -> None:
     with pytest.raises(InvalidRequest):
         make(server).generate(req(width=size[0], height=size[1]))
     assert server.requests == []
+
+
+def test_a_wide_banner_runs_at_its_own_size(server: ZaiServer) -> None:
+    image = make(server).generate(req(width=1920, height=768))
+    assert (image.width, image.height) == (1920, 768)
+    assert server.calls("submit")[0].json["size"] == "1920x768"
 
 
 def test_provider_invalid_parameter_is_not_retried(server: ZaiServer) -> None:
@@ -271,3 +271,26 @@ def test_edit_is_unsupported(tmp_path: Any) -> None:
     with pytest.raises(Unsupported):
         ZaiBackend(api_key=KEY).edit(EditRequest(prompt="x", image_path=str(tmp_path / "a.png"),
                                                  width=1024, height=1024))
+
+
+def test_one_http_client_per_backend_on_an_injected_transport() -> None:
+    """Every call of one backend goes through its own client, on the transport given."""
+    import httpx
+
+    from tests.servers.provider_server import png_bytes
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(f"{request.method} {request.url.path}")
+        if request.url.path.endswith("/images/generations"):
+            return httpx.Response(200, json={"data": [{"url": "https://cdn.test/a.png"}]})
+        return httpx.Response(200, content=png_bytes(1280, 1024))
+
+    backend = ZaiBackend(api_key=KEY, mode="sync", transport=httpx.MockTransport(handler))
+    client = backend._client
+    for _ in range(2):
+        assert_png(backend.generate(req()).data, (1280, 1024))
+    assert backend._client is client
+    assert seen == ["POST /api/paas/v4/images/generations", "GET /a.png"] * 2
+    backend.close()
+    assert client.is_closed
