@@ -61,6 +61,8 @@ class Index:
         """The index the settings name (migrated, ready to use)."""
         url = settings.database_url or f"sqlite:///{Path(settings.runs_dir) / 'index.sqlite'}"
         idx = _cache_get(url)
+        if not idx.postgres and not Path(url.removeprefix("sqlite:///")).exists():
+            idx._migrated = False  # the file was removed (a fresh start): create it again
         idx.migrate()
         return idx
 
