@@ -398,7 +398,22 @@ def decide_review(run_id: str, asset_id: str, decision: Decision | str, settings
                      durability="sync")
     process = RunStatus(read_json(store.root / "run.json").get("process", RunStatus.RUNNING))
     manifest = _set_process_status(store, process, None)
+    _decision_event(settings, store, asset_id, decision, reviewer, manifest)
     return RunResult(store.run_id, store.root, manifest)
+
+
+def _decision_event(settings: Settings, store: RunStore, asset_id: str, decision: Decision,
+                    reviewer: str | None, manifest: dict[str, Any]) -> None:
+    """``asset.approved`` / ``asset.rejected`` to the webhook outbox (when a receiver is
+    configured), once the decision is on disk; its id is derived from (run, asset), so a
+    replayed decision records nothing new (:mod:`agents.automation.webhooks`)."""
+    from agents.automation.webhooks import record_event
+    a = next((x for x in manifest["assets"] if x["asset_id"] == asset_id), {})
+    kind = "asset.approved" if decision is Decision.APPROVE else "asset.rejected"
+    record_event(settings, kind, f"{store.run_id}/{asset_id}", {
+        "run_id": store.run_id, "asset_id": asset_id, "status": a.get("status"),
+        "reviewer": reviewer, "image": str(store.abs(a["final_image"]))
+        if a.get("final_image") else None})
 
 
 # --- reading -------------------------------------------------------------------------------
