@@ -176,6 +176,9 @@ class Brief(BaseModel):
     language: str = Field("en", description="The copy's language: en, zh (Simplified), zh-Hant, "
                           "ja, ko, de, fr, es, it, pt, nl (`qa.scripts` lists them).")
     prompt: str | None = Field(None, description="Free-text brief; exact copy in quotes.")
+    review: Literal["failures", "always", "never"] | None = Field(
+        None, description="Who sees an asset before it is final: failures (default), always, "
+        "never.")
     render_policy: dict[str, Literal["model", "overlay"]] = Field(
         default_factory=dict, description="Per-role render policy, e.g. {legal: overlay}.")
 

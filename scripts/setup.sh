@@ -13,7 +13,10 @@ PYTHON="${PYTHON:-python3}"
 # see qa/scripts.py)
 APT_PACKAGES=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim tesseract-ocr-chi-tra
               tesseract-ocr-kor
-              fonts-noto-cjk fonts-dejavu-core fonts-dejavu-extra)
+              fonts-noto-cjk fonts-dejavu-core fonts-dejavu-extra
+              chromium)
+# chromium: the review web app's browser test (Playwright drives Debian's chromium; no
+# browser download)
 
 need_apt=()
 for p in "${APT_PACKAGES[@]}"; do
