@@ -176,13 +176,19 @@ def plan_brief(brief: Brief, settings: Settings) -> list[VisualSpec]:
     """Plan every format of a brief (no image is made). A planner may only name the files
     the brief gave (already confined to the brief's folder: :mod:`agents.paths`)."""
     specs = make_planner(settings).plan(brief)
+    pictures = ([brief.images.background.file] if brief.images.background else []) + [
+        p.file for p in brief.images.products]
     given = {str(p) for p in (brief.brand.logo, brief.brand.fonts.headline,
-                              brief.brand.fonts.body) if p is not None}
+                              brief.brand.fonts.body, *pictures) if p is not None}
     for spec in specs:
         named = [("logo", spec.logo)] + [(f"regions.{r.id}.typography.font", r.typography.font)
                                          for r in spec.regions]
+        named += [(f"regions.{r.id}.image", r.image.file) for r in spec.regions if r.image]
+        if spec.background_image is not None:
+            named.append(("background_image", spec.background_image.file))
         for field, value in named:
-            if value and (field == "logo" or looks_like_path(value)) and str(value) not in given:
+            if value and (field in ("logo", "background_image") or field.endswith(".image")
+                          or looks_like_path(value)) and str(value) not in given:
                 raise PlannerError(f"{spec.asset_id}: the plan names a file the brief did not "
                                    f"give ({field}: {str(value)[:80]!r}); refused")
     return specs
