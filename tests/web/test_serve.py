@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -66,3 +67,19 @@ def test_serve_listens_where_asked(tmp_path: Path) -> None:
         os.killpg(proc.pid, signal.SIGTERM)
         output, _ = proc.communicate(timeout=30)
     assert b"users add" in output  # it says how to make the first account
+
+
+def test_index_rebuild_and_review_list_json(web_settings, run_id: str) -> None:  # noqa: ANN001
+    """A lost index comes back from the run folders; the list reads only the index."""
+    runs = Path(web_settings.runs_dir)
+    for f in runs.glob("index.sqlite*"):
+        f.unlink()
+    out = ["--out", str(runs)]
+    assert json.loads(runner.invoke(app, ["review", "list", "--json", *out]).stdout) == []
+    r = runner.invoke(app, ["index", "rebuild", *out])
+    assert r.exit_code == 0 and "indexed 2 run(s)" in r.output
+    items = json.loads(runner.invoke(app, ["review", "list", "--json", *out]).stdout)
+    assert len(items) == 4
+    card = next(i for i in items if i["run_id"] == run_id and i["asset_id"] == "card-small")
+    assert card["passed"] is False and Path(card["overlay"]).is_file()
+    assert card["overlay"].endswith("attempt-01/overlay.jpg")
