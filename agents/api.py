@@ -517,6 +517,20 @@ def decide_review(run_id: str, asset_id: str, decision: Decision | str, settings
     return apply_review(claim, settings)
 
 
+def finish_decisions(settings: Settings, *, older_than_s: float = 0.0) -> list[str]:
+    """Apply every decision that was stored but whose process died before applying it
+    (``signwriter serve`` does this as it starts, for decisions made at least
+    ``older_than_s`` ago). Returns ``run/asset`` of each one finished."""
+    done = []
+    cutoff = time.time() - older_than_s
+    for d in Index.for_settings(settings).unapplied_decisions():
+        if d["created"] > cutoff:
+            continue
+        apply_review(Claim(d["run_id"], d["asset_id"], d, answer_of(d)), settings)
+        done.append(f"{d['run_id']}/{d['asset_id']}")
+    return done
+
+
 def decisions(settings: Settings, run_id: str | None = None,
               asset_id: str | None = None) -> list[dict[str, Any]]:
     """The audit: every decision (who, when, which attempt, what, why), oldest first."""

@@ -829,6 +829,17 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on.")] = "12
         console.print("[yellow]no accounts yet:[/] add one with [bold]signwriter users add NAME "
                       "--role reviewer --password-stdin[/]", highlight=False)
     console.print(f"signwriter review on http://{host}:{port}/", highlight=False)
+
+    def finish() -> None:  # decisions a crashed server or CLI stored but did not apply
+        from agents.api import finish_decisions
+        try:
+            for item in finish_decisions(settings, older_than_s=60):
+                console.print(f"finished the decision on {item}", highlight=False)
+        except (SignwriterError, OSError) as e:
+            console.print(f"[yellow]could not finish stored decisions:[/] "
+                          f"{escape(one_line(str(e)))}", highlight=False)
+
+    threading.Thread(target=finish, name="finish-decisions", daemon=True).start()
     uvicorn.run(application, host=host, port=port, log_level="warning", proxy_headers=True,
                 server_header=False)
 

@@ -348,11 +348,13 @@ class Index:
         with self.tx() as t:
             return [dict(r) for r in t.all(sql + " ORDER BY created", tuple(args))]
 
-    def unapplied_decisions(self, run_id: str) -> list[dict[str, Any]]:
+    def unapplied_decisions(self, run_id: str | None = None) -> list[dict[str, Any]]:
+        """Decisions stored but not (yet) applied, oldest first; of one run, or of all."""
+        where = "applied IS NULL" + (" AND run_id = ?" if run_id else "")
         with self.tx() as t:
             return [dict(r) for r in t.all(
-                "SELECT * FROM decisions WHERE run_id = ? AND applied IS NULL ORDER BY created",
-                (run_id,))]
+                f"SELECT * FROM decisions WHERE {where} ORDER BY created",
+                (run_id,) if run_id else ())]
 
     # --- users and sessions ---------------------------------------------------------------
     def add_user(self, name: str, role: str, password_hash: str) -> None:

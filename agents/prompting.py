@@ -25,6 +25,7 @@ import prompts as _prompts_pkg
 from agents.spec import Box, Region, VisualSpec
 from generation.base import Layout, PlacedImage, TextBlock
 from generation.fonts import is_cjk
+from generation.images import logo_box
 from generation.palette import colour_name as palette_colour_name
 from generation.palette import contrast, parse_hex
 from generation.palette import roles as palette_roles
@@ -276,7 +277,8 @@ def compile_prompt(spec: VisualSpec, *, reinforce: Sequence[str] = (), attempt: 
               for r in spec.regions if r.role == "image"]
     logo_regions = [r for r in spec.regions if r.role == "logo"]
     logo = position_words(logo_regions[0].box) if logo_regions else (
-        "in a corner" if spec.logo else "")
+        position_words(Box(**dict(zip("xywh", logo_box(layout_for(spec))))))
+        if spec.logo else "")
     by_text = {r.text: r for r in spec.text_regions}
     reinforce_ctx = []
     for text in dict.fromkeys(reinforce):

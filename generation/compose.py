@@ -1,6 +1,6 @@
 """The overlay compositor: the text signwriter sets itself, onto any backend's picture.
 
-The brief's product photos go first, into the picture areas the prompt kept free (no
+The brief's product photos and logo go first, into the areas the prompt kept free (no
 provider here takes them as reference images). Then a layout's text blocks marked ``render="overlay"`` (legal lines, prices: text that must be
 exact beyond doubt) are not left to the image model. The prompt asks the model to keep
 their area clear; then :func:`compose` sets them onto whatever picture the backend made —
@@ -31,12 +31,12 @@ def overlay_ids(layout: Layout, capabilities: Capabilities) -> list[str]:
 
 def compose(data: bytes, layout: Layout, capabilities: Capabilities, *,
             attempt: str | None = None) -> tuple[bytes, list[str]] | None:
-    """``data`` (an encoded picture) with the brief's product photos set into the picture
+    """``data`` (an encoded picture) with the brief's product photos and logo set into the
     areas the prompt kept free (:func:`generation.images.composite`) and the overlay
     blocks set on it, as PNG bytes, and the overlay ids; ``None`` when there is nothing to
     add."""
     ids = overlay_ids(layout, capabilities)
-    photos = bool(layout.images) and not capabilities.follows_layout
+    photos = bool(layout.images or layout.logo_path) and not capabilities.follows_layout
     if not ids and not photos:
         return None
     if photos:

@@ -150,10 +150,29 @@ def px_box(box: BoxTuple, width: int, height: int) -> PxBox:
     return x0, y0, max(x0 + 1, x1), max(y0 + 1, y1)
 
 
+LOGO_SIZE = (0.2, 0.08)
+_CORNERS = [(0.04, 0.03), (0.76, 0.03), (0.04, 0.89), (0.76, 0.89)]
+
+
+def logo_box(layout: Layout) -> BoxTuple:
+    """Where the logo goes: the first corner (top left, top right, bottom left, bottom
+    right) that no text, picture or placeholder touches; else the top left. The prompt
+    names the same corner so an image model leaves it clear."""
+    w, h = LOGO_SIZE
+    taken = [t.box for t in layout.texts] + list(layout.image_boxes) + [
+        p.box for p in layout.images]
+
+    def free(c: tuple[float, float]) -> bool:
+        return not any(not (c[0] + w <= b[0] or b[0] + b[2] <= c[0] or c[1] + h <= b[1]
+                            or b[1] + b[3] <= c[1]) for b in taken)
+    x, y = next((c for c in _CORNERS if free(c)), _CORNERS[0])
+    return (x, y, w, h)
+
+
 def composite(data: bytes, layout: Layout) -> bytes:
-    """The layout's product images set onto an encoded picture (PNG out), for backends
-    that cannot take them as reference images. The background image is not pasted (the
-    model drew the background); the logo is, in its own box."""
+    """The layout's product images and logo set onto an encoded picture (PNG out), for
+    backends that cannot take them as reference images. The background image is not
+    pasted (the model drew the background)."""
     try:
         canvas = Image.open(io.BytesIO(data)).convert("RGB")
     except (UnidentifiedImageError, OSError) as exc:
@@ -161,6 +180,9 @@ def composite(data: bytes, layout: Layout) -> bytes:
     W, H = canvas.size
     for placed in layout.images:
         place(canvas, placed, px_box(placed.box, W, H), radius=round(min(W, H) * 0.02))
+    if layout.logo_path:
+        place(canvas, PlacedImage(file=layout.logo_path, fit="contain"),
+              px_box(logo_box(layout), W, H))
     buf = io.BytesIO()
     canvas.save(buf, "PNG", compress_level=3)
     return buf.getvalue()

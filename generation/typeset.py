@@ -44,7 +44,7 @@ from generation.base import (
 )
 from generation.errors import BackendError, ImageAssetError, InvalidRequest
 from generation.faults import Injection, inject
-from generation.images import place
+from generation.images import logo_box, place
 from generation.fonts import LINE_SPACING, FontNotFound, fit_text, is_cjk_language, script_of
 from generation.legibility import (
     BUSY, Legibility, backdrop, backdrop_contrast, busyness, draw_shadow, halo_colour,
@@ -239,19 +239,13 @@ def _render(layout: Layout, width: int, height: int, seed: int, attempt: str | N
 
 def _logo(img: Image.Image, layout: Layout, attempt: str | None) -> None:
     """The logo (PNG, JPEG, WebP or SVG), whole and with its transparency, in the first
-    corner no text or picture uses."""
+    corner no text or picture uses (:func:`generation.images.logo_box`)."""
     path = Path(layout.logo_path or "")
     if not path.is_file():
         raise InvalidRequest(f"logo file {str(path)!r} does not exist", backend=NAME,
                              attempt=attempt)
-    w, h = 0.2, 0.08
-    corners = [(0.04, 0.03), (0.76, 0.03), (0.04, 0.89), (0.76, 0.89)]
-    taken = [t.box for t in layout.texts] + list(layout.image_boxes) + [
-        p.box for p in layout.images]
-    spot = next((c for c in corners if not any(_overlap((c[0], c[1], w, h), t) for t in taken)),
-                corners[0])
     place(img, PlacedImage(file=str(path), fit="contain"),
-          _px((spot[0], spot[1], w, h), img.width, img.height))
+          _px(logo_box(layout), img.width, img.height))
 
 
 def _overlap(a: BoxTuple, b: BoxTuple) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from PIL import Image
@@ -18,6 +19,7 @@ from agents.errors import BriefError
 from agents.planner.rules import RulesPlanner
 from agents.prompting import compile_prompt, layout_for
 from agents.settings import Settings
+from generation.images import logo_box
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "briefs"
 
@@ -112,7 +114,7 @@ def test_a_remote_backend_gets_the_product_composited_after_generation(kit, tmp_
         Image.new("RGB", (width, height), (240, 240, 240)).save(buf, "PNG")
         return buf.getvalue()
 
-    brief = _brief(kit, copy={"headline": "Morning Blend"},
+    brief = _brief(kit, copy={"headline": "Morning Blend"}, brand={"logo": "assets/logo.svg"},
                    images={"products": ["assets/product.png"]})
     with OpenAIImagesServer() as server:
         server.painter = plain
@@ -122,6 +124,7 @@ def test_a_remote_backend_gets_the_product_composited_after_generation(kit, tmp_
         result = start_run(brief, settings, seed=1)
         sent = server.calls("generations")[0].json["prompt"]
     assert "where the product photo is placed later" in sent
+    assert "clear space is left at the top left for the brand logo" in sent
     attempt = result.manifest["assets"][0]["attempts"][0]
     assert attempt["image"] != attempt["generated_image"]  # a new image: the product set in
     spec = RulesPlanner().plan(load_brief(brief))[0]
@@ -129,4 +132,23 @@ def test_a_remote_backend_gets_the_product_composited_after_generation(kit, tmp_
     with Image.open(result.run_dir / attempt["image"]) as im:
         x = int((box.x + box.w / 2) * im.width)
         y = int((box.y + box.h * 0.9) * im.height)
-        assert im.convert("RGB").getpixel((x, y)) != (240, 240, 240)
+        rgb = im.convert("RGB")
+        assert rgb.getpixel((x, y)) != (240, 240, 240)
+        # the logo's brown disc, in the corner the prompt kept clear
+        lx, ly, lw, lh = logo_box(layout_for(spec))
+        corner = np.asarray(rgb.crop((int(lx * im.width), int(ly * im.height),
+                                      int((lx + lw) * im.width), int((ly + lh) * im.height))))
+        brown = (corner[..., 0] < 160) & (corner[..., 0] > corner[..., 2] + 40)
+        assert brown.mean() > 0.05
+
+
+def test_a_brand_font_file_named_in_the_brief_sets_the_text(kit):
+    from generation.fonts import find_font, fit_text
+
+    shutil.copy(find_font("latin", "bold"), kit / "assets" / "Brand-Bold.ttf")
+    brief = load_brief(_brief(kit, brand={"fonts": {"headline": "assets/Brand-Bold.ttf"}}))
+    spec = RulesPlanner().plan(brief)[0]
+    head = next(r for r in spec.text_regions if r.role == "headline")
+    assert head.typography.font == str((kit / "assets" / "Brand-Bold.ttf").resolve())
+    fit = fit_text(head.text or "", 800, 200, family=head.typography.font, weight="bold")
+    assert fit is not None and fit.font_path == head.typography.font
