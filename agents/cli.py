@@ -43,6 +43,8 @@ review_app = typer.Typer(no_args_is_help=True, help="The human review queue.")
 app.add_typer(review_app, name="review")
 schedule_app = typer.Typer(no_args_is_help=True, help="Cron-scheduled jobs (jobs.yaml).")
 app.add_typer(schedule_app, name="schedule")
+tokens_app = typer.Typer(no_args_is_help=True, help="Tokens for the /v1 HTTP API.")
+app.add_typer(tokens_app, name="tokens")
 users_app = typer.Typer(no_args_is_help=True, help="Accounts of the review web app.")
 app.add_typer(users_app, name="users")
 index_app = typer.Typer(no_args_is_help=True, help="The run index (what the CLI and web app query).")
@@ -456,6 +458,51 @@ class _batch_progress:
               + (f", ${r.cost_usd:.4f}" if r.cost_usd else "") + ")"
               + (f": {one_line(r.reason, 200)}" if r.reason and r.outcome != "accepted" else ""),
               flush=True)
+
+
+class TokenRole(str, Enum):
+    """What a /v1 token may do."""
+
+    viewer = "viewer"
+    creator = "creator"
+    reviewer = "reviewer"
+    admin = "admin"
+
+
+@tokens_app.command("create")
+@_guard
+def tokens_create(
+    name: Annotated[str, typer.Argument(help="Who or what uses it (unique).")],
+    role: Annotated[TokenRole, typer.Option(help="viewer reads; creator also posts jobs; reviewer also decides; admin all.")] = TokenRole.viewer,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder.", show_default=_default("runs_dir"))] = None,
+) -> None:
+    """Create an API token and print it (only it, on stdout) once; only its hash is kept."""
+    from agents.automation.jobs import create_token
+    token = create_token(name, role.value, _settings(runs_dir=out_dir))
+    print(token)
+    console.print(f"token {escape(name)} ({role.value}) created: store it now; it is not shown "
+                  "again. Send it as Authorization: Bearer …", highlight=False)
+
+
+@tokens_app.command("list")
+@_guard
+def tokens_list(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder.")] = None) -> None:
+    """API tokens (names, roles, when made or revoked; never the tokens)."""
+    from agents.automation.jobs import list_tokens
+    for t in list_tokens(_settings(runs_dir=out_dir)):
+        state = "revoked" if t["revoked_at"] else "active"
+        print(f"{t['name']}\t{t['role']}\t{state}\t"
+              f"{datetime.fromtimestamp(t['created_at']).astimezone().isoformat(timespec='seconds')}")
+
+
+@tokens_app.command("revoke")
+@_guard
+def tokens_revoke(name: str, out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder.")] = None) -> None:
+    """Revoke a token: it is refused from now on."""
+    from agents.automation.jobs import revoke_token
+    if not revoke_token(name, _settings(runs_dir=out_dir)):
+        _fail(f"no active token named {name!r}")
+    print(f"revoked {name}")
 
 
 @schedule_app.command("run")

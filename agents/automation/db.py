@@ -12,6 +12,8 @@ these tables move into it under the same names (its migrations take these statem
                        change it reports; the sender delivers and retries from here
     webhook_endpoints  receivers, their signing secrets, and whether one was disabled (it
                        answered 410 Gone)
+    api_tokens         /v1 API tokens: name, role and the SHA-256 of the token (never it)
+    api_jobs           jobs posted to /v1/jobs (unique per token and Idempotency-Key)
 """
 
 from __future__ import annotations
@@ -57,6 +59,28 @@ MIGRATIONS: list[tuple[str, str]] = [
             secret TEXT NOT NULL,           -- whsec_…: what deliveries are signed with
             disabled_at REAL,
             reason TEXT
+        )"""),
+    ("m005_api_tokens", """
+        CREATE TABLE api_tokens (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            role TEXT NOT NULL,             -- viewer | creator | reviewer | admin
+            hash TEXT NOT NULL UNIQUE,      -- SHA-256 of the token; the token is never stored
+            created_at REAL NOT NULL,
+            revoked_at REAL
+        )"""),
+    ("m006_api_jobs", """
+        CREATE TABLE api_jobs (
+            id TEXT PRIMARY KEY,
+            token_id TEXT NOT NULL,
+            idempotency_key TEXT,
+            created_at REAL NOT NULL,
+            state TEXT NOT NULL,            -- queued | running | finished | error
+            request TEXT NOT NULL,          -- JSON: brief, csv, webhook {url, secret}
+            items TEXT,                     -- JSON: [{run_id, format, row, source, outcome}]
+            bad TEXT,                       -- JSON: bad rows
+            error TEXT,
+            UNIQUE (token_id, idempotency_key)
         )"""),
 ]
 
