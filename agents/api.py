@@ -8,6 +8,12 @@
     result = resume_run(run_id, settings)           # continue after a crash or a stop
     list_runs(settings); list_reviews(settings); read_manifest(run_id, settings)
     decide_review(run_id, asset_id, Decision.APPROVE, settings, reviewer="ana")
+    claim = claim_review(...); apply_review(claim, settings)   # the web app: two steps
+    decisions(settings, run_id)                                 # the audit
+
+Queries (runs, the review queue, the audit) read the run index (:mod:`agents.index`),
+which the API keeps up to date as assets finish or wait for a person; nothing scans the
+run folders to answer them.
 
 Planning happens *before* the graph: every format of the brief is planned and size-checked
 first (so a brief error or copy that cannot fit is reported before anything is paid for),
@@ -36,10 +42,13 @@ from langgraph.types import Command
 from pydantic import BaseModel
 
 from agents.brief import Brief, load_brief
-from agents.errors import PlannerError, ReviewError, RunStopped, SpecError
+from agents.errors import PlannerError, ReviewError, RunNotFound, RunStopped, SpecError
 from agents.graph import compiled_graph
+from agents.index import Index
 from agents.paths import looks_like_path
 from agents.planner import make_planner
+from agents.review import answer_of, fits_check
+from agents.review import claim as review_claim
 from agents.settings import Settings
 from agents.spec import VisualSpec
 from agents.state import Budget, Context, Event
@@ -51,7 +60,7 @@ from qa.ocr import OCREngine, get_engine, resolve_recheck_runtime
 from qa.vision import VisionReader
 
 RUN_SETTINGS = ("backend", "planner", "max_attempts", "max_cost", "simulate_errors",
-                "concurrency")
+                "concurrency", "review_policy")
 """Settings a run records in run.json, so resume and review use what the run started with."""
 
 OnEvent = Callable[[Event], None]
@@ -78,6 +87,8 @@ class RunSummary(BaseModel):
     """One line of :func:`list_runs`."""
 
     run_id: str
+    name: str | None = None
+    review_policy: str | None = None
     status: RunStatus
     backend: str | None
     created: float | None
@@ -86,13 +97,27 @@ class RunSummary(BaseModel):
 
 
 class ReviewItem(BaseModel):
-    """An asset waiting for a person (:func:`list_reviews`)."""
+    """An asset waiting for a person (:func:`list_reviews`), from the run index."""
 
     run_id: str
     asset_id: str
     reason: str | None
     best_attempt: int | None
-    image: str | None
+    image: str | None = None          # the best attempt's image (path)
+    overlay: str | None = None        # its QA overlay (path)
+    image_rel: str | None = None      # the same, relative to the run folder
+    overlay_rel: str | None = None
+    format: str | None = None
+    width: int | None = None
+    height: int | None = None
+    language: str | None = None
+    passed: bool | None = None        # QA's verdict on the best attempt
+    score: float | None = None
+    attempt_count: int = 0
+    updated: float | None = None      # when it started waiting
+    run_name: str | None = None
+    brief: str | None = None
+    policy: str | None = None         # the run's review policy
 
 
 def fit_to_backend(spec: VisualSpec, backend: Backend) -> VisualSpec:
@@ -151,13 +176,19 @@ def plan_brief(brief: Brief, settings: Settings) -> list[VisualSpec]:
     """Plan every format of a brief (no image is made). A planner may only name the files
     the brief gave (already confined to the brief's folder: :mod:`agents.paths`)."""
     specs = make_planner(settings).plan(brief)
+    pictures = ([brief.images.background.file] if brief.images.background else []) + [
+        p.file for p in brief.images.products]
     given = {str(p) for p in (brief.brand.logo, brief.brand.fonts.headline,
-                              brief.brand.fonts.body) if p is not None}
+                              brief.brand.fonts.body, *pictures) if p is not None}
     for spec in specs:
         named = [("logo", spec.logo)] + [(f"regions.{r.id}.typography.font", r.typography.font)
                                          for r in spec.regions]
+        named += [(f"regions.{r.id}.image", r.image.file) for r in spec.regions if r.image]
+        if spec.background_image is not None:
+            named.append(("background_image", spec.background_image.file))
         for field, value in named:
-            if value and (field == "logo" or looks_like_path(value)) and str(value) not in given:
+            if value and (field in ("logo", "background_image") or field.endswith(".image")
+                          or looks_like_path(value)) and str(value) not in given:
                 raise PlannerError(f"{spec.asset_id}: the plan names a file the brief did not "
                                    f"give ({field}: {str(value)[:80]!r}); refused")
     return specs
@@ -204,6 +235,8 @@ def create_run_from_brief(brief: Brief, settings: Settings, *, run_id: str | Non
     base brief, a brief posted to the HTTP API). Without ``brief_path`` the brief is written
     to the run folder as ``brief.json``."""
     seed = int(time.time()) & 0x7FFFFFFF if seed is None else seed
+    settings = settings.model_copy(update={  # --review, else the brief's, else failures
+        "review_policy": settings.review_policy or brief.review or "failures"})
     backend = make_backend(settings, seed)
     specs = [fit_to_backend(s, backend) for s in plan_brief(brief, settings)]
     store = write_run(specs, settings, name=brief.name, brief_path=brief_path,
@@ -227,12 +260,13 @@ def write_run(specs: list[VisualSpec], settings: Settings, *, name: str, seed: i
     elif brief_data is not None:
         write_json(store.root / "brief.json", brief_data, durable=True)
     write_json(store.root / "run.json", {
-        "run_id": store.run_id, "brief": str(brief_path) if brief_path else None,
+        "run_id": store.run_id, "name": name, "brief": str(brief_path) if brief_path else None,
         "created": time.time(), "seed": seed, "status": RunStatus.RUNNING,
         **{k: getattr(settings, k) for k in RUN_SETTINGS}}, durable=True)
     for spec in specs:  # what a resumed run works from: on disk for good
         write_json(store.spec_path(spec.asset_id), spec.model_dump(mode="json"), durable=True)
     store.write_manifest()
+    Index.for_settings(settings).sync_run(store)
     return store
 
 
@@ -275,8 +309,10 @@ def execute(run_id: str, settings: Settings, *, on_event: OnEvent | None = None,
     settings, seed = run_settings(store, settings)
     backend = backend or make_backend(settings, seed)
     budget = budget or Budget(settings.max_cost, spent=store.spent_usd())
+    index = Index.for_settings(settings)
     ctx = Context(settings=settings, store=store, backend=backend, budget=budget,
-                  on_event=on_event, seed=seed, vision=vision_reader(settings),
+                  on_event=_indexed(index, store, on_event), seed=seed,
+                  vision=vision_reader(settings),
                   reader=ocr_reader(settings), recheck=ocr_recheck_reader(settings),
                   slots=slots or threading.BoundedSemaphore(settings.concurrency))
     _set_process_status(store, RunStatus.RUNNING, None)
@@ -295,6 +331,12 @@ def execute(run_id: str, settings: Settings, *, on_event: OnEvent | None = None,
                     # stopped mid-way: continue from the last checkpoint; a step whose node
                     # had finished before the crash is not run again (its writes were saved)
                     graph.invoke(None, config, context=ctx, durability="sync")
+                elif snap.interrupts:
+                    # a decision stored but not applied (the deciding process died)
+                    stored = index.decision_for(store.run_id, asset_id, snap.interrupts[0].id)
+                    if stored and stored.get("applied") is None:
+                        graph.invoke(Command(resume=answer_of(stored)), config, context=ctx,
+                                     durability="sync")
                 # else: finished, or waiting for a human
 
             assets = store.asset_ids()
@@ -316,11 +358,13 @@ def execute(run_id: str, settings: Settings, *, on_event: OnEvent | None = None,
                         f.result()
                     except BaseException as e:  # noqa: BLE001 - re-raised below, after all
                         error = error or e
+            _settle_decisions(index, store, graph)
     except BaseException as e:  # noqa: BLE001 - recorded as stopped, then re-raised
         error = error or e
     finally:
         manifest = _set_process_status(store, RunStatus.STOPPED if error else RunStatus.RUNNING,
                                        error)
+        index.sync_run(store)
     if error is not None:
         if isinstance(error, Exception):
             raise RunStopped(store.run_id, error) from error
@@ -344,76 +388,223 @@ def _set_process_status(store: RunStore, process: RunStatus,
 
 
 # --- review --------------------------------------------------------------------------------
-def list_reviews(settings: Settings) -> list[ReviewItem]:
-    """Every asset waiting for a person, across runs."""
-    out: list[ReviewItem] = []
+def _indexed(index: Index, store: RunStore, on_event: OnEvent | None) -> OnEvent:
+    """Progress events, with the run index updated when an asset finishes or waits."""
+    def emit(ev: Event) -> None:
+        if ev.kind in ("done", "reviewed"):
+            index.sync_asset(store, ev.asset_id)
+        if on_event:
+            on_event(ev)
+    return emit
+
+
+def _settle_decisions(index: Index, store: RunStore, graph: Any) -> None:
+    """Mark applied the stored decisions whose interrupt the graph has moved past."""
+    for d in index.unapplied_decisions(store.run_id):
+        snap = graph.get_state(_thread(store, d["asset_id"]))
+        if not any(i.id == d["interrupt_id"] for i in snap.interrupts):
+            index.mark_applied(d["id"], store.asset_status(d["asset_id"]).get("status", ""))
+
+
+def list_reviews(settings: Settings, *, run_id: str | None = None, fmt: str | None = None,
+                 language: str | None = None, verdict: str | None = None,
+                 sort: str = "oldest") -> list[ReviewItem]:
+    """Every asset waiting for a person, across runs, from the run index. ``verdict``:
+    passed | failed (QA's); ``sort``: oldest | newest | score | run."""
     root = Path(settings.runs_dir)
-    if not root.exists():
-        return out
-    for meta in sorted(root.glob("*/run.json")):
-        store = RunStore(meta.parent)
-        for aid in store.asset_ids():
-            st = store.asset_status(aid)
-            if st.get("status") == AssetStatus.NEEDS_REVIEW:
-                out.append(ReviewItem(run_id=store.run_id, asset_id=aid,
-                                      reason=st.get("reason"),
-                                      best_attempt=st.get("best_attempt"),
-                                      image=_best_image(store, aid, st.get("best_attempt"))))
+    out = []
+    for q in Index.for_settings(settings).queue(run_id=run_id, fmt=fmt, language=language,
+                                                verdict=verdict, sort=sort):
+        run_dir = root / q["run_id"]
+        out.append(ReviewItem(
+            run_id=q["run_id"], asset_id=q["asset_id"], reason=q.get("reason"),
+            best_attempt=q.get("best_attempt"),
+            image=str(run_dir / q["image"]) if q.get("image") else None,
+            overlay=str(run_dir / q["overlay"]) if q.get("overlay") else None,
+            image_rel=q.get("image"), overlay_rel=q.get("overlay"), format=q.get("format"),
+            width=q.get("width"), height=q.get("height"), language=q.get("language"),
+            passed=q.get("passed"), score=q.get("score"),
+            attempt_count=q.get("attempt_count") or 0, updated=q.get("updated"),
+            run_name=q.get("run_name"), brief=q.get("brief"), policy=q.get("policy")))
     return out
 
 
-def _best_image(store: RunStore, aid: str, n: int | None) -> str | None:
-    for a in store.attempts(aid):
-        if a["n"] == n:
-            return str(store.abs(a["image"]))
-    return None
+@dataclass
+class Claim:
+    """A decision validated and stored, not yet applied to the graph."""
+
+    run_id: str
+    asset_id: str
+    row: dict[str, Any]
+    answer: dict[str, Any]
 
 
-def decide_review(run_id: str, asset_id: str, decision: Decision | str, settings: Settings, *,
-                  reviewer: str | None = None, note: str | None = None,
-                  attempt: int | None = None) -> RunResult:
-    """Apply a person's decision (approve | reject) and resume that asset's graph."""
-    try:
-        decision = Decision(decision)
-    except ValueError:
-        raise ReviewError(f"unknown decision {decision!r}: use "
-                          f"{' or '.join(d.value for d in Decision)}") from None
+def claim_review(run_id: str, asset_id: str, decision: Decision | str, settings: Settings, *,
+                 reviewer: str, via: str = "cli", note: str | None = None,
+                 attempt: int | None = None, region: str | None = None,
+                 text: str | None = None, round_: int | None = None) -> Claim:
+    """Validate a decision against the asset's open review and store it once, under (run,
+    asset, interrupt id); :func:`apply_review` then resumes the graph. Raises
+    :class:`~agents.errors.InvalidDecision` (nothing stored, the asset stays reviewable)
+    or :class:`~agents.errors.AlreadyDecided` (who decided first, and when)."""
     store = RunStore.open(settings.runs_dir, run_id)
     if asset_id not in store.asset_ids():
         raise ReviewError(f"run {run_id} has no asset '{asset_id}' "
                           f"(assets: {', '.join(store.asset_ids())})")
+    index = Index.for_settings(settings)
+    raw = {"decision": str(decision), "attempt": attempt, "note": note, "region": region,
+           "text": text}
+    spec = VisualSpec.model_validate(read_json(store.spec_path(asset_id)))
+    with _saver(store) as saver:
+        snap = compiled_graph(saver).get_state(_thread(store, asset_id))
+        row, answer = review_claim(interrupts=snap.interrupts, index=index, store=store,
+                                   asset_id=asset_id, raw=raw, reviewer=reviewer, via=via,
+                                   round_=round_, fits=fits_check(spec))
+    return Claim(run_id, asset_id, row, answer)
+
+
+def apply_review(claim: Claim, settings: Settings) -> RunResult:
+    """Resume the asset's graph with a claimed decision, once (an interrupt already
+    answered is not answered again; a step cut short by a crash is finished)."""
+    store = RunStore.open(settings.runs_dir, claim.run_id)
     settings, seed = run_settings(store, settings)
-    backend = make_backend(settings, seed)
-    ctx = Context(settings=settings, store=store, backend=backend,
-                  budget=Budget(settings.max_cost, store.spent_usd()), seed=seed)
+    index = Index.for_settings(settings)
+    ctx = Context(settings=settings, store=store, backend=make_backend(settings, seed),
+                  budget=Budget(settings.max_cost, store.spent_usd()), seed=seed,
+                  on_event=_indexed(index, store, None), reader=ocr_reader(settings),
+                  recheck=ocr_recheck_reader(settings), vision=vision_reader(settings))
     with _saver(store) as saver:
         graph = compiled_graph(saver)
-        config = _thread(store, asset_id)
+        config = _thread(store, claim.asset_id)
         snap = graph.get_state(config)
-        if not snap.interrupts:
-            status = store.asset_status(asset_id).get("status")
-            raise ReviewError(f"{run_id}/{asset_id} is not waiting for review (status: {status})")
-        graph.invoke(Command(resume={"decision": decision.value, "reviewer": reviewer,
-                                     "note": note, "attempt": attempt}), config, context=ctx,
-                     durability="sync")
+        if any(i.id == claim.row["interrupt_id"] for i in snap.interrupts):
+            graph.invoke(Command(resume=claim.answer), config, context=ctx, durability="sync")
+        elif snap.next or snap.tasks:  # answered, then the process died: finish the step
+            graph.invoke(None, config, context=ctx, durability="sync")
+        index.mark_applied(claim.row["id"], store.asset_status(claim.asset_id).get("status", ""))
     process = RunStatus(read_json(store.root / "run.json").get("process", RunStatus.RUNNING))
     manifest = _set_process_status(store, process, None)
+    index.sync_run(store)
+    _decision_event(settings, store, claim, manifest)
     return RunResult(store.run_id, store.root, manifest)
+
+
+def _decision_event(settings: Settings, store: RunStore, claim: Claim,
+                    manifest: dict[str, Any]) -> None:
+    """``asset.approved`` / ``asset.rejected`` to the webhook outbox (when a receiver is
+    configured), once the decision is applied; its id is derived from (run, asset,
+    interrupt), so applying it again records nothing new (:mod:`agents.automation.webhooks`)."""
+    kind = {"approve": "asset.approved", "reject": "asset.rejected"}.get(
+        str(claim.row.get("decision")))
+    if kind is None:  # edit / regenerate / repair: the asset goes round again
+        return
+    from agents.automation.webhooks import record_event
+    a = next((x for x in manifest["assets"] if x["asset_id"] == claim.asset_id), {})
+    record_event(settings, kind, f"{store.run_id}/{claim.asset_id}/{claim.row['interrupt_id']}", {
+        "run_id": store.run_id, "asset_id": claim.asset_id, "status": a.get("status"),
+        "reviewer": claim.row.get("reviewer"), "image": str(store.abs(a["final_image"]))
+        if a.get("final_image") else None})
+
+
+def decide_review(run_id: str, asset_id: str, decision: Decision | str, settings: Settings, *,
+                  reviewer: str | None = None, note: str | None = None,
+                  attempt: int | None = None, region: str | None = None,
+                  text: str | None = None, via: str = "cli") -> RunResult:
+    """Decide an asset waiting for review (approve | reject | edit | regenerate | repair)
+    and resume its graph: :func:`claim_review` then :func:`apply_review`."""
+    claim = claim_review(run_id, asset_id, decision, settings, reviewer=reviewer or "cli",
+                         via=via, note=note, attempt=attempt, region=region, text=text)
+    return apply_review(claim, settings)
+
+
+def finish_decisions(settings: Settings, *, older_than_s: float = 0.0) -> list[str]:
+    """Apply every decision that was stored but whose process died before applying it
+    (``signwriter serve`` does this as it starts, for decisions made at least
+    ``older_than_s`` ago). Returns ``run/asset`` of each one finished."""
+    done = []
+    cutoff = time.time() - older_than_s
+    for d in Index.for_settings(settings).unapplied_decisions():
+        if d["created"] > cutoff:
+            continue
+        apply_review(Claim(d["run_id"], d["asset_id"], d, answer_of(d)), settings)
+        done.append(f"{d['run_id']}/{d['asset_id']}")
+    return done
+
+
+def decisions(settings: Settings, run_id: str | None = None,
+              asset_id: str | None = None) -> list[dict[str, Any]]:
+    """The audit: every decision (who, when, which attempt, what, why), oldest first."""
+    return Index.for_settings(settings).decisions(run_id, asset_id)
 
 
 # --- reading -------------------------------------------------------------------------------
 def list_runs(settings: Settings) -> list[RunSummary]:
-    """Every run under the runs folder, oldest first."""
+    """Every run in the run index, oldest first."""
+    index = Index.for_settings(settings)
     out: list[RunSummary] = []
-    root = Path(settings.runs_dir)
-    for meta in sorted(root.glob("*/run.json")) if root.exists() else []:
-        m = RunStore(meta.parent).manifest()
+    for r in reversed(index.runs()):
         counts: dict[AssetStatus, int] = {}
-        for a in m["assets"]:
+        for a in index.assets(r["run_id"]):
             counts[AssetStatus(a["status"])] = counts.get(AssetStatus(a["status"]), 0) + 1
-        out.append(RunSummary(run_id=m["run_id"], status=m["status"], backend=m["backend"],
-                              created=m["created"], assets=counts, cost_usd=m["cost_usd"]))
+        out.append(RunSummary(run_id=r["run_id"], name=r["name"],
+                              review_policy=r["review_policy"], status=r["status"],
+                              backend=r["backend"],
+                              created=r["created"], assets=counts, cost_usd=r["cost_usd"] or 0))
     return out
+
+
+def review_counts(settings: Settings) -> dict[str, Any]:
+    """How many assets wait: total, QA passed/failed, per format and per language."""
+    return Index.for_settings(settings).queue_counts()
+
+
+def get_run(run_id: str, settings: Settings) -> dict[str, Any]:
+    """A run and its assets, from the run index (:class:`RunNotFound` if unknown)."""
+    index = Index.for_settings(settings)
+    run = index.run(run_id)
+    if run is None:
+        raise RunNotFound(f"no run '{run_id}' in the run index")
+    return {"run": run, "assets": index.assets(run_id)}
+
+
+def get_asset(run_id: str, asset_id: str, settings: Settings) -> dict[str, Any]:
+    """Everything a reviewer sees of an asset: its row, every attempt (score, findings,
+    why it was not accepted), the open review request, the audit, the spec and the
+    prompt of the attempt shown. Raises :class:`RunNotFound` / :class:`ReviewError`."""
+    index = Index.for_settings(settings)
+    asset = index.asset(run_id, asset_id)
+    if asset is None:
+        if index.run(run_id) is None:
+            raise RunNotFound(f"no run '{run_id}' in the run index")
+        raise ReviewError(f"run {run_id} has no asset '{asset_id}'")
+    attempts = index.attempts(run_id, asset_id)
+    shown_n = asset.get("accepted_attempt") or asset.get("best_attempt") or (
+        attempts[-1]["n"] if attempts else None)
+    shown = next((a for a in attempts if a["n"] == shown_n), None)
+    root = Path(settings.runs_dir) / run_id
+    decided = index.decisions(run_id, asset_id)
+    return {"asset": asset, "attempts": attempts, "shown": shown, "run": index.run(run_id),
+            "pending": next((d for d in decided if d.get("applied") is None), None),
+            "review": index.open_review(run_id, asset_id)
+            if asset["status"] == AssetStatus.NEEDS_REVIEW else None,
+            "decisions": decided,
+            "spec": _text(root / "specs" / f"{asset_id}.json"),
+            "prompt": _text(root / shown["prompt"]) if shown and shown.get("prompt") else ""}
+
+
+def approved_images(run_id: str, settings: Settings) -> list[tuple[str, Path]]:
+    """(asset id, final image) of every accepted or approved asset of a run."""
+    root = Path(settings.runs_dir) / run_id
+    return [(a["asset_id"], root / a["final_image"])
+            for a in get_run(run_id, settings)["assets"]
+            if AssetStatus(a["status"]).approved and a.get("final_image")]
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return ""
 
 
 def read_manifest(run_id: str, settings: Settings) -> dict[str, Any]:

@@ -41,6 +41,14 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="
                        "repair what is wrong, and queue the rest for human review.")
 review_app = typer.Typer(no_args_is_help=True, help="The human review queue.")
 app.add_typer(review_app, name="review")
+schedule_app = typer.Typer(no_args_is_help=True, help="Cron-scheduled jobs (jobs.yaml).")
+app.add_typer(schedule_app, name="schedule")
+tokens_app = typer.Typer(no_args_is_help=True, help="Tokens for the /v1 HTTP API.")
+app.add_typer(tokens_app, name="tokens")
+users_app = typer.Typer(no_args_is_help=True, help="Accounts of the review web app.")
+app.add_typer(users_app, name="users")
+index_app = typer.Typer(no_args_is_help=True, help="The run index (what the CLI and web app query).")
+app.add_typer(index_app, name="index")
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that print figures.")
 app.add_typer(bench_app, name="bench")
 
@@ -55,7 +63,22 @@ class Runtime(str, Enum):
     onnxruntime = "onnxruntime"
 
 
+class ReviewPolicyChoice(str, Enum):
+    """Review policies (see ``SIGNWRITER_REVIEW_POLICY``)."""
+
+    failures = "failures"
+    always = "always"
+    never = "never"
+
+
+class RoleChoice(str, Enum):
+    viewer = "viewer"
+    reviewer = "reviewer"
+    admin = "admin"
+
+
 STATUS_STYLE = {AssetStatus.ACCEPTED: "green", AssetStatus.NEEDS_REVIEW: "yellow",
+                AssetStatus.APPROVED_WITH_FINDINGS: "yellow",
                 AssetStatus.FAILED: "red", AssetStatus.REJECTED: "red",
                 AssetStatus.RUNNING: "cyan", AssetStatus.PENDING: "dim",
                 RunStatus.SUCCEEDED: "green", RunStatus.FAILED: "red",
@@ -298,6 +321,7 @@ def run(
     max_cost: Annotated[Optional[float], typer.Option(min=0.0, help="Run budget in USD; never exceeded.", show_default=_default("max_cost"))] = None,
     concurrency: Annotated[Optional[int], typer.Option(min=1, max=64, help="Generations in flight at once.", show_default=_default("concurrency"))] = None,
     seed: Annotated[Optional[int], typer.Option(help="Base seed.", show_default="from the clock")] = None,
+    review: Annotated[Optional[ReviewPolicyChoice], typer.Option(help="Who sees an asset before it is final: failures (what QA could not accept), always, never.", show_default="the brief's `review:`, else failures")] = None,
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder.", show_default=_default("runs_dir"))] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON (progress lines go to stderr).")] = False,
 ) -> None:
@@ -305,7 +329,7 @@ def run(
     from agents.api import start_run
     s = _settings(backend=backend, planner=planner, max_attempts=max_attempts,
                   simulate_errors=simulate_errors, max_cost=max_cost, concurrency=concurrency,
-                  runs_dir=out_dir)
+                  runs_dir=out_dir, review_policy=review.value if review else None)
     with _progress(s.max_attempts, json_out) as progress:
         result = start_run(brief, s, on_event=progress, seed=seed)
     _finish(result, json_out)
@@ -383,6 +407,11 @@ def batch(
             console.print(f"[yellow]skipped[/] {escape(one_line(f'{where} {it.format}: {it.reason}'))}",
                           highlight=False)
     folder = write_report(result, s, report)
+    from agents.automation.webhooks import deliver_pending, record_batch_events
+    if record_batch_events(result, s):
+        sent = deliver_pending(s)
+        print(f"webhooks: {sent['delivered']} delivered, {sent['retry']} to retry "
+              "(signwriter schedule run delivers retries)")
     counts = {}
     for it in result.items:
         counts[it.outcome] = counts.get(it.outcome, 0) + 1
@@ -429,6 +458,101 @@ class _batch_progress:
               + (f", ${r.cost_usd:.4f}" if r.cost_usd else "") + ")"
               + (f": {one_line(r.reason, 200)}" if r.reason and r.outcome != "accepted" else ""),
               flush=True)
+
+
+class TokenRole(str, Enum):
+    """What a /v1 token may do."""
+
+    viewer = "viewer"
+    creator = "creator"
+    reviewer = "reviewer"
+    admin = "admin"
+
+
+@tokens_app.command("create")
+@_guard
+def tokens_create(
+    name: Annotated[str, typer.Argument(help="Who or what uses it (unique).")],
+    role: Annotated[TokenRole, typer.Option(help="viewer reads; creator also posts jobs; reviewer also decides; admin all.")] = TokenRole.viewer,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder.", show_default=_default("runs_dir"))] = None,
+) -> None:
+    """Create an API token and print it (only it, on stdout) once; only its hash is kept."""
+    from agents.automation.jobs import create_token
+    token = create_token(name, role.value, _settings(runs_dir=out_dir))
+    print(token)
+    console.print(f"token {escape(name)} ({role.value}) created: store it now; it is not shown "
+                  "again. Send it as Authorization: Bearer …", highlight=False)
+
+
+@tokens_app.command("list")
+@_guard
+def tokens_list(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder.")] = None) -> None:
+    """API tokens (names, roles, when made or revoked; never the tokens)."""
+    from agents.automation.jobs import list_tokens
+    for t in list_tokens(_settings(runs_dir=out_dir)):
+        state = "revoked" if t["revoked_at"] else "active"
+        print(f"{t['name']}\t{t['role']}\t{state}\t"
+              f"{datetime.fromtimestamp(t['created_at']).astimezone().isoformat(timespec='seconds')}")
+
+
+@tokens_app.command("revoke")
+@_guard
+def tokens_revoke(name: str, out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder.")] = None) -> None:
+    """Revoke a token: it is refused from now on."""
+    from agents.automation.jobs import revoke_token
+    if not revoke_token(name, _settings(runs_dir=out_dir)):
+        _fail(f"no active token named {name!r}")
+    print(f"revoked {name}")
+
+
+@schedule_app.command("run")
+@_guard
+def schedule_run(
+    jobs: Annotated[Path, typer.Argument(help="jobs.yaml: named jobs with cron, timezone, inputs.")],
+    once: Annotated[bool, typer.Option("--once", help="Fire what is due now, deliver webhooks, and exit (for cron/systemd timers).")] = False,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder.", show_default=_default("runs_dir"))] = None,
+) -> None:
+    """Fire each job's ticks, each exactly once across restarts (missed ticks: the latest
+    runs once if within the job's grace); runs until stopped."""
+    from agents.automation.schedule import Scheduler, load_jobs
+    from agents.automation.webhooks import deliver_pending
+    s = _settings(runs_dir=out_dir)
+    scheduler = Scheduler(load_jobs(jobs), s)
+
+    def show(f: tuple[str, str, str]) -> None:
+        print(f"{datetime.now().astimezone().isoformat(timespec='seconds')} {f[0]} tick "
+              f"{f[1]}: {f[2]}", flush=True)
+
+    if once:
+        for f in scheduler.run_pending():
+            show(f)
+        deliver_pending(s)
+        return
+    print(f"scheduler {scheduler.owner}: {len(scheduler.jobs)} job(s); Ctrl-C stops", flush=True)
+    scheduler.run_forever(on_fired=show)
+
+
+@schedule_app.command("list")
+@_guard
+def schedule_list(
+    jobs: Annotated[Path, typer.Argument(help="jobs.yaml")],
+    history_n: Annotated[int, typer.Option("--history", min=0, help="Past ticks shown per job.")] = 5,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder.", show_default=_default("runs_dir"))] = None,
+) -> None:
+    """Each job's next runs (in its zone and UTC) and its latest ticks."""
+    from datetime import timezone as tz
+
+    from agents.automation.schedule import history, load_jobs
+    s = _settings(runs_dir=out_dir)
+    now = datetime.now(tz.utc)
+    for job in load_jobs(jobs):
+        print(f"{job.name}: '{job.cron}' {job.timezone}")
+        for t in job.next_ticks(now, 3):
+            print(f"  next {t.isoformat()}  ({t.astimezone(tz.utc).isoformat()})")
+        for h in history(s, job.name, history_n):
+            result = json.loads(h["result"]) if h["result"] else {}
+            print(f"  tick {h['tick']} {h['status']}"
+                  + (f": {result.get('summary') or result.get('error')}" if result else ""))
 
 
 @app.command()
@@ -536,35 +660,79 @@ def qa(
 
 
 @review_app.command("list")
+@_guard
 def review_list(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder.")] = None,
+                run_id: Annotated[Optional[str], typer.Option("--run", help="Only this run.")] = None,
+                verdict: Annotated[Optional[str], typer.Option(help="passed | failed (QA's verdict).")] = None,
                 json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Assets waiting for a person."""
+    """Assets waiting for a person (from the run index), oldest first."""
+    import time as _time
+
     from agents.api import list_reviews
-    items = list_reviews(_settings(runs_dir=out_dir))
+    if verdict not in (None, "passed", "failed"):
+        _fail(f"--verdict {verdict!r}: use passed or failed")
+    items = list_reviews(_settings(runs_dir=out_dir), run_id=run_id, verdict=verdict)
     if json_out:
-        out.print_json(json.dumps([i.model_dump(mode="json") for i in items]))
+        out.print_json(json.dumps([i.model_dump(mode="json") for i in items],
+                                  ensure_ascii=False))
         return
     if not items:
         out.print("Nothing waits for review.")
         return
-    t = Table(title="waiting for review", title_justify="left")
-    for col in ("run", "asset", "best attempt", "why", "image"):
-        t.add_column(col)
-    for i in items:
-        t.add_row(escape(i.run_id), escape(i.asset_id), str(i.best_attempt),
-                  escape(one_line(i.reason or "", 300)), escape(i.image or ""))
-    out.print(t)
+    out.print(f"[bold]{len(items)} waiting for review[/] (decide: signwriter review approve "
+              f"RUN ASSET …)", highlight=False)
+    for i in items:  # ids on a line of their own: never cut at 80 columns
+        age = max(0, int(_time.time() - (i.updated or _time.time())))
+        verdict_word = "[green]QA passed[/]" if i.passed else "[red]QA failed[/]"
+        out.print(f"\n[bold]{escape(i.run_id)} {escape(i.asset_id)}[/]", highlight=False,
+                  soft_wrap=True)
+        out.print(f"  {verdict_word} · best attempt {i.best_attempt} of {i.attempt_count} · "
+                  f"{i.width}x{i.height} {escape(i.language or '')} · waiting {_age(age)}",
+                  highlight=False)
+        if i.reason:
+            out.print(f"  {one_line(i.reason, 300)}", highlight=False, markup=False)
+        if i.overlay:
+            out.print(f"  overlay: {i.overlay}", highlight=False, markup=False, soft_wrap=True)
 
 
-def _decide(decision: Decision, run_id: str, asset_id: str, note: Optional[str],
-            attempt: Optional[int], reviewer: Optional[str], out_dir: Optional[Path]) -> None:
+def _age(seconds: int) -> str:
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    return f"{seconds // 3600}h" if seconds < 172800 else f"{seconds // 86400}d"
+
+
+def _reviewer(name: Optional[str]) -> str:
+    if name:
+        return name
+    import getpass
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (a container)
+        return "cli"
+
+
+def _decide(decision: Decision, run_id: str, asset_id: str, out_dir: Optional[Path],
+            reviewer: Optional[str], **answer: Any) -> None:
+    """Decide: exit 0 when the decision was applied (the run's status is printed); 2 when
+    it does not apply, is invalid (the asset stays reviewable) or came second."""
     from agents.api import decide_review
-    result = decide_review(run_id, asset_id, decision, _settings(runs_dir=out_dir),
-                           reviewer=reviewer, note=note, attempt=attempt)
+    s = _settings(runs_dir=out_dir)
+    result = decide_review(run_id, asset_id, decision, s, reviewer=_reviewer(reviewer), **answer)
+    if s.webhook_url:
+        from agents.automation.webhooks import deliver_pending
+        deliver_pending(s)  # asset.approved / asset.rejected (retries: schedule run)
     a = next(x for x in result.manifest["assets"] if x["asset_id"] == asset_id)
     out.print(f"{run_id}/{asset_id}: {_styled(a['status'])}"
               + (f" → {result.run_dir / a['final_image']}" if a.get("final_image") else "")
-              + f" (run: {_styled(result.status)})")
+              + f" (run: {_styled(result.status)})", highlight=False)
+    if a["status"] in (AssetStatus.NEEDS_REVIEW, AssetStatus.APPROVED_WITH_FINDINGS):
+        out.print(f"  {escape(one_line(a.get('reason') or '', 300))}", highlight=False)
+
+
+_Out = Annotated[Optional[Path], typer.Option("--out", help="Runs folder.")]
+_Reviewer = Annotated[Optional[str], typer.Option(help="Who decided (default: your login name).")]
 
 
 @review_app.command("approve")
@@ -572,20 +740,74 @@ def _decide(decision: Decision, run_id: str, asset_id: str, note: Optional[str],
 def review_approve(run_id: str, asset_id: str,
                    attempt: Annotated[Optional[int], typer.Option(help="Approve this attempt instead of the best one.")] = None,
                    note: Annotated[Optional[str], typer.Option(help="A note kept with the decision.")] = None,
-                   reviewer: Annotated[Optional[str], typer.Option(help="Who decided.")] = None,
-                   out_dir: Annotated[Optional[Path], typer.Option("--out")] = None) -> None:
-    """Approve an asset waiting for review (its best attempt becomes final)."""
-    _decide(Decision.APPROVE, run_id, asset_id, note, attempt, reviewer, out_dir)
+                   reviewer: _Reviewer = None, out_dir: _Out = None) -> None:
+    """Approve an asset (its best attempt, or --attempt N) as final."""
+    _decide(Decision.APPROVE, run_id, asset_id, out_dir, reviewer, attempt=attempt, note=note)
 
 
 @review_app.command("reject")
 @_guard
 def review_reject(run_id: str, asset_id: str,
-                  note: Annotated[Optional[str], typer.Option(help="Why it was rejected.")] = None,
-                  reviewer: Annotated[Optional[str], typer.Option(help="Who decided.")] = None,
-                  out_dir: Annotated[Optional[Path], typer.Option("--out")] = None) -> None:
-    """Reject an asset waiting for review."""
-    _decide(Decision.REJECT, run_id, asset_id, note, None, reviewer, out_dir)
+                  note: Annotated[Optional[str], typer.Option(help="Why it was rejected (required).")] = None,
+                  reviewer: _Reviewer = None, out_dir: _Out = None) -> None:
+    """Reject an asset, with the reason."""
+    _decide(Decision.REJECT, run_id, asset_id, out_dir, reviewer, note=note)
+
+
+@review_app.command("edit")
+@_guard
+def review_edit(run_id: str, asset_id: str,
+                region: Annotated[str, typer.Option(help="The text region to change (e.g. headline).")],
+                text: Annotated[str, typer.Option(help="Its new text.")],
+                reviewer: _Reviewer = None, out_dir: _Out = None) -> None:
+    """Change a region's text and generate the asset again (then QA checks it)."""
+    _decide(Decision.EDIT, run_id, asset_id, out_dir, reviewer, region=region, text=text)
+
+
+@review_app.command("regenerate")
+@_guard
+def review_regenerate(run_id: str, asset_id: str,
+                      note: Annotated[Optional[str], typer.Option(help="What to change; added to the prompt.")] = None,
+                      reviewer: _Reviewer = None, out_dir: _Out = None) -> None:
+    """Generate the asset again, with your note added to the prompt."""
+    _decide(Decision.REGENERATE, run_id, asset_id, out_dir, reviewer, note=note)
+
+
+@review_app.command("repair")
+@_guard
+def review_repair(run_id: str, asset_id: str,
+                  region: Annotated[str, typer.Option(help="The text region to repair.")],
+                  attempt: Annotated[Optional[int], typer.Option(help="The attempt to repair (default the best).")] = None,
+                  reviewer: _Reviewer = None, out_dir: _Out = None) -> None:
+    """Repair one region of an attempt (an image edit; backends that can edit)."""
+    _decide(Decision.REPAIR, run_id, asset_id, out_dir, reviewer, region=region, attempt=attempt)
+
+
+@review_app.command("history")
+@_guard
+def review_history(run_id: Annotated[Optional[str], typer.Argument(help="Only this run.")] = None,
+                   asset_id: Annotated[Optional[str], typer.Argument(help="Only this asset.")] = None,
+                   out_dir: _Out = None,
+                   json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """The audit: who decided what, when, on which attempt, and why."""
+    import datetime as _dt
+
+    from agents.api import decisions
+    rows = decisions(_settings(runs_dir=out_dir), run_id, asset_id)
+    if json_out:
+        out.print_json(json.dumps(rows, ensure_ascii=False))
+        return
+    for d in rows:
+        when = _dt.datetime.fromtimestamp(d["created"], _dt.timezone.utc)
+        what = d["decision"] + (f" attempt {d['attempt']}" if d.get("attempt") else "") + (
+            f" '{d['region']}'" if d.get("region") else "") + (
+            f" → '{d['text']}'" if d.get("text") else "")
+        out.print(f"{when:%Y-%m-%d %H:%M:%S} {d['run_id']} {d['asset_id']}\n  {d['reviewer']} "
+                  f"({d['via']}): {what}" + (f" — {d['note']}" if d.get("note") else "")
+                  + (f" [{d['outcome']}]" if d.get("outcome") else " [not applied yet]"),
+                  highlight=False, markup=False)
+    if not rows:
+        out.print("No decisions yet.")
 
 
 @app.command()
@@ -600,6 +822,89 @@ def runs(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs fol
         t.add_row(r.run_id, _styled(r.status),
                   ", ".join(f"{v} {k}" for k, v in r.assets.items()), f"${r.cost_usd:.4f}")
     out.print(t)
+
+
+@app.command()
+@_guard
+def serve(host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8765,
+          out_dir: _Out = None) -> None:
+    """The review web app: queue, asset pages, decisions, runs, audit."""
+    import uvicorn
+
+    from agents.web.app import create_app
+    settings = _settings(runs_dir=out_dir)
+    application = create_app(settings)
+    if not application.state.index.users():
+        console.print("[yellow]no accounts yet:[/] add one with [bold]signwriter users add NAME "
+                      "--role reviewer --password-stdin[/]", highlight=False)
+    console.print(f"signwriter review on http://{host}:{port}/", highlight=False)
+
+    def finish() -> None:  # decisions a crashed server or CLI stored but did not apply
+        from agents.api import finish_decisions
+        try:
+            for item in finish_decisions(settings, older_than_s=60):
+                console.print(f"finished the decision on {item}", highlight=False)
+        except (SignwriterError, OSError) as e:
+            console.print(f"[yellow]could not finish stored decisions:[/] "
+                          f"{escape(one_line(str(e)))}", highlight=False)
+
+    threading.Thread(target=finish, name="finish-decisions", daemon=True).start()
+    uvicorn.run(application, host=host, port=port, log_level="warning", proxy_headers=True,
+                server_header=False)
+
+
+@users_app.command("add")
+@_guard
+def users_add(name: str,
+              role: Annotated[RoleChoice, typer.Option(help="viewer | reviewer | admin.")] = RoleChoice.reviewer,
+              password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from standard input (the only way: never on the command line).")] = False,
+              out_dir: _Out = None) -> None:
+    """Add an account (the password is read from stdin and stored as an argon2 hash)."""
+    from agents.accounts import add_user
+    from agents.index import Index
+    if not password_stdin:
+        _fail("give --password-stdin and the password on standard input, e.g. "
+              "`printf %s \"$PW\" | signwriter users add ana --role reviewer --password-stdin`")
+    password = sys.stdin.readline().rstrip("\r\n")
+    add_user(Index.for_settings(_settings(runs_dir=out_dir)), name, role.value, password)
+    out.print(f"added {name} ({role.value})", highlight=False)
+
+
+@users_app.command("list")
+@_guard
+def users_list(out_dir: _Out = None,
+               json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Accounts and their roles."""
+    from agents.index import Index
+    users = Index.for_settings(_settings(runs_dir=out_dir)).users()
+    if json_out:
+        out.print_json(json.dumps(users))
+        return
+    for u in users:
+        out.print(f"{u['name']}\t{u['role']}", highlight=False, markup=False)
+    if not users:
+        out.print("No accounts.")
+
+
+@users_app.command("remove")
+@_guard
+def users_remove(name: str, out_dir: _Out = None) -> None:
+    """Remove an account and end its sessions (its decisions stay in the audit)."""
+    from agents.accounts import remove_user
+    from agents.index import Index
+    remove_user(Index.for_settings(_settings(runs_dir=out_dir)), name)
+    out.print(f"removed {name}", highlight=False)
+
+
+@index_app.command("rebuild")
+@_guard
+def index_rebuild(out_dir: _Out = None) -> None:
+    """Fill the run index from every run folder (after an upgrade or a lost index)."""
+    from agents.index import Index
+    s = _settings(runs_dir=out_dir)
+    n = Index.for_settings(s).rebuild(s.runs_dir)
+    out.print(f"indexed {n} run(s) from {s.runs_dir}", highlight=False)
 
 
 @app.command()

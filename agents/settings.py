@@ -19,7 +19,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, create_model, model_validator
+from pydantic import (Field, SecretStr, ValidationError, create_model, field_validator,
+                      model_validator)
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from generation.base import BackendSpec
@@ -50,6 +51,9 @@ class Settings(BaseSettings):
     max_attempts: int = Field(3, ge=1, le=20, description="Attempts per asset before review.")
     max_cost: float | None = Field(None, ge=0, description="Run budget in USD; never exceeded.")
     concurrency: int = Field(4, ge=1, le=64, description="Assets generated at once.")
+    review_policy: Literal["failures", "always", "never"] | None = Field(
+        None, description="Who sees an asset: failures (what QA could not accept), always, "
+        "never (QA's word is final); unset: the brief's `review:`, else failures.")
     simulate_errors: float = Field(0.0, ge=0, le=1, description="Chance that an attempt "
                                    "carries an injected GLM-Image-like text error (backends "
                                    "with a fault_rate option: the built-in renderer).")
@@ -106,6 +110,14 @@ class Settings(BaseSettings):
         "Ollama's /api/generate), zai-layout (Z.ai's hosted GLM-OCR layout_parsing API).")
     vision_api_key: SecretStr | None = Field(None, description="Key for the vision endpoint.")
 
+    # --- automation (batches, schedules, webhooks) ---------------------------------------
+    webhook_url: str | None = Field(None, description="Receiver of Standard Webhooks events "
+                                    "(job.completed, asset.*); jobs may name their own.")
+    webhook_secret: SecretStr | None = Field(None, description="Its signing secret, whsec_… "
+                                             "(base64 after the prefix).")
+    api_rate_limit: int = Field(120, ge=1, le=100_000, description="Requests a minute each "
+                                "/v1 API token may make (then 429 with Retry-After).")
+
     # --- every image backend (each backend's own options: SIGNWRITER_<BACKEND>_<OPTION>) ---
     per_server_concurrency: int = Field(2, ge=1, description="Requests at once per server "
                                         "(backends that take a list of servers).")
@@ -115,6 +127,19 @@ class Settings(BaseSettings):
                                    "jitter; Retry-After wins).")
     poll_interval_s: float = Field(1.0, ge=0, description="Seconds between polls of queued "
                                    "provider tasks.")
+
+    # --- the run index (what the CLI and the review web app query) ---------------------
+    database_url: str | None = Field(
+        None, description="PostgreSQL URL of the run index, e.g. "
+        "postgresql://user@127.0.0.1:5432/signwriter; unset: SQLite at runs/index.sqlite.")
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, v: str | None) -> str | None:
+        if v and not v.startswith(("postgresql://", "postgres://")):
+            raise ValueError("SIGNWRITER_DATABASE_URL must be a postgresql:// URL (unset it "
+                             "for SQLite under the runs folder)")
+        return v or None
 
     @model_validator(mode="after")
     def _enhancer_needs_llm(self) -> "Settings":

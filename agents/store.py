@@ -270,7 +270,7 @@ class RunStore:
                 "height": spec.get("height"),
                 "status": AssetStatus(st.get("status", AssetStatus.PENDING)),
                 "final_image": st.get("final_image"), "reason": st.get("reason"),
-                "review": st.get("review"),
+                "review": st.get("review"), "findings": st.get("findings") or [],
                 "cost_usd": round(sum(a.get("cost_usd", 0.0) for a in attempts), 6),
                 "attempts": attempts,
             })

@@ -123,8 +123,10 @@ def check_image(image: str | Path, expected: list[ExpectedText], *, reader: Read
     h, w = arr.shape[:2]
     if reader is None and recheck is None:  # the default judge, as the pipeline runs it
         recheck = get_engine("rapidocr", runtime=resolve_recheck_runtime())
-    # the judge for the copy's scripts (Hangul: rapidocr's detector + tesseract kor)
-    engine, recheck = judges(reader or get_engine("rapidocr"), recheck, (e.text for e in expected))
+    # the judge for the copy's scripts (Hangul: rapidocr's detector + tesseract kor); in
+    # spec mode it detects the page at the resolution the smallest expected text allows
+    engine, recheck = judges(reader or get_engine("rapidocr"), recheck, expected,
+                             arr.shape[:2] if locate else None)
     judge_again = recheck if recheck is not None and recheck is not engine else None
     ctx = _Context(arr=arr, page=engine.read(arr), engine=engine, cascade=judge_again is None)
     findings, used, boxes_px = _judge(ctx, expected, locate)

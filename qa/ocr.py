@@ -44,6 +44,17 @@ TEXT_SCORE = 0.3
 DET_MAX_SIDE = 2000
 """Images larger than this are scaled down for text detection (recognition is unaffected)."""
 
+PAGE_TEXT_PX = 48
+"""In spec mode the page is detected at the scale where its smallest expected text, as
+large as its box could hold it (:func:`estimate_text_px`), is about this many pixels
+high: text drawn three times smaller than its box allows is still 16 px for the detector
+(real generations often draw a legal line 2–3 times smaller than its box)."""
+
+PAGE_DET_MIN_SIDE = 640
+"""…but never on fewer pixels than this on the long side (stray text smaller than the
+copy is still found)."""
+
+
 
 OCRRuntime = Literal["auto", "openvino", "onnxruntime"]
 """Which inference runtime runs rapidocr's ONNX models. ``auto`` takes OpenVINO when it is
@@ -165,9 +176,12 @@ class RapidOCREngine:
         finally:
             self._idle.put(ocr)
 
-    def read(self, img: np.ndarray) -> list[OCRLine]:
+    def read(self, img: np.ndarray, det_side: int | None = None) -> list[OCRLine]:
+        """The text lines of ``img``; ``det_side`` caps the long side the detector sees
+        (default :data:`DET_MAX_SIDE`); lines are recognised at full resolution."""
         bgr = np.ascontiguousarray(_rgb(img)[:, :, ::-1])
         with self._engine() as ocr:
+            _set_det_side(ocr, det_side)
             # rapidocr keeps use_det/use_rec between calls: always say all three
             result = ocr(bgr, use_det=True, use_cls=False, use_rec=True)
         if result.txts is None or result.boxes is None:
@@ -179,10 +193,12 @@ class RapidOCREngine:
                                      engine=self.name))
         return lines
 
-    def detect(self, img: np.ndarray) -> list[tuple[int, int, int, int]]:
+    def detect(self, img: np.ndarray, det_side: int | None = None
+               ) -> list[tuple[int, int, int, int]]:
         """Text line boxes (x0, y0, x1, y1 in pixels), top to bottom, without reading them."""
         bgr = np.ascontiguousarray(_rgb(img)[:, :, ::-1])
         with self._engine() as ocr:
+            _set_det_side(ocr, det_side)
             result = ocr(bgr, use_det=True, use_cls=False, use_rec=False)
         boxes = getattr(result, "boxes", None)
         if boxes is None:
@@ -226,6 +242,14 @@ class RapidOCREngine:
                        int(np.ceil(w[:, 1].max())))
                 out.append((text, float(score), box, line))
         return out
+
+
+def _set_det_side(ocr: Any, side: int | None) -> None:
+    """Point a borrowed rapidocr instance's detector at ``side`` (the long side it sees)."""
+    side = int(side or DET_MAX_SIDE)
+    ocr.cfg.Det.limit_side_len = side
+    if ocr.text_det is not None:
+        ocr.text_det.limit_side_len = side
 
 
 def _quad_box(quad) -> tuple[int, int, int, int]:
@@ -313,9 +337,9 @@ class HangulEngine:
         self.tesseract = TesseractEngine(lang, self.CONFIG)  # EngineUnavailable without kor
         self.name = f"{detector.name}+tesseract-kor"
 
-    def read(self, img: np.ndarray) -> list[OCRLine]:
+    def read(self, img: np.ndarray, det_side: int | None = None) -> list[OCRLine]:
         arr = _rgb(img)
-        boxes = self.detector.detect(arr)
+        boxes = self.detector.detect(arr, det_side)
         if not boxes:
             return []
         with ThreadPoolExecutor(max_workers=self.detector.instances) as pool:
@@ -353,6 +377,64 @@ class HangulEngine:
         text = " ".join(ln.text for ln in lines)
         weight = sum(len(ln.text) for ln in lines) or 1
         return text, sum(ln.confidence * len(ln.text) for ln in lines) / weight
+
+
+def estimate_text_px(text: str, box_w: float, box_h: float) -> float:
+    """About how high ``text`` is drawn when set as large as it fits a ``box_w``×``box_h``
+    px box, on one line or wrapped (CJK and full-width characters one em wide, others
+    0.6 em; lines 1.25 em apart)."""
+    ems = sum(1.0 if ord(ch) >= 0x2E80 else 0.6 for ch in text.strip()) or 1.0
+    return max(min(box_h / (1.25 * k), box_w * k / ems) for k in range(1, 7))
+
+
+def page_det_side(width: int, height: int, texts_and_boxes) -> int | None:
+    """The long side at which to detect the text of a ``width``×``height`` page whose
+    expected texts are ``texts_and_boxes`` (``(text, (x, y, w, h) fractions)``): see
+    :data:`PAGE_TEXT_PX`. ``None`` (full resolution, up to :data:`DET_MAX_SIDE`) when a
+    text has no box."""
+    sizes = []
+    for text, box in texts_and_boxes:
+        if box is None:
+            return None
+        sizes.append(estimate_text_px(text, box[2] * width, box[3] * height))
+    if not sizes:
+        return None
+    long_side = max(width, height)
+    side = int(np.ceil(long_side * PAGE_TEXT_PX / max(1.0, min(sizes)) / 32) * 32)
+    return max(PAGE_DET_MIN_SIDE, min(side, DET_MAX_SIDE, long_side))
+
+
+class PageReader:
+    """An engine reading one page in spec mode, where the boxes say how large the text
+    is: the whole page is detected at :func:`page_det_side` (at 1024² with large copy,
+    640 px: a third of the pixels; at 2048², typically half the side: a quarter) and every
+    line found is recognised at full resolution. Any other image (a crop the check
+    re-reads) is read as the engine reads it."""
+
+    def __init__(self, engine: RapidOCREngine | HangulEngine, shape: tuple[int, int],
+                 det_side: int) -> None:
+        self.engine = engine
+        self.shape = shape
+        self.det_side = det_side
+        self.name = engine.name
+        self.scripts = engine.scripts
+
+    def read(self, img: np.ndarray) -> list[OCRLine]:
+        arr = np.asarray(img)
+        page = tuple(arr.shape[:2]) == self.shape
+        return self.engine.read(arr, det_side=self.det_side if page else None)
+
+
+def for_page(engine, shape: tuple[int, int], texts_and_boxes):
+    """``engine`` as a :class:`PageReader` for a page of ``shape`` (h, w) whose expected
+    texts and boxes are ``texts_and_boxes``; ``engine`` itself when the page would be
+    detected at full resolution anyway or the engine cannot detect at a given scale."""
+    if not isinstance(engine, (RapidOCREngine, HangulEngine)):
+        return engine
+    side = page_det_side(shape[1], shape[0], texts_and_boxes)
+    if side is None or side >= min(max(shape), DET_MAX_SIDE):
+        return engine
+    return PageReader(engine, tuple(shape), side)
 
 
 def _rgb(img: np.ndarray) -> np.ndarray:

@@ -15,7 +15,10 @@ APT_PACKAGES=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim tesseract-oc
               tesseract-ocr-kor
               fonts-noto-cjk fonts-dejavu-core fonts-dejavu-extra
               fonts-liberation2 fonts-freefont-ttf   # reference faces of qa/lookalike.py
-              fonts-urw-base35 fonts-wqy-zenhei fonts-arphic-uming)   # bench qa --set hard
+              fonts-urw-base35 fonts-wqy-zenhei fonts-arphic-uming   # bench qa --set hard
+              chromium)
+# chromium: the review web app's browser test (Playwright drives Debian's chromium; no
+# browser download)
 
 need_apt=()
 for p in "${APT_PACKAGES[@]}"; do

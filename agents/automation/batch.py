@@ -265,13 +265,6 @@ def collect_csv(base: Path, rows: Path, settings: Settings, *, seed: int = 0
         data = read_brief_data(base, settings)
     except BriefError as e:
         raise BatchInputError(f"{base}: invalid base brief: {_brief_problem(e)}") from None
-    if not isinstance(data, dict):
-        raise BatchInputError(f"{base}: a base brief is a mapping of fields")
-    try:
-        brief_from_data(data, str(base), base.parent, settings)
-    except BriefError as e:
-        raise BatchInputError(f"{base}: invalid base brief: {_brief_problem(e)}") from None
-    base_copy = data.get("copy") if isinstance(data.get("copy"), dict) else {}
     try:
         text = rows.read_bytes().decode("utf-8-sig")
     except FileNotFoundError:
@@ -280,6 +273,33 @@ def collect_csv(base: Path, rows: Path, settings: Settings, *, seed: int = 0
         raise BatchInputError(f"{rows}: not UTF-8 text: save the CSV as UTF-8") from None
     except OSError as e:
         raise BatchInputError(f"{rows}: {e.strerror}") from None
+    return collect_rows(data, text, settings, base_name=str(base), source=str(rows),
+                        folder=base.parent, seed=seed)
+
+
+def collect_brief(data: Any, settings: Settings, *, source: str, folder: Path, seed: int = 0
+                  ) -> tuple[list[BatchItem], list[BadInput]]:
+    """One brief given as data (a brief posted to the HTTP API): its assets, or one bad
+    input naming the problem."""
+    try:
+        brief = brief_from_data(data, source, folder, settings)
+    except BriefError as e:
+        return [], [BadInput(source=source, message=_brief_problem(e))]
+    return _items_of(brief, source, None, folder, settings, seed), []
+
+
+def collect_rows(data: Any, text: str, settings: Settings, *, base_name: str, source: str,
+                 folder: Path, seed: int = 0) -> tuple[list[BatchItem], list[BadInput]]:
+    """CSV text whose rows fill a base brief given as data (:func:`collect_csv`)."""
+    base = base_name
+    if not isinstance(data, dict):
+        raise BatchInputError(f"{base}: a base brief is a mapping of fields")
+    try:
+        brief_from_data(data, base, folder, settings)
+    except BriefError as e:
+        raise BatchInputError(f"{base}: invalid base brief: {_brief_problem(e)}") from None
+    base_copy = data.get("copy") if isinstance(data.get("copy"), dict) else {}
+    rows = source
     reader = csv.DictReader(io.StringIO(text, newline=""), restkey=EXTRA)
     header = [h.strip() for h in (reader.fieldnames or [])]
     if not header:
@@ -292,7 +312,6 @@ def collect_csv(base: Path, rows: Path, settings: Settings, *, seed: int = 0
             f"{', '.join(SPECIAL_COLUMNS)})")
     items: list[BatchItem] = []
     bad: list[BadInput] = []
-    source = str(rows)
     for raw in reader:
         n = reader.line_num  # the physical line the row ended on: what a spreadsheet shows
         row = {(k or "").strip(): v for k, v in raw.items()}
@@ -327,11 +346,11 @@ def collect_csv(base: Path, rows: Path, settings: Settings, *, seed: int = 0
                                     " may use letters, digits, _ . - only"))
                 continue
         try:
-            brief = brief_from_data(filled, f"{source} row {n}", base.parent, settings)
+            brief = brief_from_data(filled, f"{source} row {n}", folder, settings)
         except BriefError as e:
             bad.append(BadInput(source=source, row=n, message=_brief_problem(e)))
             continue
-        items += _items_of(brief, source, n, base.parent, settings, seed)
+        items += _items_of(brief, source, n, folder, settings, seed)
     return _dedupe(items), bad
 
 
@@ -383,8 +402,11 @@ class BatchBudget(Budget):
 
 
 # --- running ---------------------------------------------------------------------------------
-_FINAL_SKIP = {AssetStatus.ACCEPTED: "accepted", AssetStatus.NEEDS_REVIEW: "needs_review",
-               AssetStatus.REJECTED: "rejected"}
+_OUTCOME: dict[AssetStatus, Outcome] = {
+    AssetStatus.ACCEPTED: "accepted", AssetStatus.APPROVED_WITH_FINDINGS: "accepted",
+    AssetStatus.NEEDS_REVIEW: "needs_review", AssetStatus.REJECTED: "rejected"}
+"""An asset's status as a batch outcome (a person's approval despite findings is accepted);
+these are never made again."""
 
 
 def _latest_run(runs_dir: Path, item: BatchItem) -> tuple[str, int]:
@@ -424,8 +446,7 @@ def _result_of(item: BatchItem, store: RunStore, action: Action) -> ItemResult:
                           run_id=store.run_id, outcome="failed", action=action,
                           reason="the run has no asset")
     status = AssetStatus(a["status"])
-    outcome: Outcome = {AssetStatus.ACCEPTED: "accepted", AssetStatus.NEEDS_REVIEW:
-                        "needs_review", AssetStatus.REJECTED: "rejected"}.get(status, "failed")
+    outcome: Outcome = _OUTCOME.get(status, "failed")
     image = None
     if a.get("final_image"):
         image = str(store.abs(a["final_image"]))
@@ -453,7 +474,7 @@ def run_item(item: BatchItem, settings: Settings, *, budget: BatchBudget,
     if _usable(root):
         store = RunStore(root)
         status = AssetStatus(store.manifest()["assets"][0]["status"])
-        if status in _FINAL_SKIP:
+        if status in _OUTCOME:
             return _result_of(item, store, "skipped")
         if status is AssetStatus.FAILED:  # tried again, in a new run
             run_id = f"{item.base_run_id}-retry{k + 1}"
