@@ -225,6 +225,34 @@ class RapidOCREngine:
             return "", 0.0
         return str(txts[0]), float(result.scores[0])
 
+    def read_glyphs(self, img: np.ndarray) -> list[tuple[str, float, tuple[int, int, int, int],
+                                                         tuple[int, int, int, int]]]:
+        """Every character read, one per entry: (char, confidence, its box, its line's box),
+        boxes in pixels, lines in rapidocr's order (for :mod:`qa.lookalike`). A character's
+        box comes from the recogniser's CTC positions: its column span is approximate."""
+        bgr = np.ascontiguousarray(_rgb(img)[:, :, ::-1])
+        with self._engine() as ocr:
+            try:
+                result = ocr(bgr, use_det=True, use_cls=False, use_rec=True,
+                             return_word_box=True, return_single_char_box=True)
+            finally:
+                _plain(ocr)
+        if result.txts is None or result.boxes is None or not result.word_results:
+            return []
+        out = []
+        for quad, words in zip(result.boxes, result.word_results):
+            q = np.asarray(quad)
+            line = (int(q[:, 0].min()), int(q[:, 1].min()), int(np.ceil(q[:, 0].max())),
+                    int(np.ceil(q[:, 1].max())))
+            for text, score, wbox in words or ():
+                if not text or not text.strip() or wbox is None:
+                    continue
+                w = np.asarray(wbox)
+                box = (int(w[:, 0].min()), int(w[:, 1].min()), int(np.ceil(w[:, 0].max())),
+                       int(np.ceil(w[:, 1].max())))
+                out.append((text, float(score), box, line))
+        return out
+
 
 def _share_models(ocr: Any, first: Any) -> None:
     """Give a new rapidocr instance the models ``first`` loaded instead of its own copies:
@@ -311,6 +339,12 @@ class TesseractEngine:
             lines.append(OCRLine(text=text, box=(x0, y0, x1, y1), confidence=conf,
                                  engine=self.name))
         return lines
+
+
+def _plain(ocr: Any) -> None:
+    """Restore an instance's call parameters: rapidocr keeps those of the last call."""
+    ocr.update_params(use_det=True, use_cls=False, use_rec=True, return_word_box=False,
+                      return_single_char_box=False)
 
 
 class HangulEngine:
