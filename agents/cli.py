@@ -259,14 +259,22 @@ def _finish(result: Any, json_out: bool) -> None:
 @_guard
 def resume(run_id: Annotated[str, typer.Argument(help="Run id (folder name under runs/).")],
            out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder.")] = None,
-           json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+           json_out: Annotated[bool, typer.Option("--json")] = False,
+           wait: Annotated[bool, typer.Option("--wait", help="If another process holds the run, wait for it instead of exiting with 2.")] = False) -> None:
     """Continue a run that was stopped or crashed; finished attempts are never redone."""
     from agents.runner import resume_run
     s = _settings(runs_dir=out_dir)
     display = _RunDisplay()
     with display.progress:
-        result = resume_run(run_id, s, on_event=display)
+        result = resume_run(run_id, s, on_event=display, wait=wait, on_wait=_waiting)
     _finish(result, json_out)
+
+
+def _waiting(owner: dict[str, Any] | None) -> None:
+    o = owner or {}
+    console.print(f"waiting for pid {o.get('pid', '?')} on {escape(str(o.get('host', '?')))} "
+                  f"({escape(str(o.get('command', '?')))}, since {o.get('since_iso', '?')}) "
+                  "to finish with the run…", highlight=False)
 
 
 @app.command()
@@ -293,42 +301,59 @@ def qa(
     """Check any image's text: against a spec, or for --expect strings. Exit 0 pass, 1 fail, 2 bad input."""
     from qa.check import check_image
     from qa.errors import QAError
+    from qa.image import load_image
     from qa.models import ExpectedText
     from qa.report import render_overlay
-    if not image.is_file():
-        _fail(f"{image}: no such image file")
     if (spec is None) == (not expect):
         _fail("give either --spec SPEC.json or one or more --expect TEXT")
+    settings = _settings()
+    try:  # refused before decoding: not a file, too large, animated, a bomb, too thin
+        pixels = load_image(image, max_pixels=settings.max_image_pixels)
+    except QAError as e:
+        _fail(str(e))
     expected: list[ExpectedText]
     if spec is not None:
         from agents.nodes import expected_texts
+        from agents.paths import read_limited
         from agents.spec import VisualSpec
         try:
-            data = json.loads(spec.read_text(encoding="utf-8"))
+            data = json.loads(read_limited(spec, what="spec", max_bytes=5_000_000))
             if isinstance(data, list):  # output of `signwriter plan`: pick by image size
-                from PIL import Image
-                with Image.open(image) as im:
-                    size = im.size
-                match = [d for d in data if (d.get("width"), d.get("height")) == size]
+                size = (pixels.shape[1], pixels.shape[0])
+                match = [d for d in data if isinstance(d, dict)
+                         and (d.get("width"), d.get("height")) == size]
                 if not match:
                     _fail(f"{spec}: no spec in the list is {size[0]}x{size[1]} like the image")
                 data = match[0]
             vs = VisualSpec.model_validate(data)
-        except (OSError, json.JSONDecodeError, ValidationError) as e:
-            _fail(f"{spec}: not a valid spec: {e}")
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+            _fail(f"{spec}: not a valid spec: {type(e).__name__}: {one_line(str(e), 200)}")
+        except ValidationError as e:
+            _fail(f"{spec}: not a valid spec: " + "; ".join(
+                f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()[:5]))
+        except SignwriterError as e:
+            _fail(f"{spec}: {e}")
         expected = expected_texts(vs)
     else:
-        expected = [ExpectedText(id=f"expect{i + 1}", text=t) for i, t in enumerate(expect or [])]
+        texts = list(expect or [])
+        if len(texts) > settings.brief_max_copy_items:
+            _fail(f"--expect given {len(texts)} times; at most {settings.brief_max_copy_items} "
+                  "(SIGNWRITER_BRIEF_MAX_COPY_ITEMS)")
+        for t in texts:
+            if len(t) > settings.brief_max_copy_chars or not t.strip() or any(
+                    not (c.isprintable() or c in "\n\t") for c in t):
+                _fail(f"--expect {one_line(repr(t), 60)}: give printable text of 1 to "
+                      f"{settings.brief_max_copy_chars} characters")
+        expected = [ExpectedText(id=f"expect{i + 1}", text=t) for i, t in enumerate(texts)]
     try:
         from agents.runner import ocr_recheck_reader, ocr_reader
-        settings = _settings()
         report = check_image(image, expected, reader=ocr_reader(settings),
-                             recheck=ocr_recheck_reader(settings))
+                             recheck=ocr_recheck_reader(settings), pixels=pixels)
         if spec is None and not no_extra:  # --expect: other text is reported, not a failure
             report = report.model_copy(update={
                 "passed": all(f.kind == "ok" for f in report.regions)})
         if overlay:
-            render_overlay(image, report, overlay)
+            render_overlay(image, report, overlay, pixels=pixels)
     except QAError as e:
         _fail(str(e))
     if json_out:
@@ -370,10 +395,12 @@ def review_list(out_dir: Annotated[Optional[Path], typer.Option("--out", help="R
 
 
 def _decide(decision: str, run_id: str, asset_id: str, note: Optional[str],
-            attempt: Optional[int], reviewer: Optional[str], out_dir: Optional[Path]) -> None:
+            attempt: Optional[int], reviewer: Optional[str], out_dir: Optional[Path],
+            wait: bool = False) -> None:
     from agents.runner import decide_review
     result = decide_review(run_id, asset_id, decision, _settings(runs_dir=out_dir),
-                           reviewer=reviewer, note=note, attempt=attempt)
+                           reviewer=reviewer, note=note, attempt=attempt, wait=wait,
+                           on_wait=_waiting)
     a = next(x for x in result.manifest["assets"] if x["asset_id"] == asset_id)
     out.print(f"{run_id}/{asset_id}: [{STATUS_STYLE.get(a['status'], 'white')}]{a['status']}[/]"
               + (f" → {result.run_dir / a['final_image']}" if a.get("final_image") else ""))
@@ -385,9 +412,10 @@ def review_approve(run_id: str, asset_id: str,
                    attempt: Annotated[Optional[int], typer.Option(help="Approve this attempt instead of the best one.")] = None,
                    note: Annotated[Optional[str], typer.Option(help="A note kept with the decision.")] = None,
                    reviewer: Annotated[Optional[str], typer.Option(help="Who decided.")] = None,
-                   out_dir: Annotated[Optional[Path], typer.Option("--out")] = None) -> None:
+                   out_dir: Annotated[Optional[Path], typer.Option("--out")] = None,
+                   wait: Annotated[bool, typer.Option("--wait", help="Wait for a process holding the run instead of exiting with 2.")] = False) -> None:
     """Approve an asset waiting for review (its best attempt becomes final)."""
-    _decide("approve", run_id, asset_id, note, attempt, reviewer, out_dir)
+    _decide("approve", run_id, asset_id, note, attempt, reviewer, out_dir, wait)
 
 
 @review_app.command("reject")
@@ -395,9 +423,10 @@ def review_approve(run_id: str, asset_id: str,
 def review_reject(run_id: str, asset_id: str,
                   note: Annotated[Optional[str], typer.Option(help="Why it was rejected.")] = None,
                   reviewer: Annotated[Optional[str], typer.Option(help="Who decided.")] = None,
-                  out_dir: Annotated[Optional[Path], typer.Option("--out")] = None) -> None:
+                  out_dir: Annotated[Optional[Path], typer.Option("--out")] = None,
+                  wait: Annotated[bool, typer.Option("--wait", help="Wait for a process holding the run instead of exiting with 2.")] = False) -> None:
     """Reject an asset waiting for review."""
-    _decide("reject", run_id, asset_id, note, None, reviewer, out_dir)
+    _decide("reject", run_id, asset_id, note, None, reviewer, out_dir, wait)
 
 
 @app.command()
@@ -408,12 +437,17 @@ def runs(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs fol
     t = Table(title=f"runs in {root}", title_justify="left")
     for col in ("run", "status", "assets", "cost"):
         t.add_column(col)
-    for meta in sorted(Path(root).glob("*/run.json")):
-        m = RunStore(meta.parent).manifest()
+    for store in RunStore.list(root):
+        try:
+            m = store.manifest()
+        except (OSError, ValueError) as e:
+            t.add_row(escape(store.run_id), f"[red]unreadable[/] ({escape(one_line(str(e), 80))})",
+                      "", "")
+            continue
         counts: dict[str, int] = {}
         for a in m["assets"]:
             counts[a["status"]] = counts.get(a["status"], 0) + 1
-        t.add_row(m["run_id"], m["status"], ", ".join(f"{v} {k}" for k, v in counts.items()),
+        t.add_row(escape(m["run_id"]), m["status"], ", ".join(f"{v} {k}" for k, v in counts.items()),
                   f"${m['cost_usd']:.4f}")
     out.print(t)
 

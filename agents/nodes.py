@@ -247,12 +247,12 @@ def review(state: AssetState, runtime: Runtime[Context]) -> dict[str, Any]:
     by_n = {a["n"]: a for a in state["attempts"]}
     review_info = {"decision": decision, "reviewer": answer.get("reviewer"),
                    "note": answer.get("note"), "attempt": chosen_n}
+    # the decision is saved in the checkpoint when this node returns; status.json and
+    # final.png are derived from it afterwards (RunStore.apply_decision), so a crash in
+    # between is completed by the next command instead of leaving two answers
     if decision == "approve":
         if chosen_n not in by_n:
             raise ReviewError(f"{aid} has no attempt {chosen_n}")
-        final = ctx.store.copy_final(aid, by_n[chosen_n]["image"])
-        ctx.store.set_asset_status(aid, status="accepted", final_image=final, review=review_info,
-                                   accepted_attempt=chosen_n)
+        final = ctx.store.final_path(aid, by_n[chosen_n]["image"])
         return {"status": "accepted", "final_image": final, "review": review_info}
-    ctx.store.set_asset_status(aid, status="rejected", review=review_info)
-    return {"status": "rejected", "review": review_info}
+    return {"status": "rejected", "final_image": None, "review": review_info}

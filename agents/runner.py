@@ -12,7 +12,6 @@ per asset, several at once.
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 import threading
 import time
@@ -27,14 +26,16 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
 
 from agents.brief import Brief, load_brief
-from agents.errors import PlannerError, ReviewError, SpecError
+from agents.errors import (PlannerError, ReviewError, RunBusy, RunIncomplete, SignwriterError,
+                           SpecError)
 from agents.graph import compiled_graph
 from agents.paths import looks_like_path
 from agents.planner import make_planner
 from agents.settings import Settings
 from agents.spec import VisualSpec, size_problem, snap_size
 from agents.state import Budget, Context, Event
-from agents.store import RunStore, new_run_id, read_json, write_json
+from agents.store import (RunStore, disk_full, dump_json, ensure_writable, locked, new_run_id,
+                          read_json, storage_error, write_json)
 from generation.base import Backend
 from generation.registry import create_backend
 from qa.ocr import OCREngine, get_engine, resolve_recheck_runtime
@@ -175,31 +176,45 @@ def start_run(brief_path: str | Path, settings: Settings, *,
               on_event: Callable[[Event], None] | None = None,
               on_planned: Callable[[list[VisualSpec]], None] | None = None,
               run_id: str | None = None, seed: int | None = None) -> RunResult:
-    """Plan a brief and run every asset to accepted, needs_review or failed."""
+    """Plan a brief and run every asset to accepted, needs_review or failed.
+
+    The runs folder is checked first (a read-only or full disk is refused before anything
+    is planned or paid for); the run's lock is held from its creation to the end."""
+    ensure_writable(settings.runs_dir)
     brief = load_brief(brief_path, settings)
     seed = int(time.time()) & 0x7FFFFFFF if seed is None else seed
     backend = _make_backend(settings, seed)
     specs = [fit_to_backend(s, backend) for s in plan_brief(brief, settings)]
-    store = create_run(specs, settings, name=brief.name, brief_path=Path(brief_path),
-                       run_id=run_id, seed=seed)
-    if on_planned:
-        on_planned(specs)
-    return execute(store, settings, backend, seed, on_event)
+    run_id = run_id or new_run_id(brief.name)
+    with locked(settings.runs_dir, run_id, "signwriter run"):
+        store = create_run(specs, settings, name=brief.name, brief_path=Path(brief_path),
+                           run_id=run_id, seed=seed)
+        if on_planned:
+            on_planned(specs)
+        return execute(store, settings, backend, seed, on_event)
 
 
 def create_run(specs: list[VisualSpec], settings: Settings, *, name: str, seed: int,
                brief_path: Path | None = None, run_id: str | None = None) -> RunStore:
-    """Create the run folder with its specs (nothing is generated yet)."""
-    store = RunStore.create(settings.runs_dir, run_id or new_run_id(name))
+    """Create the run folder with its brief, specs and run.json, all at once (nothing is
+    generated yet): the folder appears complete, or not at all (:meth:`RunStore.create`)."""
+    run_id = run_id or new_run_id(name)
+    files: dict[str, bytes] = {}
     if brief_path is not None:
-        shutil.copyfile(brief_path, store.root / f"brief{brief_path.suffix or '.yaml'}")
-    write_json(store.root / "run.json", {
-        "run_id": store.run_id, "brief": str(brief_path) if brief_path else None,
-        "created": time.time(), "seed": seed, "status": "running",
-        **{k: getattr(settings, k) for k in RUN_SETTINGS}}, durable=True)
+        files[f"brief{brief_path.suffix.lower() or '.yaml'}"] = brief_path.read_bytes()
     for spec in specs:  # what a resumed run works from: on disk for good
-        write_json(store.spec_path(spec.asset_id), spec.model_dump(mode="json"), durable=True)
-    store.write_manifest()
+        files[f"specs/{spec.asset_id}.json"] = dump_json(spec.model_dump(mode="json"))
+    files["run.json"] = dump_json({
+        "run_id": run_id, "brief": str(brief_path) if brief_path else None,
+        "created": time.time(), "seed": seed, "status": "running",
+        "assets": [spec.asset_id for spec in specs],
+        **{k: getattr(settings, k) for k in RUN_SETTINGS}})
+    store = RunStore.create(settings.runs_dir, run_id, files)
+    try:
+        store.write_manifest()
+    except OSError as e:
+        raise storage_error(e, f"run {run_id}", f"resume it with `signwriter resume {run_id}` "
+                                                "once there is space") from e
     return store
 
 
@@ -210,13 +225,43 @@ def run_settings(store: RunStore, settings: Settings) -> tuple[Settings, int]:
     return settings.model_copy(update=update), int(meta.get("seed", 0))
 
 
+def check_run_complete(store: RunStore) -> None:
+    """Refuse (:class:`RunIncomplete`) a run folder that lacks specs its run.json or, for
+    older runs, its brief asks for; a partial run is never reported as completed."""
+    meta = store.check_complete()
+    if "assets" in meta:
+        return
+    briefs = sorted(store.root.glob("brief.*"))
+    have = set(store.asset_ids())
+    if briefs:
+        try:
+            brief = load_brief(briefs[0])
+        except SignwriterError:
+            return  # the brief copy cannot be read again (limits changed): trust the specs
+        missing = [f.name for f in brief.formats if f.name not in have]
+        if missing:
+            raise RunIncomplete(f"run {store.run_id} is incomplete: no spec for "
+                                f"{', '.join(missing)} (its brief asks for "
+                                f"{len(brief.formats)} formats); it cannot be resumed: start "
+                                "it again with `signwriter run`")
+    if not have:
+        raise RunIncomplete(f"run {store.run_id} has no specs; start it again with "
+                            "`signwriter run`")
+
+
 def resume_run(run_id: str, settings: Settings, *,
-               on_event: Callable[[Event], None] | None = None) -> RunResult:
-    """Continue a run: unfinished assets go on where they stopped; nothing finished reruns."""
+               on_event: Callable[[Event], None] | None = None,
+               wait: bool | float = False,
+               on_wait: Callable[[dict[str, Any] | None], None] | None = None) -> RunResult:
+    """Continue a run: unfinished assets go on where they stopped; nothing finished reruns.
+    Another process holding the run: :class:`RunBusy` at once, or wait with ``wait``."""
     store = RunStore.open(settings.runs_dir, run_id)
-    settings, seed = run_settings(store, settings)
-    backend = _make_backend(settings, seed)
-    return execute(store, settings, backend, seed, on_event)
+    with locked(settings.runs_dir, store.run_id, "signwriter resume", wait, on_wait):
+        check_run_complete(store)
+        ensure_writable(store.root)
+        settings, seed = run_settings(store, settings)
+        backend = _make_backend(settings, seed)
+        return execute(store, settings, backend, seed, on_event)
 
 
 def execute(store: RunStore, settings: Settings, backend: Backend, seed: int,
@@ -245,7 +290,8 @@ def execute(store: RunStore, settings: Settings, backend: Backend, seed: int,
                 # stopped mid-way: continue from the last checkpoint; a step whose node had
                 # finished before the crash is not run again (its writes were saved)
                 graph.invoke(None, config, context=ctx, durability="sync")
-            # else: finished, or waiting for a human
+            else:  # finished, or waiting for a human: a decision a crash cut short is completed
+                store.apply_decision(asset_id, snap.values)
 
         error: BaseException | None = None
         try:
@@ -269,12 +315,21 @@ def execute(store: RunStore, settings: Settings, backend: Backend, seed: int,
                     except BaseException as e:  # noqa: BLE001 - re-raised below, after all
                         error = error or e
         finally:
-            meta = read_json(meta_path)
-            meta["status"] = "stopped" if error else "finished"
-            meta["error"] = str(error) if error else None
-            write_json(meta_path, meta)
-            manifest = store.write_manifest()
+            try:
+                meta = read_json(meta_path)
+                meta["status"] = "stopped" if error else "finished"
+                meta["error"] = str(error) if error else None
+                write_json(meta_path, meta)
+                manifest = store.write_manifest()
+            except OSError as e:  # the disk filled up: what is paid for is in the ledger
+                error = error or e
+                manifest = {}
     if error:
+        if disk_full(error) or isinstance(error, OSError):
+            raise storage_error(error, f"run {store.run_id} stopped",
+                                "everything already generated is kept (images/, "
+                                "ledger.jsonl); free some space and continue with "
+                                f"`signwriter resume {store.run_id}`") from error
         raise error
     return RunResult(store.run_id, store.root, manifest)
 
@@ -283,18 +338,34 @@ def execute(store: RunStore, settings: Settings, backend: Backend, seed: int,
 def pending_reviews(settings: Settings) -> list[dict[str, Any]]:
     """Every asset waiting for a person, across runs."""
     out = []
-    root = Path(settings.runs_dir)
-    if not root.exists():
-        return out
-    for meta in sorted(root.glob("*/run.json")):
-        store = RunStore(meta.parent)
-        for aid in store.asset_ids():
+    for store in RunStore.list(settings.runs_dir):
+        waiting = [aid for aid in store.asset_ids()
+                   if store.asset_status(aid).get("status") == "needs_review"]
+        if waiting:  # the checkpoint decides: a decision a crash cut short is not listed
+            waiting = [aid for aid in waiting if _still_waiting(store, aid)]
+        for aid in waiting:
             st = store.asset_status(aid)
-            if st.get("status") == "needs_review":
-                out.append({"run_id": store.run_id, "asset_id": aid, "reason": st.get("reason"),
-                            "best_attempt": st.get("best_attempt"),
-                            "image": _best_image(store, aid, st.get("best_attempt"))})
+            out.append({"run_id": store.run_id, "asset_id": aid, "reason": st.get("reason"),
+                        "best_attempt": st.get("best_attempt"),
+                        "image": _best_image(store, aid, st.get("best_attempt"))})
     return out
+
+
+def _still_waiting(store: RunStore, asset_id: str) -> bool:
+    """True unless the checkpoint holds a decision for this asset (then its derived files
+    are completed here, when nobody else holds the run)."""
+    if not store.checkpoint_db.exists():
+        return True
+    with _saver(store) as saver:
+        snap = compiled_graph(saver).get_state(_thread(store, asset_id))
+    if snap.interrupts or not (snap.values or {}).get("review"):
+        return True
+    try:
+        with locked(store.root.parent, store.run_id, "signwriter review list"):
+            store.apply_decision(asset_id, snap.values)
+    except (RunBusy, OSError):
+        pass  # its owner completes it
+    return False
 
 
 def _best_image(store: RunStore, aid: str, n: int | None) -> str | None:
@@ -306,29 +377,48 @@ def _best_image(store: RunStore, aid: str, n: int | None) -> str | None:
 
 def decide_review(run_id: str, asset_id: str, decision: str, settings: Settings, *,
                   reviewer: str | None = None, note: str | None = None,
-                  attempt: int | None = None) -> RunResult:
-    """Apply a person's decision (approve | reject) and resume that asset's graph."""
+                  attempt: int | None = None, wait: bool | float = False,
+                  on_wait: Callable[[dict[str, Any] | None], None] | None = None) -> RunResult:
+    """Apply a person's decision (approve | reject) and resume that asset's graph.
+
+    Holds the run's lock (another decision or a resume at the same moment: :class:`RunBusy`,
+    or wait with ``wait``). The decision is saved in the checkpoint first; status.json and
+    final.png follow from it (:meth:`RunStore.apply_decision`), so a decision killed half
+    way is completed by the next command, and a second decision is refused, never applied
+    over the first."""
     if decision not in ("approve", "reject"):
         raise ReviewError(f"unknown decision {decision!r}: use approve or reject")
     store = RunStore.open(settings.runs_dir, run_id)
-    if asset_id not in store.asset_ids():
-        raise ReviewError(f"run {run_id} has no asset '{asset_id}' "
-                          f"(assets: {', '.join(store.asset_ids())})")
-    settings, seed = run_settings(store, settings)
-    backend = _make_backend(settings, seed)
-    ctx = Context(settings=settings, store=store, backend=backend,
-                  budget=Budget(settings.max_cost, store.spent_usd()), seed=seed)
-    with _saver(store) as saver:
-        graph = compiled_graph(saver)
-        config = _thread(store, asset_id)
-        snap = graph.get_state(config)
-        if not snap.interrupts:
-            status = store.asset_status(asset_id).get("status")
-            raise ReviewError(f"{run_id}/{asset_id} is not waiting for review (status: {status})")
-        graph.invoke(Command(resume={"decision": decision, "reviewer": reviewer, "note": note,
-                                     "attempt": attempt}), config, context=ctx,
-                     durability="sync")
-    manifest = store.write_manifest()
+    with locked(settings.runs_dir, store.run_id, f"signwriter review {decision}", wait,
+                on_wait):
+        if asset_id not in store.asset_ids():
+            raise ReviewError(f"run {run_id} has no asset '{asset_id[:80]}' "
+                              f"(assets: {', '.join(store.asset_ids())})")
+        settings, seed = run_settings(store, settings)
+        backend = _make_backend(settings, seed)
+        ctx = Context(settings=settings, store=store, backend=backend,
+                      budget=Budget(settings.max_cost, store.spent_usd()), seed=seed)
+        with _saver(store) as saver:
+            graph = compiled_graph(saver)
+            config = _thread(store, asset_id)
+            snap = graph.get_state(config)
+            if not snap.interrupts:
+                store.apply_decision(asset_id, snap.values or {})
+                store.write_manifest()
+                st = store.asset_status(asset_id)
+                done = (snap.values or {}).get("review") or {}
+                if done.get("decision"):
+                    by = f" by {done['reviewer']}" if done.get("reviewer") else ""
+                    raise ReviewError(f"{run_id}/{asset_id} was already decided{by}: "
+                                      f"{st.get('status')} ({done['decision']}); your "
+                                      f"{decision} was not applied")
+                raise ReviewError(f"{run_id}/{asset_id} is not waiting for review "
+                                  f"(status: {st.get('status')})")
+            graph.invoke(Command(resume={"decision": decision, "reviewer": reviewer,
+                                         "note": note, "attempt": attempt}), config,
+                         context=ctx, durability="sync")
+            store.apply_decision(asset_id, graph.get_state(config).values)
+        manifest = store.write_manifest()
     return RunResult(store.run_id, store.root, manifest)
 
 

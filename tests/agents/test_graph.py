@@ -145,6 +145,10 @@ def test_persistent_failure_goes_to_review_with_best_attempt_then_resumes(store:
     result = graph.invoke(Command(resume={"decision": "approve", "reviewer": "ana"}), config,
                           context=ctx)
     assert result["status"] == "accepted"
+    assert store.asset_status("card")["status"] == "needs_review"  # the checkpoint decides first
+    assert store.apply_decision("card", graph.get_state(config).values)  # then the files
+    assert not store.apply_decision("card", graph.get_state(config).values)  # idempotent
+    assert (store.root / result["final_image"]).is_file()
     status = store.asset_status("card")
     assert status["review"]["reviewer"] == "ana"
     assert status["accepted_attempt"] == payload["best_attempt"]
@@ -158,6 +162,7 @@ def test_reject_after_review(store: RunStore) -> None:
     result = graph.invoke(Command(resume={"decision": "reject", "note": "off brand"}), config,
                           context=ctx)
     assert result["status"] == "rejected"
+    store.apply_decision("card", graph.get_state(config).values)
     assert store.asset_status("card")["review"]["note"] == "off brand"
     manifest = store.write_manifest()
     assert manifest["assets"][0]["status"] == "rejected"
