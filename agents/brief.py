@@ -24,6 +24,7 @@ from agents.paths import (FONT_SUFFIXES, IMAGE_SUFFIXES, asset_roots, confine, l
 from agents.settings import Settings
 from agents.spec import HEX, TEXT_ROLES, size_problem
 from qa.models import Strictness
+from qa.scripts import UnsupportedLanguage, require_language, require_scripts
 
 SIZE_RE = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$")
 QUOTE_RE = re.compile(r'"([^"]+)"|“([^”]+)”|「([^」]+)」|『([^』]+)』')
@@ -172,7 +173,8 @@ class Brief(BaseModel):
     formats: list[FormatField] = Field(default_factory=lambda: [parse_format("social-square")])
     style: str = Field("", description="Style notes: mood, imagery, palette words.")
     background: str | None = Field(None, description="What the picture behind the text shows.")
-    language: str = Field("en", description="en, zh, … (the copy's language).")
+    language: str = Field("en", description="The copy's language: en, zh (Simplified), zh-Hant, "
+                          "ja, ko, de, fr, es, it, pt, nl (`qa.scripts` lists them).")
     prompt: str | None = Field(None, description="Free-text brief; exact copy in quotes.")
     render_policy: dict[str, Literal["model", "overlay"]] = Field(
         default_factory=dict, description="Per-role render policy, e.g. {legal: overlay}.")
@@ -201,6 +203,15 @@ class Brief(BaseModel):
     def _formats(cls, v: Any) -> Any:
         return [v] if isinstance(v, (str, dict)) else v
 
+    @field_validator("language")
+    @classmethod
+    def _language(cls, v: str) -> str:
+        try:  # refused before anything is generated: no judge could verify it
+            require_language(v)
+        except UnsupportedLanguage as e:
+            raise ValueError(str(e)) from None
+        return v
+
     @model_validator(mode="after")
     def _has_copy(self) -> "Brief":
         if not self.copy_ and not self.prompt:
@@ -210,6 +221,10 @@ class Brief(BaseModel):
         names = [f.name for f in self.formats]
         if len(set(names)) != len(names):
             raise ValueError(f"format names repeat: {names}")
+        try:  # e.g. Hangul copy without tesseract's Korean data, or Cyrillic copy
+            require_scripts(item.text for item in self.copy_items().values())
+        except UnsupportedLanguage as e:
+            raise ValueError(str(e)) from None
         return self
 
     def copy_items(self) -> dict[str, CopyItem]:

@@ -1,13 +1,20 @@
-"""The ``signwriter`` command line: a thin layer over :mod:`agents.runner` and :mod:`qa`.
+"""The ``signwriter`` command line: a thin shell over :mod:`agents.api` and :mod:`qa`.
 
-Exit codes: 0 success; 1 QA failed / an asset failed or was rejected; 2 bad input or
-configuration (the message names the problem); 3 assets are waiting for human review.
+Exit codes come from the run's status (:mod:`agents.status`): 0 succeeded; 1 an asset
+failed or was rejected (``qa``: the check failed); 2 bad input or configuration (the
+message names the problem); 3 assets wait for human review; 4 the run stopped early
+(resume it); 130 interrupted.
+
+Progress: on a terminal, live bars; otherwise (a log file, cron, CI) one timestamped line
+per event, as it happens.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import threading
+from datetime import datetime
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -20,8 +27,10 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from agents.errors import BriefError, SignwriterError
+from agents.errors import BriefError, RunStopped, SignwriterError
 from agents.settings import Settings
+from agents.state import Event
+from agents.status import EXIT_BAD_INPUT, AssetStatus, Decision, RunStatus
 from generation.errors import BackendError
 from qa.errors import QAError
 
@@ -46,8 +55,23 @@ class Runtime(str, Enum):
     onnxruntime = "onnxruntime"
 
 
-STATUS_STYLE = {"accepted": "green", "needs_review": "yellow", "failed": "red",
-                "rejected": "red", "running": "cyan", "pending": "dim"}
+STATUS_STYLE = {AssetStatus.ACCEPTED: "green", AssetStatus.NEEDS_REVIEW: "yellow",
+                AssetStatus.FAILED: "red", AssetStatus.REJECTED: "red",
+                AssetStatus.RUNNING: "cyan", AssetStatus.PENDING: "dim",
+                RunStatus.SUCCEEDED: "green", RunStatus.FAILED: "red",
+                RunStatus.STOPPED: "red"}
+
+
+def _styled(status: str) -> str:
+    return f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]"
+
+
+def _default(name: str) -> str:
+    """What an option falls back to: the setting's default, or its env var."""
+    field = Settings.model_fields[name]
+    default = field.get_default(call_default_factory=True)
+    env = f"SIGNWRITER_{name.upper()}"
+    return f"{default}, or ${env}" if default is not None else f"${env}, else none"
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -77,7 +101,7 @@ def one_line(message: str, limit: int = MAX_MESSAGE_CHARS) -> str:
     return flat if len(flat) <= limit else flat[:limit - 24] + f"… ({len(flat):,} characters)"
 
 
-def _fail(message: str, code: int = 2) -> None:
+def _fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
     console.print(f"[bold red]error:[/] {escape(one_line(message))}", highlight=False)
     raise typer.Exit(code)
 
@@ -127,6 +151,10 @@ def _guard(fn):  # noqa: ANN001 - decorator
         except KeyboardInterrupt:
             console.print("[yellow]interrupted[/] — resume with [bold]signwriter resume RUN_ID[/]")
             raise typer.Exit(130) from None
+        except RunStopped as e:
+            if _debug:
+                console.print_exception()
+            _fail(str(e), RunStatus.STOPPED.exit_code)
         except (SignwriterError, BackendError, QAError, OSError, RecursionError, MemoryError,
                 ValidationError) as e:
             if _debug:
@@ -158,26 +186,30 @@ def _options(debug: Annotated[bool, typer.Option("--debug", help="Print the trac
 
 
 class _RunDisplay:
-    """Progress per asset and attempt."""
+    """Live progress bars per asset and attempt (output on a terminal)."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_attempts: int) -> None:
         self.progress = Progress(SpinnerColumn(), TextColumn("[bold]{task.fields[asset]}"),
                                  BarColumn(bar_width=20), TextColumn("{task.description}"),
                                  TimeElapsedColumn(), console=console, transient=False)
         self.tasks: dict[str, Any] = {}
-        self.max_attempts = 3
+        self.max_attempts = max_attempts
 
-    def planned(self, specs: list[Any]) -> None:
-        for s in specs:
-            self.tasks[s.asset_id] = self.progress.add_task(
-                "planned", asset=f"{s.asset_id} {s.width}x{s.height}", total=self.max_attempts)
+    def __enter__(self) -> "_RunDisplay":
+        self.progress.__enter__()
+        return self
 
-    def __call__(self, ev: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)
+
+    def __call__(self, ev: Event) -> None:
         tid = self.tasks.get(ev.asset_id)
-        if tid is None:
-            tid = self.tasks[ev.asset_id] = self.progress.add_task(
-                "", asset=ev.asset_id, total=self.max_attempts)
         d = ev.detail
+        if tid is None:
+            label = (f"{ev.asset_id} {d['width']}x{d['height']}" if ev.kind == "planned"
+                     else ev.asset_id)
+            tid = self.tasks[ev.asset_id] = self.progress.add_task(
+                "planned", asset=label, total=self.max_attempts)
         if ev.kind == "generating":
             self.progress.update(tid, description=f"attempt {ev.attempt}: {d.get('action')}…")
         elif ev.kind == "generated":
@@ -189,9 +221,57 @@ class _RunDisplay:
         elif ev.kind == "decided" and d["action"] != "accept":
             self.progress.update(tid, description=f"attempt {ev.attempt}: {d['action']}")
         elif ev.kind == "done":
-            st = d.get("status", "")
             self.progress.update(tid, completed=self.max_attempts,
-                                 description=f"[{STATUS_STYLE.get(st, 'white')}]{st}[/]")
+                                 description=_styled(d.get("status", "")))
+
+
+def event_line(ev: Event) -> str:
+    """One event as one log line: UTC timestamp, asset, attempt, what happened."""
+    d = ev.detail
+    when = datetime.fromtimestamp(ev.at).astimezone().isoformat(timespec="seconds")
+    where = ev.asset_id + (f" attempt {ev.attempt}" if ev.attempt else "")
+    if ev.kind == "planned":
+        what = f"planned {d.get('width')}x{d.get('height')}, {d.get('regions')} regions"
+    elif ev.kind == "generating":
+        what = f"{d.get('action', 'generate')} started"
+    elif ev.kind == "generated":
+        what = f"image ready (${d.get('cost_usd', 0.0):.4f})"
+    elif ev.kind == "checked":
+        what = f"QA {'pass' if d.get('passed') else 'FAIL'} (score {d.get('score', 0):.3f})"
+    elif ev.kind == "decided":
+        what = f"decision {d.get('action')}: {d.get('why', '')}".rstrip(": ")
+    elif ev.kind == "done":
+        what = f"status {d.get('status')}" + (f" ({d['decision']})" if d.get("decision") else "")
+        what += f": {d['reason']}" if d.get("reason") else ""
+    else:
+        what = ev.kind
+    return f"{when} {where}: {what}"
+
+
+class _EventLines:
+    """Progress for logs: one timestamped line per event, written (and flushed) at once."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> "_EventLines":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def __call__(self, ev: Event) -> None:
+        with self._lock:
+            self.stream.write(event_line(ev) + "\n")
+            self.stream.flush()
+
+
+def _progress(max_attempts: int, json_out: bool) -> _RunDisplay | _EventLines:
+    """Bars on a terminal; otherwise lines on stdout (stderr when stdout carries JSON)."""
+    if out.is_terminal and not json_out:
+        return _RunDisplay(max_attempts)
+    return _EventLines(sys.stderr if json_out else sys.stdout)
 
 
 def _summary(manifest: dict[str, Any]) -> None:
@@ -199,74 +279,61 @@ def _summary(manifest: dict[str, Any]) -> None:
     for col in ("asset", "size", "status", "attempts", "final image / reason"):
         t.add_column(col)
     for a in manifest["assets"]:
-        st = a["status"]
         detail = a.get("final_image") or a.get("reason") or ""
-        t.add_row(escape(a["asset_id"]), f"{a['width']}x{a['height']}",
-                  f"[{STATUS_STYLE.get(st, 'white')}]{st}[/]", str(len(a["attempts"])),
-                  escape(one_line(detail, 300)))
+        t.add_row(escape(a["asset_id"]), f"{a['width']}x{a['height']}", _styled(a["status"]),
+                  str(len(a["attempts"])), escape(one_line(detail, 300)))
     out.print(t)
     if manifest.get("cost_usd"):
         out.print(f"cost: ${manifest['cost_usd']:.4f}")
-
-
-def _exit_for(manifest: dict[str, Any]) -> None:
-    statuses = {a["status"] for a in manifest["assets"]}
-    if statuses & {"failed", "rejected"}:
-        raise typer.Exit(1)
-    if "needs_review" in statuses:
-        out.print("Some assets wait for review: [bold]signwriter review list[/]")
-        raise typer.Exit(3)
 
 
 @app.command()
 @_guard
 def run(
     brief: Annotated[Path, typer.Argument(help="Brief file (YAML or JSON).")],
-    backend: Annotated[Optional[str], typer.Option(help="Image backend (see `signwriter backends`).")] = None,
-    planner: Annotated[Optional[str], typer.Option(help="auto | rules | llm.")] = None,
-    max_attempts: Annotated[Optional[int], typer.Option(min=1, max=20, help="Attempts per asset before human review.")] = None,
-    simulate_errors: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="typeset: chance of an injected GLM-Image-like text error per attempt.")] = None,
-    max_cost: Annotated[Optional[float], typer.Option(min=0.0, help="Run budget in USD; never exceeded.")] = None,
-    concurrency: Annotated[Optional[int], typer.Option(min=1, max=64, help="Generations in flight at once.")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Base seed (default: from the clock).")] = None,
-    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder (default runs/).")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
+    backend: Annotated[Optional[str], typer.Option(help="Image backend (see `signwriter backends`).", show_default=_default("backend"))] = None,
+    planner: Annotated[Optional[str], typer.Option(help="auto | rules | llm.", show_default=_default("planner"))] = None,
+    max_attempts: Annotated[Optional[int], typer.Option(min=1, max=20, help="Attempts per asset before human review.", show_default=_default("max_attempts"))] = None,
+    simulate_errors: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="typeset: chance of an injected GLM-Image-like text error per attempt.", show_default=_default("simulate_errors"))] = None,
+    max_cost: Annotated[Optional[float], typer.Option(min=0.0, help="Run budget in USD; never exceeded.", show_default=_default("max_cost"))] = None,
+    concurrency: Annotated[Optional[int], typer.Option(min=1, max=64, help="Generations in flight at once.", show_default=_default("concurrency"))] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Base seed.", show_default="from the clock")] = None,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder.", show_default=_default("runs_dir"))] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON (progress lines go to stderr).")] = False,
 ) -> None:
     """Plan a brief, generate every format, OCR-check it, retry what is wrong."""
-    from agents.runner import start_run
+    from agents.api import start_run
     s = _settings(backend=backend, planner=planner, max_attempts=max_attempts,
                   simulate_errors=simulate_errors, max_cost=max_cost, concurrency=concurrency,
                   runs_dir=out_dir)
-    display = _RunDisplay()
-    display.max_attempts = s.max_attempts
-    with display.progress:
-        result = start_run(brief, s, on_event=display, on_planned=display.planned, seed=seed)
+    with _progress(s.max_attempts, json_out) as progress:
+        result = start_run(brief, s, on_event=progress, seed=seed)
     _finish(result, json_out)
 
 
 def _finish(result: Any, json_out: bool) -> None:
-    m = dict(result.manifest)
     if json_out:
-        out.print_json(json.dumps(m, ensure_ascii=False))
+        out.print_json(json.dumps(result.manifest, ensure_ascii=False))
     else:
-        _summary(m)
+        _summary(result.manifest)
         out.print(f"run folder: {result.run_dir}  (final images, QA reports and overlays; "
                   f"manifest.json)")
-    _exit_for(result.manifest)
+        if result.status is RunStatus.NEEDS_REVIEW:
+            out.print("Some assets wait for review: [bold]signwriter review list[/]")
+    raise typer.Exit(result.status.exit_code)
 
 
 @app.command()
 @_guard
 def resume(run_id: Annotated[str, typer.Argument(help="Run id (folder name under runs/).")],
-           out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder.")] = None,
+           out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder.", show_default=_default("runs_dir"))] = None,
            json_out: Annotated[bool, typer.Option("--json")] = False,
            wait: Annotated[bool, typer.Option("--wait", help="If another process holds the run, wait for it instead of exiting with 2.")] = False) -> None:
     """Continue a run that was stopped or crashed; finished attempts are never redone."""
-    from agents.runner import resume_run
+    from agents.api import resume_run
     s = _settings(runs_dir=out_dir)
-    display = _RunDisplay()
-    with display.progress:
-        result = resume_run(run_id, s, on_event=display, wait=wait, on_wait=_waiting)
+    with _progress(s.max_attempts, json_out) as progress:
+        result = resume_run(run_id, s, on_event=progress, wait=wait, on_wait=_waiting)
     _finish(result, json_out)
 
 
@@ -282,8 +349,8 @@ def _waiting(owner: dict[str, Any] | None) -> None:
 def plan(brief: Annotated[Path, typer.Argument(help="Brief file (YAML or JSON).")],
          planner: Annotated[Optional[str], typer.Option(help="auto | rules | llm.")] = None) -> None:
     """Print the visual spec (JSON) the planner makes of a brief; nothing is generated."""
+    from agents.api import plan_brief
     from agents.brief import load_brief
-    from agents.runner import plan_brief
     settings = _settings(planner=planner)
     specs = plan_brief(load_brief(brief, settings), settings)
     out.print_json(json.dumps([s.model_dump(mode="json") for s in specs], ensure_ascii=False))
@@ -297,6 +364,7 @@ def qa(
     json_out: Annotated[bool, typer.Option("--json", help="Print every finding as JSON.")] = False,
     overlay: Annotated[Optional[Path], typer.Option(help="Write an overlay PNG here.")] = None,
     no_extra: Annotated[bool, typer.Option("--no-extra", help="With --expect: also fail when the image has any other text (a spec always does).")] = False,
+    lang: Annotated[Optional[str], typer.Option("--lang", help="Language of the --expect strings (en, zh, zh-Hant, ja, ko, …); one no installed OCR judge reads is refused.")] = None,
 ) -> None:
     """Check any image's text: against a spec, or for --expect strings. Exit 0 pass, 1 fail, 2 bad input."""
     from qa.check import check_image
@@ -306,6 +374,14 @@ def qa(
     from qa.report import render_overlay
     if (spec is None) == (not expect):
         _fail("give either --spec SPEC.json or one or more --expect TEXT")
+    from qa.scripts import UnsupportedLanguage, require_language
+    if lang is not None:
+        if spec is not None:
+            _fail("--lang is for --expect strings; a spec names its own languages")
+        try:
+            require_language(lang)
+        except UnsupportedLanguage as e:
+            _fail(str(e))
     settings = _settings()
     try:  # refused before decoding: not a file, too large, animated, a bomb, too thin
         pixels = load_image(image, max_pixels=settings.max_image_pixels)
@@ -334,6 +410,11 @@ def qa(
         except SignwriterError as e:
             _fail(f"{spec}: {e}")
         expected = expected_texts(vs)
+        try:
+            for code in {vs.language, *(e.language for e in expected)}:
+                require_language(code)
+        except UnsupportedLanguage as e:
+            _fail(f"{spec}: {e}")
     else:
         texts = list(expect or [])
         if len(texts) > settings.brief_max_copy_items:
@@ -344,9 +425,10 @@ def qa(
                     not (c.isprintable() or c in "\n\t") for c in t):
                 _fail(f"--expect {one_line(repr(t), 60)}: give printable text of 1 to "
                       f"{settings.brief_max_copy_chars} characters")
-        expected = [ExpectedText(id=f"expect{i + 1}", text=t) for i, t in enumerate(texts)]
+        expected = [ExpectedText(id=f"expect{i + 1}", text=t, language=lang or "en")
+                    for i, t in enumerate(texts)]
     try:
-        from agents.runner import ocr_recheck_reader, ocr_reader
+        from agents.api import ocr_recheck_reader, ocr_reader
         report = check_image(image, expected, reader=ocr_reader(settings),
                              recheck=ocr_recheck_reader(settings), pixels=pixels)
         if spec is None and not no_extra:  # --expect: other text is reported, not a failure
@@ -377,10 +459,10 @@ def qa(
 def review_list(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder.")] = None,
                 json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Assets waiting for a person."""
-    from agents.runner import pending_reviews
-    items = pending_reviews(_settings(runs_dir=out_dir))
+    from agents.api import list_reviews
+    items = list_reviews(_settings(runs_dir=out_dir))
     if json_out:
-        out.print_json(json.dumps(items))
+        out.print_json(json.dumps([i.model_dump(mode="json") for i in items]))
         return
     if not items:
         out.print("Nothing waits for review.")
@@ -389,21 +471,22 @@ def review_list(out_dir: Annotated[Optional[Path], typer.Option("--out", help="R
     for col in ("run", "asset", "best attempt", "why", "image"):
         t.add_column(col)
     for i in items:
-        t.add_row(escape(i["run_id"]), escape(i["asset_id"]), str(i["best_attempt"]),
-                  escape(one_line(i["reason"] or "", 300)), escape(i["image"] or ""))
+        t.add_row(escape(i.run_id), escape(i.asset_id), str(i.best_attempt),
+                  escape(one_line(i.reason or "", 300)), escape(i.image or ""))
     out.print(t)
 
 
-def _decide(decision: str, run_id: str, asset_id: str, note: Optional[str],
+def _decide(decision: Decision, run_id: str, asset_id: str, note: Optional[str],
             attempt: Optional[int], reviewer: Optional[str], out_dir: Optional[Path],
             wait: bool = False) -> None:
-    from agents.runner import decide_review
+    from agents.api import decide_review
     result = decide_review(run_id, asset_id, decision, _settings(runs_dir=out_dir),
                            reviewer=reviewer, note=note, attempt=attempt, wait=wait,
                            on_wait=_waiting)
     a = next(x for x in result.manifest["assets"] if x["asset_id"] == asset_id)
-    out.print(f"{run_id}/{asset_id}: [{STATUS_STYLE.get(a['status'], 'white')}]{a['status']}[/]"
-              + (f" → {result.run_dir / a['final_image']}" if a.get("final_image") else ""))
+    out.print(f"{run_id}/{asset_id}: {_styled(a['status'])}"
+              + (f" → {result.run_dir / a['final_image']}" if a.get("final_image") else "")
+              + f" (run: {_styled(result.status)})")
 
 
 @review_app.command("approve")
@@ -415,7 +498,7 @@ def review_approve(run_id: str, asset_id: str,
                    out_dir: Annotated[Optional[Path], typer.Option("--out")] = None,
                    wait: Annotated[bool, typer.Option("--wait", help="Wait for a process holding the run instead of exiting with 2.")] = False) -> None:
     """Approve an asset waiting for review (its best attempt becomes final)."""
-    _decide("approve", run_id, asset_id, note, attempt, reviewer, out_dir, wait)
+    _decide(Decision.APPROVE, run_id, asset_id, note, attempt, reviewer, out_dir, wait)
 
 
 @review_app.command("reject")
@@ -426,29 +509,20 @@ def review_reject(run_id: str, asset_id: str,
                   out_dir: Annotated[Optional[Path], typer.Option("--out")] = None,
                   wait: Annotated[bool, typer.Option("--wait", help="Wait for a process holding the run instead of exiting with 2.")] = False) -> None:
     """Reject an asset waiting for review."""
-    _decide("reject", run_id, asset_id, note, None, reviewer, out_dir, wait)
+    _decide(Decision.REJECT, run_id, asset_id, note, None, reviewer, out_dir, wait)
 
 
 @app.command()
 def runs(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder.")] = None) -> None:
     """List runs and their status."""
-    from agents.store import RunStore
-    root = _settings(runs_dir=out_dir).runs_dir
-    t = Table(title=f"runs in {root}", title_justify="left")
+    from agents.api import list_runs
+    s = _settings(runs_dir=out_dir)
+    t = Table(title=f"runs in {s.runs_dir}", title_justify="left")
     for col in ("run", "status", "assets", "cost"):
         t.add_column(col)
-    for store in RunStore.list(root):
-        try:
-            m = store.manifest()
-        except (OSError, ValueError) as e:
-            t.add_row(escape(store.run_id), f"[red]unreadable[/] ({escape(one_line(str(e), 80))})",
-                      "", "")
-            continue
-        counts: dict[str, int] = {}
-        for a in m["assets"]:
-            counts[a["status"]] = counts.get(a["status"], 0) + 1
-        t.add_row(escape(m["run_id"]), m["status"], ", ".join(f"{v} {k}" for k, v in counts.items()),
-                  f"${m['cost_usd']:.4f}")
+    for r in list_runs(s):
+        t.add_row(escape(r.run_id), _styled(r.status),
+                  ", ".join(f"{v} {k}" for k, v in r.assets.items()), f"${r.cost_usd:.4f}")
     out.print(t)
 
 
@@ -492,6 +566,22 @@ def bench_pipeline(
                       size=size, ocr_runtime=ocr_runtime.value if ocr_runtime
                       else _settings().ocr_runtime)
     print(as_json(rr.runs[0] if repeat == 1 else rr) if json_out else format_repeated(rr))
+
+
+@bench_app.command("scripts")
+@_guard
+def bench_scripts(
+    posters: Annotated[int, typer.Option(min=1, help="Correct (and as many misspelt) posters per language.")] = 12,
+    seed: Annotated[int, typer.Option(help="Seed: which copy, which region is misspelt, how.")] = 0,
+    lang: Annotated[Optional[list[str]], typer.Option("--lang", help="Only these languages (repeatable): ja, zh-Hant, ko, zh, en.")] = None,
+) -> None:
+    """Each script's judge on posters in the language's own Noto CJK face: false rejects
+    and catch per language and size class (headline, body, small)."""
+    from agents.benchmarks.scripts import COPY, format_results, run_scripts_bench
+    unknown = [x for x in lang or [] if x not in COPY]
+    if unknown:
+        _fail(f"no bench copy for {', '.join(unknown)}; choose from {', '.join(COPY)}")
+    print(format_results(run_scripts_bench(posters, seed, lang or None), seed))
 
 
 @bench_app.command("qa")

@@ -11,6 +11,7 @@
      ├── PlannerError        the planner could not produce a valid spec
      │    └── CopyNotVerbatim the LLM paraphrased, dropped or translated given copy
      ├── RunNotFound         no run with that id under the runs folder
+     ├── RunStopped          an error stopped a run early (``cause``); resume continues it
      ├── BudgetExceeded      the next paid attempt would exceed --max-cost
      ├── ReviewError         a review decision that does not apply (wrong asset, not waiting)
      ├── RunBusy             another process owns the run (its pid, host and since when)
@@ -75,6 +76,17 @@ class CopyNotVerbatim(PlannerError):
 
 class RunNotFound(SignwriterError):
     """No run with that id."""
+
+
+class RunStopped(SignwriterError):
+    """A run stopped before every asset finished: ``cause`` (a refused key, an exhausted
+    balance...) says why. Everything done so far is kept; resuming the run continues it."""
+
+    def __init__(self, run_id: str, cause: Exception) -> None:
+        self.run_id = run_id
+        self.cause = cause
+        super().__init__(f"run {run_id} stopped: {cause}. Resume it with "
+                         f"`signwriter resume {run_id}` once that is fixed")
 
 
 class BudgetExceeded(SignwriterError):

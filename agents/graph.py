@@ -1,7 +1,10 @@
-"""The pipeline graph for one asset: plan → generate → check → decide → (generate | review | end).
+"""The pipeline graph for one asset: start → generate → check → decide → (generate | review | end).
 
-The *builder* is exported; callers compile it with their own checkpointer (the runner
-uses SQLite under the run folder, tests an in-memory saver)::
+Planning is not a node: :func:`agents.api.create_run` plans every format of a brief before
+any asset's graph starts (nothing is paid for a brief that cannot be planned).
+
+The *builder* is exported; callers compile it with their own checkpointer (the library
+API uses SQLite under the run folder, tests an in-memory saver)::
 
     graph = compiled_graph(saver)  # or build_graph().compile(checkpointer=saver)
     graph.invoke({"run_id": ..., "asset_id": ...}, config, context=Context(...))
@@ -21,13 +24,13 @@ from agents.state import AssetState, Context
 
 def build_graph() -> StateGraph:
     g = StateGraph(AssetState, context_schema=Context)
-    g.add_node("plan", nodes.plan)
+    g.add_node("start", nodes.start)
     g.add_node("generate", nodes.generate)
     g.add_node("check", nodes.check)
     g.add_node("decide", nodes.decide)
     g.add_node("review", nodes.review)
-    g.add_edge(START, "plan")
-    g.add_edge("plan", "generate")
+    g.add_edge(START, "start")
+    g.add_edge("start", "generate")
     g.add_edge("check", "decide")
     g.add_edge("review", END)
     return g

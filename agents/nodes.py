@@ -1,4 +1,4 @@
-"""The graph's nodes: plan, generate, check, decide, review.
+"""The graph's nodes: start, generate, check, decide, review.
 
 Each node reads paths from state, does one thing, writes its artifacts to the run folder
 and returns paths/hashes/summaries. Paid generations are written to disk and recorded in
@@ -16,10 +16,13 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command, interrupt
 
 from agents.errors import BudgetExceeded, ReviewError
+from agents.llm_client import ChatClient
 from agents.policy import best_attempt, decide as policy_decide
+from agents.prompt_enhancer import enhance
 from agents.prompting import compile_edit_prompt, compile_prompt, layout_for
 from agents.spec import VisualSpec
 from agents.state import AssetState, Context
+from agents.status import AssetStatus, Decision
 from agents.store import read_json, write_json
 from generation.base import EditRequest, GenerationRequest, estimate_cost
 from generation.errors import AuthError, BackendError, NeedsKey, QuotaExceeded
@@ -46,17 +49,18 @@ def attempt_seed(base: int, asset_id: str, n: int) -> int:
     return int.from_bytes(h[:4], "big") & 0x7FFFFFFF
 
 
-# --- plan ----------------------------------------------------------------------------------
-def plan(state: AssetState, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Load this asset's spec (planned and size-checked before the graph starts)."""
+# --- start ---------------------------------------------------------------------------------
+def start(state: AssetState, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Take up this asset's spec: planned (and fitted to the backend) before the graph
+    runs, by :func:`agents.api.create_run`, so nothing is paid for a brief that fails."""
     ctx = runtime.context
     path = ctx.store.spec_path(state["asset_id"])
     spec = VisualSpec.model_validate(read_json(path))
-    ctx.emit("planned", spec.asset_id, regions=len(spec.regions), width=spec.width, height=spec.height)
-    ctx.store.set_asset_status(spec.asset_id, status="running")
+    ctx.store.set_asset_status(spec.asset_id, status=AssetStatus.RUNNING)
     return {"spec_path": ctx.store.rel(path),
             "spec_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-            "status": "running", "next": {"action": "generate", "why": "first attempt"}}
+            "status": AssetStatus.RUNNING,
+            "next": {"action": "generate", "why": "first attempt"}}
 
 
 # --- generate ----------------------------------------------------------------------------
@@ -96,6 +100,8 @@ def generate(state: AssetState, runtime: Runtime[Context]) -> Command[Literal["c
                               attempt_id=attempt_id)
     else:
         prompt = compile_prompt(spec, reinforce=nxt.get("reinforce", []), attempt=n)
+        if ctx.settings.prompt_enhance and not ctx.backend.capabilities.follows_layout:
+            prompt = _enhanced(ctx, prompt, adir)
         request = GenerationRequest(prompt=prompt, width=spec.width, height=spec.height,
                                     seed=seed, layout=layout, attempt_id=attempt_id)
     (adir / "prompt.txt").write_text(prompt + "\n", encoding="utf-8")
@@ -160,14 +166,32 @@ def generate(state: AssetState, runtime: Runtime[Context]) -> Command[Literal["c
     if overlaid and not ctx.backend.capabilities.follows_layout:
         attempt["overlaid"] = overlaid
     write_json(adir / "attempt.json", attempt)
-    ctx.emit("generated", aid, n, action=action)
+    ctx.emit("generated", aid, n, action=action, cost_usd=attempt["cost_usd"])
     return Command(goto="check", update={"current": attempt})
 
 
+def _enhanced(ctx: Context, prompt: str, adir: Any) -> str:
+    """The planner LLM's rewrite of ``prompt`` when it keeps every quoted text verbatim
+    (:mod:`agents.prompt_enhancer`); the compiled prompt is kept beside it. Idempotent
+    on resume: a rewrite already on disk is reused, never asked for again."""
+    done = adir / "prompt-enhanced.txt"
+    if done.exists():
+        return done.read_text(encoding="utf-8").rstrip("\n")
+    (adir / "prompt-compiled.txt").write_text(prompt + "\n", encoding="utf-8")
+    with ChatClient.from_settings(ctx.settings) as client:
+        result = enhance(prompt, client, max_repairs=ctx.settings.llm_max_repairs)
+    write_json(adir / "prompt-enhancer.json", {"enhanced": result.enhanced,
+                                               "problems": result.problems,
+                                               "error": result.error})
+    if result.enhanced:
+        done.write_text(result.prompt + "\n", encoding="utf-8")
+    return result.prompt
+
+
 def _fail(ctx: Context, aid: str, error: str) -> Command[Literal["__end__"]]:
-    ctx.store.set_asset_status(aid, status="failed", reason=error)
-    ctx.emit("done", aid, status="failed", reason=error)
-    return Command(goto=END, update={"status": "failed", "error": error})
+    ctx.store.set_asset_status(aid, status=AssetStatus.FAILED, reason=error)
+    ctx.emit("done", aid, status=AssetStatus.FAILED, reason=error)
+    return Command(goto=END, update={"status": AssetStatus.FAILED, "error": error})
 
 
 # --- check -------------------------------------------------------------------------------
@@ -219,10 +243,10 @@ def decide(state: AssetState, runtime: Runtime[Context]
     ctx.emit("decided", aid, last["n"], action=d.action, why=d.why)
     if d.action == "accept":
         final = ctx.store.copy_final(aid, last["image"])
-        ctx.store.set_asset_status(aid, status="accepted", final_image=final,
+        ctx.store.set_asset_status(aid, status=AssetStatus.ACCEPTED, final_image=final,
                                    accepted_attempt=last["n"], reason=d.why)
-        ctx.emit("done", aid, status="accepted")
-        return Command(goto=END, update={"status": "accepted", "final_image": final})
+        ctx.emit("done", aid, status=AssetStatus.ACCEPTED)
+        return Command(goto=END, update={"status": AssetStatus.ACCEPTED, "final_image": final})
     if d.action == "review":
         return Command(goto="review", update={"next": {"action": "review", "why": d.why,
                                                        "best": d.best}})
@@ -237,9 +261,9 @@ def review(state: AssetState, runtime: Runtime[Context]) -> dict[str, Any]:
     aid = state["asset_id"]
     best = best_attempt(state["attempts"])
     why = (state.get("next") or {}).get("why", "")
-    ctx.store.set_asset_status(aid, status="needs_review", best_attempt=best["n"] if best else None,
-                               reason=why)
-    ctx.emit("done", aid, status="needs_review", reason=why)
+    ctx.store.set_asset_status(aid, status=AssetStatus.NEEDS_REVIEW,
+                               best_attempt=best["n"] if best else None, reason=why)
+    ctx.emit("done", aid, status=AssetStatus.NEEDS_REVIEW, reason=why)
     answer = interrupt({"asset_id": aid, "best_attempt": best["n"] if best else None,
                         "image": best["image"] if best else None, "why": why})
     decision = answer.get("decision")
@@ -250,9 +274,11 @@ def review(state: AssetState, runtime: Runtime[Context]) -> dict[str, Any]:
     # the decision is saved in the checkpoint when this node returns; status.json and
     # final.png are derived from it afterwards (RunStore.apply_decision), so a crash in
     # between is completed by the next command instead of leaving two answers
-    if decision == "approve":
+    if decision == Decision.APPROVE:
         if chosen_n not in by_n:
             raise ReviewError(f"{aid} has no attempt {chosen_n}")
         final = ctx.store.final_path(aid, by_n[chosen_n]["image"])
-        return {"status": "accepted", "final_image": final, "review": review_info}
-    return {"status": "rejected", "final_image": None, "review": review_info}
+        ctx.emit("done", aid, status=AssetStatus.ACCEPTED, decision=decision)
+        return {"status": AssetStatus.ACCEPTED, "final_image": final, "review": review_info}
+    ctx.emit("done", aid, status=AssetStatus.REJECTED, decision=decision)
+    return {"status": AssetStatus.REJECTED, "final_image": None, "review": review_info}

@@ -25,6 +25,9 @@ import prompts as _prompts_pkg
 from agents.spec import Box, Region, VisualSpec
 from generation.base import Layout, TextBlock
 from generation.fonts import is_cjk
+from generation.palette import colour_name as palette_colour_name
+from generation.palette import parse_hex
+from generation.palette import roles as palette_roles
 
 PROMPTS_DIR = Path(_prompts_pkg.__file__).parent
 
@@ -33,20 +36,10 @@ LANGUAGE_NAMES = {"en": "English", "zh": "Simplified Chinese", "zh-cn": "Simplif
                   "de": "German", "fr": "French", "es": "Spanish", "it": "Italian",
                   "pt": "Portuguese", "nl": "Dutch"}
 
-ROLE_LABELS = {"headline": "The headline", "subheadline": "The subheadline",
-               "body": "A line of body text", "cta": "A call-to-action button with the text",
-               "price": "The price", "legal": "Small print", "label": "A label"}
-
-_COLOUR_NAMES: dict[str, tuple[int, int, int]] = {
-    "black": (17, 17, 17), "white": (255, 255, 255), "grey": (128, 128, 128),
-    "light grey": (211, 211, 211), "dark grey": (64, 64, 64), "red": (220, 40, 40),
-    "dark red": (139, 0, 0), "orange": (255, 140, 0), "yellow": (255, 215, 0),
-    "cream": (255, 248, 220), "gold": (212, 175, 55), "brown": (139, 90, 43),
-    "green": (46, 160, 67), "dark green": (0, 100, 0), "teal": (0, 128, 128),
-    "light blue": (135, 206, 235), "blue": (30, 100, 220), "navy": (20, 33, 80),
-    "purple": (128, 0, 128), "pink": (255, 105, 180), "beige": (245, 222, 179),
-    "mint": (189, 252, 201), "coral": (255, 127, 80),
-}
+ROLE_LABELS = {"headline": "the headline", "subheadline": "the subtitle",
+               "body": "the body text", "cta": "the button text", "price": "the price",
+               "legal": "the small print", "label": "the label"}
+"""How the prose names a text's function when it spells it out again."""
 
 _QUOTE_CHARS = "\"'“”‘「」『』"
 
@@ -109,15 +102,9 @@ def plain(text: str) -> str:
 
 @lru_cache(maxsize=256)
 def colour_name(hex_colour: str) -> str:
-    """``#ffd23f`` → ``yellow (#ffd23f)``: the nearest plain name, then the exact hex."""
-    v = hex_colour.lstrip("#")
-    try:
-        rgb = (int(v[0:2], 16), int(v[2:4], 16), int(v[4:6], 16))
-    except ValueError:
-        return plain(hex_colour)
-    name = min(_COLOUR_NAMES, key=lambda n: sum((a - b) ** 2 for a, b in
-                                                 zip(_COLOUR_NAMES[n], rgb)))
-    return f"{name} ({hex_colour.lower()})"
+    """``#ffd23f`` → ``lemon yellow``: the nearest plain name (GLM-Image's guidance wants
+    colours in words, never hex codes)."""
+    return palette_colour_name(parse_hex(hex_colour))
 
 
 def position_words(box: Box) -> str:
@@ -138,25 +125,36 @@ def position_words(box: Box) -> str:
 
 
 def size_words(region: Region) -> str:
-    """A relative size from the fitted size (fraction of canvas height) or the role."""
+    """A relative size in words, from the fitted size (fraction of canvas height) or the
+    role: ``huge``, ``very large``… (no percentages)."""
     size = region.typography.size
     if size is None:
         return {"headline": "very large", "price": "large", "subheadline": "medium-large",
                 "cta": "medium", "legal": "small"}.get(region.role, "medium")
-    word = ("huge" if size >= 0.12 else "very large" if size >= 0.075 else "large"
+    return ("huge" if size >= 0.12 else "very large" if size >= 0.075 else "large"
             if size >= 0.05 else "medium" if size >= 0.03 else "small" if size >= 0.018
             else "very small")
-    return f"{word}, letters about {size * 100:.0f}% of the image height"
+
+
+def face_words(region: Region) -> str:
+    """The font style in words: a brand family by name, else the house sans-serif."""
+    font = region.typography.font
+    if not font:
+        return "clean sans-serif"
+    name = Path(font).stem if ("/" in font or font.lower().endswith((".ttf", ".otf", ".ttc"))) \
+        else font
+    name = plain(re.sub(r"[-_](Regular|Bold|Medium|Light)$", "", name, flags=re.I))
+    serif = "serif" if "serif" in name.lower() and "sans" not in name.lower() else "sans-serif"
+    return f"{name} {serif}" if name.lower().replace(" ", "").find("sans") < 0 and \
+        "serif" not in name.lower() else name
 
 
 def typography_words(region: Region) -> str:
+    """Weight, size, face and colour in words (for the edit prompt)."""
     t = region.typography
-    weight = "bold" if t.weight == "bold" else "regular-weight"
-    face = f"{plain(Path(t.font).stem if ('/' in t.font or '.' in t.font) else t.font)} " \
-        if t.font else ""
-    lines = "" if "\n" not in (region.text or "") else ", line breaks as written"
-    return (f"{weight} {face}lettering, {size_words(region)}, {colour_name(t.color)}, "
-            f"{t.align if t.align != 'center' else 'centre'}-aligned{lines}")
+    weight = "bold" if t.weight == "bold" else "regular"
+    return (f"{size_words(region)} {weight} {face_words(region)} lettering in "
+            f"{colour_name(t.color)}")
 
 
 def spelled(text: str) -> tuple[str, str]:
@@ -187,21 +185,19 @@ def _case_note(text: str) -> str:
     return "capital letters exactly where shown"
 
 
-def _design_kind(spec: VisualSpec) -> str:
+_KINDS = (("poster", "poster design", "poster"), ("story", "vertical story graphic", "graphic"),
+          ("social", "social media post", "post"), ("card", "social media card", "card"),
+          ("leaderboard", "leaderboard web banner", "banner"),
+          ("banner", "web banner", "banner"), ("slide", "presentation slide", "slide"))
+
+
+def _design_kind(spec: VisualSpec) -> tuple[str, str]:
+    """What the asset is (``poster design``) and the surface its text is printed on."""
     name = spec.format.lower()
-    if "poster" in name:
-        return "poster design"
-    if "story" in name:
-        return "vertical story graphic"
-    if "social" in name or "card" in name:
-        return "social media post design"
-    if "leaderboard" in name:
-        return "leaderboard web banner"
-    if "banner" in name:
-        return "web banner design"
-    if "slide" in name:
-        return "presentation slide design"
-    return "graphic design"
+    for key, kind, surface in _KINDS:
+        if key in name:
+            return kind, surface
+    return "graphic design", "design"
 
 
 def _orientation(spec: VisualSpec) -> str:
@@ -209,10 +205,57 @@ def _orientation(spec: VisualSpec) -> str:
     return "portrait" if r < 0.9 else "landscape" if r > 1.1 else "square"
 
 
+_DETERMINERS = {"a", "an", "the", "this", "that", "some", "two", "three", "several", "many",
+                "its", "their", "our", "one"}
+
+
+def _article(words: str) -> str:
+    return "an" if words[:1].lower() in "aeiou" else "a"
+
+
+def _noun_phrase(description: str) -> str:
+    """``deep red night sky…`` → ``a deep red night sky…``; a description that already
+    starts with a determiner keeps its own words (only its first letter is lowered)."""
+    words = description.split()
+    if not words:
+        return description
+    first = words[0].lower()
+    if words[0][1:2].islower() or len(words[0]) == 1:
+        description = description[0].lower() + description[1:]
+    if first in _DETERMINERS or first.endswith("s") and first not in ("glass", "ss"):
+        return description
+    return f"{_article(description)} {description}"
+
+
+def style_words(style: str) -> str:
+    """The visual style named, as GLM-Image's guidance asks: ``a flat illustration
+    style``; without one, a clean graphic design style."""
+    style = plain(style).rstrip(".")
+    if not style:
+        return "a clean, modern graphic design style"
+    phrase = style if "style" in style.lower() else f"{style} style"
+    return f"{_article(phrase)} {phrase}"
+
+
+def _prose(text: str) -> str:
+    """One paragraph: runs of whitespace outside the quoted texts become one space (a
+    quoted text keeps its own line breaks, which GLM-Image is told to reproduce)."""
+    def squash(p: str) -> str:
+        inner = " ".join(p.split())
+        if not inner:
+            return " " if p else ""
+        return (" " if p[:1].isspace() else "") + inner + (" " if p[-1:].isspace() else "")
+
+    parts = re.split(r'("[^"]*")', text)
+    out = "".join(p if i % 2 else squash(p) for i, p in enumerate(parts))
+    return re.sub(r" +([.,])", r"\1", out).strip()
+
+
 # ---- the compiler ---------------------------------------------------------------------
 
 def compile_prompt(spec: VisualSpec, *, reinforce: Sequence[str] = (), attempt: int = 1) -> str:
-    """The GLM-Image prompt for ``spec`` (``prompts/glm_image.j2``).
+    """The GLM-Image prompt for ``spec`` (``prompts/glm_image.j2``): one paragraph of
+    narrative prose in the style of Z.ai's own prompt guidance.
 
     ``reinforce`` lists texts that came out wrong last time: the prompt spells each one
     out (letter by letter for short Latin text, character by character for CJK) and
@@ -220,10 +263,16 @@ def compile_prompt(spec: VisualSpec, *, reinforce: Sequence[str] = (), attempt: 
     """
     model_texts = [r for r in spec.text_regions if r.render == "model"]
     overlays = [r for r in spec.text_regions if r.render == "overlay"]
-    texts = [{"label": ROLE_LABELS.get(r.role, "A text"), "quoted": quote(r.text or ""),
-              "position": position_words(r.box), "typography": typography_words(r)}
+    texts = [{"role": r.role, "quoted": quote(r.text or ""), "position": position_words(r.box),
+              "size": size_words(r), "weight": "bold" if r.typography.weight == "bold"
+              else "regular", "face": face_words(r), "colour": colour_name(r.typography.color),
+              "align": {"left": "aligned left", "right": "aligned right"}.get(
+                  r.typography.align, "centred"),
+              "lines": "\n" in (r.text or "")}
              for r in model_texts]
-    images = [{"position": position_words(r.box), "description": plain(r.description or "")}
+    background = plain(spec.background)
+    images = [{"position": position_words(r.box),
+               "description": _noun_phrase(plain(r.description or "") or background)}
               for r in spec.regions if r.role == "image"]
     logo_regions = [r for r in spec.regions if r.role == "logo"]
     logo = position_words(logo_regions[0].box) if logo_regions else (
@@ -233,24 +282,39 @@ def compile_prompt(spec: VisualSpec, *, reinforce: Sequence[str] = (), attempt: 
     for text in dict.fromkeys(reinforce):
         region = by_text.get(text)
         spelling, count = spelled(text)
-        label = (ROLE_LABELS.get(region.role, "The text") if region else "The text")
-        label = label.removesuffix(" with the text").replace("A line of body text",
-                                                              "The body text")
-        reinforce_ctx.append({"label": label, "spelled": spelling, "count": count,
+        reinforce_ctx.append({"label": ROLE_LABELS.get(region.role, "the text") if region
+                              else "the text", "spelled": spelling, "count": count,
                               "note": _case_note(text)})
-    language = spec.language.lower()
+    languages = list(dict.fromkeys(
+        LANGUAGE_NAMES.get(lang, lang) for lang in
+        [spec.language.lower(), *(r.language.lower() for r in model_texts)]
+        if any(r.language.lower() == lang for r in model_texts) or not model_texts))
+    shows_scene = any(i["description"] == _noun_phrase(background) for i in images)
+    scene = ("The rest of the canvas is a calm backdrop in the palette colours, with room "
+             "for the text." if shows_scene or not background
+             else f"The background is {_noun_phrase(background)}.")
+    kind, surface = _design_kind(spec)
+    pal = palette_roles(list(spec.palette))
     ctx = {
-        "kind": _design_kind(spec), "width": spec.width, "height": spec.height,
+        "article": _article(_orientation(spec)), "kind": kind, "surface": surface,
         "orientation": _orientation(spec), "brand": plain(spec.brand or ""),
-        "style": plain(spec.style), "background": plain(spec.background) or "a clean backdrop",
-        "palette": ", ".join(colour_name(c) for c in spec.palette),
-        "language_name": LANGUAGE_NAMES.get(language, language),
+        "style": style_words(spec.style), "scene_sentence": scene,
+        "palette": _and([colour_name(c) for c in dict.fromkeys(spec.palette)]),
+        "button": palette_colour_name(pal.accent),
+        "language_name": " and ".join(languages),
         "has_cjk": any(is_cjk(c) for r in model_texts for c in (r.text or "")),
         "texts": texts, "images": images, "logo": logo,
-        "overlays": [f"the area {position_words(r.box)}" for r in overlays],
+        "overlays": [position_words(r.box) for r in overlays],
         "reinforce": reinforce_ctx, "attempt": attempt,
     }
-    return render("glm_image.j2", **ctx)
+    return _prose(render("glm_image.j2", **ctx))
+
+
+def _and(items: list[str]) -> str:
+    items = list(dict.fromkeys(items))
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def compile_edit_prompt(spec: VisualSpec, region_id: str, wrong: str | None, right: str) -> str:
@@ -264,9 +328,9 @@ def compile_edit_prompt(spec: VisualSpec, region_id: str, wrong: str | None, rig
     spelling = ""
     if wrong and len(right) <= 32:
         spelling = spelled(right)[0]
-    return render("repair.j2", wrong=quote(wrong) if wrong else "", right=quote(right),
-                  position=position_words(region.box), typography=typography_words(region),
-                  spelled=spelling)
+    return _prose(render("repair.j2", wrong=quote(wrong) if wrong else "", right=quote(right),
+                         position=position_words(region.box),
+                         typography=typography_words(region), spelled=spelling))
 
 
 def layout_for(spec: VisualSpec) -> Layout:

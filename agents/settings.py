@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     llm_timeout_s: float = Field(60.0, gt=0, description="Planner request timeout (seconds).")
     llm_max_repairs: int = Field(2, ge=0, le=10, description="Times an invalid plan is re-asked "
                                  "with the validation errors.")
+    prompt_enhance: bool = Field(False, description="Rewrite each GLM-Image prompt through the "
+                                 "planner LLM in the model's own style; every quoted text is "
+                                 "checked verbatim, else the compiled prompt is sent.")
 
     # --- QA -----------------------------------------------------------------------------
     ocr_engine: Literal["rapidocr", "tesseract"] = Field("rapidocr", description="The judge.")
@@ -113,10 +116,12 @@ class Settings(BaseSettings):
     diffusers_cpu_offload: bool = Field(False, description="Enable model CPU offload.")
     diffusers_steps: int = Field(50, ge=1, description="Inference steps.")
 
-    # --- services ---------------------------------------------------------------------
-    database_url: str | None = Field(None, description="PostgreSQL URL; SQLite under runs/ "
-                                     "when unset.")
-    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis (Celery broker).")
+    @model_validator(mode="after")
+    def _enhancer_needs_llm(self) -> "Settings":
+        if self.prompt_enhance and not self.llm_base_url:
+            raise ValueError("SIGNWRITER_PROMPT_ENHANCE needs the planner LLM: set "
+                             "SIGNWRITER_LLM_BASE_URL (an OpenAI-compatible base URL)")
+        return self
 
     @property
     def llm_configured(self) -> bool:

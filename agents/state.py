@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import operator
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypedDict
 
 from agents.errors import BudgetExceeded
 from agents.settings import Settings
+from agents.status import AssetStatus
 from agents.store import RunStore
 
 
@@ -39,7 +41,7 @@ class AssetState(TypedDict, total=False):
     attempts: Annotated[list[AttemptSummary], operator.add]
     current: AttemptSummary | None
     next: dict[str, Any]
-    status: str            # running | accepted | needs_review | rejected | failed
+    status: AssetStatus
     final_image: str | None
     review: dict[str, Any] | None
     error: str | None
@@ -77,6 +79,8 @@ class Event:
     asset_id: str
     attempt: int | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    at: float = field(default_factory=time.time)
+    """When it happened (seconds since the epoch)."""
 
 
 @dataclass

@@ -52,6 +52,7 @@ import orjson
 from filelock import FileLock, Timeout
 
 from agents.errors import RunBusy, RunIncomplete, RunNotFound, StorageError
+from agents.status import AssetStatus, RunStatus, run_status
 
 _EXT = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
 _ledger_lock = threading.Lock()
@@ -169,7 +170,9 @@ class RunStore:
         root = Path(runs_dir) / run_id
         if not (root / "run.json").exists():
             known = [r.run_id for r in cls.list(runs_dir)]
-            hint = f" (runs here: {', '.join(known[-5:])})" if known else ""
+            more = f" and {len(known) - 5} older" if len(known) > 5 else ""
+            hint = (f"; the latest runs there: {', '.join(known[-5:])}{more}" if known
+                    else "; there are no runs there yet")
             raise RunNotFound(f"no run '{run_id}' under {runs_dir}{hint}")
         return cls(root)
 
@@ -295,11 +298,12 @@ class RunStore:
         when something had to be written (a decision a crash left half-applied)."""
         review = values.get("review") or {}
         status = values.get("status")
-        if status not in ("accepted", "rejected") or not review.get("decision"):
+        if status not in (AssetStatus.ACCEPTED, AssetStatus.REJECTED) or not review.get(
+                "decision"):
             return False
         current = self.asset_status(asset_id)
         changed = False
-        if status == "accepted":
+        if status == AssetStatus.ACCEPTED:
             by_n = {a.get("n"): a for a in values.get("attempts") or []}
             chosen = by_n.get(review.get("attempt"))
             final = values.get("final_image")
@@ -309,13 +313,13 @@ class RunStore:
                 if not (dst.exists() and dst.read_bytes() == want):
                     final = self.copy_final(asset_id, chosen["image"])
                     changed = True
-            fields = {"status": "accepted", "final_image": final, "review": review,
+            fields = {"status": AssetStatus.ACCEPTED, "final_image": final, "review": review,
                       "accepted_attempt": review.get("attempt")}
         else:
             for old in self.asset_dir(asset_id).glob("final.*"):
                 old.unlink(missing_ok=True)  # a rejected asset has no final image
                 changed = True
-            fields = {"status": "rejected", "final_image": None, "review": review}
+            fields = {"status": AssetStatus.REJECTED, "final_image": None, "review": review}
         if any(current.get(k) != v for k, v in fields.items()):
             self.set_asset_status(asset_id, **fields)
             changed = True
@@ -362,7 +366,7 @@ class RunStore:
 
     def asset_status(self, asset_id: str) -> dict[str, Any]:
         f = self.asset_dir(asset_id) / "status.json"
-        return read_json(f) if f.exists() else {"status": "pending"}
+        return read_json(f) if f.exists() else {"status": AssetStatus.PENDING}
 
     def set_asset_status(self, asset_id: str, **fields: Any) -> None:
         current = self.asset_status(asset_id)
@@ -370,7 +374,10 @@ class RunStore:
         current["updated"] = time.time()
         write_json(self.asset_dir(asset_id) / "status.json", current)
 
-    def manifest(self) -> dict[str, Any]:
+    def manifest(self, process: RunStatus | None = None) -> dict[str, Any]:
+        """The run's summary, rebuilt from its files. Its status is derived from the
+        assets' (:func:`agents.status.run_status`); ``process`` (default: what run.json
+        records) says whether the runner is still at work or stopped early."""
         meta = read_json(self.root / "run.json")
         assets = []
         for aid in self.asset_ids():
@@ -379,22 +386,17 @@ class RunStore:
             attempts = self.attempts(aid)
             assets.append({
                 "asset_id": aid, "format": spec.get("format"), "width": spec.get("width"),
-                "height": spec.get("height"), "status": st.get("status", "pending"),
+                "height": spec.get("height"),
+                "status": AssetStatus(st.get("status", AssetStatus.PENDING)),
                 "final_image": st.get("final_image"), "reason": st.get("reason"),
                 "review": st.get("review"),
                 "cost_usd": round(sum(a.get("cost_usd", 0.0) for a in attempts), 6),
                 "attempts": attempts,
             })
-        statuses = [a["status"] for a in assets]
-        if statuses and all(s in ("accepted", "rejected", "failed") for s in statuses):
-            status = "completed"
-        elif any(s == "needs_review" for s in statuses) and all(
-                s in ("accepted", "rejected", "failed", "needs_review") for s in statuses):
-            status = "needs_review"
-        else:
-            status = meta.get("status", "running")
-            if status == "completed":
-                status = "running"
+        if process is None:
+            process = (RunStatus.STOPPED if meta.get("process") == RunStatus.STOPPED
+                       else RunStatus.RUNNING)
+        status = run_status([a["status"] for a in assets], process)
         return {"run_id": self.run_id, "status": status, "brief": meta.get("brief"),
                 "backend": meta.get("backend"), "planner": meta.get("planner"),
                 "created": meta.get("created"), "cost_usd": self.spent_usd(uncertain=False),
@@ -402,8 +404,9 @@ class RunStore:
                     uncertain=False), 6),
                 "max_cost": meta.get("max_cost"), "error": meta.get("error"), "assets": assets}
 
-    def write_manifest(self) -> dict[str, Any]:
-        m = self.manifest()
+    def write_manifest(self, manifest: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Write ``manifest`` (default: :meth:`manifest`) to manifest.json."""
+        m = self.manifest() if manifest is None else manifest
         write_json(self.root / "manifest.json", m)
         return m
 
@@ -472,6 +475,8 @@ class RunLock:
         self.path = self.dir / f"{run_id}.lock"
         self.owner_path = self.dir / f"{run_id}.owner.json"
         self._lock: FileLock | None = None
+        self._outer: RunLock | None = None  # set when this thread already held the run
+        self._depth = 0
 
     def owner(self) -> dict[str, Any] | None:
         try:
@@ -483,7 +488,15 @@ class RunLock:
                 on_wait: Any = None) -> "RunLock":
         """Take the lock; ``wait`` False: :class:`RunBusy` at once if held, True: wait as
         long as it takes, a number: at most that many seconds. ``on_wait(owner)`` is called
-        once before waiting."""
+        once before waiting. A thread that already holds the run's lock takes it again at
+        once (``start_run`` holds it around creating and executing the run)."""
+        key = (str(self.path.absolute()), threading.get_ident())
+        with _held_lock:
+            outer = _held.get(key)
+            if outer is not None:
+                outer._depth += 1
+                self._outer = outer
+                return self
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -501,6 +514,9 @@ class RunLock:
             except Timeout:
                 raise RunBusy(self.run_id, self.owner()) from None
         self._lock = lock
+        self._depth = 1
+        with _held_lock:
+            _held[key] = self
         now = time.time()
         try:
             write_json(self.owner_path, {
@@ -512,7 +528,15 @@ class RunLock:
         return self
 
     def release(self) -> None:
+        if self._outer is not None:
+            self._outer._depth -= 1
+            self._outer = None
+            return
         if self._lock is not None:
+            with _held_lock:
+                for k, v in list(_held.items()):
+                    if v is self:
+                        del _held[k]
             try:
                 self.owner_path.unlink(missing_ok=True)
             except OSError:
@@ -521,12 +545,17 @@ class RunLock:
             self._lock = None
 
     def __enter__(self) -> "RunLock":
-        if self._lock is None:
+        if self._lock is None and self._outer is None:
             self.acquire()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+_held: dict[tuple[str, int], RunLock] = {}
+"""Run locks this process holds, by (lock file, thread): a thread may take its own again."""
+_held_lock = threading.Lock()
 
 
 def locked(runs_dir: Path, run_id: str, command: str, wait: bool | float = False,

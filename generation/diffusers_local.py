@@ -147,7 +147,7 @@ def _import_pipeline_class(attempt: str | None) -> Any:
         from diffusers import GlmImagePipeline
     except ImportError as exc:
         raise BackendError("the diffusers backend needs diffusers with GlmImagePipeline "
-                           f"(diffusers>=0.36): {INSTALL_HINT}",
+                           f"(diffusers>=0.37): {INSTALL_HINT}",
                            backend=NAME, attempt=attempt) from exc
     return GlmImagePipeline
 

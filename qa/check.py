@@ -45,6 +45,7 @@ from qa.image import load_image
 from qa.models import BoxTuple, ExpectedText, Finding, OCRLine, QAReport, Strictness
 from qa.normalize import has_cjk, is_traditional, normalize, wants_simplified
 from qa.ocr import OCREngine, Reader, get_engine, resolve_recheck_runtime
+from qa.scripts import judges
 from qa.vision import VisionReader, vision_confirms
 
 TARGET_TEXT_PX = 40
@@ -119,7 +120,8 @@ def check_image(image: str | Path, expected: list[ExpectedText], *, reader: Read
     h, w = arr.shape[:2]
     if reader is None and recheck is None:  # the default judge, as the pipeline runs it
         recheck = get_engine("rapidocr", runtime=resolve_recheck_runtime())
-    engine = reader or get_engine("rapidocr")
+    # the judge for the copy's scripts (Hangul: rapidocr's detector + tesseract kor)
+    engine, recheck = judges(reader or get_engine("rapidocr"), recheck, (e.text for e in expected))
     judge_again = recheck if recheck is not None and recheck is not engine else None
     ctx = _Context(arr=arr, page=engine.read(arr), engine=engine, cascade=judge_again is None)
     findings, used, boxes_px = _judge(ctx, expected, locate)

@@ -8,6 +8,12 @@
   threads.
 * :class:`TesseractEngine` — a second opinion only: dictionary correction is off (a
   dictionary "corrects" misspellings into passes), languages ``eng+chi_sim``.
+* :class:`HangulEngine` — the judge for copy with Hangul, which rapidocr's vocabulary
+  lacks: rapidocr's detector finds the lines; a line tesseract (``kor+eng``, dictionaries
+  off) reads as Hangul keeps tesseract's read, any other line rapidocr's.
+
+Each engine says which scripts it reads (``scripts``); :mod:`qa.scripts` picks the judge
+for the copy's scripts.
 
 Neither engine snaps its read to the expected text: the language prior of an OCR model can
 already read a wrong look-alike glyph as the intended one, and nothing here adds to that.
@@ -20,10 +26,12 @@ import os
 import queue
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from importlib.util import find_spec
 from typing import Any, Literal, Protocol, runtime_checkable
 
+import cv2
 import numpy as np
 
 from qa.errors import EngineUnavailable, QAError
@@ -90,6 +98,7 @@ class RapidOCREngine:
     """rapidocr (PP-OCRv6 det + rec), the judge. Use :func:`get_engine`."""
 
     name = "rapidocr"
+    scripts = frozenset({"latin", "han", "kana"})
 
     def __init__(self, instances: int | None = None, runtime: str = "auto") -> None:
         self.instances = max(1, instances or os.cpu_count() or 1)
@@ -159,17 +168,42 @@ class RapidOCREngine:
     def read(self, img: np.ndarray) -> list[OCRLine]:
         bgr = np.ascontiguousarray(_rgb(img)[:, :, ::-1])
         with self._engine() as ocr:
-            result = ocr(bgr)
+            # rapidocr keeps use_det/use_rec between calls: always say all three
+            result = ocr(bgr, use_det=True, use_cls=False, use_rec=True)
         if result.txts is None or result.boxes is None:
             return []
         lines: list[OCRLine] = []
         for quad, text, score in zip(result.boxes, result.txts, result.scores or ()):
-            q = np.asarray(quad)
-            box = (int(q[:, 0].min()), int(q[:, 1].min()),
-                   int(np.ceil(q[:, 0].max())), int(np.ceil(q[:, 1].max())))
             if text.strip():
-                lines.append(OCRLine(text=text, box=box, confidence=float(score), engine=self.name))
+                lines.append(OCRLine(text=text, box=_quad_box(quad), confidence=float(score),
+                                     engine=self.name))
         return lines
+
+    def detect(self, img: np.ndarray) -> list[tuple[int, int, int, int]]:
+        """Text line boxes (x0, y0, x1, y1 in pixels), top to bottom, without reading them."""
+        bgr = np.ascontiguousarray(_rgb(img)[:, :, ::-1])
+        with self._engine() as ocr:
+            result = ocr(bgr, use_det=True, use_cls=False, use_rec=False)
+        boxes = getattr(result, "boxes", None)
+        if boxes is None:
+            return []
+        return sorted((_quad_box(q) for q in boxes), key=lambda b: (b[1], b[0]))
+
+    def recognize(self, line: np.ndarray) -> tuple[str, float]:
+        """Read one cropped text line (no detection): its text and confidence."""
+        bgr = np.ascontiguousarray(_rgb(line)[:, :, ::-1])
+        with self._engine() as ocr:
+            result = ocr(bgr, use_det=False, use_cls=False, use_rec=True)
+        txts = getattr(result, "txts", None)
+        if not txts:
+            return "", 0.0
+        return str(txts[0]), float(result.scores[0])
+
+
+def _quad_box(quad) -> tuple[int, int, int, int]:
+    q = np.asarray(quad)
+    return (int(q[:, 0].min()), int(q[:, 1].min()),
+            int(np.ceil(q[:, 0].max())), int(np.ceil(q[:, 1].max())))
 
 
 class TesseractEngine:
@@ -178,6 +212,8 @@ class TesseractEngine:
     name = "tesseract"
     LANG = "eng+chi_sim"
     CONFIG = "--psm 6 -c load_system_dawg=0 -c load_freq_dawg=0"
+    _SCRIPTS = {"eng": {"latin"}, "chi_sim": {"han"}, "chi_tra": {"han"},
+                "jpn": {"han", "kana"}, "kor": {"hangul"}}
 
     def __init__(self, lang: str = LANG, config: str = CONFIG) -> None:
         import pytesseract
@@ -185,6 +221,7 @@ class TesseractEngine:
         self._tess = pytesseract
         self.lang = lang
         self.config = config
+        self.scripts = frozenset(s for code in lang.split("+") for s in self._SCRIPTS.get(code, ()))
         try:
             pytesseract.get_tesseract_version()
         except pytesseract.TesseractNotFoundError as exc:
@@ -224,6 +261,66 @@ class TesseractEngine:
         return lines
 
 
+class HangulEngine:
+    """The judge for copy with Hangul (rapidocr's vocabulary has none): rapidocr's detector
+    finds the text lines; each line is read by tesseract ``kor+eng`` (dictionaries off)
+    and keeps that read when it holds Hangul, else rapidocr's recogniser reads it (the
+    measured judge for Latin, digits, Han and kana). Built by :func:`qa.scripts.judge_for`
+    on the configured rapidocr engine, so it shares that engine's models and runtime."""
+
+    scripts = frozenset({"latin", "han", "kana", "hangul"})
+    LANG = "kor+eng"
+    CONFIG = "--psm 7 -c load_system_dawg=0 -c load_freq_dawg=0"
+    LINE_PX = 48
+    """Line crops are upscaled to about this height for tesseract (at most 4×)."""
+
+    def __init__(self, detector: RapidOCREngine, lang: str = LANG) -> None:
+        self.detector = detector
+        self.tesseract = TesseractEngine(lang, self.CONFIG)  # EngineUnavailable without kor
+        self.name = f"{detector.name}+tesseract-kor"
+
+    def read(self, img: np.ndarray) -> list[OCRLine]:
+        arr = _rgb(img)
+        boxes = self.detector.detect(arr)
+        if not boxes:
+            return []
+        with ThreadPoolExecutor(max_workers=self.detector.instances) as pool:
+            reads = list(pool.map(lambda b: self._read_line(arr, b), boxes))
+        return [OCRLine(text=text, box=box, confidence=conf, engine=self.name)
+                for box, (text, conf) in zip(boxes, reads) if text.strip()]
+
+    def _read_line(self, arr: np.ndarray, box: tuple[int, int, int, int]) -> tuple[str, float]:
+        x0, y0, x1, y1 = box
+        crop = arr[max(0, y0):y1, max(0, x0):x1]
+        if crop.size == 0:
+            return "", 0.0
+        text, conf = self._tesseract_line(crop)
+        if any(0xAC00 <= ord(c) <= 0xD7AF or 0x3130 <= ord(c) <= 0x318F for c in text):
+            return text, conf
+        r_text, r_conf = self.detector.recognize(crop)
+        if r_text.strip() and r_conf >= TEXT_SCORE:
+            return r_text, r_conf
+        return text, conf
+
+    def _tesseract_line(self, crop: np.ndarray) -> tuple[str, float]:
+        gray = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
+        border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+        if float(np.median(border)) < 128:  # light text on a dark ground
+            gray = 255 - gray
+        h = gray.shape[0]
+        if h < self.LINE_PX:
+            f = min(4.0, self.LINE_PX / max(h, 1))
+            gray = cv2.resize(gray, None, fx=f, fy=f, interpolation=cv2.INTER_CUBIC)
+        pad = max(8, gray.shape[0] // 4)
+        gray = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        lines = self.tesseract.read(np.stack([gray] * 3, axis=-1))
+        if not lines:
+            return "", 0.0
+        text = " ".join(ln.text for ln in lines)
+        weight = sum(len(ln.text) for ln in lines) or 1
+        return text, sum(ln.confidence * len(ln.text) for ln in lines) / weight
+
+
 def _rgb(img: np.ndarray) -> np.ndarray:
     arr = np.asarray(img)
     if arr.ndim == 2:
@@ -238,11 +335,12 @@ _ENGINES_LOCK = threading.Lock()
 _FACTORIES = {"rapidocr": RapidOCREngine, "tesseract": TesseractEngine}
 
 
-def get_engine(name: str, *, runtime: str = "auto", instances: int | None = None
-               ) -> OCREngine:
+def get_engine(name: str, *, runtime: str = "auto", instances: int | None = None,
+               lang: str | None = None) -> OCREngine:
     """The process-wide engine called ``name`` (``rapidocr`` or ``tesseract``); for
     rapidocr, ``runtime`` (:data:`OCRRuntime`) and ``instances`` (parallel model
-    instances, default one per core) pick the engine."""
+    instances, default one per core) pick the engine; for tesseract, ``lang`` its
+    language data (default :attr:`TesseractEngine.LANG`)."""
     key = name.strip().lower()
     if key not in _FACTORIES:
         raise EngineUnavailable(f"unknown OCR engine {name!r}; choose one of "
@@ -254,7 +352,8 @@ def get_engine(name: str, *, runtime: str = "auto", instances: int | None = None
             if cache_key not in _ENGINES:
                 _ENGINES[cache_key] = RapidOCREngine(instances, resolved)
             return _ENGINES[cache_key]
+    lang = lang or TesseractEngine.LANG
     with _ENGINES_LOCK:
-        if key not in _ENGINES:
-            _ENGINES[key] = _FACTORIES[key]()
-        return _ENGINES[key]
+        if f"tesseract:{lang}" not in _ENGINES:
+            _ENGINES[f"tesseract:{lang}"] = TesseractEngine(lang)
+        return _ENGINES[f"tesseract:{lang}"]

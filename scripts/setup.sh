@@ -9,7 +9,10 @@ cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv}"
 EXTRAS="${EXTRAS:-dev}"
 PYTHON="${PYTHON:-python3}"
+# tesseract-ocr-kor: the Korean judge's recogniser (rapidocr's vocabulary has no Hangul;
+# see qa/scripts.py)
 APT_PACKAGES=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim tesseract-ocr-chi-tra
+              tesseract-ocr-kor
               fonts-noto-cjk fonts-dejavu-core fonts-dejavu-extra)
 
 need_apt=()

@@ -27,9 +27,10 @@ from pydantic import BaseModel
 from agents.brief import parse_brief
 from agents.planner import make_planner
 from agents.prompting import layout_for
-from agents.runner import create_run, execute, ocr_reader
+from agents.api import execute, ocr_reader, write_run
 from agents.settings import Settings
 from agents.spec import VisualSpec
+from agents.status import AssetStatus
 from generation.base import (
     Capabilities, EditRequest, GeneratedImage, GenerationRequest, OnSubmit, SizeLimits,
 )
@@ -172,9 +173,9 @@ def run_pipeline_bench(assets: int = 64, latency_s: float = 2.0, concurrency: in
         reader = ocr_reader(settings)
         reader.read(np.asarray(Image.open(io.BytesIO(first.data)).convert("RGB")))
         warmup = time.perf_counter() - t0
-        store = create_run(specs, settings, name="bench", seed=1)
+        store = write_run(specs, settings, name="bench", seed=1)
         t0 = time.perf_counter()
-        result = execute(store, settings, backend, seed=1)
+        result = execute(store.run_id, settings, backend=backend)
         wall = time.perf_counter() - t0
         qa_times = sorted(a["attempts"][0]["qa"]["elapsed_s"]
                           for a in result.manifest["assets"] if a["attempts"])
@@ -184,7 +185,7 @@ def run_pipeline_bench(assets: int = 64, latency_s: float = 2.0, concurrency: in
             assets=assets, latency_s=latency_s, concurrency=concurrency, size=f"{size}x{size}",
             regions=len(specs[0].text_regions), wall_s=round(wall, 3), ideal_s=ideal,
             overhead_ratio=round(wall / ideal, 3),
-            accepted=sum(a["status"] == "accepted" for a in result.manifest["assets"]),
+            accepted=sum(a["status"] == AssetStatus.ACCEPTED for a in result.manifest["assets"]),
             max_in_flight=backend.max_in_flight,
             qa_median_s=qa_times[len(qa_times) // 2] if qa_times else 0.0,
             peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

@@ -124,10 +124,59 @@ def language_of(brief: Brief, text: str) -> str:
     return "en" if is_cjk_lang and any(c.isalpha() for c in text) else lang
 
 
+_LABEL_WORDS = (
+    "the", "a", "an", "its", "with", "and", "then", "plus", "followed", "by", "reading",
+    "reads", "saying", "says", "that", "which", "text", "words", "word", "line", "lines",
+    "headline", "heading", "title", "subheadline", "subheading", "subtitle", "tagline",
+    "slogan", "caption", "price", "offer", "small", "print", "fine", "legal", "disclaimer",
+    "terms", "cta", "button", "call", "to", "action", "label", "badge", "copy", "of", "as",
+    "under", "it", "below", "above", "beneath", "over", "on", "in", "main", "big", "large",
+    "bold", "short", "second", "first", "third", "final", "last", "another", "one", "is",
+    "for", "says:", "reading:",
+    "标题", "文字", "写着", "和", "以及", "价格")
+_SEPARATOR = re.compile(r"^[\s,;:.!?()\-–—]*$")
+
+
 def strip_quotes(prompt: str, entries: list[CopyEntry]) -> str:
-    """A free-text prompt with its quoted copy replaced by the role it plays."""
-    out = prompt
-    for e in entries:
-        for left, right in (('"', '"'), ("“", "”"), ("「", "」"), ("『", "』")):
-            out = out.replace(f"{left}{e.text}{right}", f"the {e.role}")
-    return " ".join(out.split())
+    """What a free-text prompt describes, with its quoted copy taken out *together with the
+    words that only introduce it*: ``A cosy cafe poster with warm browns, headline "X",
+    then "Y" and the price "$4"`` → ``A cosy cafe poster with warm browns``. Words that
+    describe the scene stay as written (``a neon sign reading "OPEN" above the door`` →
+    ``a neon sign above the door``)."""
+    texts = {e.text for e in entries}
+    pieces = re.split(r'"([^"]+)"|“([^”]+)”|「([^」]+)」|『([^』]+)』', prompt)
+    # re.split gives: text, 4 groups, text, 4 groups, …
+    segments = [pieces[0]]
+    for i in range(1, len(pieces), 5):
+        quoted = next((g for g in pieces[i:i + 4] if g is not None), "")
+        if quoted in texts:
+            segments.append("\0")
+        else:
+            segments.append(quoted)
+        segments.append(pieces[i + 4])
+    out: list[str] = []
+    for k, seg in enumerate(segments):
+        if seg == "\0":
+            continue
+        before_copy = k + 1 < len(segments) and segments[k + 1] == "\0"
+        after_copy = k > 0 and segments[k - 1] == "\0"
+        words = seg.split(" ")
+        if before_copy:  # drop the label words that introduce the copy
+            while words and (words[-1].strip(",;:.").lower() in _LABEL_WORDS
+                             or _SEPARATOR.match(words[-1])):
+                words.pop()
+        if after_copy:  # and connectors or punctuation left right after it
+            while words and (_SEPARATOR.match(words[0]) or (
+                    words[0].strip(",;:").lower() in ("and", "then", "plus", "with")
+                    and len(words) > 1 and words[1].strip(",;:").lower() in _LABEL_WORDS)):
+                words.pop(0)
+        kept = " ".join(words).strip()
+        if kept and not _SEPARATOR.match(kept):
+            out.append(kept)
+    text = ""
+    for kept in out:  # a piece that starts a sentence keeps the full stop before it
+        if text and kept[:1].isupper() and not text.endswith((".", "!", "?")):
+            text = text.rstrip(" ,;:") + "."
+        text += (" " if text else "") + kept
+    text = re.sub(r"\s+([,;.])", r"\1", " ".join(text.split()))
+    return text.strip(" ,;:-–—")

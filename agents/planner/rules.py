@@ -18,7 +18,8 @@ from agents.planner.base import (CopyEntry, copy_entries, language_of, render_po
 from agents.settings import Settings
 from agents.spec import Box, Region, Typography, VisualSpec
 from generation.backgrounds import read_style
-from generation.palette import BLACK, WHITE, RGB, contrast, mix, parse_hex, roles, to_hex
+from generation.palette import (BLACK, RGB, WHITE, contrast, mix, palette_from_words, parse_hex,
+                                roles, to_hex)
 
 FALLBACK_PALETTE = ["#1d3557", "#457b9d", "#f1faee", "#e63946"]
 """Used when the brief names no brand colours."""
@@ -33,8 +34,18 @@ def background_of(brief: Brief, entries: list[CopyEntry]) -> str:
     if brief.background:
         return brief.background
     if brief.prompt and not brief.copy_:
-        return strip_quotes(brief.prompt, entries)
+        described = strip_quotes(brief.prompt, entries)
+        if described:
+            return described
     return "clean soft gradient in the brand colours"
+
+
+def palette_of(brief: Brief, background: str) -> list[str]:
+    """The brand colours; without them, the colours the brief's words name ("warm browns",
+    "deep red night sky"), completed to a usable palette; else :data:`FALLBACK_PALETTE`."""
+    if brief.brand.colors:
+        return list(brief.brand.colors)
+    return palette_from_words(f"{background} {brief.style}") or list(FALLBACK_PALETTE)
 
 
 def text_colours(palette: list[str], description: str) -> dict[str, str]:
@@ -77,8 +88,8 @@ class RulesPlanner:
         return [self.plan_format(brief, fmt, entries) for fmt in brief.formats]
 
     def plan_format(self, brief: Brief, fmt: Format, entries: list[CopyEntry]) -> VisualSpec:
-        palette = list(brief.brand.colors) or list(FALLBACK_PALETTE)
         background = background_of(brief, entries)
+        palette = palette_of(brief, background)
         colours = text_colours(palette, f"{background} {brief.style}")
         placement = place([Item(e.name, e.role, e.text) for e in entries], fmt.width, fmt.height)
         fonts = brief.brand.fonts
@@ -107,5 +118,5 @@ class RulesPlanner:
 
 
 def _image_description(brief: Brief, background: str) -> str:
-    words = brief.style or background
-    return f"key visual matching the theme: {words}" if words else "key visual"
+    """The picture area shows the scene the brief describes."""
+    return background

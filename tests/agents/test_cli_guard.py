@@ -171,11 +171,11 @@ def test_debug_prints_the_traceback_too(tmp_path: Path) -> None:
 
 def test_an_unexpected_error_is_one_line_that_says_it_is_a_bug(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import agents.runner
+    import agents.api
 
     def broken(*a, **k):  # noqa: ANN002, ANN003, ANN202
         raise KeyError("boom")
-    monkeypatch.setattr(agents.runner, "plan_brief", broken)
+    monkeypatch.setattr(agents.api, "plan_brief", broken)
     r = _plan(_json(tmp_path, GOOD))
     assert r.exit_code == 2 and "internal error (KeyError" in r.output and "bug" in r.output
     assert "Traceback" not in r.output

@@ -166,4 +166,4 @@ def test_reject_after_review(store: RunStore) -> None:
     assert store.asset_status("card")["review"]["note"] == "off brand"
     manifest = store.write_manifest()
     assert manifest["assets"][0]["status"] == "rejected"
-    assert json.loads((store.root / "manifest.json").read_text())["status"] == "completed"
+    assert json.loads((store.root / "manifest.json").read_text())["status"] == "failed"

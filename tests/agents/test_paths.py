@@ -126,7 +126,7 @@ def test_wrong_kind_long_and_control_character_paths(kit: Path) -> None:
 def test_a_planner_may_not_name_files_the_brief_did_not_give(kit: Path, settings) -> None:
     from agents.errors import PlannerError
     from agents.planner.rules import RulesPlanner
-    from agents.runner import plan_brief
+    from agents.api import plan_brief
 
     brief = load_brief(_brief(kit, {"logo": "logo.png"}))
     specs = RulesPlanner().plan(brief)
@@ -138,7 +138,7 @@ def test_a_planner_may_not_name_files_the_brief_did_not_give(kit: Path, settings
         def plan(self, b):  # noqa: ANN001, ANN202 - what a misbehaving LLM plan amounts to
             return RulesPlanner.plan(self, tampered)
 
-    import agents.runner as runner_mod
+    import agents.api as runner_mod
     orig = runner_mod.make_planner
     runner_mod.make_planner = lambda s: Sneaky()
     try:

@@ -20,7 +20,8 @@ import pytest
 from agents.brief import load_brief
 from agents.planner import make_planner
 from agents.prompting import glyph_texts, layout_for
-from agents.runner import start_run
+from agents.api import start_run
+from agents.errors import RunStopped
 from agents.settings import Settings
 from agents.spec import VisualSpec
 from agents.store import RunStore
@@ -181,14 +182,16 @@ def test_exhausted_balance_stops_the_run_and_keeps_what_was_done(tmp_path: Path)
     with ZaiServer() as server:
         settings = _settings(tmp_path, "zai", zai_api_key=KEY, zai_base_url=server.base_url)
         server.script("submit", "429-balance")
-        with pytest.raises(QuotaExceeded) as exc:
+        with pytest.raises(RunStopped) as exc:
             start_run(brief, settings, seed=3)
+    assert isinstance(exc.value.cause, QuotaExceeded)
     assert "zai" in str(exc.value) and KEY not in str(exc.value)
     run_dir = next((tmp_path / "runs").iterdir())
+    assert exc.value.run_id == run_dir.name and "signwriter resume" in str(exc.value)
     meta = json.loads((run_dir / "run.json").read_text())
     assert meta["status"] == "stopped" and "arrears" in meta["error"].lower()
     assert (run_dir / "specs" / "social-square.json").is_file()
-    assert json.loads((run_dir / "manifest.json").read_text())["status"] != "completed"
+    assert json.loads((run_dir / "manifest.json").read_text())["status"] == "stopped"
 
 
 def test_content_rejection_fails_the_asset_with_the_reason(tmp_path: Path) -> None:

@@ -53,20 +53,73 @@ def test_overlay_text_is_left_to_signwriter_and_not_quoted(summer):
     assert "free of any lettering" in prompt and "across the bottom" in prompt
 
 
+def _sentence_with(prompt: str, text: str) -> str:
+    return next(s for s in re.split(r"(?<=[.])\s+(?=[A-Z])", prompt) if text in s)
+
+
 def test_positions_typography_style_and_brand_are_in_words(summer):
     prompt = compile_prompt(summer[0])
-    headline_line = next(ln for ln in prompt.splitlines() if '"Summer Sale"' in ln)
-    assert "The headline" in headline_line
-    assert "across the top" in headline_line
-    assert "bold" in headline_line and "very large" in headline_line
-    assert "#004e89" in headline_line
+    headline = _sentence_with(prompt, '"Summer Sale"')
+    assert "the headline" in headline and "main title" in headline
+    assert headline.startswith("Across the top")
+    assert "bold" in headline and "very large" in headline
+    assert "deep blue" in headline  # #004e89, in words
+    assert "rounded coral button" in _sentence_with(prompt, '"Shop Now"')
     assert "Sunny Outfitters" in prompt
     assert "sunny beach with palm leaves" in prompt
-    assert "flat illustration" in prompt
+    assert "flat illustration style" in prompt
     assert "English" in prompt
     banner = compile_prompt(summer[2])
-    assert "web banner" in banner and "1920x768" in banner
-    assert re.search(r'"Summer Sale", (at|in) the (upper|top|middle) left', banner)
+    assert "landscape web banner" in banner
+    assert re.search(r'(At|In) the (upper|top|middle) left, the headline "Summer Sale"', banner)
+
+
+@pytest.mark.parametrize("brief", sorted(p.name for p in EXAMPLES.glob("*.yaml")))
+def test_prompt_is_narrative_prose_in_the_models_own_style(brief):
+    """Z.ai's guidance for GLM-Image prompts: fluent prose, no lists or headings, every
+    visible text quoted exactly once and nothing else quoted, colours and sizes in words."""
+    for spec in RulesPlanner().plan(load_brief(EXAMPLES / brief)):
+        for prompt in (compile_prompt(spec),
+                       compile_prompt(spec, reinforce=[spec.text_regions[0].text or ""],
+                                      attempt=2)):
+            assert "\n" not in prompt  # one paragraph
+            for line in prompt.splitlines():
+                assert not re.match(r"\s*([-*•]|\d+[.)])\s", line), line
+            outside = re.sub(r'"[^"]*"', "", prompt)
+            assert "#" not in outside and "%" not in outside and " px" not in outside
+            assert not re.search(r"\b[A-Z][a-z]+( [a-z]+)?:", outside)  # no "Background:"
+            model_texts = [quote(r.text or "")[1:-1] for r in spec.text_regions
+                           if r.render == "model"]  # quote marks inside made harmless
+            assert sorted(_glm_glyph_texts(prompt)) == sorted(model_texts)
+            for text in model_texts:
+                assert prompt.count(f'"{text}"') == 1
+            assert prompt.count('"') == 2 * len(model_texts)
+            assert "style" in prompt.split(".")[0]  # the visual style is named up front
+
+
+def test_free_text_description_reaches_the_prompt_intact():
+    brief = load_brief(EXAMPLES / "coffee-free-text.yaml")
+    spec = RulesPlanner().plan(brief)[0]
+    prompt = compile_prompt(spec)
+    assert "cosy autumn cafe poster with warm browns and a steaming latte on a wooden table" \
+        in prompt
+    for garble in ("headline the headline", "the subheadline", "the price the price",
+                   "the legal"):
+        assert garble not in prompt
+    assert "warm brown" in prompt.split("The colour palette is")[1].split(".")[0]
+    assert "navy" not in prompt  # the default palette is not used when the brief names colours
+
+
+@pytest.mark.parametrize(("prompt", "described"), [
+    ('A poster for "Summer Sale" with "50% off"', "A poster"),
+    ('a neon sign reading "OPEN" above the door, on a rainy street',
+     "a neon sign above the door, on a rainy street"),
+    ('A minimalist tech banner, title "Launch Day". Subtitle "Ship faster". Dark background '
+     'with a glowing grid.', "A minimalist tech banner. Dark background with a glowing grid."),
+])
+def test_free_text_description_loses_only_the_copy_and_its_labels(prompt, described):
+    brief = parse_brief({"prompt": prompt})
+    assert RulesPlanner().plan(brief)[0].background == described
 
 
 def test_reinforcement_spells_failed_text_letter_by_letter(summer):
@@ -75,8 +128,8 @@ def test_reinforcement_spells_failed_text_letter_by_letter(summer):
     prompt = compile_prompt(summer[0], reinforce=["Summer Sale", "From $49.99"], attempt=3)
     assert "S-u-m-m-e-r S-a-l-e" in prompt
     assert "F-r-o-m $-4-9-.-9-9" in prompt
-    assert "attempt 3" in prompt
-    assert "spelt exactly" in prompt
+    assert "came out wrong last time" in prompt
+    assert "clearly legible" in prompt
     # reinforcement adds no second copy of any text to the glyph encoder
     assert _glm_glyph_texts(prompt) == _glm_glyph_texts(plain)
 
@@ -86,7 +139,7 @@ def test_chinese_copy_is_quoted_and_reinforced_character_by_character():
     prompt = compile_prompt(spec, reinforce=["中秋团圆"])
     assert '"中秋团圆"' in prompt
     assert "中 秋 团 圆" in prompt and "4 characters" in prompt
-    assert "Simplified Chinese" in prompt and "Chinese characters" in prompt
+    assert "Simplified Chinese" in prompt and "exactly those characters" in prompt
     assert sorted(_glm_glyph_texts(prompt)) == sorted(r.text for r in spec.text_regions
                                                       if r.render == "model")
 
@@ -120,6 +173,7 @@ def test_edit_prompt_replaces_one_text_and_keeps_the_rest(summer):
     poster = summer[0]
     prompt = compile_edit_prompt(poster, "headline", "Summr Sale", "Summer Sale")
     assert prompt.startswith('Replace the text "Summr Sale" with "Summer Sale"')
+    assert "#" not in prompt and "%" not in prompt
     assert "keep everything else unchanged" in prompt
     assert "across the top" in prompt
     missing = compile_edit_prompt(poster, "price", None, "From $49.99")

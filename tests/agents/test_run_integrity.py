@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from agents.errors import RunBusy, RunIncomplete
-from agents.runner import resume_run, start_run
+from agents.api import resume_run, start_run
 from agents.settings import Settings
 from agents.store import RunLock, RunStore, read_json, write_json
 from tests.agents.test_pipeline_remote import BRIEF, KEY, Model, _specs

@@ -187,7 +187,7 @@ def test_unknown_protocol_is_refused_up_front():
 # --- wired in: settings choose it; check_image uses it only for illegible regions ----------
 
 def test_settings_select_glm_ocr(monkeypatch, server):
-    from agents.runner import vision_reader
+    from agents.api import vision_reader
     from agents.settings import Settings
 
     monkeypatch.setenv("SIGNWRITER_VISION_BASE_URL", server.chat_url)

@@ -1,17 +1,25 @@
-"""The library API behind the CLI, the web app and the workers.
+"""The one library API: every door (the CLI, the web app, the HTTP API, workers) calls this.
 
-    result = start_run("brief.yaml", settings)          # plan, then run every asset
-    result = resume_run(run_id, settings)              # continue after a crash or a stop
-    pending_reviews(settings); decide_review(run_id, asset_id, "approve", settings)
+::
 
-A run plans every format first (so a brief error or copy that cannot fit is reported
-before anything is paid for), writes the specs, then runs one checkpointed graph thread
-per asset, several at once.
+    run = create_run("brief.yaml", settings)       # plan every format, write the run folder
+    result = execute(run.run_id, settings)          # generate, check, decide every asset
+    result = start_run("brief.yaml", settings)     # both at once
+    result = resume_run(run_id, settings)           # continue after a crash or a stop
+    list_runs(settings); list_reviews(settings); read_manifest(run_id, settings)
+    decide_review(run_id, asset_id, Decision.APPROVE, settings, reviewer="ana")
+
+Planning happens *before* the graph: every format of the brief is planned and size-checked
+first (so a brief error or copy that cannot fit is reported before anything is paid for),
+the specs are written to the run folder, then one checkpointed graph thread per asset
+(start → generate → check → decide → review) runs, several at once.
+
+Statuses are :mod:`agents.status` enums; ``result.status`` is the run's, and
+``result.status.exit_code`` what a command line should exit with.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 import time
@@ -24,16 +32,18 @@ from typing import Any
 
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
+from pydantic import BaseModel
 
 from agents.brief import Brief, load_brief
-from agents.errors import (PlannerError, ReviewError, RunBusy, RunIncomplete, SignwriterError,
-                           SpecError)
+from agents.errors import (PlannerError, ReviewError, RunBusy, RunIncomplete, RunStopped,
+                           SignwriterError, SpecError)
 from agents.graph import compiled_graph
 from agents.paths import looks_like_path
 from agents.planner import make_planner
 from agents.settings import Settings
 from agents.spec import VisualSpec, size_problem, snap_size
 from agents.state import Budget, Context, Event
+from agents.status import AssetStatus, Decision, RunStatus
 from agents.store import (RunStore, disk_full, dump_json, ensure_writable, locked, new_run_id,
                           read_json, storage_error, write_json)
 from generation.base import Backend
@@ -45,16 +55,47 @@ RUN_SETTINGS = ("backend", "planner", "max_attempts", "max_cost", "simulate_erro
                 "concurrency")
 """Settings a run records in run.json, so resume and review use what the run started with."""
 
+OnEvent = Callable[[Event], None]
+OnWait = Callable[[dict[str, Any] | None], None]
+"""Told who holds a run (pid, host, command, since) before waiting for it."""
+
 
 @dataclass
 class RunResult:
+    """A run folder and its manifest (``manifest.json``'s content) as the API left it."""
+
     run_id: str
     run_dir: Path
     manifest: dict[str, Any]
 
     @property
+    def status(self) -> RunStatus:
+        return RunStatus(self.manifest["status"])
+
+    @property
     def ok(self) -> bool:
-        return all(a["status"] == "accepted" for a in self.manifest["assets"])
+        return self.status is RunStatus.SUCCEEDED
+
+
+class RunSummary(BaseModel):
+    """One line of :func:`list_runs`."""
+
+    run_id: str
+    status: RunStatus
+    backend: str | None
+    created: float | None
+    assets: dict[AssetStatus, int]
+    cost_usd: float
+
+
+class ReviewItem(BaseModel):
+    """An asset waiting for a person (:func:`list_reviews`)."""
+
+    run_id: str
+    asset_id: str
+    reason: str | None
+    best_attempt: int | None
+    image: str | None
 
 
 def backend_options(settings: Settings, name: str, *, seed: int = 0) -> dict[str, Any]:
@@ -130,7 +171,8 @@ def vision_reader(settings: Settings) -> VisionReader | None:
                         protocol=settings.vision_protocol)
 
 
-def _make_backend(settings: Settings, seed: int) -> Backend:
+def make_backend(settings: Settings, seed: int = 0) -> Backend:
+    """The backend ``settings.backend`` names, configured from the settings."""
     return create_backend(settings.backend, **backend_options(settings, settings.backend,
                                                               seed=seed))
 
@@ -172,32 +214,36 @@ def _thread(store: RunStore, asset_id: str) -> dict[str, Any]:
     return {"configurable": {"thread_id": f"{store.run_id}/{asset_id}"}}
 
 
-def start_run(brief_path: str | Path, settings: Settings, *,
-              on_event: Callable[[Event], None] | None = None,
-              on_planned: Callable[[list[VisualSpec]], None] | None = None,
-              run_id: str | None = None, seed: int | None = None) -> RunResult:
-    """Plan a brief and run every asset to accepted, needs_review or failed.
+def create_run(brief_path: str | Path, settings: Settings, *, run_id: str | None = None,
+               seed: int | None = None, on_event: OnEvent | None = None) -> RunResult:
+    """Plan a brief and write its run folder (specs, run.json); nothing is generated yet.
 
-    The runs folder is checked first (a read-only or full disk is refused before anything
-    is planned or paid for); the run's lock is held from its creation to the end."""
+    Every format is planned and fitted to the backend's sizes first, so a bad brief, copy
+    that cannot fit or a size the backend refuses is an error before anything is paid for.
+    Emits one ``planned`` event per asset. The runs folder is checked first: a read-only
+    or full disk is refused before anything is planned or paid for.
+    """
     ensure_writable(settings.runs_dir)
     brief = load_brief(brief_path, settings)
     seed = int(time.time()) & 0x7FFFFFFF if seed is None else seed
-    backend = _make_backend(settings, seed)
+    backend = make_backend(settings, seed)
     specs = [fit_to_backend(s, backend) for s in plan_brief(brief, settings)]
     run_id = run_id or new_run_id(brief.name)
     with locked(settings.runs_dir, run_id, "signwriter run"):
-        store = create_run(specs, settings, name=brief.name, brief_path=Path(brief_path),
-                           run_id=run_id, seed=seed)
-        if on_planned:
-            on_planned(specs)
-        return execute(store, settings, backend, seed, on_event)
+        store = write_run(specs, settings, name=brief.name, brief_path=Path(brief_path),
+                          run_id=run_id, seed=seed)
+    for spec in specs:
+        if on_event:
+            on_event(Event("planned", spec.asset_id, detail={
+                "width": spec.width, "height": spec.height, "regions": len(spec.regions)}))
+    return RunResult(store.run_id, store.root, store.manifest())
 
 
-def create_run(specs: list[VisualSpec], settings: Settings, *, name: str, seed: int,
-               brief_path: Path | None = None, run_id: str | None = None) -> RunStore:
+def write_run(specs: list[VisualSpec], settings: Settings, *, name: str, seed: int,
+              brief_path: Path | None = None, run_id: str | None = None) -> RunStore:
     """Create the run folder with its brief, specs and run.json, all at once (nothing is
-    generated yet): the folder appears complete, or not at all (:meth:`RunStore.create`)."""
+    generated yet): the folder appears complete, or not at all (:meth:`RunStore.create`);
+    run.json lists the assets, so a resume can tell a complete run from a damaged one."""
     run_id = run_id or new_run_id(name)
     files: dict[str, bytes] = {}
     if brief_path is not None:
@@ -206,7 +252,7 @@ def create_run(specs: list[VisualSpec], settings: Settings, *, name: str, seed: 
         files[f"specs/{spec.asset_id}.json"] = dump_json(spec.model_dump(mode="json"))
     files["run.json"] = dump_json({
         "run_id": run_id, "brief": str(brief_path) if brief_path else None,
-        "created": time.time(), "seed": seed, "status": "running",
+        "created": time.time(), "seed": seed, "status": RunStatus.RUNNING,
         "assets": [spec.asset_id for spec in specs],
         **{k: getattr(settings, k) for k in RUN_SETTINGS}})
     store = RunStore.create(settings.runs_dir, run_id, files)
@@ -216,6 +262,18 @@ def create_run(specs: list[VisualSpec], settings: Settings, *, name: str, seed: 
         raise storage_error(e, f"run {run_id}", f"resume it with `signwriter resume {run_id}` "
                                                 "once there is space") from e
     return store
+
+
+def start_run(brief_path: str | Path, settings: Settings, *, on_event: OnEvent | None = None,
+              run_id: str | None = None, seed: int | None = None) -> RunResult:
+    """:func:`create_run` then :func:`execute`: every asset to accepted, needs_review or
+    failed. The run's lock is held from its creation to the end (nobody can resume it in
+    between)."""
+    ensure_writable(settings.runs_dir)
+    run_id = run_id or new_run_id(load_brief(brief_path, settings).name)
+    with locked(settings.runs_dir, run_id, "signwriter run"):
+        created = create_run(brief_path, settings, run_id=run_id, seed=seed, on_event=on_event)
+        return execute(created.run_id, settings, on_event=on_event)
 
 
 def run_settings(store: RunStore, settings: Settings) -> tuple[Settings, int]:
@@ -237,8 +295,8 @@ def check_run_complete(store: RunStore) -> None:
         try:
             brief = load_brief(briefs[0])
         except SignwriterError:
-            return  # the brief copy cannot be read again (limits changed): trust the specs
-        missing = [f.name for f in brief.formats if f.name not in have]
+            brief = None  # the brief copy cannot be read again (limits changed)
+        missing = [f.name for f in brief.formats if f.name not in have] if brief else []
         if missing:
             raise RunIncomplete(f"run {store.run_id} is incomplete: no spec for "
                                 f"{', '.join(missing)} (its brief asks for "
@@ -249,52 +307,66 @@ def check_run_complete(store: RunStore) -> None:
                             "`signwriter run`")
 
 
-def resume_run(run_id: str, settings: Settings, *,
-               on_event: Callable[[Event], None] | None = None,
-               wait: bool | float = False,
-               on_wait: Callable[[dict[str, Any] | None], None] | None = None) -> RunResult:
+def resume_run(run_id: str, settings: Settings, *, on_event: OnEvent | None = None,
+               wait: bool | float = False, on_wait: OnWait | None = None) -> RunResult:
     """Continue a run: unfinished assets go on where they stopped; nothing finished reruns.
-    Another process holding the run: :class:`RunBusy` at once, or wait with ``wait``."""
-    store = RunStore.open(settings.runs_dir, run_id)
-    with locked(settings.runs_dir, store.run_id, "signwriter resume", wait, on_wait):
-        check_run_complete(store)
-        ensure_writable(store.root)
-        settings, seed = run_settings(store, settings)
-        backend = _make_backend(settings, seed)
-        return execute(store, settings, backend, seed, on_event)
+    Another process holding the run: :class:`~agents.errors.RunBusy` at once, or wait
+    (``wait`` True, or at most that many seconds)."""
+    return execute(run_id, settings, on_event=on_event, wait=wait, on_wait=on_wait)
 
 
-def execute(store: RunStore, settings: Settings, backend: Backend, seed: int,
-            on_event: Callable[[Event], None] | None = None) -> RunResult:
-    """Run (or continue) every asset of a run folder.
+def execute(run_id: str, settings: Settings, *, on_event: OnEvent | None = None,
+            backend: Backend | None = None, wait: bool | float = False,
+            on_wait: OnWait | None = None) -> RunResult:
+    """Run (or continue) every asset of a run, with the settings it was created with.
 
     ``settings.concurrency`` bounds the generations in flight; twice as many assets are
     worked on at once, so OCR of finished images overlaps with waiting on the backend.
+    An error that stops the run (a refused key, an exhausted balance, an interrupt)
+    leaves it ``stopped`` and is raised as :class:`~agents.errors.RunStopped` (typed
+    errors) after every asset in flight has finished its step. ``backend`` replaces the
+    one the settings name (benchmarks, tests).
+
+    Holds the run's lock throughout (:class:`~agents.store.RunLock`): a second process is
+    told who has it, or waits with ``wait``. A run folder missing specs is refused
+    (:class:`~agents.errors.RunIncomplete`); a full disk stops the run cleanly
+    (:class:`~agents.errors.StorageError`), keeping everything paid for.
     """
+    store = RunStore.open(settings.runs_dir, run_id)
+    with locked(settings.runs_dir, store.run_id, "signwriter run/resume", wait, on_wait):
+        check_run_complete(store)
+        ensure_writable(store.root)
+        return _execute(store, settings, on_event=on_event, backend=backend)
+
+
+def _execute(store: RunStore, settings: Settings, *, on_event: OnEvent | None,
+             backend: Backend | None) -> RunResult:
+    settings, seed = run_settings(store, settings)
+    backend = backend or make_backend(settings, seed)
     budget = Budget(settings.max_cost, spent=store.spent_usd())
     ctx = Context(settings=settings, store=store, backend=backend, budget=budget,
                   on_event=on_event, seed=seed, vision=vision_reader(settings),
                   reader=ocr_reader(settings), recheck=ocr_recheck_reader(settings),
                   slots=threading.BoundedSemaphore(settings.concurrency))
-    meta_path = store.root / "run.json"
-    with _saver(store) as saver:
-        graph = compiled_graph(saver)
+    _set_process_status(store, RunStatus.RUNNING, None)
+    error: BaseException | None = None
+    try:
+        with _saver(store) as saver:
+            graph = compiled_graph(saver)
 
-        def run_asset(asset_id: str) -> None:
-            config = _thread(store, asset_id)
-            snap = graph.get_state(config)
-            if not snap.values:
-                graph.invoke({"run_id": store.run_id, "asset_id": asset_id, "attempts": []},
-                             config, context=ctx, durability="sync")
-            elif (snap.next or snap.tasks) and not snap.interrupts:
-                # stopped mid-way: continue from the last checkpoint; a step whose node had
-                # finished before the crash is not run again (its writes were saved)
-                graph.invoke(None, config, context=ctx, durability="sync")
-            else:  # finished, or waiting for a human: a decision a crash cut short is completed
-                store.apply_decision(asset_id, snap.values)
+            def run_asset(asset_id: str) -> None:
+                config = _thread(store, asset_id)
+                snap = graph.get_state(config)
+                if not snap.values:
+                    graph.invoke({"run_id": store.run_id, "asset_id": asset_id,
+                                  "attempts": []}, config, context=ctx, durability="sync")
+                elif (snap.next or snap.tasks) and not snap.interrupts:
+                    # stopped mid-way: continue from the last checkpoint; a step whose node
+                    # had finished before the crash is not run again (its writes were saved)
+                    graph.invoke(None, config, context=ctx, durability="sync")
+                else:  # finished, or waiting for a human: complete a decision a crash cut
+                    store.apply_decision(asset_id, snap.values)
 
-        error: BaseException | None = None
-        try:
             assets = store.asset_ids()
             workers = max(1, min(len(assets), 2 * settings.concurrency))
             with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -314,46 +386,61 @@ def execute(store: RunStore, settings: Settings, backend: Backend, seed: int,
                         f.result()
                     except BaseException as e:  # noqa: BLE001 - re-raised below, after all
                         error = error or e
-        finally:
-            try:
-                meta = read_json(meta_path)
-                meta["status"] = "stopped" if error else "finished"
-                meta["error"] = str(error) if error else None
-                write_json(meta_path, meta)
-                manifest = store.write_manifest()
-            except OSError as e:  # the disk filled up: what is paid for is in the ledger
-                error = error or e
-                manifest = {}
-    if error:
-        if disk_full(error) or isinstance(error, OSError):
-            raise storage_error(error, f"run {store.run_id} stopped",
-                                "everything already generated is kept (images/, "
-                                "ledger.jsonl); free some space and continue with "
-                                f"`signwriter resume {store.run_id}`") from error
+    except BaseException as e:  # noqa: BLE001 - recorded as stopped, then re-raised
+        error = error or e
+    finally:
+        try:
+            manifest = _set_process_status(
+                store, RunStatus.STOPPED if error else RunStatus.RUNNING, error)
+        except OSError as e:  # the disk filled up: what is paid for is in the ledger
+            error = error or e
+            manifest = {}
+    if error is not None:
+        if isinstance(error, OSError) or disk_full(error):  # stopped cleanly, resumable
+            raise RunStopped(store.run_id, storage_error(
+                error, "cannot write the run folder", "everything already generated is kept "
+                "(images/, ledger.jsonl); free some space")) from error
+        if isinstance(error, Exception):
+            raise RunStopped(store.run_id, error) from error
         raise error
     return RunResult(store.run_id, store.root, manifest)
 
 
+def _set_process_status(store: RunStore, process: RunStatus,
+                        error: BaseException | None) -> dict[str, Any]:
+    """Record whether the runner is working on the run (or stopped early), and write the
+    manifest; run.json and manifest.json then carry the same derived status."""
+    meta_path = store.root / "run.json"
+    meta = read_json(meta_path)
+    meta["process"] = process
+    meta["error"] = str(error) if error else None
+    manifest = store.manifest(process=process)
+    meta["status"] = manifest["status"]
+    write_json(meta_path, meta)
+    store.write_manifest(manifest)
+    return manifest
+
+
 # --- review --------------------------------------------------------------------------------
-def pending_reviews(settings: Settings) -> list[dict[str, Any]]:
+def list_reviews(settings: Settings) -> list[ReviewItem]:
     """Every asset waiting for a person, across runs."""
-    out = []
+    out: list[ReviewItem] = []
     for store in RunStore.list(settings.runs_dir):
         waiting = [aid for aid in store.asset_ids()
-                   if store.asset_status(aid).get("status") == "needs_review"]
+                   if store.asset_status(aid).get("status") == AssetStatus.NEEDS_REVIEW]
         if waiting:  # the checkpoint decides: a decision a crash cut short is not listed
             waiting = [aid for aid in waiting if _still_waiting(store, aid)]
         for aid in waiting:
             st = store.asset_status(aid)
-            out.append({"run_id": store.run_id, "asset_id": aid, "reason": st.get("reason"),
-                        "best_attempt": st.get("best_attempt"),
-                        "image": _best_image(store, aid, st.get("best_attempt"))})
+            out.append(ReviewItem(run_id=store.run_id, asset_id=aid, reason=st.get("reason"),
+                                  best_attempt=st.get("best_attempt"),
+                                  image=_best_image(store, aid, st.get("best_attempt"))))
     return out
 
 
 def _still_waiting(store: RunStore, asset_id: str) -> bool:
-    """True unless the checkpoint holds a decision for this asset (then its derived files
-    are completed here, when nobody else holds the run)."""
+    """True unless the checkpoint holds a decision for this asset (its status.json and
+    final image are then completed here, when no other process holds the run)."""
     if not store.checkpoint_db.exists():
         return True
     with _saver(store) as saver:
@@ -362,7 +449,9 @@ def _still_waiting(store: RunStore, asset_id: str) -> bool:
         return True
     try:
         with locked(store.root.parent, store.run_id, "signwriter review list"):
-            store.apply_decision(asset_id, snap.values)
+            if store.apply_decision(asset_id, snap.values):
+                _set_process_status(store, RunStatus(read_json(store.root / "run.json").get(
+                    "process", RunStatus.RUNNING)), None)
     except (RunBusy, OSError):
         pass  # its owner completes it
     return False
@@ -375,53 +464,72 @@ def _best_image(store: RunStore, aid: str, n: int | None) -> str | None:
     return None
 
 
-def decide_review(run_id: str, asset_id: str, decision: str, settings: Settings, *,
+def decide_review(run_id: str, asset_id: str, decision: Decision | str, settings: Settings, *,
                   reviewer: str | None = None, note: str | None = None,
                   attempt: int | None = None, wait: bool | float = False,
-                  on_wait: Callable[[dict[str, Any] | None], None] | None = None) -> RunResult:
+                  on_wait: OnWait | None = None) -> RunResult:
     """Apply a person's decision (approve | reject) and resume that asset's graph.
 
-    Holds the run's lock (another decision or a resume at the same moment: :class:`RunBusy`,
-    or wait with ``wait``). The decision is saved in the checkpoint first; status.json and
-    final.png follow from it (:meth:`RunStore.apply_decision`), so a decision killed half
-    way is completed by the next command, and a second decision is refused, never applied
-    over the first."""
-    if decision not in ("approve", "reject"):
-        raise ReviewError(f"unknown decision {decision!r}: use approve or reject")
+    Holds the run's lock (another decision or a resume at the same moment:
+    :class:`~agents.errors.RunBusy`, or wait with ``wait``). The decision is saved in the
+    checkpoint first; status.json and final.png follow from it
+    (:meth:`RunStore.apply_decision`), so a decision killed half way is completed by the
+    next command, and a second decision is refused, never applied over the first."""
+    try:
+        decision = Decision(decision)
+    except ValueError:
+        raise ReviewError(f"unknown decision {str(decision)[:40]!r}: use "
+                          f"{' or '.join(d.value for d in Decision)}") from None
     store = RunStore.open(settings.runs_dir, run_id)
-    with locked(settings.runs_dir, store.run_id, f"signwriter review {decision}", wait,
+    with locked(settings.runs_dir, store.run_id, f"signwriter review {decision.value}", wait,
                 on_wait):
         if asset_id not in store.asset_ids():
             raise ReviewError(f"run {run_id} has no asset '{asset_id[:80]}' "
                               f"(assets: {', '.join(store.asset_ids())})")
         settings, seed = run_settings(store, settings)
-        backend = _make_backend(settings, seed)
+        backend = make_backend(settings, seed)
         ctx = Context(settings=settings, store=store, backend=backend,
                       budget=Budget(settings.max_cost, store.spent_usd()), seed=seed)
+        process = RunStatus(read_json(store.root / "run.json").get("process",
+                                                                   RunStatus.RUNNING))
         with _saver(store) as saver:
             graph = compiled_graph(saver)
             config = _thread(store, asset_id)
             snap = graph.get_state(config)
             if not snap.interrupts:
-                store.apply_decision(asset_id, snap.values or {})
-                store.write_manifest()
+                if store.apply_decision(asset_id, snap.values or {}):
+                    _set_process_status(store, process, None)
                 st = store.asset_status(asset_id)
                 done = (snap.values or {}).get("review") or {}
                 if done.get("decision"):
                     by = f" by {done['reviewer']}" if done.get("reviewer") else ""
                     raise ReviewError(f"{run_id}/{asset_id} was already decided{by}: "
                                       f"{st.get('status')} ({done['decision']}); your "
-                                      f"{decision} was not applied")
+                                      f"{decision.value} was not applied")
                 raise ReviewError(f"{run_id}/{asset_id} is not waiting for review "
                                   f"(status: {st.get('status')})")
-            graph.invoke(Command(resume={"decision": decision, "reviewer": reviewer,
+            graph.invoke(Command(resume={"decision": decision.value, "reviewer": reviewer,
                                          "note": note, "attempt": attempt}), config,
                          context=ctx, durability="sync")
             store.apply_decision(asset_id, graph.get_state(config).values)
-        manifest = store.write_manifest()
+        manifest = _set_process_status(store, process, None)
     return RunResult(store.run_id, store.root, manifest)
 
 
-def load_manifest(run_id: str, settings: Settings) -> dict[str, Any]:
-    store = RunStore.open(settings.runs_dir, run_id)
-    return json.loads((store.root / "manifest.json").read_text(encoding="utf-8"))
+# --- reading -------------------------------------------------------------------------------
+def list_runs(settings: Settings) -> list[RunSummary]:
+    """Every run under the runs folder, oldest first."""
+    out: list[RunSummary] = []
+    for store in RunStore.list(settings.runs_dir):
+        m = store.manifest()
+        counts: dict[AssetStatus, int] = {}
+        for a in m["assets"]:
+            counts[AssetStatus(a["status"])] = counts.get(AssetStatus(a["status"]), 0) + 1
+        out.append(RunSummary(run_id=m["run_id"], status=m["status"], backend=m["backend"],
+                              created=m["created"], assets=counts, cost_usd=m["cost_usd"]))
+    return out
+
+
+def read_manifest(run_id: str, settings: Settings) -> dict[str, Any]:
+    """A run's manifest, as of now (rebuilt from its files)."""
+    return RunStore.open(settings.runs_dir, run_id).manifest()
