@@ -47,6 +47,7 @@ from agents.status import AssetStatus, Decision, RunStatus
 from agents.store import (RunStore, disk_full, dump_json, ensure_writable, locked, new_run_id,
                           read_json, storage_error, write_json)
 from generation.base import Backend
+from generation.redact import redacting
 from generation.registry import create_backend
 from qa.ocr import OCREngine, get_engine, resolve_recheck_runtime
 from qa.vision import VisionReader
@@ -172,9 +173,10 @@ def vision_reader(settings: Settings) -> VisionReader | None:
 
 
 def make_backend(settings: Settings, seed: int = 0) -> Backend:
-    """The backend ``settings.backend`` names, configured from the settings."""
-    return create_backend(settings.backend, **backend_options(settings, settings.backend,
-                                                              seed=seed))
+    """The backend ``settings.backend`` names, configured from the settings; every
+    configured key is cut from what it returns (:mod:`generation.redact`)."""
+    return redacting(create_backend(settings.backend, **backend_options(
+        settings, settings.backend, seed=seed)), settings.secrets())
 
 
 def plan_brief(brief: Brief, settings: Settings) -> list[VisualSpec]:
@@ -228,10 +230,8 @@ def create_run(brief_path: str | Path, settings: Settings, *, run_id: str | None
     seed = int(time.time()) & 0x7FFFFFFF if seed is None else seed
     backend = make_backend(settings, seed)
     specs = [fit_to_backend(s, backend) for s in plan_brief(brief, settings)]
-    run_id = run_id or new_run_id(brief.name)
-    with locked(settings.runs_dir, run_id, "signwriter run"):
-        store = write_run(specs, settings, name=brief.name, brief_path=Path(brief_path),
-                          run_id=run_id, seed=seed)
+    store = write_run(specs, settings, name=brief.name, brief_path=Path(brief_path),
+                      run_id=run_id, seed=seed)
     for spec in specs:
         if on_event:
             on_event(Event("planned", spec.asset_id, detail={
@@ -267,13 +267,9 @@ def write_run(specs: list[VisualSpec], settings: Settings, *, name: str, seed: i
 def start_run(brief_path: str | Path, settings: Settings, *, on_event: OnEvent | None = None,
               run_id: str | None = None, seed: int | None = None) -> RunResult:
     """:func:`create_run` then :func:`execute`: every asset to accepted, needs_review or
-    failed. The run's lock is held from its creation to the end (nobody can resume it in
-    between)."""
-    ensure_writable(settings.runs_dir)
-    run_id = run_id or new_run_id(load_brief(brief_path, settings).name)
-    with locked(settings.runs_dir, run_id, "signwriter run"):
-        created = create_run(brief_path, settings, run_id=run_id, seed=seed, on_event=on_event)
-        return execute(created.run_id, settings, on_event=on_event)
+    failed."""
+    created = create_run(brief_path, settings, run_id=run_id, seed=seed, on_event=on_event)
+    return execute(created.run_id, settings, on_event=on_event)
 
 
 def run_settings(store: RunStore, settings: Settings) -> tuple[Settings, int]:

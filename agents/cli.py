@@ -101,7 +101,16 @@ def one_line(message: str, limit: int = MAX_MESSAGE_CHARS) -> str:
     return flat if len(flat) <= limit else flat[:limit - 24] + f"… ({len(flat):,} characters)"
 
 
+def _secrets() -> list[str]:
+    try:
+        return Settings().secrets()
+    except Exception:  # noqa: BLE001 - broken settings are reported elsewhere
+        return []
+
+
 def _fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
+    from generation.redact import redact
+    message = redact(message, _secrets())  # the last line of defence: no key on stderr
     console.print(f"[bold red]error:[/] {escape(one_line(message))}", highlight=False)
     raise typer.Exit(code)
 
@@ -619,18 +628,23 @@ def bench_qa(
 
 
 @app.command()
-def doctor(offline: Annotated[bool, typer.Option("--offline", help="Do not contact endpoints.")] = False,
+def doctor(offline: Annotated[Optional[bool], typer.Option("--offline/--online", help="Contact the configured endpoints or not (default: only when a backend is set explicitly, by SIGNWRITER_BACKEND or .env).", show_default=False)] = None,
            timeout: Annotated[float, typer.Option(help="Seconds per endpoint check.")] = 5.0) -> None:
     """Check the configuration and reach each configured endpoint (keys are never shown)."""
     from agents.doctor import run_checks
-    checks = run_checks(_settings(), timeout=timeout, reach=not offline)
+    settings = _settings()
+    if offline is None:  # nothing is contacted unless a backend was chosen on purpose
+        offline = "backend" not in settings.model_fields_set
+    checks = run_checks(settings, timeout=timeout, reach=not offline)
     t = Table(title="signwriter doctor", title_justify="left")
     for col in ("check", "", "detail"):
         t.add_column(col)
     marks = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[red]FAIL[/]"}
     for c in checks:
-        t.add_row(c.name, marks[c.level], c.message)
+        t.add_row(escape(c.name), marks[c.level], escape(c.message))
     out.print(t)
+    if offline:
+        out.print("endpoints not contacted (--online checks them)")
     raise typer.Exit(1 if any(c.level == "fail" for c in checks) else 0)
 
 

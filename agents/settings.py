@@ -123,6 +123,29 @@ class Settings(BaseSettings):
                              "SIGNWRITER_LLM_BASE_URL (an OpenAI-compatible base URL)")
         return self
 
+    def secrets(self) -> list[str]:
+        """Every configured key (each ``SecretStr`` setting), and any password or token
+        written into a configured URL: what :mod:`generation.redact` cuts from every reply,
+        message and file."""
+        from urllib.parse import parse_qsl, unquote, urlsplit
+
+        out: list[str] = []
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                out.append(value.get_secret_value())
+            urls = value if isinstance(value, list) else [value]
+            for u in urls:
+                if isinstance(u, str) and "://" in u:
+                    try:
+                        parts = urlsplit(u)
+                    except ValueError:
+                        continue
+                    out += [p for p in (parts.password, parts.username) if p]
+                    out += [unquote(p) for p in (parts.password, parts.username) if p]
+                    out += [v for _, v in parse_qsl(parts.query) if len(v) >= 12]
+        return [x for x in out if x]
+
     @property
     def llm_configured(self) -> bool:
         return bool(self.llm_base_url)

@@ -459,8 +459,8 @@ def ensure_writable(runs_dir: Path) -> None:
 # --- one owner per run -------------------------------------------------------------------
 class RunLock:
     """The exclusive owner of one run: an OS file lock (``filelock``; ``flock`` on Unix)
-    on ``<runs>/.locks/<run_id>.lock``, plus who holds it (pid, host, command, since) in
-    ``<run_id>.owner.json`` so a second process can be told.
+    on ``<runs>/<run_id>/.lock``, plus who holds it (pid, host, command, since) in
+    ``.lock.owner.json`` next to it, so a second process can be told.
 
     ``run``, ``resume`` and every review decision hold it for their whole work. The lock
     dies with its process (a killed owner frees it at once). Locks are files, so they work
@@ -469,11 +469,11 @@ class RunLock:
     def __init__(self, runs_dir: Path, run_id: str, command: str = "signwriter") -> None:
         if not RUN_ID_RE.match(run_id):
             raise RunNotFound(f"{run_id[:80]!r} is not a run id")
-        self.dir = Path(runs_dir) / ".locks"
+        self.dir = Path(runs_dir) / run_id
         self.run_id = run_id
         self.command = command
-        self.path = self.dir / f"{run_id}.lock"
-        self.owner_path = self.dir / f"{run_id}.owner.json"
+        self.path = self.dir / ".lock"
+        self.owner_path = self.dir / ".lock.owner.json"
         self._lock: FileLock | None = None
         self._outer: RunLock | None = None  # set when this thread already held the run
         self._depth = 0
@@ -497,10 +497,8 @@ class RunLock:
                 outer._depth += 1
                 self._outer = outer
                 return self
-        try:
-            self.dir.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise storage_error(e, f"locking run {self.run_id}", "nothing was changed") from e
+        if not self.dir.is_dir():
+            raise RunNotFound(f"no run '{self.run_id}' under {self.dir.parent}")
         lock = FileLock(self.path, timeout=0, thread_local=False, preserve_lock_file=True)
         try:
             lock.acquire(timeout=0)

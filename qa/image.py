@@ -69,7 +69,7 @@ def load_image(image: str | Path, *, max_pixels: int = MAX_PIXELS, max_bytes: in
     try:
         st = os.stat(path)
     except FileNotFoundError:
-        raise BadImage(f"image not found: {name}", path=str(path)) from None
+        raise BadImage(f"no such image file: {name}", path=str(path)) from None
     except OSError as e:
         raise BadImage(f"cannot read image {name}: {e.strerror or type(e).__name__}",
                        path=str(path)) from None

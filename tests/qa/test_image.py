@@ -146,5 +146,5 @@ def test_files_that_are_not_images(tmp_path: Path) -> None:
         load_image("/dev/zero")
     with pytest.raises(BadImage, match="a folder"):
         load_image(tmp_path)
-    with pytest.raises(BadImage, match="not found"):
+    with pytest.raises(BadImage, match="no such image file"):
         load_image(tmp_path / "missing.png")
