@@ -32,7 +32,7 @@ from typing import Any
 
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 
 from agents.brief import Brief, load_brief
 from agents.errors import (PlannerError, ReviewError, RunBusy, RunIncomplete, RunStopped,
@@ -41,14 +41,14 @@ from agents.graph import compiled_graph
 from agents.paths import looks_like_path
 from agents.planner import make_planner
 from agents.settings import Settings
-from agents.spec import VisualSpec, size_problem, snap_size
+from agents.spec import VisualSpec
 from agents.state import Budget, Context, Event
 from agents.status import AssetStatus, Decision, RunStatus
 from agents.store import (RunStore, disk_full, dump_json, ensure_writable, locked, new_run_id,
                           read_json, storage_error, write_json)
 from generation.base import Backend
 from generation.redact import redacting
-from generation.registry import create_backend
+from generation.registry import backend_info, create_backend
 from qa.ocr import OCREngine, get_engine, resolve_recheck_runtime
 from qa.vision import VisionReader
 
@@ -99,50 +99,22 @@ class ReviewItem(BaseModel):
     image: str | None
 
 
-def backend_options(settings: Settings, name: str, *, seed: int = 0) -> dict[str, Any]:
-    """Options for a backend, from settings (keys stay SecretStr)."""
-    s = settings
-    common = {"timeout_s": s.http_timeout_s, "max_retries": s.max_retries,
-              "backoff_base_s": s.retry_backoff_s}
-    queued = {**common, "poll_interval_s": s.poll_interval_s}
-    if name == "typeset":
-        return {"fault_rate": s.simulate_errors, "fault_seed": seed}
-    if name == "zai":
-        return {"api_key": s.zai_api_key, "base_url": s.zai_base_url, **queued}
-    if name == "fal":
-        return {"api_key": s.fal_key, "base_url": s.fal_base_url, **queued}
-    if name == "runware":
-        return {"api_key": s.runware_api_key, "base_url": s.runware_base_url, **queued}
-    if name == "openai-images":
-        return {"urls": s.openai_images_urls, "api_key": s.openai_images_api_key,
-                "per_server_concurrency": s.per_server_concurrency, **common}
-    if name == "vllm-omni":
-        return {"urls": s.vllm_omni_urls, "api_key": s.vllm_omni_api_key,
-                "per_server_concurrency": s.per_server_concurrency, **common}
-    if name == "diffusers":
-        return {"model": s.diffusers_model, "device": s.diffusers_device,
-                "dtype": s.diffusers_dtype, "cpu_offload": s.diffusers_cpu_offload,
-                "steps": s.diffusers_steps}
-    return {}
-
-
 def fit_to_backend(spec: VisualSpec, backend: Backend) -> VisualSpec:
     """Snap the spec's canvas to the backend's limits (boxes are fractions, so the layout
     rescales), or refuse with a clear message — never a provider 400 at run time."""
     lim = backend.capabilities.limits
-    limits = {"min_side": lim.min_side, "max_side": lim.max_side, "multiple": lim.multiple,
-              "max_pixels": lim.max_pixels}
-    if size_problem(spec.width, spec.height, **limits) is None:
+    problem = lim.problem(spec.width, spec.height)
+    if problem is None:
         return spec
-    w, h = snap_size(spec.width, spec.height, **limits)
-    if size_problem(w, h, **limits) is not None:
+    w, h = lim.snap(spec.width, spec.height)
+    if lim.problem(w, h) is not None:
         raise SpecError(f"{spec.asset_id}: {spec.width}x{spec.height} cannot be made valid for "
-                        f"backend {backend.name} ({size_problem(spec.width, spec.height, **limits)})")
+                        f"backend {backend.name} ({problem})")
     ratio_before, ratio_after = spec.width / spec.height, w / h
     if abs(ratio_after / ratio_before - 1) > 0.12:
         raise SpecError(f"{spec.asset_id}: {spec.width}x{spec.height} would be distorted to "
                         f"{w}x{h} for backend {backend.name}; choose a format within its limits "
-                        f"({lim.min_side}–{lim.max_side} px, multiples of {lim.multiple})")
+                        f"({lim.describe()})")
     from agents.fitting import fit_spec
     return fit_spec(spec.model_copy(update={"width": w, "height": h}))
 
@@ -173,10 +145,13 @@ def vision_reader(settings: Settings) -> VisionReader | None:
 
 
 def make_backend(settings: Settings, seed: int = 0) -> Backend:
-    """The backend ``settings.backend`` names, configured from the settings; every
+    """The backend ``settings.backend`` names, configured from the settings (its own
+    options from ``SIGNWRITER_<BACKEND>_*``: :meth:`Settings.backend_options`); every
     configured key is cut from what it returns (:mod:`generation.redact`)."""
-    return redacting(create_backend(settings.backend, **backend_options(
-        settings, settings.backend, seed=seed)), settings.secrets())
+    spec = backend_info(settings.backend)
+    options = settings.backend_options(spec, seed=seed)
+    secrets = settings.secrets() + [v for v in options.values() if isinstance(v, SecretStr)]
+    return redacting(create_backend(spec.name, **options), secrets)
 
 
 def plan_brief(brief: Brief, settings: Settings) -> list[VisualSpec]:

@@ -22,7 +22,7 @@ from agents.formats import PRESETS
 from agents.paths import (FONT_SUFFIXES, IMAGE_SUFFIXES, asset_roots, confine, looks_like_path,
                           read_limited)
 from agents.settings import Settings
-from agents.spec import HEX, TEXT_ROLES, size_problem
+from agents.spec import CANVAS, HEX, TEXT_ROLES
 from qa.models import Strictness
 from qa.scripts import UnsupportedLanguage, require_language, require_scripts
 
@@ -119,7 +119,7 @@ class Format(BaseModel):
 
     @model_validator(mode="after")
     def _valid(self) -> "Format":
-        problem = size_problem(self.width, self.height)
+        problem = CANVAS.problem(self.width, self.height)
         if problem:
             raise ValueError(problem)
         return self

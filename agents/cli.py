@@ -303,7 +303,7 @@ def run(
     backend: Annotated[Optional[str], typer.Option(help="Image backend (see `signwriter backends`).", show_default=_default("backend"))] = None,
     planner: Annotated[Optional[str], typer.Option(help="auto | rules | llm.", show_default=_default("planner"))] = None,
     max_attempts: Annotated[Optional[int], typer.Option(min=1, max=20, help="Attempts per asset before human review.", show_default=_default("max_attempts"))] = None,
-    simulate_errors: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="typeset: chance of an injected GLM-Image-like text error per attempt.", show_default=_default("simulate_errors"))] = None,
+    simulate_errors: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Chance of an injected GLM-Image-like text error per attempt (backends that simulate errors: the built-in renderer).", show_default=_default("simulate_errors"))] = None,
     max_cost: Annotated[Optional[float], typer.Option(min=0.0, help="Run budget in USD; never exceeded.", show_default=_default("max_cost"))] = None,
     concurrency: Annotated[Optional[int], typer.Option(min=1, max=64, help="Generations in flight at once.", show_default=_default("concurrency"))] = None,
     seed: Annotated[Optional[int], typer.Option(help="Base seed.", show_default="from the clock")] = None,
@@ -538,22 +538,28 @@ def runs(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs fol
 @app.command()
 def backends(json_out: Annotated[bool, typer.Option("--json", help="Machine-readable.")] = False
              ) -> None:
-    """List image backends with their capabilities and limits."""
-    from generation.registry import available_backends
+    """List image backends (built-in and plugins) with their capabilities, limits and
+    the settings they need."""
+    from generation.registry import available_backends, load_problems
+    specs = available_backends()
     if json_out:
-        out.print_json(json.dumps([b.model_dump(mode="json") for b in available_backends()]))
+        out.print_json(json.dumps([{
+            **b.model_dump(mode="json"), "required_settings": b.required_settings,
+            "options": {name: {"env": b.env(name), "description": f.description}
+                        for name, f in b.options.model_fields.items() if not f.exclude}}
+            for b in specs]))
         return
     t = Table(title="image backends", title_justify="left")
-    for col in ("name", "what", "edit", "sizes", "cost/image", "needs"):
+    for col in ("name", "what", "edit", "sizes", "cost/image", "needs", "from"):
         t.add_column(col, no_wrap=col in ("name", "edit"))
-    for b in available_backends():
+    for b in specs:
         c = b.capabilities
-        lim = c.limits
-        t.add_row(b.name, b.summary, "yes" if c.edit else "no",
-                  f"{lim.min_side}–{lim.max_side}, ×{lim.multiple}, ≤{lim.max_pixels / 1e6:.1f} MP",
+        t.add_row(b.name, b.summary, "yes" if c.edit else "no", c.limits.describe(),
                   f"${c.cost_per_image_usd:.3f}" if c.paid else "free",
-                  ", ".join(b.settings) or "—")
+                  ", ".join(b.required_settings) or "—", b.source)
     out.print(t)
+    for problem in load_problems():
+        console.print(f"[yellow]warning:[/] {escape(problem)}")
 
 
 @bench_app.command("pipeline")
@@ -603,9 +609,15 @@ def bench_qa(
     workers: Annotated[int, typer.Option(min=1, max=16, help="Parallel QA processes.")] = 1,
     ocr_runtime: Annotated[Optional[Runtime], typer.Option(help="What runs the OCR judge (default: SIGNWRITER_OCR_RUNTIME).")] = None,
     recheck_runtime: Annotated[Optional[Runtime], typer.Option(help="What judges again an image the first read did not pass (default: SIGNWRITER_OCR_RECHECK_RUNTIME).")] = None,
+    ignore_case: Annotated[bool, typer.Option("--ignore-case", help="With --folder: letter case is not judged.")] = False,
+    ignore_punctuation: Annotated[bool, typer.Option("--ignore-punctuation", help="With --folder: punctuation is not judged.")] = False,
 ) -> None:
-    """QA catch rate and false rejects with 95 % intervals, time per image, peak memory."""
+    """QA catch rate and false rejects with 95 % intervals, time per image, peak memory.
+    With --folder and --out, the per-image results are also written to OUT/results.json."""
     from agents.benchmarks.qa import format_result, run_qa_bench, score_folder
+    if folder is None and (ignore_case or ignore_punctuation):
+        raise typer.BadParameter("--ignore-case and --ignore-punctuation apply to --folder "
+                                 "(the synthetic set judges as its specs say)")
     runtime = ocr_runtime.value if ocr_runtime else _settings().ocr_runtime
     recheck = recheck_runtime.value if recheck_runtime else _settings().ocr_recheck_runtime
     bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn(
@@ -619,8 +631,14 @@ def bench_qa(
 
     with bar:
         if folder is not None:
+            from qa.models import Strictness
             r = score_folder(folder, workers=workers, runtime=runtime, recheck=recheck,
-                             progress=progress)
+                             progress=progress, strictness=Strictness(
+                                 case=not ignore_case, punctuation=not ignore_punctuation))
+            if out_dir is not None:
+                out_dir.mkdir(parents=True, exist_ok=True)
+                (out_dir / "results.json").write_text(r.model_dump_json(indent=2),
+                                                      encoding="utf-8")
         else:
             r = run_qa_bench(n, seed, out_dir or Path("runs") / f"bench-qa-{seed}-{n}",
                              workers=workers, runtime=runtime, recheck=recheck, progress=progress)

@@ -10,18 +10,16 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import httpx
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from agents.settings import Settings
+from generation.base import BackendSpec
+from generation.errors import BackendError
 
 Level = Literal["ok", "warn", "fail"]
-
-KEY_SETTINGS = {"zai": "zai_api_key", "fal": "fal_key", "runware": "runware_api_key"}
-URL_SETTINGS = {"zai": "zai_base_url", "fal": "fal_base_url", "runware": "runware_base_url"}
-POOL_SETTINGS = {"openai-images": "openai_images_urls", "vllm-omni": "vllm_omni_urls"}
 
 
 class Check(BaseModel):
@@ -98,39 +96,8 @@ def run_checks(settings: Settings, *, timeout: float = 5.0, reach: bool = True) 
         add("tesseract", "warn", "not installed (second opinion only): apt-get install "
                                  "tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim")
 
-    # backend
-    from generation.registry import available_backends
-    names = {b.name: b for b in available_backends()}
-    b = settings.backend
-    if b not in names:
-        add("backend", "fail", f"unknown backend {b!r}; known: {', '.join(names)}")
-    else:
-        add("backend", "ok", f"{b}: {names[b].summary}")
-    if b in KEY_SETTINGS:
-        key = getattr(settings, KEY_SETTINGS[b])
-        env = f"SIGNWRITER_{KEY_SETTINGS[b].upper()}"
-        add(f"{b} key", "ok" if key else "fail", "set" if key else f"not set: set {env}")
-        if reach:
-            lvl, msg = _reach(getattr(settings, URL_SETTINGS[b]), timeout)
-            add(f"{b} endpoint", "warn" if lvl == "fail" and "refused" not in msg else lvl, msg)
-    if b in POOL_SETTINGS:
-        urls = getattr(settings, POOL_SETTINGS[b])
-        env = f"SIGNWRITER_{POOL_SETTINGS[b].upper()}"
-        if not urls:
-            add(f"{b} servers", "fail", f"no servers: set {env} to a JSON list of URLs")
-        for u in urls if reach else []:
-            lvl, msg = _reach(u.rstrip("/") + "/v1/models", timeout)
-            add(f"{b} server", lvl, msg)
-    if b == "diffusers":
-        try:
-            import diffusers  # noqa: F401
-            import torch
-            dev = "cuda" if torch.cuda.is_available() else "cpu"
-            add("diffusers", "ok" if dev == "cuda" else "warn",
-                f"torch {torch.__version__} on {dev}" + ("" if dev == "cuda" else
-                                                          " (CPU: very slow for GLM-Image)"))
-        except ImportError:
-            add("diffusers", "fail", "torch/diffusers missing: pip install 'signwriter[local]'")
+    # backend: whatever it declares about itself (registry), nothing per name
+    spec = _backend_checks(settings, add, timeout=timeout, reach=reach)
 
     # planner LLM
     if settings.llm_configured:
@@ -143,7 +110,7 @@ def run_checks(settings: Settings, *, timeout: float = 5.0, reach: bool = True) 
     else:
         add("planner LLM", "ok", "not configured: the rules planner serves structured briefs "
                                  "(set SIGNWRITER_LLM_BASE_URL for free-text briefs)")
-    if settings.max_cost is None and b in KEY_SETTINGS:
+    if settings.max_cost is None and spec is not None and spec.capabilities.paid:
         add("budget", "warn", "no run budget: set SIGNWRITER_MAX_COST or pass --max-cost")
     cpu = os.cpu_count() or 1
     add("CPU", "ok", f"{cpu} cores (OCR QA ≈ 0.5–1 s per image per core)")
@@ -156,10 +123,62 @@ def shown(message: str, settings: Settings) -> str:
     from generation.http import safe_url
     from generation.redact import redact
 
-    for name in ("zai_base_url", "fal_base_url", "runware_base_url", "llm_base_url",
-                 "vision_base_url", "openai_images_urls", "vllm_omni_urls"):
-        value = getattr(settings, name, None)
-        for url in value if isinstance(value, list) else [value]:
-            if isinstance(url, str) and url:
-                message = message.replace(url.rstrip("/"), safe_url(url.rstrip("/")))
+    for url in settings.configured_urls():
+        message = message.replace(url.rstrip("/"), safe_url(url.rstrip("/")))
     return redact(message, settings.secrets())
+
+
+def _backend_checks(settings: Settings, add: Any, *, timeout: float,
+                    reach: bool) -> BackendSpec | None:
+    """The configured backend: known, its requirements importable, its key set, its
+    endpoint(s) reachable, its own extra check; plugins that failed to load."""
+    from generation.registry import backend_info, load_problems, missing_requirements
+    for problem in load_problems():
+        add("backend plugins", "warn", problem)
+    b = settings.backend
+    try:
+        spec = backend_info(b)
+    except BackendError as e:
+        add("backend", "fail", e.detail)
+        return None
+    origin = "" if spec.source == "built-in" else f" (from {spec.source})"
+    add("backend", "ok", f"{b}: {spec.summary}{origin}")
+    missing = missing_requirements(spec)
+    if missing:
+        hint = f": pip install 'signwriter[{spec.extra}]'" if spec.extra else ""
+        add(f"{b} needs", "fail", f"{', '.join(missing)} not installed{hint}")
+        return spec
+    try:
+        options = spec.options(**settings.backend_options(spec))
+    except BackendError as e:
+        add(f"{b} settings", "fail", e.detail)
+        return spec
+    except ValidationError as e:  # the options model refused a value
+        first = e.errors()[0]
+        where = spec.env(str(first["loc"][0])) if first["loc"] else "an option"
+        add(f"{b} settings", "fail", f"{where}: {first['msg']}")
+        return spec
+    key = getattr(options, spec.key, None) if spec.key else None
+    if spec.key:
+        if key:
+            add(f"{b} key", "ok", "set")
+        else:
+            add(f"{b} key", "fail" if spec.key_required else "ok",
+                f"not set: set {spec.env(spec.key)}" if spec.key_required else "none (optional)")
+    if spec.url:
+        value = getattr(options, spec.url)
+        urls = value if isinstance(value, list) else [value] if value else []
+        if not urls:
+            add(f"{b} endpoint", "fail", f"none configured: set {spec.env(spec.url)}")
+        for url in urls if reach else []:
+            lvl, msg = _reach(str(url).rstrip("/") + spec.health_path, timeout)
+            if lvl == "fail" and not spec.health_path and "refused" not in msg:
+                lvl = "warn"  # an API root need not answer a GET; a health path must
+            add(f"{b} endpoint", lvl, msg)
+    if spec.check is not None:
+        try:
+            lvl, msg = spec.check(options)
+        except Exception as e:  # noqa: BLE001 - any failure is a doctor finding
+            lvl, msg = "fail", f"{type(e).__name__}: {e}"
+        add(b, lvl, msg)
+    return spec

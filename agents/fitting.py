@@ -11,16 +11,27 @@ from __future__ import annotations
 
 from agents.errors import SpecError, TextDoesNotFit
 from agents.spec import Region, VisualSpec
-from generation.fonts import MIN_LEGIBLE_PX, Fit, FontNotFound, find_font, fit_text, script_of
+from generation.fonts import (MIN_LEGIBLE_PX, Fit, FontNotFound, font_path_for, fit_text,
+                              is_cjk_language, script_of)
 
 __all__ = ["Fit", "fit_region", "fit_spec", "font_for"]
 
 
-def font_for(region: Region) -> str:
+def context_of(spec: VisualSpec) -> str | None:
+    """The CJK language the renderer sets a spec's Latin text in (see
+    :func:`generation.typeset.layout_context`): its first CJK text's language."""
+    for r in spec.text_regions:
+        if script_of(r.text or "") == "cjk":
+            return r.language if is_cjk_language(r.language) else "zh"
+    return None
+
+
+def font_for(region: Region, context: str | None = None) -> str:
     """The font file the renderer will use for ``region`` (brand font when it exists)."""
     text = region.text or ""
     try:
-        return find_font(script_of(text), region.typography.weight, region.typography.font)
+        return font_path_for(text, region.typography.weight, region.typography.font,
+                             region.language, context)
     except FontNotFound as e:
         raise SpecError(f"region '{region.id}': {e}") from None
 
@@ -39,8 +50,14 @@ def fit_region(spec: VisualSpec, region: Region) -> Fit:
     if region.typography.size is not None:
         wanted = max(MIN_LEGIBLE_PX, int(round(region.typography.size * spec.height)))
         max_size = min(max_size, wanted)
-    fit = fit_text(region.text, box_w, box_h, font_path=font_for(region), max_size=max_size,
-                   min_size=MIN_LEGIBLE_PX)
+    context = context_of(spec)
+    font_for(region, context)  # a missing font is a spec error naming the region
+    try:
+        fit = fit_text(region.text, box_w, box_h, max_size=max_size, min_size=MIN_LEGIBLE_PX,
+                       weight=region.typography.weight, family=region.typography.font,
+                       language=region.language, context=context)
+    except FontNotFound as e:
+        raise SpecError(f"region '{region.id}': {e}") from None
     if fit is None:
         raise TextDoesNotFit(
             spec.asset_id, region.id, region.text,

@@ -1,7 +1,8 @@
 """Layout presets per canvas shape, and stacking any number of copy items into them.
 
-Five shapes — portrait, square, landscape, wide banner, leaderboard — each with text
-columns (where copy is stacked top to bottom) and, where there is room, an image area.
+Six shapes — story, portrait, square, landscape, wide banner, leaderboard — each with text
+columns (where copy is stacked top to bottom, inside the shape's safe zone:
+:data:`SAFE_ZONES`) and, where there is room, an image area.
 Boxes are fractions of the canvas, never overlap, and stay inside it. Box heights follow
 each item's role (a headline gets more room than a legal line) and its length; when the
 copy needs more room than a column has, every box shrinks in proportion, and the fitter
@@ -16,7 +17,7 @@ from typing import Literal
 
 from generation.fonts import is_cjk
 
-Shape = Literal["portrait", "square", "landscape", "wide", "leaderboard"]
+Shape = Literal["story", "portrait", "square", "landscape", "wide", "leaderboard"]
 BoxTuple = tuple[float, float, float, float]
 
 ROLE_ORDER: tuple[str, ...] = ("headline", "subheadline", "label", "body", "price", "cta", "legal")
@@ -58,7 +59,29 @@ class LayoutPreset:
     min_image: float = 0.18
 
 
+SAFE_ZONES: dict[Shape, tuple[float, float, float, float]] = {
+    "story": (0.06, 0.14, 0.06, 0.20),
+    "portrait": (0.05, 0.04, 0.05, 0.04),
+    "square": (0.05, 0.05, 0.05, 0.05),
+    "landscape": (0.05, 0.06, 0.05, 0.06),
+    "wide": (0.04, 0.07, 0.04, 0.07),
+    "leaderboard": (0.025, 0.07, 0.025, 0.07),
+}
+"""Margins (left, top, right, bottom, as canvas fractions) that text stays out of, per
+shape. Stories: the top band holds the app's profile bar and the bottom band its reply
+field and buttons (about 250 and 340 px of a 1080×1920 story), so copy placed there is
+covered. Banners: ad networks put their badge in a corner and crop edges."""
+
+
+def safe_area(width: int, height: int) -> BoxTuple:
+    """The box (x, y, w, h) inside which every text of a ``width``×``height`` canvas sits."""
+    left, top, right, bottom = SAFE_ZONES[shape_of(width, height)]
+    return (left, top, 1 - left - right, 1 - top - bottom)
+
+
 PRESETS: dict[Shape, LayoutPreset] = {
+    "story": LayoutPreset("story", (Column((0.07, 0.14, 0.86, 0.66)),), unit=0.038,
+                          gap=0.016, split=True, min_image=0.14),
     "portrait": LayoutPreset("portrait", (Column((0.07, 0.05, 0.86, 0.90)),), unit=0.045,
                              gap=0.018, split=True, min_image=0.16),
     "square": LayoutPreset("square", (Column((0.07, 0.06, 0.86, 0.88)),), unit=0.055,
@@ -78,6 +101,8 @@ PRESETS: dict[Shape, LayoutPreset] = {
 def shape_of(width: int, height: int) -> Shape:
     """The layout shape of a ``width``×``height`` canvas."""
     ratio = width / height
+    if ratio < 0.62:
+        return "story"
     if ratio < 0.87:
         return "portrait"
     if ratio <= 1.15:

@@ -6,8 +6,9 @@ so failures name the right setting). Failures become one error type (by default
 
 * 401/403 → the key was refused (names the env var); 400/404/422 → the request or the
   model name is wrong; neither is retried;
-* timeouts, dropped connections, 429 and 5xx are retried ``max_retries`` times with a
-  short backoff, then reported;
+* timeouts, dropped connections, 429 and 5xx are retried ``max_retries`` times under the
+  shared :class:`retrypolicy.RetryPolicy` (the image backends' and the vision reader's
+  statuses, backoff and ``Retry-After``), then reported;
 * a reply without ``choices[0].message.content`` is reported as malformed.
 
 No message ever contains the key: it is held as ``SecretStr``, sent only in the
@@ -17,7 +18,6 @@ No message ever contains the key: it is held as ``SecretStr``, sent only in the
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import httpx
@@ -25,11 +25,11 @@ from pydantic import BaseModel, ConfigDict, SecretStr
 
 from agents.errors import PlannerError, SignwriterError
 from agents.settings import Settings
+from retrypolicy import Retryable, RetryPolicy
 
 CONNECT_TIMEOUT_S = 10.0
 BACKOFF_S = 0.5
-"""First retry waits this long; each further retry doubles it."""
-RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+"""First retry waits up to this long; each further retry doubles it (full jitter)."""
 
 
 class ChatMessage(BaseModel):
@@ -111,41 +111,43 @@ class ChatClient:
             headers["Authorization"] = f"Bearer {self._key.get_secret_value()}"
         return headers
 
+    @property
+    def retry(self) -> RetryPolicy:
+        return RetryPolicy(max_retries=self.max_retries, base_delay_s=self.backoff_s,
+                           max_delay_s=max(self.backoff_s * 8, 0.001))
+
     def _post(self, body: dict[str, Any]) -> dict[str, Any]:
-        last = ""
-        for attempt in range(self.max_retries + 1):
-            if attempt:
-                time.sleep(self.backoff_s * 2 ** (attempt - 1))
-            try:
-                resp = self._http.post(self.url, json=body, headers=self._headers())
-            except httpx.TimeoutException:
-                last = f"timed out after {self._http.timeout.read}s"
-                continue
-            except httpx.TransportError as e:
-                last = f"could not be reached ({type(e).__name__}: {self._scrub(str(e))})"
-                continue
-            if resp.status_code in RETRY_STATUSES:
-                last = f"answered HTTP {resp.status_code}: {self._snippet(resp.text)}"
-                continue
-            if resp.status_code in (401, 403):
-                raise self.error(f"{self.what} at {self.url} refused the API key (HTTP "
-                                 f"{resp.status_code}): check {self.key_setting}")
-            if resp.status_code >= 400:
-                raise self.error(f"{self.what} at {self.url} rejected the request (HTTP "
-                                 f"{resp.status_code}, model {self.model!r}): "
-                                 f"{self._snippet(resp.text)}")
-            try:
-                data = resp.json()
-            except ValueError:
-                raise self.error(f"{self.what} at {self.url} sent a reply that is not JSON: "
-                                 f"{self._snippet(resp.text)}") from None
-            if not isinstance(data, dict):
-                raise self.error(f"{self.what} at {self.url} sent a JSON reply that is not an "
-                                 f"object")
-            return data
         tries = self.max_retries + 1
-        raise self.error(f"{self.what} at {self.url} {last} ({tries} attempt"
-                         f"{'s' if tries != 1 else ''})")
+        try:
+            resp = self.retry.send(lambda: self._http.post(self.url, json=body,
+                                                           headers=self._headers()))
+        except Retryable as e:
+            last = e.problem
+            if e.status is None and last == "timed out":
+                last = f"timed out after {self._http.timeout.read}s"
+            elif e.response is not None:
+                last += f": {self._snippet(e.response.text)}"
+            raise self.error(f"{self.what} at {self.url} {last} ({tries} attempt"
+                             f"{'s' if tries != 1 else ''})") from None
+        except httpx.HTTPError as e:
+            raise self.error(f"{self.what} at {self.url} could not be reached "
+                             f"({type(e).__name__}: {self._scrub(str(e))})") from None
+        if resp.status_code in (401, 403):
+            raise self.error(f"{self.what} at {self.url} refused the API key (HTTP "
+                             f"{resp.status_code}): check {self.key_setting}")
+        if resp.status_code >= 400:
+            raise self.error(f"{self.what} at {self.url} rejected the request (HTTP "
+                             f"{resp.status_code}, model {self.model!r}): "
+                             f"{self._snippet(resp.text)}")
+        try:
+            data = resp.json()
+        except ValueError:
+            raise self.error(f"{self.what} at {self.url} sent a reply that is not JSON: "
+                             f"{self._snippet(resp.text)}") from None
+        if not isinstance(data, dict):
+            raise self.error(f"{self.what} at {self.url} sent a JSON reply that is not an "
+                             f"object")
+        return data
 
     def _scrub(self, text: str) -> str:
         key = self._key.get_secret_value() if self._key is not None else ""

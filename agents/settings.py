@@ -1,7 +1,14 @@
 """The one settings object. Every knob is read here, from env vars (``SIGNWRITER_*``)
 or a ``.env`` file, never ad hoc elsewhere. Keys are ``SecretStr`` and never printed.
 
-The README's configuration table is generated from this class
+A backend's own options come through the same door, one mechanism for built-in and
+plugin backends alike: every option of its ``Options`` model can be set as
+``SIGNWRITER_<BACKEND>_<OPTION>`` (``SIGNWRITER_ZAI_API_KEY``,
+``SIGNWRITER_OPENAI_IMAGES_URLS='["http://gpu-1:30000"]'``); :meth:`Settings.backend_options`
+reads them, over the run-wide knobs below (timeouts, retries, polling) that every backend
+whose options have the same name takes.
+
+The README's configuration tables are generated from this class and the backend registry
 (``python -m agents.settings --markdown``).
 """
 
@@ -10,10 +17,21 @@ from __future__ import annotations
 import sys
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, create_model, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+
+from generation.base import BackendSpec
+from generation.errors import InvalidRequest
+from generation.registry import DEFAULT_BACKEND, available_backends
+
+SHARED_OPTIONS = {"timeout_s": "http_timeout_s", "max_retries": "max_retries",
+                  "backoff_base_s": "retry_backoff_s", "poll_interval_s": "poll_interval_s",
+                  "per_server_concurrency": "per_server_concurrency",
+                  "fault_rate": "simulate_errors"}
+"""Backend option → the run-wide setting it takes by default, for every backend whose
+options model has that option."""
 
 
 class Settings(BaseSettings):
@@ -25,15 +43,16 @@ class Settings(BaseSettings):
 
     # --- runs -------------------------------------------------------------------------
     runs_dir: Path = Field(Path("runs"), description="Where every run writes its folder.")
-    backend: str = Field("typeset", description="Image backend: typeset, zai, fal, runware, "
-                         "openai-images, vllm-omni, diffusers.")
+    backend: str = Field(DEFAULT_BACKEND, description="Image backend (`signwriter backends` "
+                         "lists them; each one's own settings are below).")
     planner: Literal["auto", "rules", "llm"] = Field(
         "auto", description="auto uses the LLM planner when an LLM is configured, else rules.")
     max_attempts: int = Field(3, ge=1, le=20, description="Attempts per asset before review.")
     max_cost: float | None = Field(None, ge=0, description="Run budget in USD; never exceeded.")
     concurrency: int = Field(4, ge=1, le=64, description="Assets generated at once.")
-    simulate_errors: float = Field(0.0, ge=0, le=1, description="typeset only: chance that an "
-                                   "attempt carries an injected GLM-Image-like text error.")
+    simulate_errors: float = Field(0.0, ge=0, le=1, description="Chance that an attempt "
+                                   "carries an injected GLM-Image-like text error (backends "
+                                   "with a fault_rate option: the built-in renderer).")
 
     # --- limits on what a brief or an image may ask for (bad input is refused, not run) ---
     assets_dirs: list[Path] = Field(default_factory=list, description="Folders besides the "
@@ -87,34 +106,15 @@ class Settings(BaseSettings):
         "Ollama's /api/generate), zai-layout (Z.ai's hosted GLM-OCR layout_parsing API).")
     vision_api_key: SecretStr | None = Field(None, description="Key for the vision endpoint.")
 
-    # --- remote GLM-Image providers ---------------------------------------------------
-    zai_api_key: SecretStr | None = Field(None, description="Z.ai API key (backend zai).")
-    zai_base_url: str = Field("https://api.z.ai/api/paas/v4", description="Z.ai API base URL.")
-    fal_key: SecretStr | None = Field(None, description="fal API key (backend fal).")
-    fal_base_url: str = Field("https://queue.fal.run", description="fal queue API base URL.")
-    runware_api_key: SecretStr | None = Field(None, description="Runware key (backend runware).")
-    runware_base_url: str = Field("https://api.runware.ai/v1", description="Runware API URL.")
-    openai_images_urls: list[str] = Field(default_factory=list, description="Self-hosted SGLang "
-                                          "servers (backend openai-images), JSON list.")
-    openai_images_api_key: SecretStr | None = Field(None, description="Key for those servers.")
-    vllm_omni_urls: list[str] = Field(default_factory=list, description="vLLM-Omni servers "
-                                      "(backend vllm-omni), JSON list.")
-    vllm_omni_api_key: SecretStr | None = Field(None, description="Key for those servers.")
-    per_server_concurrency: int = Field(2, ge=1, description="Requests at once per server.")
+    # --- every image backend (each backend's own options: SIGNWRITER_<BACKEND>_<OPTION>) ---
+    per_server_concurrency: int = Field(2, ge=1, description="Requests at once per server "
+                                        "(backends that take a list of servers).")
     http_timeout_s: float = Field(120.0, gt=0, description="Timeout for image requests.")
     max_retries: int = Field(4, ge=0, le=20, description="Retries of transient failures.")
     retry_backoff_s: float = Field(1.0, ge=0, description="First retry delay (doubles, with "
                                    "jitter; Retry-After wins).")
     poll_interval_s: float = Field(1.0, ge=0, description="Seconds between polls of queued "
-                                   "provider tasks (zai async, fal, runware).")
-
-    # --- local diffusers --------------------------------------------------------------
-    diffusers_model: str = Field("zai-org/GLM-Image", description="Model id or local path.")
-    diffusers_device: str = Field("auto", description="auto, cpu, cuda, cuda:1, mps.")
-    diffusers_dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field("auto",
-                                                                           description="dtype.")
-    diffusers_cpu_offload: bool = Field(False, description="Enable model CPU offload.")
-    diffusers_steps: int = Field(50, ge=1, description="Inference steps.")
+                                   "provider tasks.")
 
     @model_validator(mode="after")
     def _enhancer_needs_llm(self) -> "Settings":
@@ -123,32 +123,87 @@ class Settings(BaseSettings):
                              "SIGNWRITER_LLM_BASE_URL (an OpenAI-compatible base URL)")
         return self
 
+    def _configured_values(self) -> list[Any]:
+        """Every value set here, and every backend's own options from the environment."""
+        values: list[Any] = [getattr(self, name) for name in type(self).model_fields]
+        for spec in available_backends():
+            try:
+                values += list(backend_env(spec).values())
+            except InvalidRequest:
+                continue  # reported by doctor and at run time
+        return values
+
+    def configured_urls(self) -> list[str]:
+        """Every URL configured (base URLs, server lists), as written."""
+        out: list[str] = []
+        for value in self._configured_values():
+            for u in value if isinstance(value, list) else [value]:
+                if isinstance(u, str) and "://" in u:
+                    out.append(u)
+        return out
+
     def secrets(self) -> list[str]:
-        """Every configured key (each ``SecretStr`` setting), and any password or token
-        written into a configured URL: what :mod:`generation.redact` cuts from every reply,
-        message and file."""
+        """Every configured key (each ``SecretStr`` setting or backend option), and any
+        user, password or long query value written into a configured URL: what
+        :mod:`generation.redact` cuts from every reply, message and file."""
         from urllib.parse import parse_qsl, unquote, urlsplit
 
         out: list[str] = []
-        for name in type(self).model_fields:
-            value = getattr(self, name)
+        for value in self._configured_values():
             if isinstance(value, SecretStr):
                 out.append(value.get_secret_value())
-            urls = value if isinstance(value, list) else [value]
-            for u in urls:
-                if isinstance(u, str) and "://" in u:
-                    try:
-                        parts = urlsplit(u)
-                    except ValueError:
-                        continue
-                    out += [p for p in (parts.password, parts.username) if p]
-                    out += [unquote(p) for p in (parts.password, parts.username) if p]
-                    out += [v for _, v in parse_qsl(parts.query) if len(v) >= 12]
+        for u in self.configured_urls():
+            try:
+                parts = urlsplit(u)
+            except ValueError:
+                continue
+            out += [p for p in (parts.password, parts.username) if p]
+            out += [unquote(p) for p in (parts.password, parts.username) if p]
+            out += [v for _, v in parse_qsl(parts.query) if len(v) >= 12]
         return [x for x in out if x]
 
     @property
     def llm_configured(self) -> bool:
         return bool(self.llm_base_url)
+
+    def backend_options(self, spec: BackendSpec, *, seed: int = 0) -> dict[str, Any]:
+        """The options to build ``spec``'s backend with: the run-wide knobs it shares
+        (:data:`SHARED_OPTIONS`; ``fault_seed`` is the run's seed), then its own
+        ``SIGNWRITER_<BACKEND>_<OPTION>`` variables, which win."""
+        fields = spec.options.model_fields
+        options: dict[str, Any] = {opt: getattr(self, setting)
+                                   for opt, setting in SHARED_OPTIONS.items() if opt in fields}
+        if "fault_seed" in fields:
+            options["fault_seed"] = seed
+        options.update(backend_env(spec))
+        return options
+
+
+def _env_model(spec: BackendSpec) -> type[BaseSettings]:
+    """A settings model reading ``spec``'s options from ``SIGNWRITER_<BACKEND>_*``."""
+    prefix = spec.env("")
+
+    class BackendEnv(BaseSettings):
+        model_config = SettingsConfigDict(env_prefix=prefix, env_file=".env",
+                                          env_file_encoding="utf-8", extra="ignore",
+                                          validate_default=False)
+
+    fields: dict[str, Any] = {name: (f.annotation, None) for name, f in
+                              spec.options.model_fields.items() if not f.exclude}
+    return create_model(f"{spec.options.__name__}Env", __base__=BackendEnv, **fields)
+
+
+def backend_env(spec: BackendSpec) -> dict[str, Any]:
+    """The options of ``spec`` set in the environment (or ``.env``), validated."""
+    try:
+        return _env_model(spec)().model_dump(exclude_unset=True)
+    except ValidationError as e:
+        first = e.errors()[0]
+        option = str(first["loc"][0]) if first["loc"] else ""
+        raise InvalidRequest(f"{spec.env(option)}: {first['msg']}", backend=spec.name) from None
+    except SettingsError as e:  # a list or object that is not JSON
+        raise InvalidRequest(f"a {spec.name} setting is not valid JSON ({e}); lists are "
+                             'written like ["http://gpu-1:30000"]', backend=spec.name) from None
 
 
 @lru_cache(maxsize=1)
@@ -157,13 +212,25 @@ def get_settings() -> Settings:
     return Settings()
 
 
+def _row(env: str, field: Any) -> str:
+    default = field.get_default(call_default_factory=True)
+    shown = "—" if default is None or default == [] else f"`{default}`"
+    return f"| `{env}` | {shown} | {field.description or ''} |"
+
+
 def markdown_table() -> str:
-    """The README configuration table, generated from :class:`Settings`."""
+    """The README configuration tables, generated from :class:`Settings` and from every
+    registered backend's documented settings."""
     rows = ["| env var | default | description |", "| --- | --- | --- |"]
-    for name, field in Settings.model_fields.items():
-        default = field.get_default(call_default_factory=True)
-        shown = "—" if default is None else f"`{default}`"
-        rows.append(f"| `SIGNWRITER_{name.upper()}` | {shown} | {field.description or ''} |")
+    rows += [_row(f"SIGNWRITER_{name.upper()}", field)
+             for name, field in Settings.model_fields.items()]
+    rows += ["", "Each backend's own settings (any other option of its `Options` model is set "
+             "the same way, `SIGNWRITER_<BACKEND>_<OPTION>`; `signwriter backends --json` "
+             "lists them all):", "", "| backend | env var | default | description |",
+             "| --- | --- | --- | --- |"]
+    for spec in available_backends():
+        rows += [f"| `{spec.name}` " + _row(spec.env(o), spec.options.model_fields[o])
+                 for o in spec.settings]
     return "\n".join(rows)
 
 

@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from generation.limits import GLM_IMAGE_LIMITS
 from qa.models import Strictness
 
 Role = Literal["headline", "subheadline", "body", "cta", "price", "legal", "label", "image",
@@ -19,55 +20,11 @@ Role = Literal["headline", "subheadline", "body", "cta", "price", "legal", "labe
 TEXT_ROLES: tuple[str, ...] = ("headline", "subheadline", "body", "cta", "price", "legal",
                                "label")
 
-MIN_SIDE = 512
-MAX_SIDE = 2048
-MULTIPLE = 32
-MAX_PIXELS = 2**22
+CANVAS = GLM_IMAGE_LIMITS
+"""The canvases a spec may have: GLM-Image's (each backend may narrow them; the runner
+snaps a spec to its backend's limits)."""
 
 HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
-
-
-def size_problem(width: int, height: int, *, min_side: int = MIN_SIDE, max_side: int = MAX_SIDE,
-                 multiple: int = MULTIPLE, max_pixels: int = MAX_PIXELS) -> str | None:
-    """Explain why ``width``×``height`` is not a valid canvas, or return None."""
-    problems = []
-    if width % multiple or height % multiple:
-        problems.append(f"is not a multiple of {multiple}")
-    if not (min_side <= width <= max_side and min_side <= height <= max_side):
-        problems.append(f"has a side outside {min_side}–{max_side} px")
-    if width * height > max_pixels:
-        problems.append(f"has {width * height} pixels, more than {max_pixels}")
-    if not problems:
-        return None
-    near = nearest_sizes(width, height, min_side=min_side, max_side=max_side,
-                         multiple=multiple, max_pixels=max_pixels)
-    hint = " and ".join(f"{w}x{h}" for w, h in near)
-    return f"{width}x{height} {' and '.join(problems)}; nearest valid sizes are {hint}"
-
-
-def nearest_sizes(width: int, height: int, *, min_side: int = MIN_SIDE, max_side: int = MAX_SIDE,
-                  multiple: int = MULTIPLE, max_pixels: int = MAX_PIXELS) -> list[tuple[int, int]]:
-    """The valid sizes just below and just above ``width``×``height`` keeping its shape."""
-    def clamp(v: float) -> int:
-        return int(min(max(v, min_side), max_side))
-
-    out: list[tuple[int, int]] = []
-    for rounder in (lambda v: (v // multiple) * multiple, lambda v: -(-v // multiple) * multiple):
-        w, h = clamp(rounder(width)), clamp(rounder(height))
-        w, h = w - w % multiple, h - h % multiple
-        while w * h > max_pixels:  # shrink keeping aspect until it fits
-            scale = (max_pixels / (w * h)) ** 0.5
-            w = max(min_side, int(w * scale) // multiple * multiple)
-            h = max(min_side, int(h * scale) // multiple * multiple)
-        if (w, h) not in out:
-            out.append((w, h))
-    return out
-
-
-def snap_size(width: int, height: int, **limits: int) -> tuple[int, int]:
-    """The nearest valid size to ``width``×``height`` (aspect kept as well as possible)."""
-    cands = nearest_sizes(width, height, **limits)
-    return min(cands, key=lambda s: abs(s[0] - width) + abs(s[1] - height))
 
 
 class Box(BaseModel):
@@ -162,7 +119,7 @@ class VisualSpec(BaseModel):
 
     @model_validator(mode="after")
     def _valid(self) -> "VisualSpec":
-        problem = size_problem(self.width, self.height)
+        problem = CANVAS.problem(self.width, self.height)
         if problem:
             raise ValueError(problem)
         ids = [r.id for r in self.regions]

@@ -1,5 +1,9 @@
 """The one contract every image backend implements.
 
+A backend module declares everything about itself once, as a :class:`BackendSpec` named
+``BACKEND`` (its options model, settings, capabilities, size limits, price); the registry
+(:mod:`generation.registry`) finds built-in and third-party specs alike.
+
 A backend turns a :class:`GenerationRequest` (a prompt, a size, a seed and, for renderers
 that can use it, a plain :class:`Layout`) into a :class:`GeneratedImage`: encoded image
 bytes plus the seed, timing, cost and provider metadata. Backends never write files and
@@ -15,6 +19,11 @@ from collections.abc import Callable
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from generation.limits import GLM_IMAGE_LIMITS, SizeLimits
+
+__all__ = ["GLM_IMAGE_LIMITS", "Backend", "BackendSpec", "Capabilities", "EditRequest",
+           "GeneratedImage", "GenerationRequest", "Layout", "SizeLimits", "TextBlock"]
 
 BoxTuple = tuple[float, float, float, float]
 """A box as fractions of the canvas: (x, y, w, h), each within 0..1."""
@@ -118,20 +127,6 @@ class GeneratedImage(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
-class SizeLimits(BaseModel):
-    """The sizes a backend accepts."""
-
-    min_side: int = 512
-    max_side: int = 2048
-    multiple: int = 32
-    max_pixels: int = 2**22
-
-
-GLM_IMAGE_LIMITS = SizeLimits(min_side=512, max_side=2048, multiple=32, max_pixels=2**22)
-"""GLM-Image's own sizes (each side 512–2048 on its 32-pixel grid, at most 2^22 pixels): the
-limits of every host that runs the open model as it is. Z.ai narrows them (sides from 1024)."""
-
-
 class Capabilities(BaseModel):
     """What a backend can do, for ``signwriter backends`` and for the QA agent's choices."""
 
@@ -141,6 +136,54 @@ class Capabilities(BaseModel):
     paid: bool = False
     cost_per_image_usd: float = 0.0
     limits: SizeLimits = Field(default_factory=SizeLimits)
+
+
+class BackendSpec(BaseModel):
+    """Everything a backend declares about itself, in one place: its module's ``BACKEND``.
+
+    The registry lists it (``signwriter backends``), builds the backend with
+    ``factory(**options)``, and the application reads each option from the environment as
+    ``SIGNWRITER_<NAME>_<OPTION>`` (``SIGNWRITER_ZAI_API_KEY``): the same way for built-in
+    and third-party backends. ``settings`` names the options worth documenting; ``key``
+    and ``url`` the options that hold the credential and the endpoint(s), for ``doctor``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]*$", description="What --backend takes.")
+    summary: str = Field(description="One line for `signwriter backends`.")
+    factory: Callable[..., Any] = Field(exclude=True, description="Builds the backend from "
+                                        "its keyword options (usually the backend class).")
+    options: type[BaseModel] = Field(exclude=True, description="The options model "
+                                     "(pydantic, extra='forbid').")
+    capabilities: Capabilities = Field(description="What it can do, its default size limits "
+                                       "and price per image.")
+    settings: tuple[str, ...] = Field((), description="Options documented as settings.")
+    key: str | None = Field(None, description="The option that holds the credential.")
+    key_required: bool = Field(False, description="It cannot work without that key.")
+    url: str | None = Field(None, description="The option that holds the endpoint (a URL) "
+                            "or endpoints (a list of URLs).")
+    health_path: str = Field("", description="Appended to each endpoint by `doctor`.")
+    requires: tuple[str, ...] = Field((), description="Modules it imports when used.")
+    check: Callable[[Any], tuple[str, str]] | None = Field(
+        None, exclude=True, description="An extra `doctor` check given the backend's "
+        "options: (ok | warn | fail, message).")
+    extra: str | None = Field(None, description="The pip extra that brings `requires`.")
+    source: str = Field("built-in", description="Set by the registry: built-in, or the "
+                        "package that registered it.")
+
+    def env(self, option: str) -> str:
+        """The environment variable of one of its options: ``SIGNWRITER_ZAI_API_KEY``."""
+        return f"SIGNWRITER_{self.name.upper().replace('-', '_')}_{option.upper()}"
+
+    @property
+    def required_settings(self) -> list[str]:
+        """The environment variables that must be set before it can work."""
+        needed = [self.key] if self.key and self.key_required else []
+        if self.url and not self.options.model_fields[self.url].get_default(
+                call_default_factory=True):
+            needed.append(self.url)
+        return [self.env(o) for o in needed]
 
 
 def estimate_cost(backend: Any, width: int, height: int) -> float:

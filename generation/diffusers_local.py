@@ -39,6 +39,7 @@ from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from generation.base import (
+    BackendSpec,
     Capabilities,
     EditRequest,
     GeneratedImage,
@@ -301,19 +302,11 @@ class DiffusersBackend:
                                  backend=NAME, attempt=attempt) from exc
 
     def _check_size(self, width: int, height: int, multiple: int, attempt: str | None) -> None:
-        limits = self.capabilities.limits
-        problems = []
-        if width <= 0 or height <= 0:
-            problems.append("width and height must be positive")
-        if width % multiple or height % multiple:
-            problems.append(f"width and height must be multiples of {multiple}")
-        if max(width, height) > limits.max_side:
-            problems.append(f"the longer side must be at most {limits.max_side}")
-        if width * height > limits.max_pixels:
-            problems.append(f"at most {limits.max_pixels} pixels")
-        if problems:
-            raise InvalidRequest(f"size {width}x{height} not accepted: {'; '.join(problems)}",
-                                 backend=NAME, attempt=attempt)
+        """The sizes the pipeline's ``check_inputs`` takes: on its grid, any side up to the
+        model's largest (the runner fits specs to the declared 512 px minimum)."""
+        limits = self.capabilities.limits.model_copy(update={"multiple": multiple,
+                                                             "min_side": multiple})
+        limits.require(width, height, backend=NAME, attempt=attempt)
 
     def _run(self, *, prompt: str, width: int, height: int, seed: int, attempt: str | None,
              image: Image.Image | None, metadata: dict[str, Any]) -> GeneratedImage:
@@ -363,3 +356,19 @@ class DiffusersBackend:
                               width=result.width, height=result.height, seed=seed,
                               backend=NAME, model=self.options.model, elapsed_s=elapsed,
                               cost_usd=0.0, metadata=metadata)
+
+
+def _device_check(options: DiffusersOptions) -> tuple[str, str]:
+    """For ``signwriter doctor``: which device GLM-Image would run on."""
+    import torch
+    cuda = torch.cuda.is_available()
+    if options.device == "cpu" or not cuda:
+        return "warn", f"torch {torch.__version__} on cpu (very slow for GLM-Image)"
+    return "ok", f"torch {torch.__version__} on cuda"
+
+
+BACKEND = BackendSpec(
+    name=NAME, summary="GLM-Image in-process with diffusers (needs a GPU)",
+    factory=DiffusersBackend, options=DiffusersOptions, capabilities=DiffusersBackend.capabilities,
+    settings=("model", "device", "dtype", "cpu_offload", "steps"),
+    requires=("torch", "diffusers"), extra="local", check=_device_check)

@@ -21,35 +21,37 @@ is ``content_policy_violation`` — or a result flagged ``has_nsfw_concepts`` �
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import Field, SecretStr
 
 from generation import http
 from generation.base import (
+    BackendSpec,
     Capabilities,
     EditRequest,
     GeneratedImage,
     GenerationRequest,
     OnSubmit,
-    GLM_IMAGE_LIMITS,
 )
 from generation.errors import (
     AuthError,
     BackendError,
     ContentRejected,
     InvalidRequest,
-    NeedsKey,
     QuotaExceeded,
     RateLimited,
     TransientError,
 )
+from generation.limits import GLM_IMAGE_LIMITS
+from generation.remote import ProviderBackend, ProviderOptions
 
 NAME = "fal"
-KEY_SETTING = "SIGNWRITER_FAL_KEY"
+KEY_SETTING = "SIGNWRITER_FAL_API_KEY"
 COST_PER_MEGAPIXEL_USD = 0.15
 LIMITS = GLM_IMAGE_LIMITS
+"""fal runs GLM-Image as it is: 512–2048 px per side, multiples of 32."""
 MAX_INPUT_IMAGES = 4
 
 ImageSizePreset = Literal["square_hd", "square", "portrait_4_3", "portrait_16_9",
@@ -58,22 +60,17 @@ CONTENT_TYPES = frozenset({"content_policy_violation", "nsfw_content_detected",
                            "content_moderation"})
 
 
-class FalOptions(BaseModel):
+class FalOptions(ProviderOptions):
     """Options of the ``fal`` backend."""
 
-    model_config = ConfigDict(extra="forbid")
+    key_setting: ClassVar[str] = KEY_SETTING
 
     api_key: SecretStr | None = Field(None, description=f"fal key ({KEY_SETTING}).")
     base_url: str = Field("https://queue.fal.run", description="fal queue base URL.")
+    poll_timeout_s: float = Field(900.0, gt=0, description="Give up polling after this.")
     model: str = Field("fal-ai/glm-image", description="Text-to-image endpoint id.")
     edit_model: str = Field("fal-ai/glm-image/image-to-image",
                             description="Image-to-image endpoint id.")
-    timeout_s: float = Field(120.0, gt=0, description="Per-request timeout, seconds.")
-    max_retries: int = Field(3, ge=0, description="Retries of transient failures per call.")
-    backoff_base_s: float = Field(1.0, ge=0, description="First backoff step, seconds.")
-    backoff_max_s: float = Field(30.0, ge=0, description="Longest backoff, seconds.")
-    poll_interval_s: float = Field(1.0, ge=0, description="Seconds between status polls.")
-    poll_timeout_s: float = Field(900.0, gt=0, description="Give up polling after this.")
     image_size: ImageSizePreset | None = Field(
         None, description="A fal preset; None sends the request's exact {width, height}.")
     num_inference_steps: int | None = Field(None, ge=1, le=100, description="Diffusion steps.")
@@ -149,26 +146,23 @@ def error_from_response(response: httpx.Response, *, attempt: str | None,
                            secrets=(api_key,))
 
 
-class FalBackend:
+class FalBackend(ProviderBackend):
     """GLM-Image on fal. ``FalBackend(**options)``; see :class:`FalOptions`."""
 
-    name = NAME
-    Options = FalOptions
+    name: ClassVar[str] = NAME
+    options_class: ClassVar[type[ProviderOptions]] = FalOptions
+    declared: ClassVar[Capabilities] = Capabilities(
+        edit=True, paid=True, cost_per_image_usd=round(COST_PER_MEGAPIXEL_USD * 1024 * 1024
+                                                       / 1e6, 6), limits=LIMITS)
+    auth_scheme: ClassVar[str] = "Key"
+    options: FalOptions
 
-    def __init__(self, **options: Any) -> None:
-        self.options = FalOptions(**options)
-        self.capabilities = Capabilities(
-            text_to_image=True, edit=True, follows_layout=False, paid=True,
-            cost_per_image_usd=round(self.options.cost_per_megapixel_usd * 1024 * 1024 / 1e6,
-                                     4), limits=LIMITS)
-        self.sleep = time.sleep
+    def price(self, width: int, height: int) -> float:
+        """fal bills GLM-Image per megapixel of output."""
+        o = self.options
+        return round(o.cost_per_megapixel_usd * width * height / 1e6 * max(1, o.num_images), 6)
 
     # --- public ----------------------------------------------------------------------
-    def estimate_cost(self, width: int, height: int) -> float:
-        """fal bills GLM-Image per megapixel of output."""
-        n = max(1, self.options.num_images)
-        return round(self.options.cost_per_megapixel_usd * width * height / 1e6 * n, 6)
-
     def generate(self, request: GenerationRequest, *,
                  on_submit: OnSubmit | None = None) -> GeneratedImage:
         """Submit to the queue (or resume), poll, fetch the result, download the image."""
@@ -206,20 +200,12 @@ class FalBackend:
             payload["num_inference_steps"] = opts.num_inference_steps
         return payload
 
-    def _key(self, attempt: str | None) -> SecretStr:
-        key = self.options.api_key
-        if key is None or not key.get_secret_value():
-            raise NeedsKey(KEY_SETTING, backend=NAME, attempt=attempt)
-        return key
-
     def _run(self, model: str, payload: dict[str, Any], width: int, height: int, seed: int,
              attempt: str | None, resume: dict[str, Any] | None,
              on_submit: OnSubmit | None) -> GeneratedImage:
-        opts = self.options
         key = self._key(attempt)
         started = time.monotonic()
-        price = round(opts.cost_per_megapixel_usd * width * height / 1e6 * opts.num_images, 6)
-        return http.with_charges(price, lambda charges: self._submit_and_fetch(
+        return http.with_charges(self.price(width, height), lambda charges: self._submit_and_fetch(
             model, payload, width, height, seed, attempt, resume, on_submit, key, started,
             charges))
 
@@ -228,23 +214,21 @@ class FalBackend:
                           on_submit: OnSubmit | None, key: SecretStr, started: float,
                           charges: http.UncertainCharges) -> GeneratedImage:
         opts = self.options
-        with http.make_client(timeout_s=opts.timeout_s) as client:
-            if resume:  # accepted before a crash: polled, not sent again
-                charges.accept()
-                handle = self._handle(resume, attempt)
-            else:
-                if opts.image_size is None:
-                    http.check_size(width, height, LIMITS, backend=NAME, attempt=attempt)
-                submitted = self._call(client, key, "POST",
-                                       f"{opts.base_url.rstrip('/')}/{model}", attempt,
-                                       json=payload, on_retry=charges.on_retry)
-                charges.accept()
-                handle = self._handle({**submitted, "model": model}, attempt)
-                if on_submit is not None:
-                    on_submit(dict(handle))
-            self._wait(client, key, handle, attempt)
-            result = self._call(client, key, "GET", handle["response_url"], attempt)
-            return self._image(client, result, handle, width, height, seed, started, attempt)
+        if resume:  # accepted before a crash: polled, not sent again
+            charges.accept()
+            handle = self._handle(resume, attempt)
+        else:
+            if opts.image_size is None:
+                opts.limits.require(width, height, backend=NAME, attempt=attempt)
+            submitted = self._call(key, "POST", f"{opts.base_url.rstrip('/')}/{model}", attempt,
+                                   json=payload, on_retry=charges.on_retry)
+            charges.accept()
+            handle = self._handle({**submitted, "model": model}, attempt)
+            if on_submit is not None:
+                on_submit(dict(handle))
+        self._wait(key, handle, attempt)
+        result = self._call(key, "GET", handle["response_url"], attempt)
+        return self._image(result, handle, width, height, seed, started, attempt)
 
     @staticmethod
     def _handle(data: dict[str, Any], attempt: str | None) -> dict[str, Any]:
@@ -257,23 +241,13 @@ class FalBackend:
                 "status_url": data["status_url"], "response_url": data["response_url"],
                 "model": data.get("model")}
 
-    def _call(self, client: httpx.Client, key: SecretStr, method: str, url: str,
-              attempt: str | None, **kwargs: Any) -> dict[str, Any]:
-        """One API call with retries; returns the JSON object or raises a mapped error."""
-        opts = self.options
-        return http.request_json(
-            client, method, url, key=key, headers={"Authorization": f"Key {http.secret(key)}"},
-            backend=NAME, attempt=attempt,
-            to_error=lambda r: error_from_response(r, attempt=attempt, api_key=key),
-            max_retries=opts.max_retries, base_delay_s=opts.backoff_base_s,
-            max_delay_s=opts.backoff_max_s, sleep=self.sleep, **kwargs)
+    def _error(self, response: httpx.Response, attempt: str | None,
+               key: SecretStr) -> BackendError | None:
+        return error_from_response(response, attempt=attempt, api_key=key)
 
-    def _wait(self, client: httpx.Client, key: SecretStr, handle: dict[str, Any],
-              attempt: str | None) -> None:
-        opts = self.options
-
+    def _wait(self, key: SecretStr, handle: dict[str, Any], attempt: str | None) -> None:
         def check() -> bool | None:
-            body = self._call(client, key, "GET", handle["status_url"], attempt)
+            body = self._call(key, "GET", handle["status_url"], attempt)
             status = str(body.get("status") or "").upper()
             if status == "COMPLETED":
                 return True
@@ -282,11 +256,9 @@ class FalBackend:
             raise TransientError(f"unexpected queue status {status!r} for request "
                                  f"{handle['request_id']}", backend=NAME, attempt=attempt)
 
-        http.poll(check, backend=NAME, attempt=attempt, interval_s=opts.poll_interval_s,
-                  timeout_s=opts.poll_timeout_s, sleep=self.sleep,
-                  what=f"fal request {handle['request_id']}")
+        self._poll(check, attempt, f"fal request {handle['request_id']}")
 
-    def _image(self, client: httpx.Client, result: dict[str, Any], handle: dict[str, Any],
+    def _image(self, result: dict[str, Any], handle: dict[str, Any],
                width: int, height: int, seed: int, started: float,
                attempt: str | None) -> GeneratedImage:
         opts = self.options
@@ -299,10 +271,7 @@ class FalBackend:
             raise TransientError(f"fal result for {handle['request_id']} has no image",
                                  backend=NAME, attempt=attempt)
         first = images[0]
-        data, media = http.download(
-            str(first["url"]), backend=NAME, attempt=attempt, client=client,
-            max_retries=opts.max_retries, base_delay_s=opts.backoff_base_s,
-            max_delay_s=opts.backoff_max_s, sleep=self.sleep, secrets=(opts.api_key,))
+        data, media = self._download(str(first["url"]), attempt)
         out_w = int(first.get("width") or width)
         out_h = int(first.get("height") or height)
         used_seed = result.get("seed")
@@ -320,3 +289,9 @@ class FalBackend:
             model=str(handle.get("model") or opts.model), elapsed_s=time.monotonic() - started,
             cost_usd=round(opts.cost_per_megapixel_usd * out_w * out_h / 1e6 * len(images), 6),
             metadata=metadata)
+
+
+BACKEND = BackendSpec(
+    name=NAME, summary="GLM-Image on fal.ai (queue API; text-to-image and edit)",
+    factory=FalBackend, options=FalOptions, capabilities=FalBackend.declared,
+    settings=("api_key", "base_url"), key="api_key", key_required=True, url="base_url")

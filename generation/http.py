@@ -12,13 +12,13 @@ same way when the network or the provider misbehaves:
   ``retry_after``, 5xx/408 → TransientError). Provider modules look at the body first
   (business error codes) and fall back to it.
 - :func:`parse_json` reads a JSON body; malformed JSON is a TransientError.
-- :func:`call_with_retries` retries only ``TransientError`` (and its ``RateLimited``) with
-  exponential backoff and full jitter, honouring ``retry_after``. Everything else (invalid
-  request, content rejected, quota, auth, missing key) is raised at once.
+- :func:`call_with_retries` retries only ``TransientError`` (and its ``RateLimited``) under
+  the shared :class:`retrypolicy.RetryPolicy` (the same statuses, backoff and
+  ``Retry-After`` rules as the planner's LLM client and the vision reader). Everything
+  else (invalid request, content rejected, quota, auth, missing key) is raised at once.
 - :func:`poll` waits for a queued task; :func:`download` fetches a result URL (they expire,
   so fetch at once); :func:`decode_image_b64`, :func:`data_uri` and
-  :func:`sniff_media_type` decode, encode and recognise images; :func:`check_size`
-  refuses a size against a backend's ``SizeLimits`` before anything is paid.
+  :func:`sniff_media_type` decode, encode and recognise images.
 - :func:`secret` reads a ``SecretStr``; :func:`redact` strips keys (and anything that looks
   like an ``Authorization`` value or a signed-URL query) from text before it goes into an
   error message or a log line.
@@ -31,21 +31,19 @@ from __future__ import annotations
 
 import base64
 import binascii
-import email.utils
 import json
 import logging
-import random
 import re
 import time
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 from pydantic import SecretStr
 
-from generation.base import GeneratedImage, SizeLimits
+from generation.base import GeneratedImage
+from retrypolicy import MAX_RETRY_AFTER_S, RetryPolicy, parse_retry_after
 from generation.errors import (
     AuthError,
     BackendError,
@@ -71,15 +69,12 @@ LIMITS = httpx.Limits(max_connections=8, max_keepalive_connections=4, keepalive_
 CONNECT_TIMEOUT_S = 10.0
 """Connect timeout used when a caller gives only an overall ``timeout_s``."""
 
-MAX_RETRY_AFTER_S = 300.0
-"""The longest ``Retry-After`` we honour; a provider asking for more is treated as this."""
-
 USER_AGENT = "signwriter/0.1"
 
 ERROR_BODY_CHARS = 300
 """How much of a provider's error body goes into an error message (after redaction)."""
 
-_RETRYABLE_STATUS = frozenset({408, 425, 500, 502, 503, 504, 520, 522, 524, 529})
+__all__ = ["MAX_RETRY_AFTER_S", "RetryPolicy", "parse_retry_after"]  # and everything below
 
 
 # --- secrets ---------------------------------------------------------------------------
@@ -192,35 +187,6 @@ _SENT_THEN_LOST = (httpx.ReadTimeout, httpx.WriteTimeout, httpx.ReadError, httpx
 Connect errors and connect/pool timeouts mean it never left."""
 
 
-def parse_retry_after(headers: httpx.Headers | dict[str, str],
-                      *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from ``Retry-After`` (delta-seconds or HTTP-date) or
-    ``retry-after-ms``; ``None`` when absent or unreadable. Capped at MAX_RETRY_AFTER_S."""
-    h = httpx.Headers(headers)
-    ms = h.get("retry-after-ms")
-    if ms:
-        try:
-            return min(max(float(ms) / 1000.0, 0.0), MAX_RETRY_AFTER_S)
-        except ValueError:
-            pass
-    raw = h.get("retry-after")
-    if not raw:
-        return None
-    raw = raw.strip()
-    try:
-        return min(max(float(raw), 0.0), MAX_RETRY_AFTER_S)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    now = now or datetime.now(UTC)
-    return min(max((when - now).total_seconds(), 0.0), MAX_RETRY_AFTER_S)
-
-
 def body_excerpt(response: httpx.Response, *secrets: SecretStr | str | None) -> str:
     """A short, redacted excerpt of a response body, for error messages."""
     try:
@@ -256,7 +222,7 @@ def map_status(response: httpx.Response, backend: str, attempt: str | None, *,
     if status == 429:
         return RateLimited(f"rate limited (HTTP 429){suffix}",
                            retry_after=parse_retry_after(response.headers), **kw)
-    if status in _RETRYABLE_STATUS or status >= 500:
+    if RetryPolicy().retryable_status(status):
         return TransientError(f"provider error (HTTP {status}){suffix}", **kw)
     if status in (400, 404, 405, 409, 413, 415, 422) or 400 <= status < 500:
         return InvalidRequest(f"request rejected (HTTP {status}){suffix}", **kw)
@@ -278,66 +244,40 @@ def parse_json(response: httpx.Response, backend: str, attempt: str | None,
 
 # --- retries and polling -------------------------------------------------------------
 
-def backoff_delay(retry: int, *, base_delay_s: float, max_delay_s: float,
-                  rng: Callable[[], float] = random.random) -> float:
-    """Full-jitter exponential backoff: uniform in ``[0, min(max, base * 2**retry)]``."""
-    cap = min(max_delay_s, base_delay_s * (2 ** retry))
-    return cap * rng()
-
-
 def call_with_retries(fn: Callable[[], T], *, backend: str, attempt: str | None,
-                      max_retries: int, base_delay_s: float, max_delay_s: float = 30.0,
-                      sleep: Callable[[float], None] = time.sleep,
-                      rng: Callable[[], float] = random.random,
-                      secrets: Iterable[SecretStr | str | None] = (),
+                      policy: RetryPolicy, secrets: Iterable[SecretStr | str | None] = (),
                       on_retry: Callable[[BackendError], None] | None = None) -> T:
-    """Call ``fn`` and retry it on ``TransientError`` / ``RateLimited``.
+    """Call ``fn`` and retry it on ``TransientError`` / ``RateLimited`` under ``policy``.
 
-    Up to ``max_retries`` retries (``1 + max_retries`` calls in all). The delay is full
-    jitter over exponential backoff, or the error's ``retry_after`` when it has one
-    (RateLimited from a ``Retry-After`` header). ``InvalidRequest``, ``ContentRejected``,
-    ``QuotaExceeded``, ``AuthError``, ``NeedsKey`` and ``Unsupported`` are raised at once.
-    A raw ``httpx.HTTPError`` escaping ``fn`` is mapped with :func:`map_httpx_error`.
-    The last error is raised when retries run out. ``on_retry(failure)`` is called before
-    each retry (see :class:`UncertainCharges`).
+    The wait is the policy's (full jitter over exponential backoff, or the error's
+    ``retry_after`` from a ``Retry-After`` header). ``InvalidRequest``,
+    ``ContentRejected``, ``QuotaExceeded``, ``AuthError``, ``NeedsKey`` and ``Unsupported``
+    are raised at once. A raw ``httpx.HTTPError`` escaping ``fn`` is mapped with
+    :func:`map_httpx_error`. The last error is raised when retries run out.
+    ``on_retry(failure)`` is called before each retry (see :class:`UncertainCharges`).
     """
     secrets = tuple(secrets)
-    retry = 0
-    while True:
+
+    def mapped() -> T:
         try:
             return fn()
         except httpx.HTTPError as exc:
-            err: BackendError = map_httpx_error(exc, backend, attempt, *secrets)
-            if not isinstance(err, TransientError):
-                raise err from exc
-            failure = err
-            cause: BaseException = exc
-        except TransientError as exc:
-            failure = exc
-            cause = exc
-        if retry >= max_retries:
-            if failure is cause:
-                raise failure
-            raise failure from cause
-        retry_after = getattr(failure, "retry_after", None)
-        if retry_after is not None:
-            delay = min(float(retry_after), MAX_RETRY_AFTER_S)
-        else:
-            delay = backoff_delay(retry, base_delay_s=base_delay_s, max_delay_s=max_delay_s,
-                                  rng=rng)
-        log.warning("%s: retry %d/%d in %.2fs after %s: %s", backend, retry + 1, max_retries,
-                    delay, type(failure).__name__, failure.detail)
-        if on_retry is not None:
+            raise map_httpx_error(exc, backend, attempt, *secrets) from exc
+
+    def note(failure: BaseException, n: int, delay: float) -> None:
+        log.warning("%s: retry %d/%d in %.2fs after %s: %s", backend, n, policy.max_retries,
+                    delay, type(failure).__name__, getattr(failure, "detail", failure))
+        if on_retry is not None and isinstance(failure, BackendError):
             on_retry(failure)
-        sleep(delay)
-        retry += 1
+
+    return policy.call(mapped, should_retry=lambda e: isinstance(e, TransientError),
+                       on_retry=note)
 
 
 def request_json(client: httpx.Client, method: str, url: str, *, key: SecretStr,
                  headers: dict[str, str], backend: str, attempt: str | None,
                  to_error: Callable[[httpx.Response], BackendError | None],
-                 max_retries: int, base_delay_s: float, max_delay_s: float,
-                 sleep: Callable[[float], None] = time.sleep,
+                 policy: RetryPolicy,
                  on_retry: Callable[[BackendError], None] | None = None,
                  **kwargs: Any) -> dict[str, Any]:
     """One JSON API call with retries: transport failures mapped, the provider's own error
@@ -357,8 +297,7 @@ def request_json(client: httpx.Client, method: str, url: str, *, key: SecretStr,
                                  backend=backend, attempt=attempt)
         return body
 
-    return call_with_retries(once, backend=backend, attempt=attempt, max_retries=max_retries,
-                             base_delay_s=base_delay_s, max_delay_s=max_delay_s, sleep=sleep,
+    return call_with_retries(once, backend=backend, attempt=attempt, policy=policy,
                              secrets=(key,), on_retry=on_retry)
 
 
@@ -438,22 +377,6 @@ def poll(check: Callable[[], T | None], *, backend: str, attempt: str | None,
 
 # --- requests --------------------------------------------------------------------------
 
-def check_size(width: int, height: int, limits: SizeLimits, *, backend: str,
-               attempt: str | None) -> None:
-    """Raise ``InvalidRequest`` before paying for a size the provider would refuse."""
-    problems = []
-    for side_name, side in (("width", width), ("height", height)):
-        if not limits.min_side <= side <= limits.max_side:
-            problems.append(f"{side_name} {side} outside {limits.min_side}..{limits.max_side}")
-        elif side % limits.multiple:
-            problems.append(f"{side_name} {side} not a multiple of {limits.multiple}")
-    if width * height > limits.max_pixels:
-        problems.append(f"{width}x{height} = {width * height} px exceeds {limits.max_pixels} px")
-    if problems:
-        raise InvalidRequest("unsupported size: " + "; ".join(problems),
-                             backend=backend, attempt=attempt)
-
-
 # --- images ----------------------------------------------------------------------------
 
 def sniff_media_type(data: bytes) -> str | None:
@@ -495,10 +418,12 @@ def data_uri(path: str | Path) -> str:
     return f"data:{media};base64,{base64.b64encode(data).decode('ascii')}"
 
 
+DOWNLOAD_RETRIES = RetryPolicy(max_retries=2, base_delay_s=0.5, max_delay_s=10.0)
+"""How a result image is fetched again when the caller gives no policy."""
+
+
 def download(url: str, *, backend: str, attempt: str | None,
-             client: httpx.Client | None = None, max_retries: int = 2,
-             base_delay_s: float = 0.5, max_delay_s: float = 10.0,
-             sleep: Callable[[float], None] = time.sleep,
+             client: httpx.Client | None = None, policy: RetryPolicy = DOWNLOAD_RETRIES,
              secrets: Iterable[SecretStr | str | None] = ()) -> tuple[bytes, str]:
     """Fetch a result image at once; returns ``(bytes, media_type)``.
 
@@ -539,9 +464,8 @@ def download(url: str, *, backend: str, attempt: str | None,
         return data, media
 
     try:
-        return call_with_retries(once, backend=backend, attempt=attempt,
-                                 max_retries=max_retries, base_delay_s=base_delay_s,
-                                 max_delay_s=max_delay_s, sleep=sleep, secrets=secrets)
+        return call_with_retries(once, backend=backend, attempt=attempt, policy=policy,
+                                 secrets=secrets)
     finally:
         if own:
             http.close()

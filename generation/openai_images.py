@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 import httpx
 
 from generation.base import (
+    BackendSpec,
     Capabilities,
     EditRequest,
     GeneratedImage,
@@ -126,3 +127,9 @@ class OpenAIImagesBackend(PooledBackend):
             return data, media, base_url, extra
 
         return parse
+
+
+BACKEND = BackendSpec(
+    name=NAME, summary="GLM-Image on self-hosted servers speaking the OpenAI /v1/images API (e.g. SGLang)",
+    factory=OpenAIImagesBackend, options=OpenAIImagesOptions, capabilities=OpenAIImagesBackend.capabilities,
+    settings=("urls", "api_key"), key="api_key", url="urls", health_path="/v1/models")

@@ -42,7 +42,6 @@ from generation.base import Capabilities, GeneratedImage
 from generation.errors import InvalidRequest, TransientError
 from generation.http import (
     call_with_retries,
-    check_size,
     download,
     make_client,
     map_status,
@@ -50,6 +49,7 @@ from generation.http import (
     secret,
     sniff_media_type,
 )
+from retrypolicy import RetryPolicy
 
 T = TypeVar("T")
 
@@ -264,8 +264,8 @@ class PooledServerOptions(BaseModel):
     urls_setting: ClassVar[str] = "SIGNWRITER_..._URLS"
     key_setting: ClassVar[str] = "SIGNWRITER_..._API_KEY"
 
-    urls: list[str] = Field(default_factory=list, description="Base URLs of the servers "
-                            "(e.g. http://gpu1:30000); a comma-separated string is accepted.")
+    urls: list[str] = Field(default_factory=list, description="Base URLs of the servers, "
+                            'as a JSON list: ["http://gpu-1:30000", "http://gpu-2:30000"].')
     api_key: SecretStr | None = Field(default=None, description="Bearer token, if the "
                                       "servers were started with one.")
     per_server_concurrency: int = Field(default=1, ge=1, le=64,
@@ -371,16 +371,19 @@ class PooledBackend:
 
         return call_with_retries(
             lambda: self.pool.call(once, backend=self.name, attempt=attempt),
-            backend=self.name, attempt=attempt, max_retries=self.options.max_retries,
-            base_delay_s=self.options.backoff_base_s,
-            max_delay_s=max(self.options.backoff_base_s * 8, 0.001),
+            backend=self.name, attempt=attempt, policy=self.retry,
             secrets=(self.options.api_key,))
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """The retry policy of every call this backend makes (from its options)."""
+        o = self.options
+        return RetryPolicy(max_retries=o.max_retries, base_delay_s=o.backoff_base_s,
+                           max_delay_s=max(o.backoff_base_s * 8, 0.001))
 
     def _download(self, url: str, attempt: str | None) -> tuple[bytes, str]:
         return download(url, backend=self.name, attempt=attempt, client=self._client,
-                        max_retries=self.options.max_retries,
-                        base_delay_s=self.options.backoff_base_s,
-                        secrets=(self.options.api_key,))
+                        policy=self.retry, secrets=(self.options.api_key,))
 
     def _result(self, data: bytes, media_type: str, *, seed: int, started: float,
                 server: str, width: int, height: int,
@@ -413,8 +416,7 @@ class PooledBackend:
         return fields
 
     def _check_size(self, width: int, height: int, attempt: str | None) -> None:
-        check_size(width, height, self.capabilities.limits, backend=self.name,
-                   attempt=attempt)
+        self.capabilities.limits.require(width, height, backend=self.name, attempt=attempt)
 
     def _read_source(self, path: str, attempt: str | None) -> bytes:
         try:

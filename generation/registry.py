@@ -1,146 +1,147 @@
-"""The backend registry: every image backend by name, imported only when it is created.
+"""The backend registry: every image backend, built in or installed as a plugin.
 
-Each entry names a module and a class, so listing backends (``signwriter backends``)
-imports nothing heavy, and a backend whose optional dependency is missing (torch for
-``diffusers``) fails only when it is used — with an error naming what to install::
+A backend is a :class:`~generation.base.BackendSpec` that its module declares as
+``BACKEND``. The registry finds them through one entry-point group,
+``signwriter.backends``, the way ``llm`` finds its plugins: a third-party package
+declares, in its ``pyproject.toml``::
 
+    [project.entry-points."signwriter.backends"]
+    mybackend = "signwriter_mybackend:BACKEND"
+
+and the built-in backends are loaded through the same loader from :data:`BUILTINS`
+(entry points written the same way, so a source checkout needs no installed metadata)::
+
+    for spec in available_backends():
+        print(spec.name, spec.summary, spec.required_settings)
     backend = create_backend("typeset", fault_rate=0.2)
-    for info in available_backends():
-        print(info.name, info.summary, info.settings)
 
-A backend class is built as ``cls(**options)``; its options model (``extra="forbid"``)
-rejects unknown options.
+Loading a spec imports its module; modules must not import heavy dependencies (torch) at
+import time — those are ``requires`` and checked when the backend is created, with an
+error naming the pip extra. A plugin that fails to load does not break the others: it is
+left out and :func:`load_problems` says why (``signwriter doctor`` shows it).
 """
 
 from __future__ import annotations
 
-import importlib
+import importlib.util
+import threading
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from generation.base import GLM_IMAGE_LIMITS, Backend, Capabilities, SizeLimits
+from generation.base import Backend, BackendSpec
 from generation.errors import BackendError, InvalidRequest
 
+GROUP = "signwriter.backends"
+"""The entry-point group every backend registers under."""
 
-class BackendInfo(BaseModel):
-    """What ``signwriter backends`` shows for one backend."""
+DEFAULT_BACKEND = "typeset"
+"""The backend used when none is configured: free, offline, needs nothing."""
 
-    model_config = ConfigDict(extra="forbid")
+BUILTINS = tuple(EntryPoint(name, value, GROUP) for name, value in (
+    ("typeset", "generation.typeset:BACKEND"),
+    ("zai", "generation.zai:BACKEND"),
+    ("fal", "generation.fal:BACKEND"),
+    ("runware", "generation.runware:BACKEND"),
+    ("openai-images", "generation.openai_images:BACKEND"),
+    ("vllm-omni", "generation.vllm_omni:BACKEND"),
+    ("diffusers", "generation.diffusers_local:BACKEND"),
+))
+"""The built-in backends, as entry points of :data:`GROUP`."""
 
-    name: str
-    summary: str
-    module: str = Field(description="Module that holds the backend class.")
-    class_name: str
-    capabilities: Capabilities
-    settings: list[str] = Field(
-        default_factory=list, description="Settings (env vars) that must be set to use it.")
-    extra: str | None = Field(None, description="The pip extra its dependencies come in.")
-
-    @property
-    def required_settings(self) -> list[str]:
-        """The settings (env vars) that must be set to use this backend."""
-        return self.settings
-
-
-_REGISTRY: dict[str, BackendInfo] = {}
+_lock = threading.Lock()
+_specs: dict[str, BackendSpec] | None = None
+_problems: list[str] = []
 
 
-def register(info: BackendInfo) -> None:
-    """Add (or replace) a backend entry; built-in and third-party backends alike."""
-    _REGISTRY[info.name] = info
+def _load(ep: EntryPoint, source: str) -> BackendSpec:
+    spec = ep.load()
+    if callable(spec) and not isinstance(spec, BackendSpec):
+        spec = spec()  # a function returning the spec is fine too
+    if not isinstance(spec, BackendSpec):
+        raise TypeError(f"{ep.value} is a {type(spec).__name__}, not a BackendSpec")
+    if spec.name != ep.name:
+        raise ValueError(f"{ep.value} declares backend {spec.name!r} under the entry-point "
+                         f"name {ep.name!r}")
+    return spec.model_copy(update={"source": source})
 
 
-for _info in (
-    BackendInfo(
-        name="typeset", summary="Built-in Pillow renderer: follows the layout exactly, free, "
-        "offline; can simulate GLM-Image text errors", module="generation.typeset",
-        class_name="TypesetBackend",
-        capabilities=Capabilities(edit=True, follows_layout=True, paid=False,
-                                  limits=SizeLimits(min_side=64, max_side=4096, multiple=1,
-                                                    max_pixels=4096 * 4096))),
-    BackendInfo(
-        name="zai", summary="GLM-Image through the Z.ai (Zhipu) images API",
-        module="generation.zai", class_name="ZaiBackend",
-        capabilities=Capabilities(paid=True, cost_per_image_usd=0.015,
-                                  limits=SizeLimits(min_side=1024, max_side=2048, multiple=32,
-                                                    max_pixels=2**22)),
-        settings=["SIGNWRITER_ZAI_API_KEY"]),
-    BackendInfo(
-        name="fal", summary="GLM-Image on fal.ai (queue API; text-to-image and edit)",
-        module="generation.fal", class_name="FalBackend",
-        capabilities=Capabilities(edit=True, paid=True, cost_per_image_usd=0.1573,
-                                  limits=GLM_IMAGE_LIMITS),
-        settings=["SIGNWRITER_FAL_KEY"]),
-    BackendInfo(
-        name="runware", summary="GLM-Image on Runware (text-to-image and edit)",
-        module="generation.runware", class_name="RunwareBackend",
-        capabilities=Capabilities(edit=True, paid=True, cost_per_image_usd=0.0225,
-                                  limits=GLM_IMAGE_LIMITS),
-        settings=["SIGNWRITER_RUNWARE_API_KEY"]),
-    BackendInfo(
-        name="openai-images", summary="GLM-Image on self-hosted servers speaking the OpenAI "
-        "/v1/images API (e.g. SGLang)", module="generation.openai_images",
-        class_name="OpenAIImagesBackend",
-        capabilities=Capabilities(edit=True, paid=False, limits=GLM_IMAGE_LIMITS),
-        settings=["SIGNWRITER_OPENAI_IMAGES_URLS"]),
-    BackendInfo(
-        name="vllm-omni", summary="GLM-Image served by a self-hosted vLLM-Omni server",
-        module="generation.vllm_omni", class_name="VllmOmniBackend",
-        capabilities=Capabilities(edit=True, paid=False, limits=GLM_IMAGE_LIMITS),
-        settings=["SIGNWRITER_VLLM_OMNI_URLS"]),
-    BackendInfo(
-        name="diffusers", summary="GLM-Image in-process with diffusers (needs a GPU)",
-        module="generation.diffusers_local", class_name="DiffusersBackend",
-        capabilities=Capabilities(edit=True, paid=False, limits=GLM_IMAGE_LIMITS),
-        extra="local"),
-):
-    register(_info)
+def _discover() -> dict[str, BackendSpec]:
+    global _specs
+    with _lock:
+        if _specs is not None:
+            return _specs
+        found: dict[str, BackendSpec] = {}
+        problems: list[str] = []
+        plugins = [(ep, ep.dist.name if ep.dist else ep.module) for ep in
+                   entry_points(group=GROUP) if ep.value not in {b.value for b in BUILTINS}]
+        for ep, source in [(b, "built-in") for b in BUILTINS] + plugins:
+            if ep.name in found:
+                problems.append(f"backend {ep.name!r} from {source} ignored: the name is "
+                                f"taken by {found[ep.name].source}")
+                continue
+            try:
+                found[ep.name] = _load(ep, source)
+            except Exception as exc:  # noqa: BLE001 - one broken plugin must not hide the rest
+                problems.append(f"backend {ep.name!r} from {source} could not be loaded "
+                                f"({ep.value}): {type(exc).__name__}: {exc}")
+        _specs, _problems[:] = found, problems
+        return _specs
 
 
-def available_backends() -> list[BackendInfo]:
-    """Every registered backend (nothing is imported to list them)."""
-    return [info.model_copy(deep=True) for info in _REGISTRY.values()]
+def refresh() -> None:
+    """Forget what was discovered (a package was installed or removed meanwhile)."""
+    global _specs
+    with _lock:
+        _specs = None
+        _problems.clear()
 
 
-def backend_info(name: str) -> BackendInfo:
-    """The entry for ``name``; unknown names raise :class:`InvalidRequest` listing them."""
-    info = _REGISTRY.get(name)
-    if info is None:
-        known = ", ".join(sorted(_REGISTRY))
+def register(spec: BackendSpec) -> None:
+    """Add (or replace) a backend at run time, e.g. in a test or an embedding program."""
+    specs = _discover()
+    with _lock:
+        specs[spec.name] = spec
+
+
+def available_backends() -> list[BackendSpec]:
+    """Every backend that loaded, built-ins first."""
+    return list(_discover().values())
+
+
+def load_problems() -> list[str]:
+    """Why a registered backend was left out (one line each)."""
+    _discover()
+    return list(_problems)
+
+
+def backend_info(name: str) -> BackendSpec:
+    """The spec of ``name``; unknown names raise :class:`InvalidRequest` listing them."""
+    specs = _discover()
+    spec = specs.get(name)
+    if spec is None:
+        known = ", ".join(sorted(specs))
         raise InvalidRequest(f"unknown backend {name!r}; known backends: {known}",
                              backend="registry")
-    return info
+    return spec
 
 
-def _load(info: BackendInfo) -> type:
-    try:
-        module = importlib.import_module(info.module)
-    except ImportError as exc:
-        missing = exc.name or "a dependency"
-        if exc.name == info.module:
-            raise InvalidRequest(f"backend {info.name!r} is registered but its module "
-                                 f"{info.module} is not installed", backend=info.name) from None
-        hint = (f"; install it with pip install 'signwriter[{info.extra}]'" if info.extra
-                else "")
-        raise BackendError(f"backend {info.name!r} needs {missing}, which is not "
-                           f"installed{hint}", backend=info.name) from None
-    cls = getattr(module, info.class_name, None)
-    if cls is None:
-        raise InvalidRequest(f"module {info.module} has no class {info.class_name}",
-                             backend=info.name)
-    return cls
+def missing_requirements(spec: BackendSpec) -> list[str]:
+    """The modules ``spec`` needs that cannot be imported here."""
+    return [m for m in spec.requires if importlib.util.find_spec(m) is None]
 
 
 def create_backend(name: str, **options: Any) -> Backend:
-    """Import and build the backend called ``name`` with its keyword ``options``."""
-    info = backend_info(name)
-    cls = _load(info)
+    """Build the backend called ``name`` with its keyword ``options`` (pydantic-validated
+    by its options model; an injected ``transport`` goes to backends that take one)."""
+    spec = backend_info(name)
+    missing = missing_requirements(spec)
+    if missing:
+        hint = f"; install it with pip install 'signwriter[{spec.extra}]'" if spec.extra else ""
+        raise BackendError(f"backend {name!r} needs {', '.join(missing)}, which is not "
+                           f"installed{hint}", backend=name)
     try:
-        backend = cls(**options)
+        return spec.factory(**options)
     except BackendError:
         raise
     except (TypeError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
-        raise InvalidRequest(f"bad options for backend {name!r}: {exc}",
-                             backend=name) from None
-    return backend
+        raise InvalidRequest(f"bad options for backend {name!r}: {exc}", backend=name) from None

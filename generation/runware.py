@@ -25,30 +25,31 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import Field, SecretStr
 
 from generation import http
 from generation.base import (
+    BackendSpec,
     Capabilities,
     EditRequest,
     GeneratedImage,
     GenerationRequest,
     OnSubmit,
-    GLM_IMAGE_LIMITS,
 )
 from generation.errors import (
     AuthError,
     BackendError,
     ContentRejected,
     InvalidRequest,
-    NeedsKey,
     QuotaExceeded,
     RateLimited,
     TransientError,
 )
+from generation.limits import GLM_IMAGE_LIMITS
+from generation.remote import ProviderBackend, ProviderOptions
 
 NAME = "runware"
 KEY_SETTING = "SIGNWRITER_RUNWARE_API_KEY"
@@ -67,20 +68,14 @@ _INVALID_WORDS = ("invalid", "unsupported", "missing", "notfound", "unknown", "c
                   "exceed", "outofrange", "notallowed")
 
 
-class RunwareOptions(BaseModel):
+class RunwareOptions(ProviderOptions):
     """Options of the ``runware`` backend."""
 
-    model_config = ConfigDict(extra="forbid")
+    key_setting: ClassVar[str] = KEY_SETTING
 
     api_key: SecretStr | None = Field(None, description=f"Runware key ({KEY_SETTING}).")
     base_url: str = Field("https://api.runware.ai/v1", description="Runware REST endpoint.")
     model: str = Field(MODEL_AIR, description="AIR id of GLM-Image on Runware.")
-    timeout_s: float = Field(120.0, gt=0, description="Per-request timeout, seconds.")
-    max_retries: int = Field(3, ge=0, description="Retries of transient failures per call.")
-    backoff_base_s: float = Field(1.0, ge=0, description="First backoff step, seconds.")
-    backoff_max_s: float = Field(30.0, ge=0, description="Longest backoff, seconds.")
-    poll_interval_s: float = Field(1.0, ge=0, description="Seconds between getResponse polls.")
-    poll_timeout_s: float = Field(600.0, gt=0, description="Give up polling after this.")
     delivery: Literal["async", "sync"] = Field(
         "async", description="async: acknowledge + poll (resumable); sync: one long call.")
     steps: int | None = Field(None, ge=1, le=100, description="Diffusion steps.")
@@ -124,18 +119,17 @@ def error_from_item(item: dict[str, Any], *, attempt: str | None, status: int | 
     return TransientError(text, **kw)
 
 
-class RunwareBackend:
+class RunwareBackend(ProviderBackend):
     """GLM-Image on Runware. ``RunwareBackend(**options)``; see :class:`RunwareOptions`."""
 
-    name = NAME
-    Options = RunwareOptions
+    name: ClassVar[str] = NAME
+    options_class: ClassVar[type[ProviderOptions]] = RunwareOptions
+    declared: ClassVar[Capabilities] = Capabilities(
+        edit=True, paid=True, cost_per_image_usd=COST_PER_IMAGE_USD, limits=LIMITS)
+    options: RunwareOptions
 
-    def __init__(self, **options: Any) -> None:
-        self.options = RunwareOptions(**options)
-        self.capabilities = Capabilities(
-            text_to_image=True, edit=True, follows_layout=False, paid=True,
-            cost_per_image_usd=self.options.cost_per_image_usd, limits=LIMITS)
-        self.sleep = time.sleep
+    def price(self, width: int, height: int) -> float:
+        return self.options.cost_per_image_usd
 
     # --- public ----------------------------------------------------------------------
     def generate(self, request: GenerationRequest, *,
@@ -184,12 +178,6 @@ class RunwareBackend:
             task["deliveryMethod"] = "async"
         return task
 
-    def _key(self, attempt: str | None) -> SecretStr:
-        key = self.options.api_key
-        if key is None or not key.get_secret_value():
-            raise NeedsKey(KEY_SETTING, backend=NAME, attempt=attempt)
-        return key
-
     def _run(self, task: dict[str, Any], width: int, height: int, seed: int,
              attempt: str | None, resume: dict[str, Any] | None,
              on_submit: OnSubmit | None) -> GeneratedImage:
@@ -204,37 +192,34 @@ class RunwareBackend:
                           on_submit: OnSubmit | None, key: SecretStr, started: float,
                           charges: http.UncertainCharges) -> GeneratedImage:
         opts = self.options
-        with http.make_client(timeout_s=opts.timeout_s) as client:
-            if resume:  # accepted before a crash: polled, not sent again
-                charges.accept()
-                task_uuid = resume.get("taskUUID")
-                if not isinstance(task_uuid, str) or not task_uuid:
-                    raise InvalidRequest(f"resume handle has no taskUUID (keys: "
-                                         f"{sorted(resume)})", backend=NAME, attempt=attempt)
-                item = self._poll(client, key, task_uuid, attempt)
-            else:
-                http.check_size(width, height, LIMITS, backend=NAME, attempt=attempt)
-                task_uuid = task["taskUUID"]
-                body = self._call(client, key, [task], attempt, on_retry=charges.on_retry)
-                charges.accept()
-                item = self._find(body, task_uuid, attempt)
-                if item is None or not self._done(item):
-                    if on_submit is not None:
-                        on_submit({"backend": NAME, "taskUUID": task_uuid,
-                                   "model": opts.model})
-                    item = self._poll(client, key, task_uuid, attempt)
-            return self._image(item, task_uuid, width, height, seed, started, attempt)
+        if resume:  # accepted before a crash: polled, not sent again
+            charges.accept()
+            task_uuid = resume.get("taskUUID")
+            if not isinstance(task_uuid, str) or not task_uuid:
+                raise InvalidRequest(f"resume handle has no taskUUID (keys: "
+                                     f"{sorted(resume)})", backend=NAME, attempt=attempt)
+            item = self._wait(key, task_uuid, attempt)
+        else:
+            opts.limits.require(width, height, backend=NAME, attempt=attempt)
+            task_uuid = task["taskUUID"]
+            body = self._tasks(key, [task], attempt, on_retry=charges.on_retry)
+            charges.accept()
+            item = self._find(body, task_uuid, attempt)
+            if item is None or not self._done(item):
+                if on_submit is not None:
+                    on_submit({"backend": NAME, "taskUUID": task_uuid, "model": opts.model})
+                item = self._wait(key, task_uuid, attempt)
+        return self._image(item, task_uuid, width, height, seed, started, attempt)
 
-    def _call(self, client: httpx.Client, key: SecretStr, tasks: list[dict[str, Any]],
-              attempt: str | None,
-              on_retry: Callable[[BackendError], None] | None = None) -> dict[str, Any]:
+    def _tasks(self, key: SecretStr, tasks: list[dict[str, Any]], attempt: str | None,
+               on_retry: Callable[[BackendError], None] | None = None) -> dict[str, Any]:
         """POST a task array with retries; raises the first mapped ``errors[]`` item."""
         opts = self.options
         headers = {"Authorization": f"Bearer {http.secret(key)}"}
 
         def once() -> dict[str, Any]:
             try:
-                response = client.post(opts.base_url, json=tasks, headers=headers)
+                response = self._client.post(opts.base_url, json=tasks, headers=headers)
             except httpx.HTTPError as exc:
                 raise http.map_httpx_error(exc, NAME, attempt, key) from exc
             status = response.status_code
@@ -261,10 +246,8 @@ class RunwareBackend:
                 raise error_from_item(errors[0], attempt=attempt, api_key=key)
             return body
 
-        return http.call_with_retries(
-            once, backend=NAME, attempt=attempt, max_retries=opts.max_retries,
-            base_delay_s=opts.backoff_base_s, max_delay_s=opts.backoff_max_s,
-            sleep=self.sleep, secrets=(key,), on_retry=on_retry)
+        return http.call_with_retries(once, backend=NAME, attempt=attempt, policy=self.retry,
+                                      secrets=(key,), on_retry=on_retry)
 
     @staticmethod
     def _find(body: dict[str, Any], task_uuid: str, attempt: str | None) -> dict[str, Any] | None:
@@ -280,13 +263,10 @@ class RunwareBackend:
     def _done(item: dict[str, Any]) -> bool:
         return bool(item.get("imageBase64Data")) or str(item.get("status", "")) == "success"
 
-    def _poll(self, client: httpx.Client, key: SecretStr, task_uuid: str,
-              attempt: str | None) -> dict[str, Any]:
-        opts = self.options
-
+    def _wait(self, key: SecretStr, task_uuid: str, attempt: str | None) -> dict[str, Any]:
         def check() -> dict[str, Any] | None:
-            body = self._call(client, key, [{"taskType": "getResponse", "taskUUID": task_uuid}],
-                              attempt)
+            body = self._tasks(key, [{"taskType": "getResponse", "taskUUID": task_uuid}],
+                               attempt)
             item = self._find(body, task_uuid, attempt)
             if item is None:
                 return None
@@ -295,9 +275,7 @@ class RunwareBackend:
                 raise error_from_item(item, attempt=attempt, api_key=key)
             return item if self._done(item) else None
 
-        return http.poll(check, backend=NAME, attempt=attempt, interval_s=opts.poll_interval_s,
-                         timeout_s=opts.poll_timeout_s, sleep=self.sleep,
-                         what=f"Runware task {task_uuid}")
+        return self._poll(check, attempt, f"Runware task {task_uuid}")
 
     def _image(self, item: dict[str, Any], task_uuid: str, width: int, height: int,
                seed: int, started: float, attempt: str | None) -> GeneratedImage:
@@ -318,3 +296,9 @@ class RunwareBackend:
             metadata={"taskUUID": task_uuid, "imageUUID": item.get("imageUUID"),
                       "cost_reported": isinstance(cost, int | float),
                       "delivery": opts.delivery})
+
+
+BACKEND = BackendSpec(
+    name=NAME, summary="GLM-Image on Runware (text-to-image and edit)",
+    factory=RunwareBackend, options=RunwareOptions, capabilities=RunwareBackend.declared,
+    settings=("api_key", "base_url"), key="api_key", key_required=True, url="base_url")

@@ -32,15 +32,20 @@ from generation.backgrounds import (
     PxBox, paint_background, paint_placeholder, paste_logo, read_style, tone_for_text,
 )
 from generation.base import (
+    BackendSpec,
     BoxTuple, Capabilities, EditRequest, Fault, GeneratedImage, GenerationRequest, Layout,
     OnSubmit, SizeLimits, TextBlock,
 )
 from generation.errors import BackendError, InvalidRequest
 from generation.faults import Injection, inject
-from generation.fonts import FontNotFound, find_font, fit_text, load_font, script_of
+from generation.fonts import LINE_SPACING, FontNotFound, fit_text, is_cjk_language, script_of
+from generation.legibility import (
+    BUSY, Legibility, backdrop, backdrop_contrast, busyness, draw_shadow, halo_colour,
+    required_contrast, text_mask,
+)
 from generation.palette import (
-    BLACK, LARGE_TEXT_PX, MIN_LARGE_TEXT_CONTRAST, MIN_TEXT_CONTRAST, RGB, WHITE, Roles,
-    contrast, luminance, mix, parse_hex, roles, to_hex,
+    BLACK, MIN_TEXT_CONTRAST, RGB, WHITE, Roles, contrast, luminance, mix, parse_hex, roles,
+    to_hex,
 )
 
 NAME = "typeset"
@@ -66,6 +71,7 @@ class _Set:
     size_px: int
     colour: RGB
     panel: bool
+    legibility: Legibility | None = None
 
 
 class TypesetBackend:
@@ -120,13 +126,14 @@ class TypesetBackend:
         extras = [t for t in new_layout.texts if t.id not in {b.id for b in layout.texts}]
         pal = roles(layout.palette)
         sets: dict[str, _Set] = {}
+        context = layout_context(layout)
         for area, blocks in areas:
             _repaint(img, _px(area, request.width, request.height), request.seed)
             for bid in blocks:
                 if bid in by_id:
-                    sets[bid] = _set_text(img, by_id[bid], pal, attempt)
+                    sets[bid] = _set_text(img, by_id[bid], pal, attempt, context)
         for block in extras:
-            sets[block.id] = _set_text(img, block, pal, attempt)
+            sets[block.id] = _set_text(img, block, pal, attempt, context)
         result = self._result(img, request.seed, started, injected, sets)
         result.metadata["edited_regions"] = sorted(ids)
         return result
@@ -142,11 +149,7 @@ class TypesetBackend:
         return layout
 
     def _check_size(self, width: int, height: int, attempt: str | None) -> None:
-        lim = self.capabilities.limits
-        if not (lim.min_side <= width <= lim.max_side and lim.min_side <= height <= lim.max_side):
-            raise InvalidRequest(f"size {width}x{height} has a side outside "
-                                 f"{lim.min_side}–{lim.max_side} px", backend=NAME,
-                                 attempt=attempt)
+        self.capabilities.limits.require(width, height, backend=NAME, attempt=attempt)
 
     def _faults(self, layout: Layout, seed: int, region_ids: set[str] | None,
                 attempt: str | None, operation: str) -> tuple[Layout, list[Injection]]:
@@ -181,6 +184,8 @@ class TypesetBackend:
                 "fitted": {k: v.size_px for k, v in sets.items()},
                 "text_colours": {k: to_hex(v.colour) for k, v in sets.items()},
                 "panels": sorted(k for k, v in sets.items() if v.panel),
+                "legibility": {k: v.legibility.as_dict() for k, v in sets.items()
+                               if v.legibility is not None},
             },
         )
 
@@ -205,7 +210,8 @@ def _render(layout: Layout, width: int, height: int, seed: int, attempt: str | N
         paint_placeholder(img, _px(box, width, height), pal, rng, tone=tone)
     if layout.logo_path:
         _logo(img, layout, attempt)
-    sets = {t.id: _set_text(img, t, pal, attempt) for t in layout.texts}
+    context = layout_context(layout)
+    sets = {t.id: _set_text(img, t, pal, attempt, context) for t in layout.texts}
     return img, sets
 
 
@@ -229,17 +235,6 @@ def _logo(img: Image.Image, layout: Layout, attempt: str | None) -> None:
 def _overlap(a: BoxTuple, b: BoxTuple) -> bool:
     return not (a[0] + a[2] <= b[0] or b[0] + b[2] <= a[0]
                 or a[1] + a[3] <= b[1] or b[1] + b[3] <= a[1])
-
-
-def _backdrop(img: Image.Image, box: PxBox) -> list[tuple[float, float, float]]:
-    """Representative colours behind ``box``: darkest, median and lightest few percent."""
-    arr = np.asarray(img.crop(box), np.float32).reshape(-1, 3)
-    if arr.size == 0:
-        return [(128.0, 128.0, 128.0)]
-    lum = arr @ np.asarray([0.2126, 0.7152, 0.0722], np.float32)
-    order = np.argsort(lum, kind="stable")
-    picks = [order[int(q * (len(order) - 1))] for q in (0.03, 0.5, 0.97)]
-    return [tuple(float(v) for v in arr[i]) for i in picks]  # type: ignore[misc]
 
 
 def _choose_colour(wanted: RGB, backdrop: list[tuple[float, float, float]], pal: Roles,
@@ -266,60 +261,86 @@ def _aligned_x(align: str, x0: int, x1: int, width: float) -> float:
     return x0 + (x1 - x0 - width) / 2
 
 
-def _set_text(img: Image.Image, block: TextBlock, pal: Roles, attempt: str | None) -> _Set:
+def layout_context(layout: Layout) -> str | None:
+    """The CJK language of a layout (its first CJK text's language), or None: Latin text
+    on a CJK layout is set in the same Noto CJK face so the design has one voice."""
+    for t in layout.texts:
+        if script_of(t.text) == "cjk":
+            return t.language if is_cjk_language(t.language) else "zh"
+    return None
+
+
+def _line_x(align: str, x0: float, x1: float, ink: tuple[float, float, float, float]) -> float:
+    """Where a line starts so that its *ink* is aligned: centred lines are centred on what
+    is drawn, so a full-width ideographic comma or bracket (whose glyph sits at one side of
+    its em box) does not push a CJK line off centre."""
+    left, _, right, _ = ink
+    if align == "left":
+        return x0 - left
+    if align == "right":
+        return x1 - right
+    return (x0 + x1) / 2 - (left + right) / 2
+
+
+def _set_text(img: Image.Image, block: TextBlock, pal: Roles, attempt: str | None,
+              context: str | None = None) -> _Set:
     """Fit, place and draw one text block (with a button, or a backing panel when the
     background would not let it read)."""
     W, H = img.size
     x0, y0, x1, y1 = _px(block.box, W, H)
-    try:
-        font_path = find_font(script_of(block.text), block.weight, block.font)
-    except FontNotFound as exc:
-        raise BackendError(str(exc), backend=NAME, attempt=attempt) from None
     is_cta = block.role == "cta"
     pad_y = round((y1 - y0) * 0.18) if is_cta else 0
     pad_x = max(round(pad_y * 1.6), round((x1 - x0) * 0.05)) if is_cta else 0
     inner_w, inner_h = max(1, x1 - x0 - 2 * pad_x), max(1, y1 - y0 - 2 * pad_y)
     max_size = round(block.size * H) if block.size else None
-    fit = fit_text(block.text, inner_w, inner_h, font_path=font_path, max_size=max_size)
-    if fit is None:  # copy too long for a legible size: set it small rather than drop it
-        fit = fit_text(block.text, inner_w, inner_h, font_path=font_path, max_size=max_size,
-                       min_size=4)
+    fit_args: dict[str, Any] = dict(weight=block.weight, family=block.font,
+                                    language=block.language, context=context)
+    try:
+        fit = fit_text(block.text, inner_w, inner_h, max_size=max_size, **fit_args)
+        if fit is None:  # copy too long for a legible size: set it small rather than drop it
+            fit = fit_text(block.text, inner_w, inner_h, max_size=max_size, min_size=4,
+                           **fit_args)
+    except FontNotFound as exc:
+        raise BackendError(str(exc), backend=NAME, attempt=attempt) from None
     if fit is None:
         return _Set(size_px=0, colour=parse_hex(block.color), panel=False)
-    font = load_font(font_path, fit.size)
-    step = fit.size * 1.2
-    widths = [font.getlength(line) for line in fit.lines]
+    face = fit.typeface(block.text)
+    step = fit.size * LINE_SPACING
+    inks = [face.getbbox(line) if line.strip() else (0.0, 0.0, 0.0, 0.0) for line in fit.lines]
     # ink extents relative to the first baseline, to centre what is really drawn
-    tops, bottoms = [], []
-    for i, line in enumerate(fit.lines):
-        if line:
-            _, t, _, b = font.getbbox(line, anchor="ls")
-            tops.append(t + i * step)
-            bottoms.append(b + i * step)
+    tops = [ink[1] + i * step for i, ink in enumerate(inks) if ink[2] > ink[0]]
+    bottoms = [ink[3] + i * step for i, ink in enumerate(inks) if ink[2] > ink[0]]
     ink_top, ink_bottom = (min(tops), max(bottoms)) if tops else (-fit.size * 0.8, 0.0)
     baseline0 = y0 + (y1 - y0 - (ink_bottom - ink_top)) / 2 - ink_top
-    text_w = max(widths) if widths else 0.0
-    tx0 = _aligned_x(block.align, x0 + pad_x, x1 - pad_x, text_w)
-    ink_box = (int(tx0), int(baseline0 + ink_top), int(tx0 + text_w + 1),
+    xs = [_line_x(block.align, x0 + pad_x, x1 - pad_x, ink) for ink in inks]
+    drawn = [(x + ink[0], x + ink[2]) for x, ink in zip(xs, inks) if ink[2] > ink[0]]
+    left = min((d[0] for d in drawn), default=float(x0))
+    right = max((d[1] for d in drawn), default=float(x0))
+    text_w = right - left
+    ink_box = (int(left), int(baseline0 + ink_top), int(right + 1),
                int(baseline0 + ink_bottom + 1))
 
     wanted = parse_hex(block.color)
-    minimum = MIN_LARGE_TEXT_CONTRAST if fit.size >= LARGE_TEXT_PX else MIN_TEXT_CONTRAST
+    minimum = required_contrast(fit.size)
     draw = ImageDraw.Draw(img, "RGBA")
     panel = False
+    shadow = False
+    area = _grow(ink_box, 2, W, H)
+    busy = busyness(img, area)
     if is_cta:
         button = pal.accent
         if contrast(button, wanted) < MIN_TEXT_CONTRAST and contrast(
-                button, _backdrop(img, ink_box)[1]) < 1.6:
+                button, backdrop(img, ink_box)[1]) < 1.6:
             button = pal.dark if luminance(pal.accent) > 0.3 else pal.light
-        bx0 = max(x0, int(tx0 - pad_x))
-        bx1 = min(x1, int(tx0 + text_w + pad_x))
+        bx0 = max(x0, int(left - pad_x))
+        bx1 = min(x1, int(left + text_w + pad_x))
         draw.rounded_rectangle((bx0, y0, bx1, y1), radius=(y1 - y0) // 2, fill=button)
         colour = _choose_colour(wanted, [tuple(map(float, button))], pal, minimum) or max(
             (BLACK, WHITE), key=lambda c: contrast(c, button))
+        legible = Legibility(contrast(colour, button), minimum, busy, "button")
     else:
-        backdrop = _backdrop(img, _grow(ink_box, 2, W, H))
-        chosen = _choose_colour(wanted, backdrop, pal, minimum)
+        behind = backdrop(img, area)
+        chosen = _choose_colour(wanted, behind, pal, minimum)
         if chosen is None:  # a busy background: put the text on a panel
             panel = True
             colour = wanted if luminance(wanted) < 0.18 or luminance(wanted) > 0.6 else BLACK
@@ -329,12 +350,22 @@ def _set_text(img: Image.Image, block: TextBlock, pal: Roles, attempt: str | Non
                 colour = BLACK if luminance(back) > 0.3 else WHITE
             m = max(6, fit.size // 3)
             draw.rounded_rectangle(_grow(ink_box, m, W, H), radius=m, fill=(*back, 235))
+            legible = Legibility(backdrop_contrast(colour, backdrop(img, area)), minimum,
+                                 busy, "panel")
         else:
             colour = chosen
+            shadow = busy > BUSY
+            legible = Legibility(backdrop_contrast(colour, behind), minimum, busy,
+                                 "shadow" if shadow else "none")
+    if shadow:  # a busy backdrop: a soft halo behind the glyphs
+        mask, mdraw = text_mask(img.size)
+        for i, line in enumerate(fit.lines):
+            face.draw(mdraw, (xs[i], baseline0 + i * step), line, fill=255)
+        draw_shadow(img, mask, halo_colour(colour), fit.size)
+        draw = ImageDraw.Draw(img, "RGBA")
     for i, line in enumerate(fit.lines):
-        lx = _aligned_x(block.align, x0 + pad_x, x1 - pad_x, widths[i])
-        draw.text((lx, baseline0 + i * step), line, font=font, fill=colour, anchor="ls")
-    return _Set(size_px=fit.size, colour=colour, panel=panel)
+        face.draw(draw, (xs[i], baseline0 + i * step), line, fill=colour)
+    return _Set(size_px=fit.size, colour=colour, panel=panel, legibility=legible)
 
 
 def _grow(box: PxBox, m: int, width: int, height: int) -> PxBox:
@@ -432,13 +463,32 @@ def _repaint(img: Image.Image, box: PxBox, seed: int) -> None:
     img.paste(patch_img, (x0, y0), mask.filter(ImageFilter.GaussianBlur(m / 3)))
 
 
-def overlay_blocks(data: bytes, layout: Layout, block_ids: set[str], *,
-                   attempt: str | None = None) -> bytes:
-    """Typeset the given text blocks onto an existing image (PNG bytes in and out).
+@dataclass
+class Overlaid:
+    """An image with text set onto it, and how legible each overlaid block is."""
+
+    data: bytes
+    media_type: str
+    legibility: dict[str, Legibility]
+    colours: dict[str, str]
+
+    @property
+    def all_legible(self) -> bool:
+        return all(v.ok for v in self.legibility.values())
+
+
+def overlay_text(data: bytes, layout: Layout, block_ids: set[str], *,
+                 attempt: str | None = None) -> Overlaid:
+    """Typeset the given text blocks onto an existing picture (encoded bytes in, PNG out),
+    with the same typesetter as the ``typeset`` backend.
 
     This is the ``overlay`` render policy: text that must be exact beyond doubt (legal
-    lines, prices) is set by signwriter in the brand font onto the generated picture,
-    in the clear area the prompt reserved for it, and then verified like any other text.
+    lines, prices) is set by signwriter in the brand font onto the generated picture, in
+    the area the prompt kept clear, and then verified like any other text. Each block is
+    checked for WCAG contrast against what the model drew there
+    (:mod:`generation.legibility`): a colour that fails is swapped for a palette colour,
+    black or white that passes; when none does, the text gets a backing panel, and a busy
+    backdrop gets a soft shadow. The per-block result is in :attr:`Overlaid.legibility`.
     """
     try:
         img = Image.open(io.BytesIO(data)).convert("RGB")
@@ -446,9 +496,26 @@ def overlay_blocks(data: bytes, layout: Layout, block_ids: set[str], *,
         raise InvalidRequest(f"cannot overlay text: not an image ({exc})", backend=NAME,
                              attempt=attempt) from None
     pal = roles(layout.palette)
+    context = layout_context(layout)
+    sets: dict[str, _Set] = {}
     for block in layout.texts:
         if block.id in block_ids:
-            _set_text(img, block, pal, attempt)
+            sets[block.id] = _set_text(img, block, pal, attempt, context)
     buf = io.BytesIO()
     img.save(buf, "PNG", compress_level=3)
-    return buf.getvalue()
+    return Overlaid(data=buf.getvalue(), media_type="image/png",
+                    legibility={k: v.legibility for k, v in sets.items()
+                                if v.legibility is not None},
+                    colours={k: to_hex(v.colour) for k, v in sets.items()})
+
+
+def overlay_blocks(data: bytes, layout: Layout, block_ids: set[str], *,
+                   attempt: str | None = None) -> bytes:
+    """:func:`overlay_text`, returning only the PNG bytes."""
+    return overlay_text(data, layout, block_ids, attempt=attempt).data
+
+
+BACKEND = BackendSpec(
+    name=NAME, summary="Built-in Pillow renderer: follows the layout exactly, free, offline; "
+    "can simulate GLM-Image text errors", factory=TypesetBackend, options=TypesetOptions,
+    capabilities=TypesetBackend.capabilities)

@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 import httpx
 
 from generation.base import (
+    BackendSpec,
     Capabilities,
     EditRequest,
     GeneratedImage,
@@ -135,3 +136,9 @@ class VllmOmniBackend(PooledBackend):
         data, media, server = self._request(send, parse, attempt=attempt)
         return self._result(data, media, seed=seed, started=started, server=server,
                             width=width, height=height, extra=extra)
+
+
+BACKEND = BackendSpec(
+    name=NAME, summary="GLM-Image served by a self-hosted vLLM-Omni server",
+    factory=VllmOmniBackend, options=VllmOmniOptions, capabilities=VllmOmniBackend.capabilities,
+    settings=("urls", "api_key"), key="api_key", url="urls", health_path="/v1/models")

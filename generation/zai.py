@@ -22,26 +22,27 @@ prompt or image (1301) is ``ContentRejected(level)``. Z.ai has no GLM-Image edit
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import Field, SecretStr
 
 from generation import http
 from generation.base import (
+    BackendSpec,
     Capabilities,
     EditRequest,
     GeneratedImage,
     GenerationRequest,
     OnSubmit,
-    SizeLimits,
 )
+from generation.limits import GLM_IMAGE_LIMITS, SizeLimits
+from generation.remote import ProviderBackend, ProviderOptions
 from generation.errors import (
     AuthError,
     BackendError,
     ContentRejected,
     InvalidRequest,
-    NeedsKey,
     QuotaExceeded,
     RateLimited,
     TransientError,
@@ -51,7 +52,10 @@ from generation.errors import (
 NAME = "zai"
 KEY_SETTING = "SIGNWRITER_ZAI_API_KEY"
 COST_PER_IMAGE_USD = 0.015
-LIMITS = SizeLimits(min_side=1024, max_side=2048, multiple=32, max_pixels=2**22)
+LIMITS = GLM_IMAGE_LIMITS
+"""Z.ai's GLM-Image guide: 512–2048 px per side in multiples of 32, at most 2^22 pixels
+(recommended 1280×1280, 1568×1056, 1056×1568, 1472×1088, 1088×1472, 1728×960, 960×1728).
+Another platform behind ``base_url`` that documents other limits sets ``limits``."""
 
 AUTH_CODES = frozenset({1000, 1001, 1002, 1003, 1004})
 QUOTA_CODES = frozenset({1112, 1113, 1304, 1308, 1310})
@@ -61,22 +65,19 @@ INVALID_CODES = frozenset({1210, 1211, 1212, 1213, 1214, 1215, 1220, 1221, 1222}
 TRANSIENT_CODES = frozenset({500, 1200, 1230, 1231, 1234})
 
 
-class ZaiOptions(BaseModel):
+class ZaiOptions(ProviderOptions):
     """Options of the ``zai`` backend."""
 
-    model_config = ConfigDict(extra="forbid")
+    key_setting: ClassVar[str] = KEY_SETTING
 
     api_key: SecretStr | None = Field(None, description=f"Z.ai API key ({KEY_SETTING}).")
     base_url: str = Field("https://api.z.ai/api/paas/v4", description="API base URL.")
+    limits: SizeLimits = Field(LIMITS, description="The sizes the endpoint at base_url "
+                               "accepts (Z.ai's GLM-Image guide by default).")
+    poll_interval_s: float = Field(2.0, ge=0, description="Seconds between result polls.")
     model: str = Field("glm-image", description="Model code.")
     mode: Literal["async", "sync"] = Field(
         "async", description="async: submit then poll (resumable, pays once); sync: one call.")
-    timeout_s: float = Field(120.0, gt=0, description="Per-request timeout, seconds.")
-    max_retries: int = Field(3, ge=0, description="Retries of transient failures per call.")
-    backoff_base_s: float = Field(1.0, ge=0, description="First backoff step, seconds.")
-    backoff_max_s: float = Field(30.0, ge=0, description="Longest backoff, seconds.")
-    poll_interval_s: float = Field(2.0, ge=0, description="Seconds between result polls.")
-    poll_timeout_s: float = Field(600.0, gt=0, description="Give up polling after this.")
     quality: Literal["hd", "standard"] = Field("hd", description="glm-image supports hd.")
     watermark_enabled: bool | None = Field(
         None, description="False needs a signed disclaimer at Z.ai; None = provider default.")
@@ -138,74 +139,70 @@ def content_filter_levels(body: dict[str, Any]) -> list[int]:
     return levels
 
 
-class ZaiBackend:
+class ZaiBackend(ProviderBackend):
     """GLM-Image on Z.ai. ``ZaiBackend(**options)``; see :class:`ZaiOptions`."""
 
-    name = NAME
-    Options = ZaiOptions
+    name: ClassVar[str] = NAME
+    options_class: ClassVar[type[ProviderOptions]] = ZaiOptions
+    declared: ClassVar[Capabilities] = Capabilities(
+        edit=False, paid=True, cost_per_image_usd=COST_PER_IMAGE_USD, limits=LIMITS)
+    options: ZaiOptions
 
-    def __init__(self, **options: Any) -> None:
-        self.options = ZaiOptions(**options)
-        self.capabilities = Capabilities(
-            text_to_image=True, edit=False, follows_layout=False, paid=True,
-            cost_per_image_usd=self.options.cost_per_image_usd, limits=LIMITS)
-        self.sleep = time.sleep
+    def price(self, width: int, height: int) -> float:
+        return self.options.cost_per_image_usd
 
     # --- public ----------------------------------------------------------------------
     def generate(self, request: GenerationRequest, *,
                  on_submit: OnSubmit | None = None) -> GeneratedImage:
         """Draw one image (async submit + poll by default), download it at once."""
-        opts = self.options
-        attempt = request.attempt_id
-        key = self._key(attempt)
+        key = self._key(request.attempt_id)
         started = time.monotonic()
-        return http.with_charges(opts.cost_per_image_usd, lambda charges: self._generate(
-            request, key, started, charges, on_submit))
+        return http.with_charges(self.options.cost_per_image_usd, lambda charges: (
+            self._generate(request, key, started, charges, on_submit)))
 
     def _generate(self, request: GenerationRequest, key: SecretStr, started: float,
                   charges: http.UncertainCharges, on_submit: OnSubmit | None) -> GeneratedImage:
         opts = self.options
         attempt = request.attempt_id
-        with http.make_client(base_url=opts.base_url.rstrip("/") + "/",
-                              timeout_s=opts.timeout_s) as client:
-            if request.resume:  # accepted before a crash: polled, not sent again
+        if request.resume:  # accepted before a crash: polled, not sent again
+            charges.accept()
+            task_id = self._task_id(request.resume, attempt)
+            body = self._wait(key, task_id, attempt)
+        else:
+            opts.limits.require(request.width, request.height, backend=NAME, attempt=attempt)
+            payload = self._payload(request)
+            if opts.mode == "sync":
+                task_id = None
+                body = self._call(key, "POST", self._url("images/generations"), attempt,
+                                  json=payload, on_retry=charges.on_retry)
                 charges.accept()
-                task_id = self._task_id(request.resume, attempt)
-                body = self._poll(client, key, task_id, attempt)
             else:
-                http.check_size(request.width, request.height, LIMITS, backend=NAME,
-                                attempt=attempt)
-                payload = self._payload(request)
-                if opts.mode == "sync":
-                    task_id = None
-                    body = self._call(client, key, "POST", "images/generations", attempt,
-                                      json=payload, on_retry=charges.on_retry)
-                    charges.accept()
-                else:
-                    submitted = self._call(client, key, "POST", "async/images/generations",
-                                           attempt, json=payload, on_retry=charges.on_retry)
-                    charges.accept()
-                    task_id = str(submitted.get("id") or submitted.get("task_id") or "")
-                    if not task_id:
-                        raise TransientError("async submit answered without a task id",
-                                             backend=NAME, attempt=attempt)
-                    if on_submit is not None:
-                        on_submit({"backend": NAME, "task_id": task_id,
-                                   "request_id": submitted.get("request_id")})
-                    body = self._poll(client, key, task_id, attempt)
-            return self._image(client, body, request, task_id, started, attempt)
+                submitted = self._call(key, "POST", self._url("async/images/generations"),
+                                       attempt, json=payload, on_retry=charges.on_retry)
+                charges.accept()
+                task_id = str(submitted.get("id") or submitted.get("task_id") or "")
+                if not task_id:
+                    raise TransientError("async submit answered without a task id",
+                                         backend=NAME, attempt=attempt)
+                if on_submit is not None:
+                    on_submit({"backend": NAME, "task_id": task_id,
+                               "request_id": submitted.get("request_id")})
+                body = self._wait(key, task_id, attempt)
+        return self._image(body, request, task_id, started, attempt)
 
     def edit(self, request: EditRequest, *, on_submit: OnSubmit | None = None) -> GeneratedImage:
         """Z.ai offers no GLM-Image editing endpoint."""
-        raise Unsupported("Z.ai has no image-to-image endpoint for GLM-Image; use fal or "
-                          "runware to edit", backend=NAME, attempt=request.attempt_id)
+        raise Unsupported("Z.ai has no image-to-image endpoint for GLM-Image; use a backend "
+                          "that can edit (see `signwriter backends`)", backend=NAME,
+                          attempt=request.attempt_id)
 
     # --- steps -----------------------------------------------------------------------
-    def _key(self, attempt: str | None) -> SecretStr:
-        key = self.options.api_key
-        if key is None or not key.get_secret_value():
-            raise NeedsKey(KEY_SETTING, backend=NAME, attempt=attempt)
-        return key
+    def _url(self, path: str) -> str:
+        return f"{self.options.base_url.rstrip('/')}/{path}"
+
+    def _error(self, response: httpx.Response, attempt: str | None,
+               key: SecretStr) -> BackendError | None:
+        return error_from_response(response, attempt=attempt, api_key=key)
 
     def _payload(self, request: GenerationRequest) -> dict[str, Any]:
         opts = self.options
@@ -229,23 +226,9 @@ class ZaiBackend:
                                  backend=NAME, attempt=attempt)
         return task_id
 
-    def _call(self, client: httpx.Client, key: SecretStr, method: str, path: str,
-              attempt: str | None, **kwargs: Any) -> dict[str, Any]:
-        """One API call with retries; returns the JSON object or raises a mapped error."""
-        opts = self.options
-        return http.request_json(
-            client, method, path, key=key, headers={"Authorization": f"Bearer {http.secret(key)}"},
-            backend=NAME, attempt=attempt,
-            to_error=lambda r: error_from_response(r, attempt=attempt, api_key=key),
-            max_retries=opts.max_retries, base_delay_s=opts.backoff_base_s,
-            max_delay_s=opts.backoff_max_s, sleep=self.sleep, **kwargs)
-
-    def _poll(self, client: httpx.Client, key: SecretStr, task_id: str,
-              attempt: str | None) -> dict[str, Any]:
-        opts = self.options
-
+    def _wait(self, key: SecretStr, task_id: str, attempt: str | None) -> dict[str, Any]:
         def check() -> dict[str, Any] | None:
-            body = self._call(client, key, "GET", f"async-result/{task_id}", attempt)
+            body = self._call(key, "GET", self._url(f"async-result/{task_id}"), attempt)
             status = str(body.get("task_status") or "").upper()
             if status == "SUCCESS":
                 return body
@@ -261,11 +244,9 @@ class ZaiBackend:
                                      backend=NAME, attempt=attempt)
             return None
 
-        return http.poll(check, backend=NAME, attempt=attempt, interval_s=opts.poll_interval_s,
-                         timeout_s=opts.poll_timeout_s, sleep=self.sleep,
-                         what=f"Z.ai task {task_id}")
+        return self._poll(check, attempt, f"Z.ai task {task_id}")
 
-    def _image(self, client: httpx.Client, body: dict[str, Any], request: GenerationRequest,
+    def _image(self, body: dict[str, Any], request: GenerationRequest,
                task_id: str | None, started: float, attempt: str | None) -> GeneratedImage:
         opts = self.options
         levels = content_filter_levels(body)
@@ -278,10 +259,7 @@ class ZaiBackend:
                 raise ContentRejected(f"no image returned; content filter level {min(levels)}",
                                       backend=NAME, attempt=attempt, level=min(levels))
             raise TransientError("response has no image URL", backend=NAME, attempt=attempt)
-        data, media = http.download(
-            str(url), backend=NAME, attempt=attempt, client=client,
-            max_retries=opts.max_retries, base_delay_s=opts.backoff_base_s,
-            max_delay_s=opts.backoff_max_s, sleep=self.sleep, secrets=(opts.api_key,))
+        data, media = self._download(str(url), attempt)
         metadata: dict[str, Any] = {
             "result_url": http.safe_url(str(url)),
             "content_filter": [{"role": c.get("role"), "level": c.get("level")}
@@ -300,3 +278,9 @@ class ZaiBackend:
             seed=request.seed, backend=NAME, model=opts.model,
             elapsed_s=time.monotonic() - started, cost_usd=opts.cost_per_image_usd,
             metadata=metadata)
+
+
+BACKEND = BackendSpec(
+    name=NAME, summary="GLM-Image through the Z.ai (Zhipu) images API",
+    factory=ZaiBackend, options=ZaiOptions, capabilities=ZaiBackend.declared,
+    settings=("api_key", "base_url", "mode"), key="api_key", key_required=True, url="base_url")

@@ -1,7 +1,8 @@
 """Writing a report: JSON for machines, an overlay image for people.
 
 Overlay colours: each expected region's box is green (``ok``) or red (anything else),
-labelled with its id, its verdict and what was read; where the text was read somewhere
+labelled with its id and verdict, and for a failing region with what was expected beside
+what was read (labels sized for the canvas: :func:`label_size`); where the text was read somewhere
 other than its box (``misplaced``, or a region without a box) the read box is outlined too;
 unexpected text is boxed orange.
 """
@@ -54,12 +55,16 @@ def render_overlay(image: str | Path, report: QAReport, out: Path, *,
                            path=str(image)) from exc
     w, h = base.size
     draw = ImageDraw.Draw(base)
-    width = max(2, round(min(w, h) / 300))
-    font = _font(max(12, round(min(w, h) / 45)))
+    width = max(2, round(max(w, h) / 600))
+    font = _font(label_size(w, h))
 
     for f in report.regions:
         colour = GREEN if f.kind == "ok" else RED
-        label = f"{f.region_id}: {f.kind}" + (f" '{f.read}'" if f.read else "")
+        if f.kind == "ok":
+            label = f"{f.region_id}: ok"
+        else:  # what was expected beside what was read, so a person sees the difference
+            label = (f"{f.region_id}: {f.kind}\nexpected '{_short(f.expected)}'\n"
+                     f"read '{_short(f.read) if f.read else '(nothing)'}'")
         if f.box is not None:
             rect = _rect(f.box, w, h)
             draw.rectangle(rect, outline=colour, width=width)
@@ -91,14 +96,36 @@ def _rect(box: BoxTuple, w: int, h: int) -> tuple[int, int, int, int]:
     return x0, y0, max(x0 + 1, int((x + bw) * w)), max(y0 + 1, int((y + bh) * h))
 
 
+def label_size(width: int, height: int) -> int:
+    """Label text height (px) for a ``width``×``height`` overlay: about 1/60 of the long
+    side, so labels stay readable when the overlay is shown scaled to fit a screen (a
+    2048×512 banner gets 34 px labels, not 12), never more than 1/8 of the short side."""
+    return max(14, min(round(max(width, height) / 60), round(min(width, height) / 8)))
+
+
+def _short(text: str | None, limit: int = 48) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def _label(draw: ImageDraw.ImageDraw, rect: tuple[int, int, int, int], text: str,
            colour: tuple[int, int, int], font: ImageFont.ImageFont | ImageFont.FreeTypeFont) -> None:
-    """Text on a filled tab just above the box (inside it when there is no room above)."""
-    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
-    tw, th = right - left + 6, bottom - top + 4
-    y = rect[1] - th if rect[1] - th >= 0 else rect[1]
-    draw.rectangle((rect[0], y, rect[0] + tw, y + th), fill=colour)
-    draw.text((rect[0] + 3 - left, y + 2 - top), text, fill=(255, 255, 255), font=font)
+    """Text on a filled tab just above the box (below it, or inside it, when there is no
+    room above); kept inside the image."""
+    W, H = draw.im.size
+    left, top, right, bottom = draw.multiline_textbbox((0, 0), text, font=font, spacing=4)
+    pad = max(3, round((bottom - top) / 12))
+    tw, th = right - left + 2 * pad, bottom - top + 2 * pad
+    if rect[1] - th >= 0:
+        y = rect[1] - th
+    elif rect[3] + th <= H:
+        y = rect[3]
+    else:
+        y = rect[1]
+    x = max(0, min(rect[0], W - tw))
+    draw.rectangle((x, y, x + tw, y + th), fill=colour)
+    draw.multiline_text((x + pad - left, y + pad - top), text, fill=(255, 255, 255), font=font,
+                        spacing=4)
 
 
 @lru_cache(maxsize=8)

@@ -39,9 +39,9 @@ endpoint's host, never the key.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import math
 import re
-import time
 from collections.abc import Sequence
 from typing import Literal, get_args
 from urllib.parse import urlsplit
@@ -52,6 +52,7 @@ import numpy as np
 from pydantic import SecretStr
 
 from qa.errors import VisionUnavailable
+from retrypolicy import RetryPolicy, Retryable
 from qa.models import Strictness
 from qa.normalize import normalize
 
@@ -75,7 +76,9 @@ MIN_LOCAL_CONFIDENCE = 0.6
 """A local read at or above this confidence that differs from the expected text vetoes a
 vision pass."""
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+RETRIES = RetryPolicy(max_retries=1, base_delay_s=0.2, max_delay_s=2.0)
+"""The shared policy (:mod:`retrypolicy`) with one retry: a region's opinion is not worth a
+long wait. Pass ``retry=`` for another."""
 
 Protocol = Literal["chat", "glm-ocr", "ollama", "zai-layout"]
 PROTOCOLS: tuple[str, ...] = get_args(Protocol)
@@ -101,6 +104,7 @@ class VisionReader:
 
     def __init__(self, base_url: str, model: str, api_key: SecretStr | None = None,
                  timeout_s: float = 30.0, *, protocol: Protocol = "chat", max_retries: int = 1,
+                 retry: RetryPolicy | None = None,
                  transport: httpx.BaseTransport | None = None) -> None:
         if protocol not in PROTOCOLS:
             raise ValueError(f"unknown vision protocol {protocol!r}; choose one of "
@@ -110,7 +114,7 @@ class VisionReader:
         self.host = urlsplit(base_url).hostname or "the vision endpoint"
         self.model = model
         self._key = api_key
-        self.max_retries = max_retries
+        self.retry = retry or dataclasses.replace(RETRIES, max_retries=max_retries)
         self._http = httpx.Client(timeout=httpx.Timeout(timeout_s, connect=min(10.0, timeout_s)),
                                   transport=transport)
 
@@ -160,30 +164,24 @@ class VisionReader:
         """What the model reads in ``crop``; None when it says nothing is legible."""
         body = self.request_body(crop)
         headers = {"Authorization": f"Bearer {self._key.get_secret_value()}"} if self._key else {}
-        attempt = 0
-        while True:
-            try:
-                resp = self._http.post(self.url, json=body, headers=headers)
-            except httpx.TimeoutException:
-                problem, status = "timed out", None
-            except httpx.HTTPError as exc:
-                problem, status = f"could not be reached ({type(exc).__name__})", None
-            else:
-                if resp.status_code < 400:
-                    return parse_transcription(self._answer(resp))
-                status = resp.status_code
-                if status in (401, 403):
-                    raise VisionUnavailable(f"vision endpoint {self.host} refused the API key "
-                                            f"(HTTP {status}); set SIGNWRITER_VISION_API_KEY",
-                                            status=status)
-                problem = f"answered HTTP {status}" + _provider_error(resp)
-                if status not in RETRY_STATUSES:
-                    raise VisionUnavailable(f"vision endpoint {self.host} {problem} (model "
-                                            f"{self.model!r})", status=status)
-            if attempt >= self.max_retries:
-                raise VisionUnavailable(f"vision endpoint {self.host} {problem}", status=status)
-            attempt += 1
-            time.sleep(0.2 * attempt)
+        try:
+            resp = self.retry.send(lambda: self._http.post(self.url, json=body, headers=headers))
+        except Retryable as e:
+            detail = _provider_error(e.response) if e.response is not None else ""
+            raise VisionUnavailable(f"vision endpoint {self.host} {e.problem}{detail}",
+                                    status=e.status) from None
+        except httpx.HTTPError as exc:
+            raise VisionUnavailable(f"vision endpoint {self.host} could not be reached "
+                                    f"({type(exc).__name__})") from None
+        if resp.status_code < 400:
+            return parse_transcription(self._answer(resp))
+        status = resp.status_code
+        if status in (401, 403):
+            raise VisionUnavailable(f"vision endpoint {self.host} refused the API key "
+                                    f"(HTTP {status}); set SIGNWRITER_VISION_API_KEY",
+                                    status=status)
+        raise VisionUnavailable(f"vision endpoint {self.host} answered HTTP {status}"
+                                f"{_provider_error(resp)} (model {self.model!r})", status=status)
 
     def _answer(self, resp: httpx.Response) -> str:
         """The text of a successful reply, in this reader's protocol."""

@@ -29,7 +29,11 @@ order), one row per image:
 * ``error_kind`` (optional) — a label for the error in a wrong image; catch rates are also
   given per kind (``unlabelled`` when absent);
 * ``language`` (optional) — ``en``, ``zh``, ``mixed`` …; inferred from the expected text's
-  script when absent.
+  script when absent;
+* ``id`` (optional) — names the image in the report (default: its row number).
+
+Other columns (provenance, notes) are ignored, so a set's own manifest can be the labels
+file: ``bench/real/rebuild.py`` writes ``labels.jsonl`` in this format.
 
 A wrong image counts as *caught* when QA fails it; a right image failed by QA is a *false
 reject*. Rates carry Wilson score intervals (95 %). Seconds per image are measured around
@@ -61,7 +65,7 @@ from agents.benchmarks.dataset import BenchItem, load_dataset, make_dataset
 from agents.errors import SignwriterError
 from qa.check import check_image
 from qa.errors import QAError
-from qa.models import ExpectedText, QAReport
+from qa.models import ExpectedText, QAReport, Strictness
 from qa.normalize import has_cjk
 from qa.ocr import get_engine, resolve_recheck_runtime, resolve_runtime
 
@@ -170,18 +174,25 @@ def run_qa_bench(n: int, seed: int, out: Path, *, workers: int = 1, runtime: str
 
 
 def score_folder(folder: Path, *, workers: int = 1, runtime: str = "auto",
-                 recheck: str = "auto", progress: Progress | None = None) -> QABenchResult:
-    """Score a user's labelled images (see the module docstring for the manifest)."""
+                 recheck: str = "auto", progress: Progress | None = None,
+                 strictness: Strictness | None = None) -> QABenchResult:
+    """Score a user's labelled images (see the module docstring for the manifest).
+    ``strictness`` (default: case and punctuation judged) applies to every expected text;
+    the result's ``source`` says what was not judged."""
     folder = Path(folder)
     rows = read_manifest(folder)
+    strict = strictness or Strictness()
     jobs: list[_Job] = []
     for i, row in enumerate(rows):
-        expected = [ExpectedText(id=f"text-{k + 1}", text=t, language=_lang_of(t)).model_dump()
+        expected = [ExpectedText(id=f"text-{k + 1}", text=t, language=_lang_of(t),
+                                 strictness=strict).model_dump()
                     for k, t in enumerate(row["expected"])]
-        jobs.append((f"{i + 1}", str(folder / row["file"]), expected, row["correct"],
-                     row["error_kind"], None, row["language"], False))
-    return _run(jobs, f"folder {folder}", workers, runtime=runtime, recheck=recheck,
-                progress=progress)
+        jobs.append((row.get("id") or f"{i + 1}", str(folder / row["file"]), expected,
+                     row["correct"], row["error_kind"], None, row["language"], False))
+    lenient = [name for name, judged in (("case", strict.case),
+                                         ("punctuation", strict.punctuation)) if not judged]
+    source = f"folder {folder}" + (f" ({' and '.join(lenient)} not judged)" if lenient else "")
+    return _run(jobs, source, workers, runtime=runtime, recheck=recheck, progress=progress)
 
 
 def _cached(folder: Path, n: int, seed: int) -> list[BenchItem] | None:
@@ -410,8 +421,11 @@ def _row(where: str, obj: dict, folder: Path) -> dict:
         raise ManifestError(f"{where}: 'correct' must be true or false, not {flag!r}")
     kind = str(obj.get("error_kind") or "").strip() or None
     language = str(obj.get("language") or "").strip() or _lang_of(" ".join(texts), mixed=True)
-    return {"file": file, "expected": texts, "correct": correct,
-            "error_kind": None if correct else (kind or "unlabelled"), "language": language}
+    row = {"file": file, "expected": texts, "correct": correct,
+           "error_kind": None if correct else (kind or "unlabelled"), "language": language}
+    if str(obj.get("id") or "").strip():
+        row["id"] = str(obj["id"]).strip()
+    return row
 
 
 def _lang_of(text: str, *, mixed: bool = False) -> str:

@@ -175,7 +175,8 @@ def test_backends_lists_every_backend() -> None:
     info = {b["name"]: b for b in json.loads(r.stdout)}
     assert set(info) == {"typeset", "zai", "fal", "runware", "openai-images", "vllm-omni",
                          "diffusers"}
-    assert info["zai"]["capabilities"]["limits"]["min_side"] == 1024
+    assert info["zai"]["capabilities"]["limits"]["min_side"] == 512  # Z.ai's GLM-Image guide
+    assert info["zai"]["required_settings"] == ["SIGNWRITER_ZAI_API_KEY"]
     assert info["typeset"]["capabilities"]["edit"] is True
     table = runner.invoke(app, ["backends"])
     assert "openai-images" in table.output and "vllm-omni" in table.output

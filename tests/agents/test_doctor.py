@@ -20,7 +20,8 @@ def test_doctor_reaches_the_configured_provider(monkeypatch: pytest.MonkeyPatch)
         monkeypatch.setenv("SIGNWRITER_MAX_COST", "1")
         r = runner.invoke(app, ["doctor"])
     assert r.exit_code == 0, r.output
-    assert "zai endpoint" in r.output and "answered HTTP" in r.output
+    text = " ".join(r.output.replace("│", " ").split())
+    assert "zai endpoint" in text and "answered HTTP" in text
     assert KEY not in r.output
 
 
@@ -28,7 +29,7 @@ def test_doctor_names_the_missing_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SIGNWRITER_BACKEND", "fal")
     r = runner.invoke(app, ["doctor", "--offline"])
     assert r.exit_code == 1
-    assert "SIGNWRITER_FAL_KEY" in r.output.replace("\n", "").replace("│", "").replace(" ", "")
+    assert "SIGNWRITER_FAL_API_KEY" in r.output.replace("\n", "").replace("│", "").replace(" ", "")
 
 
 def test_doctor_reports_an_unreachable_pool_server(monkeypatch: pytest.MonkeyPatch) -> None:

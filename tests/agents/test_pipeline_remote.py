@@ -79,16 +79,35 @@ def _specs(brief: Path, settings: Settings) -> list[VisualSpec]:
 
 PROVIDERS: dict[str, tuple[Callable[[], object], Callable[[object], dict]]] = {
     "zai": (lambda: ZaiServer(queue_polls=1),
-            lambda s: {"zai_api_key": KEY, "zai_base_url": s.base_url}),
+            lambda s: {"API_KEY": KEY, "BASE_URL": s.base_url}),
     "fal": (lambda: FalServer(queue_polls=2),
-            lambda s: {"fal_key": KEY, "fal_base_url": s.url}),
+            lambda s: {"API_KEY": KEY, "BASE_URL": s.url}),
     "runware": (lambda: RunwareServer(queue_polls=1),
-                lambda s: {"runware_api_key": KEY, "runware_base_url": s.base_url}),
+                lambda s: {"API_KEY": KEY, "BASE_URL": s.base_url}),
     "openai-images": (lambda: OpenAIImagesServer(),
-                      lambda s: {"openai_images_urls": [s.url], "openai_images_api_key": KEY}),
+                      lambda s: {"URLS": json.dumps([s.url]), "API_KEY": KEY}),
     "vllm-omni": (lambda: VllmOmniServer(),
-                  lambda s: {"vllm_omni_urls": [s.url], "vllm_omni_api_key": KEY}),
+                  lambda s: {"URLS": json.dumps([s.url]), "API_KEY": KEY}),
 }
+"""Each backend's own settings, as SIGNWRITER_<BACKEND>_<OPTION> variables."""
+
+
+@pytest.fixture
+def backend_env(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    """Sets a backend's own settings in the environment, as a user would."""
+    def setenv(backend: str, **options: str) -> None:
+        prefix = f"SIGNWRITER_{backend.upper().replace('-', '_')}_"
+        for name, value in options.items():
+            monkeypatch.setenv(prefix + name.upper(), value)
+    return setenv
+
+
+def _zai(mp: pytest.MonkeyPatch, tmp_path: Path, server: ZaiServer,
+         **extra: object) -> Settings:
+    """Settings for the zai backend pointed at ``server`` (its key and URL from the env)."""
+    mp.setenv("SIGNWRITER_ZAI_API_KEY", KEY)
+    mp.setenv("SIGNWRITER_ZAI_BASE_URL", server.base_url)
+    return _settings(tmp_path, "zai", **extra)
 
 
 def _settings(tmp_path: Path, backend: str, **extra: object) -> Settings:
@@ -99,12 +118,14 @@ def _settings(tmp_path: Path, backend: str, **extra: object) -> Settings:
 
 
 @pytest.mark.parametrize("backend", list(PROVIDERS))
-def test_pipeline_end_to_end(tmp_path: Path, backend: str) -> None:
+def test_pipeline_end_to_end(tmp_path: Path, backend: str, backend_env: Callable[..., None]
+                             ) -> None:
     brief = tmp_path / "brief.yaml"
     brief.write_text(BRIEF)
     make_server, options = PROVIDERS[backend]
     with make_server() as server:
-        settings = _settings(tmp_path, backend, **options(server))
+        backend_env(backend, **options(server))
+        settings = _settings(tmp_path, backend)
         model = Model(_specs(brief, settings))
         server.painter = model
         result = start_run(brief, settings, seed=3)
@@ -133,12 +154,11 @@ def test_pipeline_end_to_end(tmp_path: Path, backend: str) -> None:
             assert KEY.encode() not in f.read_bytes(), f
 
 
-def test_budget_is_never_exceeded(tmp_path: Path) -> None:
+def test_budget_is_never_exceeded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     brief = tmp_path / "brief.yaml"
     brief.write_text(BRIEF)
     with ZaiServer() as server:
-        settings = _settings(tmp_path, "zai", max_cost=0.02, zai_api_key=KEY,
-                             zai_base_url=server.base_url)
+        settings = _zai(monkeypatch, tmp_path, server, max_cost=0.02)
         server.painter = Model(_specs(brief, settings))
         result = start_run(brief, settings, seed=3)
         submits = len(server.calls("submit"))
@@ -148,7 +168,7 @@ def test_budget_is_never_exceeded(tmp_path: Path) -> None:
     assert result.manifest["cost_usd"] <= 0.02
 
 
-def test_a_resent_unanswered_submit_counts_against_the_budget(tmp_path: Path) -> None:
+def test_a_resent_unanswered_submit_counts_against_the_budget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The first submit reaches Z.ai and is answered too late; it is sent again. Z.ai may
     have charged both: the ledger, the manifest and the budget count both."""
     brief = tmp_path / "brief.yaml"
@@ -156,8 +176,7 @@ def test_a_resent_unanswered_submit_counts_against_the_budget(tmp_path: Path) ->
     with ZaiServer() as server:
         server.slow_s = 1.0
         server.script("submit", "timeout")
-        settings = _settings(tmp_path, "zai", max_cost=0.04, zai_api_key=KEY,
-                             zai_base_url=server.base_url, http_timeout_s=0.3)
+        settings = _zai(monkeypatch, tmp_path, server, max_cost=0.04, http_timeout_s=0.3)
         # both pictures drawn are misspelt: the one whose answer was lost, and the one paid
         server.painter = Model(_specs(brief, settings), wrong=2)
         result = start_run(brief, settings, seed=3)
@@ -176,11 +195,11 @@ def test_a_resent_unanswered_submit_counts_against_the_budget(tmp_path: Path) ->
     assert asset["attempts"][0]["possibly_charged_usd"] == 0.015
 
 
-def test_exhausted_balance_stops_the_run_and_keeps_what_was_done(tmp_path: Path) -> None:
+def test_exhausted_balance_stops_the_run_and_keeps_what_was_done(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     brief = tmp_path / "brief.yaml"
     brief.write_text(BRIEF)
     with ZaiServer() as server:
-        settings = _settings(tmp_path, "zai", zai_api_key=KEY, zai_base_url=server.base_url)
+        settings = _zai(monkeypatch, tmp_path, server)
         server.script("submit", "429-balance")
         with pytest.raises(RunStopped) as exc:
             start_run(brief, settings, seed=3)
@@ -194,11 +213,11 @@ def test_exhausted_balance_stops_the_run_and_keeps_what_was_done(tmp_path: Path)
     assert json.loads((run_dir / "manifest.json").read_text())["status"] == "stopped"
 
 
-def test_content_rejection_fails_the_asset_with_the_reason(tmp_path: Path) -> None:
+def test_content_rejection_fails_the_asset_with_the_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     brief = tmp_path / "brief.yaml"
     brief.write_text(BRIEF)
     with ZaiServer() as server:
-        settings = _settings(tmp_path, "zai", zai_api_key=KEY, zai_base_url=server.base_url)
+        settings = _zai(monkeypatch, tmp_path, server)
         server.script("submit", "filter")
         result = start_run(brief, settings, seed=3)
         assert len(server.calls("submit")) == 1, "a content rejection is never retried"
@@ -206,15 +225,31 @@ def test_content_rejection_fails_the_asset_with_the_reason(tmp_path: Path) -> No
     assert asset["status"] == "failed" and "zai" in asset["reason"]
 
 
-def test_sizes_are_snapped_to_the_backend_or_refused(tmp_path: Path) -> None:
+def test_the_readme_banner_runs_on_zai_at_its_own_size(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    brief = tmp_path / "brief.yaml"
+    brief.write_text(BRIEF.replace("[social-square]", "[banner-wide]"))
+    with ZaiServer() as server:
+        settings = _zai(monkeypatch, tmp_path, server)
+        server.painter = Model(_specs(brief, settings), wrong=0)
+        result = start_run(brief, settings, seed=3)
+        sizes = {c.json["size"] for c in server.calls("submit")}
+    assert sizes == {"1920x768"}, "Z.ai's GLM-Image guide: 512-2048 px, multiples of 32"
+    assert result.manifest["assets"][0]["status"] == "accepted"
+
+
+def test_sizes_are_snapped_to_the_endpoint_or_refused(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     brief = tmp_path / "brief.yaml"
     brief.write_text(BRIEF.replace("[social-square]", "[card-small]"))
+    # an endpoint that documents narrower limits than Z.ai's guide: they are its own
+    monkeypatch.setenv("SIGNWRITER_ZAI_LIMITS", '{"min_side": 1024}')
     with ZaiServer() as server:
-        settings = _settings(tmp_path, "zai", zai_api_key=KEY, zai_base_url=server.base_url)
+        settings = _zai(monkeypatch, tmp_path, server)
         server.painter = Model(_specs(brief, settings))
         result = start_run(brief, settings, seed=3)
         sizes = {c.json["size"] for c in server.calls("submit")}
-    assert sizes == {"1024x1024"}, "768x768 is below Z.ai's 1024 minimum: snapped up"
+    assert sizes == {"1024x1024"}, "768x768 is below this endpoint's 1024 minimum: snapped up"
     assert (result.manifest["assets"][0]["width"], result.manifest["assets"][0]["height"]) == (
         1024, 1024)
     from agents.errors import SpecError

@@ -95,12 +95,14 @@ def test_enhancing_needs_the_planner_llm():
         Settings(_env_file=None, prompt_enhance=True)
 
 
-def test_the_pipeline_sends_the_enhanced_prompt_and_keeps_the_compiled_one(tmp_path):
+def test_the_pipeline_sends_the_enhanced_prompt_and_keeps_the_compiled_one(tmp_path,
+                                                                          monkeypatch):
     brief = tmp_path / "brief.yaml"
     brief.write_text(BRIEF)
     with OpenAIChatServer(default=_rewrite) as chat, OpenAIImagesServer() as images:
+        monkeypatch.setenv("SIGNWRITER_OPENAI_IMAGES_URLS", json.dumps([images.url]))
         settings = Settings(_env_file=None, runs_dir=tmp_path / "runs", backend="openai-images",
-                            openai_images_urls=[images.url], planner="rules", max_attempts=3,
+                            planner="rules", max_attempts=3,
                             llm_base_url=chat.base_url, llm_api_key=TEST_KEY,
                             prompt_enhance=True, retry_backoff_s=0.01)
         images.painter = Model(_specs(brief, settings))

@@ -7,17 +7,44 @@ from pathlib import Path
 import pytest
 
 from agents.settings import Settings, markdown_table
+from generation.errors import InvalidRequest
+from generation.registry import backend_info
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_env_vars_configure_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_env_vars_configure_settings_and_each_backend(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SIGNWRITER_BACKEND", "zai")
+    monkeypatch.setenv("SIGNWRITER_MAX_RETRIES", "7")
     monkeypatch.setenv("SIGNWRITER_ZAI_API_KEY", "sk-live-123")
+    monkeypatch.setenv("SIGNWRITER_ZAI_TIMEOUT_S", "9")
     monkeypatch.setenv("SIGNWRITER_OPENAI_IMAGES_URLS", '["http://a:1", "http://b:2"]')
     s = Settings(_env_file=None)
-    assert s.backend == "zai" and s.openai_images_urls == ["http://a:1", "http://b:2"]
-    assert "sk-live-123" not in repr(s) and "sk-live-123" not in str(s.model_dump())
+    assert s.backend == "zai" and "sk-live-123" not in repr(s)
+    zai = s.backend_options(backend_info("zai"))
+    assert zai["api_key"].get_secret_value() == "sk-live-123" and "sk-live-123" not in str(zai)
+    assert zai["timeout_s"] == 9.0, "a backend's own setting wins over the run-wide one"
+    assert zai["max_retries"] == 7, "run-wide knobs reach every backend that takes them"
+    pool = s.backend_options(backend_info("openai-images"))
+    assert pool["urls"] == ["http://a:1", "http://b:2"] and "poll_interval_s" not in pool
+    typeset = Settings(_env_file=None, simulate_errors=0.5).backend_options(
+        backend_info("typeset"), seed=11)
+    assert typeset == {"fault_rate": 0.5, "fault_seed": 11}
+
+
+def test_a_bad_backend_setting_names_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIGNWRITER_ZAI_TIMEOUT_S", "soon")
+    with pytest.raises(InvalidRequest, match="SIGNWRITER_ZAI_TIMEOUT_S"):
+        Settings(_env_file=None).backend_options(backend_info("zai"))
+    monkeypatch.setenv("SIGNWRITER_VLLM_OMNI_URLS", "http://a:1")
+    with pytest.raises(InvalidRequest, match="not valid JSON"):
+        Settings(_env_file=None).backend_options(backend_info("vllm-omni"))
+
+
+def test_unused_service_settings_are_gone() -> None:
+    assert not {"database_url", "redis_url"} & set(Settings.model_fields)
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "SIGNWRITER_REDIS_URL" not in readme and "Celery broker" not in readme
 
 
 def test_readme_configuration_table_is_current() -> None:

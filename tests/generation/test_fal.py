@@ -175,7 +175,7 @@ def test_refused_key(server: FalServer) -> None:
     server.script("submit", "auth")
     with pytest.raises(AuthError) as info:
         make(server).generate(req())
-    assert "SIGNWRITER_FAL_KEY" in str(info.value) and KEY not in str(info.value)
+    assert "SIGNWRITER_FAL_API_KEY" in str(info.value) and KEY not in str(info.value)
     assert "SECRET" not in str(info.value)
 
 
@@ -197,7 +197,7 @@ def test_invalid_input_is_not_retried(server: FalServer) -> None:
 def test_missing_key(server: FalServer) -> None:
     with pytest.raises(NeedsKey) as info:
         make(server, api_key=None).generate(req())
-    assert "SIGNWRITER_FAL_KEY" in str(info.value) and server.requests == []
+    assert "SIGNWRITER_FAL_API_KEY" in str(info.value) and server.requests == []
 
 
 def test_bad_size_refused_before_submit(server: FalServer) -> None:

@@ -14,7 +14,8 @@ import pytest
 from pydantic import SecretStr
 
 from generation import http
-from generation.base import SizeLimits
+from generation.limits import SizeLimits
+from retrypolicy import RetryPolicy
 from generation.errors import (
     AuthError,
     BackendError,
@@ -92,6 +93,9 @@ def test_parse_json_malformed_is_transient() -> None:
 
 # --- retries ----------------------------------------------------------------------------
 
+NO_WAIT = RetryPolicy(max_retries=2, base_delay_s=0.0, sleep=lambda s: None)
+
+
 def flaky(errors: list[Exception], result: str = "ok") -> tuple[Any, list[int]]:
     calls: list[int] = []
 
@@ -107,32 +111,31 @@ def flaky(errors: list[Exception], result: str = "ok") -> tuple[Any, list[int]]:
 def test_retries_transient_with_full_jitter_backoff() -> None:
     fn, calls = flaky([TransientError("a"), TransientError("b"), TransientError("c")])
     sleeps: list[float] = []
-    assert http.call_with_retries(fn, backend="p", attempt=None, max_retries=3,
-                                  base_delay_s=1.0, max_delay_s=3.0, sleep=sleeps.append,
-                                  rng=lambda: 0.5) == "ok"
+    policy = RetryPolicy(max_retries=3, base_delay_s=1.0, max_delay_s=3.0,
+                         sleep=sleeps.append, rng=lambda: 0.5)
+    assert http.call_with_retries(fn, backend="p", attempt=None, policy=policy) == "ok"
     assert len(calls) == 4
     assert sleeps == [0.5, 1.0, 1.5]  # half of min(3, 1, 2, 4)
 
 
 def test_jitter_stays_within_the_cap() -> None:
     for retry in range(8):
-        d = http.backoff_delay(retry, base_delay_s=0.5, max_delay_s=4.0)
+        d = RetryPolicy(base_delay_s=0.5, max_delay_s=4.0).delay(retry)
         assert 0.0 <= d <= min(4.0, 0.5 * 2 ** retry)
 
 
 def test_retry_after_overrides_backoff() -> None:
     fn, calls = flaky([RateLimited("slow down", retry_after=2.5)])
     sleeps: list[float] = []
-    http.call_with_retries(fn, backend="p", attempt=None, max_retries=2, base_delay_s=0.01,
-                           sleep=sleeps.append)
+    http.call_with_retries(fn, backend="p", attempt=None, policy=RetryPolicy(
+        max_retries=2, base_delay_s=0.01, sleep=sleeps.append))
     assert sleeps == [2.5] and len(calls) == 2
 
 
 def test_gives_up_after_max_retries_with_the_last_error() -> None:
     fn, calls = flaky([TransientError(f"e{i}") for i in range(5)])
     with pytest.raises(TransientError, match="e2"):
-        http.call_with_retries(fn, backend="p", attempt=None, max_retries=2,
-                               base_delay_s=0.0, sleep=lambda s: None)
+        http.call_with_retries(fn, backend="p", attempt=None, policy=NO_WAIT)
     assert len(calls) == 3
 
 
@@ -143,15 +146,14 @@ def test_gives_up_after_max_retries_with_the_last_error() -> None:
 def test_never_retries_final_errors(error: BackendError) -> None:
     fn, calls = flaky([error])
     with pytest.raises(type(error)):
-        http.call_with_retries(fn, backend="p", attempt=None, max_retries=5,
-                               base_delay_s=0.0, sleep=lambda s: None)
+        http.call_with_retries(fn, backend="p", attempt=None,
+                               policy=RetryPolicy(max_retries=5, base_delay_s=0.0))
     assert len(calls) == 1
 
 
 def test_raw_httpx_errors_are_mapped_and_retried() -> None:
     fn, calls = flaky([httpx.ReadTimeout("slow"), httpx.RemoteProtocolError("gone")])
-    assert http.call_with_retries(fn, backend="p", attempt=None, max_retries=2,
-                                  base_delay_s=0.0, sleep=lambda s: None) == "ok"
+    assert http.call_with_retries(fn, backend="p", attempt=None, policy=NO_WAIT) == "ok"
     assert len(calls) == 3
 
 
@@ -186,7 +188,7 @@ def files() -> Iterator[FilesServer]:
 
 def test_download_fetches_png(files: FilesServer) -> None:
     url = files.store_image("a.png", 64, 48)
-    data, media = http.download(url, backend="p", attempt=None, base_delay_s=0.0)
+    data, media = http.download(url, backend="p", attempt=None, policy=NO_WAIT)
     assert media == "image/png" and data == files.images["a.png"]
 
 
@@ -195,8 +197,7 @@ def test_download_retries_transient_failures(files: FilesServer, fault: str) -> 
     url = files.store_image("b.png", 32, 32)
     files.script("image", fault)
     with http.make_client(timeout_s=0.3) as client:
-        data, _ = http.download(url, backend="p", attempt=None, client=client,
-                                base_delay_s=0.0)
+        data, _ = http.download(url, backend="p", attempt=None, client=client, policy=NO_WAIT)
     assert data == files.images["b.png"]
     assert len(files.requests) == 2
 
@@ -205,7 +206,7 @@ def test_download_expired_url_is_clear_and_hides_the_signature(files: FilesServe
     url = files.store_image("c.png", 32, 32)
     files.script("image", "expired", "expired", "expired")
     with pytest.raises(TransientError) as info:
-        http.download(url, backend="p", attempt="a-1", max_retries=2, base_delay_s=0.0)
+        http.download(url, backend="p", attempt="a-1", policy=NO_WAIT)
     msg = str(info.value)
     assert "gone or expired (HTTP 404)" in msg and "/files/c.png" in msg
     assert "Signature" not in msg and len(files.requests) == 3
@@ -213,7 +214,8 @@ def test_download_expired_url_is_clear_and_hides_the_signature(files: FilesServe
 
 def test_download_non_image_is_transient(files: FilesServer) -> None:
     with pytest.raises(TransientError, match="not an image"):
-        http.download(files.url + "/text", backend="p", attempt=None, max_retries=0)
+        http.download(files.url + "/text", backend="p", attempt=None,
+                      policy=RetryPolicy(max_retries=0))
 
 
 # --- secrets and sizes ------------------------------------------------------------------
@@ -237,13 +239,15 @@ def test_safe_url_drops_query() -> None:
     (1024, 1024, True), (2048, 2048, True), (1000, 1024, False), (992, 1024, False),
     (2080, 1024, False), (2048, 2080, False),
 ])
-def test_check_size(w: int, h: int, ok: bool) -> None:
+def test_size_limits_refuse_before_sending(w: int, h: int, ok: bool) -> None:
     limits = SizeLimits(min_side=1024, max_side=2048, multiple=32, max_pixels=2**22)
     if ok:
-        http.check_size(w, h, limits, backend="p", attempt=None)
+        limits.require(w, h, backend="p", attempt=None)
+        assert limits.problem(w, h) is None and limits.snap(w, h) == (w, h)
     else:
-        with pytest.raises(InvalidRequest):
-            http.check_size(w, h, limits, backend="p", attempt=None)
+        with pytest.raises(InvalidRequest, match="nearest valid sizes are"):
+            limits.require(w, h, backend="p", attempt=None)
+        assert limits.problem(*limits.snap(w, h)) is None
 
 
 def test_client_uses_named_limits_and_timeout() -> None:

@@ -1,4 +1,5 @@
-"""The backend registry: lazy, listing without importing, clear errors."""
+"""The backend registry: self-describing backends found through one entry-point group,
+clear errors, nothing heavy imported to list them."""
 
 from __future__ import annotations
 
@@ -7,36 +8,36 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel, ConfigDict
 
-from generation.base import Backend, GenerationRequest, Layout, TextBlock
+from generation import registry
+from generation.base import Backend, BackendSpec, Capabilities, GenerationRequest, Layout, TextBlock
 from generation.errors import BackendError, InvalidRequest
-from generation.registry import (
-    BackendInfo, _REGISTRY, available_backends, create_backend, register,
-)
-from generation.base import Capabilities
+from generation.registry import available_backends, backend_info, create_backend
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMES = {"typeset", "zai", "fal", "runware", "openai-images", "vllm-omni", "diffusers"}
 
 
 def test_lists_every_backend_with_what_it_needs() -> None:
-    infos = {b.name: b for b in available_backends()}
-    assert set(infos) >= NAMES
-    assert infos["typeset"].capabilities.follows_layout and not infos["typeset"].settings
-    assert infos["zai"].settings == ["SIGNWRITER_ZAI_API_KEY"]
-    assert infos["zai"].required_settings == infos["zai"].settings
-    assert infos["fal"].capabilities.paid and infos["diffusers"].extra == "local"
-    assert all(b.summary for b in infos.values())
+    specs = {b.name: b for b in available_backends()}
+    assert set(specs) >= NAMES
+    assert specs["typeset"].capabilities.follows_layout and not specs["typeset"].required_settings
+    assert specs["zai"].required_settings == ["SIGNWRITER_ZAI_API_KEY"]
+    assert specs["openai-images"].required_settings == ["SIGNWRITER_OPENAI_IMAGES_URLS"]
+    assert specs["fal"].capabilities.paid and specs["diffusers"].extra == "local"
+    assert all(b.summary and b.source == "built-in" for b in specs.values())
+    for spec in specs.values():  # options models refuse what they do not know
+        assert spec.options.model_config.get("extra") == "forbid", spec.name
+        assert set(spec.settings) <= set(spec.options.model_fields), spec.name
 
 
-def test_listing_imports_no_backend_module() -> None:
+def test_listing_imports_nothing_heavy() -> None:
     code = ("import sys, generation.registry as r; r.available_backends(); "
-            "print(sorted(m for m in sys.modules if m.startswith('generation.') "
-            "and m not in ('generation.base', 'generation.errors', 'generation.registry')), "
-            "'torch' in sys.modules)")
+            "print(sorted(m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                          text=True, check=True).stdout.strip()
-    assert out == "[] False"
+    assert out == "[]"
 
 
 def test_creates_a_working_typeset_backend_with_options() -> None:
@@ -55,34 +56,58 @@ def test_unknown_names_and_bad_options_are_invalid_requests() -> None:
         create_backend("typeset", fault_ratio=0.5)
 
 
-def test_a_missing_optional_dependency_fails_only_when_used(tmp_path: Path,
-                                                            monkeypatch: pytest.MonkeyPatch
-                                                            ) -> None:
-    pkg = tmp_path / "needs_dep_backend.py"
-    pkg.write_text("import signwriter_absent_dependency_xyz\n\nclass Thing:\n    pass\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setitem(_REGISTRY, "heavy", BackendInfo(
-        name="heavy", summary="needs a missing package", module="needs_dep_backend",
-        class_name="Thing", capabilities=Capabilities(), extra="local"))
+class _Opts(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def test_a_missing_requirement_fails_only_when_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = BackendSpec(name="heavy", summary="needs a missing package", factory=object,
+                       options=_Opts, capabilities=Capabilities(),
+                       requires=("signwriter_absent_dependency_xyz",), extra="local")
+    monkeypatch.setattr(registry, "_specs", {**registry._discover(), "heavy": spec})
     assert "heavy" in {b.name for b in available_backends()}
     with pytest.raises(BackendError, match=r"pip install 'signwriter\[local\]'") as err:
         create_backend("heavy")
     assert "signwriter_absent_dependency_xyz" in str(err.value)
 
 
-def test_register_adds_a_third_party_backend(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("generation.registry._REGISTRY", dict(_REGISTRY))
-    register(BackendInfo(name="typeset2", summary="again", module="generation.typeset",
-                         class_name="TypesetBackend", capabilities=Capabilities()))
-    assert create_backend("typeset2").name == "typeset"
+def test_a_broken_or_clashing_plugin_is_left_out_with_a_reason(monkeypatch: pytest.MonkeyPatch,
+                                                               tmp_path: Path) -> None:
+    (tmp_path / "broken_plugin.py").write_text("raise RuntimeError('plugin exploded')\n")
+    (tmp_path / "clash_plugin.py").write_text(
+        "from generation.typeset import BACKEND as TYPESET\n"
+        "BACKEND = TYPESET.model_copy(update={'summary': 'an impostor'})\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from importlib.metadata import EntryPoint
+    fake = [EntryPoint("broken", "broken_plugin:BACKEND", registry.GROUP),
+            EntryPoint("typeset", "clash_plugin:BACKEND", registry.GROUP)]
+    registry.refresh()
+    monkeypatch.setattr(registry, "entry_points", lambda group: fake)
+    try:
+        names = {b.name for b in available_backends()}
+        problems = " | ".join(registry.load_problems())
+        assert "broken" not in names and "plugin exploded" in problems
+        assert backend_info("typeset").summary != "an impostor" and "name is taken" in problems
+    finally:
+        monkeypatch.undo()
+        registry.refresh()
+    assert registry.load_problems() == [] and "typeset" in {b.name for b in available_backends()}
 
 
 def test_listed_capabilities_match_the_backends_themselves() -> None:
-    """What `signwriter backends` shows is what each backend really declares."""
-    from generation.registry import available_backends, create_backend
+    """What `signwriter backends` shows is what each backend really does at its defaults."""
     options = {"zai": {"api_key": "k"}, "fal": {"api_key": "k"}, "runware": {"api_key": "k"},
                "openai-images": {"urls": ["http://127.0.0.1:9"]},
                "vllm-omni": {"urls": ["http://127.0.0.1:9"]}}
-    for info in available_backends():
-        backend = create_backend(info.name, **options.get(info.name, {}))
-        assert backend.capabilities == info.capabilities, info.name
+    for spec in available_backends():
+        backend = create_backend(spec.name, **options.get(spec.name, {}))
+        assert backend.capabilities == spec.capabilities, spec.name
+
+
+def test_zai_takes_the_sizes_of_its_glm_image_guide() -> None:
+    limits = backend_info("zai").capabilities.limits
+    for size in ((1920, 768), (512, 512), (1280, 1280), (1568, 1056), (1056, 1568),
+                 (1472, 1088), (1088, 1472), (1728, 960), (960, 1728)):
+        assert limits.problem(*size) is None, size
+    assert "multiple of 32" in limits.problem(1000, 1000)
+    assert "outside 512–2048" in limits.problem(480, 1024)

@@ -51,7 +51,10 @@ def test_is_a_backend_with_zai_limits() -> None:
     b = ZaiBackend(api_key=KEY)
     assert isinstance(b, Backend)
     assert b.capabilities.paid and not b.capabilities.edit
-    assert b.capabilities.limits.min_side == 1024
+    # Z.ai's GLM-Image guide: 512–2048 px per side, multiples of 32
+    assert (b.capabilities.limits.min_side, b.capabilities.limits.max_side) == (512, 2048)
+    narrower = ZaiBackend(api_key=KEY, limits={"min_side": 1024})  # another platform's endpoint
+    assert narrower.capabilities.limits.min_side == 1024
     with pytest.raises(ValueError):
         ZaiBackend(api_key=KEY, no_such_option=1)
 
@@ -247,11 +250,17 @@ def test_missing_key_names_the_env_var_and_sends_nothing(server: ZaiServer) -> N
     assert server.requests == []
 
 
-@pytest.mark.parametrize("size", [(1000, 1024), (512, 1024), (2048, 2080), (1056, 1030)])
+@pytest.mark.parametrize("size", [(1000, 1024), (480, 1024), (2048, 2080), (1056, 1030)])
 def test_bad_sizes_are_refused_before_paying(server: ZaiServer, size: tuple[int, int]) -> None:
     with pytest.raises(InvalidRequest):
         make(server).generate(req(width=size[0], height=size[1]))
     assert server.requests == []
+
+
+def test_a_wide_banner_runs_at_its_own_size(server: ZaiServer) -> None:
+    image = make(server).generate(req(width=1920, height=768))
+    assert (image.width, image.height) == (1920, 768)
+    assert server.calls("submit")[0].json["size"] == "1920x768"
 
 
 def test_provider_invalid_parameter_is_not_retried(server: ZaiServer) -> None:

@@ -73,3 +73,25 @@ def test_jpeg_overlay_from_already_decoded_pixels(checked):
     x, y, bw, bh = report.regions[1].box  # the wrong region: its box edge is red (lossy)
     edge = img[int(y * h) + 4:int((y + bh) * h) - 4, int(x * w) + 1]
     assert np.mean((edge[:, 0] > 180) & (edge[:, 1] < 80) & (edge[:, 2] < 80)) > 0.8
+
+
+def test_a_failing_region_shows_what_was_expected_beside_what_was_read(tmp_path):
+    """On a 2048×512 banner the labels are large enough to read back (OCR'd here), and a
+    failing region's label carries the expected text as well as the read one."""
+    from qa.ocr import get_engine
+    from qa.report import label_size
+
+    path, expected = render(tmp_path / "banner.png", [
+        Block("headline", "Autumn Deals", (0.05, 0.35, 0.5, 0.3)),
+        Block("price", "Only $29.99", (0.62, 0.55, 0.3, 0.25), drawn="Only $28.99"),
+    ], size=(2048, 512))
+    report = check_image(path, expected)
+    assert [f.kind for f in report.regions] == ["ok", "misspelt"]
+    out = tmp_path / "overlay.png"
+    render_overlay(path, report, out)
+    assert label_size(2048, 512) >= 30  # it was 12 px before
+    img = np.asarray(Image.open(out).convert("RGB"))
+    red_rows = np.where(np.all(img == np.array(RED), axis=2).sum(axis=1) > 40)[0]
+    assert red_rows.size >= 3 * label_size(2048, 512)  # three lines: verdict, expected, read
+    words = " ".join(line.text for line in get_engine("rapidocr").read(img))
+    assert "expected" in words and "29.99" in words and "28.99" in words

@@ -67,7 +67,7 @@ class ZaiServer(ProviderServer):
         if fault == "auth-echo":  # a careless gateway echoing the header back
             return self._error(401, 1000, f"Authentication failed for {auth}")
         if fault == "invalid":
-            return self._error(400, 1214, "size must be WxH with sides 1024-2048")
+            return self._error(400, 1214, "size must be WxH with sides 512-2048 in multiples of 32")
         return None
 
     def _size(self, rec: Recorded) -> tuple[int, int]:
