@@ -11,6 +11,7 @@ per event, as it happens.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import threading
@@ -101,11 +102,19 @@ def one_line(message: str, limit: int = MAX_MESSAGE_CHARS) -> str:
     return flat if len(flat) <= limit else flat[:limit - 24] + f"… ({len(flat):,} characters)"
 
 
-def _secrets() -> list[str]:
+def _secrets() -> tuple[str, ...]:
+    """The configured keys (cached for as long as the SIGNWRITER_* environment is the same)."""
+    import os
+    return _secrets_for(tuple(sorted((k, v) for k, v in os.environ.items()
+                                     if k.startswith("SIGNWRITER_"))))
+
+
+@functools.lru_cache(maxsize=8)
+def _secrets_for(env: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
     try:
-        return Settings().secrets()
+        return tuple(Settings().secrets())
     except Exception:  # noqa: BLE001 - broken settings are reported elsewhere
-        return []
+        return ()
 
 
 def _fail(message: str, code: int = EXIT_BAD_INPUT) -> None:

@@ -82,8 +82,10 @@ def load_image(image: str | Path, *, max_pixels: int = MAX_PIXELS, max_bytes: in
         raise BadImage(f"{name} is empty", path=str(path))
     try:
         with warnings.catch_warnings():
-            # the pixel limit below is ours; Pillow's own warning would only repeat it
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            # the pixel limit below is ours; Pillow's own warning would only repeat it, and
+            # its decoders' warnings about damaged files (TIFF tags, EXIF) are not ours to
+            # print: a file that cannot be decoded is refused below with one message
+            warnings.simplefilter("ignore")
             with Image.open(path) as im:
                 w, h = im.size
                 _check_shape(name, path, w, h, max_pixels, min_side, max_aspect)
