@@ -8,6 +8,12 @@
     result = resume_run(run_id, settings)           # continue after a crash or a stop
     list_runs(settings); list_reviews(settings); read_manifest(run_id, settings)
     decide_review(run_id, asset_id, Decision.APPROVE, settings, reviewer="ana")
+    claim = claim_review(...); apply_review(claim, settings)   # the web app: two steps
+    decisions(settings, run_id)                                 # the audit
+
+Queries (runs, the review queue, the audit) read the run index (:mod:`agents.index`),
+which the API keeps up to date as assets finish or wait for a person; nothing scans the
+run folders to answer them.
 
 Planning happens *before* the graph: every format of the brief is planned and size-checked
 first (so a brief error or copy that cannot fit is reported before anything is paid for),
@@ -35,11 +41,14 @@ from langgraph.types import Command
 from pydantic import BaseModel, SecretStr
 
 from agents.brief import Brief, load_brief
-from agents.errors import (PlannerError, ReviewError, RunBusy, RunIncomplete, RunStopped,
+from agents.errors import (PlannerError, ReviewError, RunIncomplete, RunNotFound, RunStopped,
                            SignwriterError, SpecError)
 from agents.graph import compiled_graph
+from agents.index import Index
 from agents.paths import looks_like_path
 from agents.planner import make_planner
+from agents.review import answer_of, fits_check
+from agents.review import claim as review_claim
 from agents.settings import Settings
 from agents.spec import VisualSpec
 from agents.state import Budget, Context, Event
@@ -53,7 +62,7 @@ from qa.ocr import OCREngine, get_engine, resolve_recheck_runtime
 from qa.vision import VisionReader
 
 RUN_SETTINGS = ("backend", "planner", "max_attempts", "max_cost", "simulate_errors",
-                "concurrency")
+                "concurrency", "review_policy")
 """Settings a run records in run.json, so resume and review use what the run started with."""
 
 OnEvent = Callable[[Event], None]
@@ -82,6 +91,8 @@ class RunSummary(BaseModel):
     """One line of :func:`list_runs`."""
 
     run_id: str
+    name: str | None = None
+    review_policy: str | None = None
     status: RunStatus
     backend: str | None
     created: float | None
@@ -90,13 +101,27 @@ class RunSummary(BaseModel):
 
 
 class ReviewItem(BaseModel):
-    """An asset waiting for a person (:func:`list_reviews`)."""
+    """An asset waiting for a person (:func:`list_reviews`), from the run index."""
 
     run_id: str
     asset_id: str
     reason: str | None
     best_attempt: int | None
-    image: str | None
+    image: str | None = None          # the best attempt's image (path)
+    overlay: str | None = None        # its QA overlay (path)
+    image_rel: str | None = None      # the same, relative to the run folder
+    overlay_rel: str | None = None
+    format: str | None = None
+    width: int | None = None
+    height: int | None = None
+    language: str | None = None
+    passed: bool | None = None        # QA's verdict on the best attempt
+    score: float | None = None
+    attempt_count: int = 0
+    updated: float | None = None      # when it started waiting
+    run_name: str | None = None
+    brief: str | None = None
+    policy: str | None = None         # the run's review policy
 
 
 def fit_to_backend(spec: VisualSpec, backend: Backend) -> VisualSpec:
@@ -202,11 +227,26 @@ def create_run(brief_path: str | Path, settings: Settings, *, run_id: str | None
     """
     ensure_writable(settings.runs_dir)
     brief = load_brief(brief_path, settings)
+    return create_run_from_brief(brief, settings, run_id=run_id, seed=seed, on_event=on_event,
+                                 brief_path=Path(brief_path))
+
+
+def create_run_from_brief(brief: Brief, settings: Settings, *, run_id: str | None = None,
+                          seed: int | None = None, on_event: OnEvent | None = None,
+                          brief_path: Path | None = None) -> RunResult:
+    """:func:`create_run` for a brief already read and validated (a CSV row filled into a
+    base brief, a brief posted to the HTTP API). Without ``brief_path`` the brief is written
+    to the run folder as ``brief.json``."""
+    ensure_writable(settings.runs_dir)
     seed = int(time.time()) & 0x7FFFFFFF if seed is None else seed
+    settings = settings.model_copy(update={  # --review, else the brief's, else failures
+        "review_policy": settings.review_policy or brief.review or "failures"})
     backend = make_backend(settings, seed)
     specs = [fit_to_backend(s, backend) for s in plan_brief(brief, settings)]
-    store = write_run(specs, settings, name=brief.name, brief_path=Path(brief_path),
-                      run_id=run_id, seed=seed)
+    store = write_run(specs, settings, name=brief.name, brief_path=brief_path,
+                      run_id=run_id, seed=seed,
+                      brief_data=None if brief_path else brief.model_dump(mode="json",
+                                                                          by_alias=True))
     for spec in specs:
         if on_event:
             on_event(Event("planned", spec.asset_id, detail={
@@ -215,7 +255,8 @@ def create_run(brief_path: str | Path, settings: Settings, *, run_id: str | None
 
 
 def write_run(specs: list[VisualSpec], settings: Settings, *, name: str, seed: int,
-              brief_path: Path | None = None, run_id: str | None = None) -> RunStore:
+              brief_path: Path | None = None, run_id: str | None = None,
+              brief_data: dict[str, Any] | None = None) -> RunStore:
     """Create the run folder with its brief, specs and run.json, all at once (nothing is
     generated yet): the folder appears complete, or not at all (:meth:`RunStore.create`);
     run.json lists the assets, so a resume can tell a complete run from a damaged one."""
@@ -223,10 +264,12 @@ def write_run(specs: list[VisualSpec], settings: Settings, *, name: str, seed: i
     files: dict[str, bytes] = {}
     if brief_path is not None:
         files[f"brief{brief_path.suffix.lower() or '.yaml'}"] = brief_path.read_bytes()
+    elif brief_data is not None:
+        files["brief.json"] = dump_json(brief_data)
     for spec in specs:  # what a resumed run works from: on disk for good
         files[f"specs/{spec.asset_id}.json"] = dump_json(spec.model_dump(mode="json"))
     files["run.json"] = dump_json({
-        "run_id": run_id, "brief": str(brief_path) if brief_path else None,
+        "run_id": run_id, "name": name, "brief": str(brief_path) if brief_path else None,
         "created": time.time(), "seed": seed, "status": RunStatus.RUNNING,
         "assets": [spec.asset_id for spec in specs],
         **{k: getattr(settings, k) for k in RUN_SETTINGS}})
@@ -236,6 +279,7 @@ def write_run(specs: list[VisualSpec], settings: Settings, *, name: str, seed: i
     except OSError as e:
         raise storage_error(e, f"run {run_id}", f"resume it with `signwriter resume {run_id}` "
                                                 "once there is space") from e
+    Index.for_settings(settings).sync_run(store)
     return store
 
 
@@ -287,7 +331,8 @@ def resume_run(run_id: str, settings: Settings, *, on_event: OnEvent | None = No
 
 
 def execute(run_id: str, settings: Settings, *, on_event: OnEvent | None = None,
-            backend: Backend | None = None, wait: bool | float = False,
+            backend: Backend | None = None, budget: Budget | None = None,
+            slots: threading.BoundedSemaphore | None = None, wait: bool | float = False,
             on_wait: OnWait | None = None) -> RunResult:
     """Run (or continue) every asset of a run, with the settings it was created with.
 
@@ -296,29 +341,35 @@ def execute(run_id: str, settings: Settings, *, on_event: OnEvent | None = None,
     An error that stops the run (a refused key, an exhausted balance, an interrupt)
     leaves it ``stopped`` and is raised as :class:`~agents.errors.RunStopped` (typed
     errors) after every asset in flight has finished its step. ``backend`` replaces the
-    one the settings name (benchmarks, tests).
+    one the settings name (benchmarks, tests). ``budget`` and ``slots`` replace the run's
+    own, to share one spending limit and one bound on generations in flight between several
+    runs (a batch: :mod:`agents.automation.batch`).
 
     Holds the run's lock throughout (:class:`~agents.store.RunLock`): a second process is
     told who has it, or waits with ``wait``. A run folder missing specs is refused
-    (:class:`~agents.errors.RunIncomplete`); a full disk stops the run cleanly
-    (:class:`~agents.errors.StorageError`), keeping everything paid for.
+    (:class:`~agents.errors.RunIncomplete`); a full disk stops the run cleanly, keeping
+    everything paid for.
     """
     store = RunStore.open(settings.runs_dir, run_id)
     with locked(settings.runs_dir, store.run_id, "signwriter run/resume", wait, on_wait):
         check_run_complete(store)
         ensure_writable(store.root)
-        return _execute(store, settings, on_event=on_event, backend=backend)
+        return _execute(store, settings, on_event=on_event, backend=backend, budget=budget,
+                        slots=slots)
 
 
 def _execute(store: RunStore, settings: Settings, *, on_event: OnEvent | None,
-             backend: Backend | None) -> RunResult:
+             backend: Backend | None, budget: Budget | None,
+             slots: threading.BoundedSemaphore | None) -> RunResult:
     settings, seed = run_settings(store, settings)
     backend = backend or make_backend(settings, seed)
-    budget = Budget(settings.max_cost, spent=store.spent_usd())
+    budget = budget or Budget(settings.max_cost, spent=store.spent_usd())
+    index = Index.for_settings(settings)
     ctx = Context(settings=settings, store=store, backend=backend, budget=budget,
-                  on_event=on_event, seed=seed, vision=vision_reader(settings),
+                  on_event=_indexed(index, store, on_event), seed=seed,
+                  vision=vision_reader(settings),
                   reader=ocr_reader(settings), recheck=ocr_recheck_reader(settings),
-                  slots=threading.BoundedSemaphore(settings.concurrency))
+                  slots=slots or threading.BoundedSemaphore(settings.concurrency))
     _set_process_status(store, RunStatus.RUNNING, None)
     error: BaseException | None = None
     try:
@@ -335,8 +386,13 @@ def _execute(store: RunStore, settings: Settings, *, on_event: OnEvent | None,
                     # stopped mid-way: continue from the last checkpoint; a step whose node
                     # had finished before the crash is not run again (its writes were saved)
                     graph.invoke(None, config, context=ctx, durability="sync")
-                else:  # finished, or waiting for a human: complete a decision a crash cut
-                    store.apply_decision(asset_id, snap.values)
+                elif snap.interrupts:
+                    # a decision stored but not applied (the deciding process died)
+                    stored = index.decision_for(store.run_id, asset_id, snap.interrupts[0].id)
+                    if stored and stored.get("applied") is None:
+                        graph.invoke(Command(resume=answer_of(stored)), config, context=ctx,
+                                     durability="sync")
+                # else: finished, or waiting for a human
 
             assets = store.asset_ids()
             workers = max(1, min(len(assets), 2 * settings.concurrency))
@@ -357,12 +413,14 @@ def _execute(store: RunStore, settings: Settings, *, on_event: OnEvent | None,
                         f.result()
                     except BaseException as e:  # noqa: BLE001 - re-raised below, after all
                         error = error or e
+            _settle_decisions(index, store, graph)
     except BaseException as e:  # noqa: BLE001 - recorded as stopped, then re-raised
         error = error or e
     finally:
         try:
             manifest = _set_process_status(
                 store, RunStatus.STOPPED if error else RunStatus.RUNNING, error)
+            index.sync_run(store)
         except OSError as e:  # the disk filled up: what is paid for is in the ledger
             error = error or e
             manifest = {}
@@ -393,112 +451,227 @@ def _set_process_status(store: RunStore, process: RunStatus,
 
 
 # --- review --------------------------------------------------------------------------------
-def list_reviews(settings: Settings) -> list[ReviewItem]:
-    """Every asset waiting for a person, across runs."""
-    out: list[ReviewItem] = []
-    for store in RunStore.list(settings.runs_dir):
-        waiting = [aid for aid in store.asset_ids()
-                   if store.asset_status(aid).get("status") == AssetStatus.NEEDS_REVIEW]
-        if waiting:  # the checkpoint decides: a decision a crash cut short is not listed
-            waiting = [aid for aid in waiting if _still_waiting(store, aid)]
-        for aid in waiting:
-            st = store.asset_status(aid)
-            out.append(ReviewItem(run_id=store.run_id, asset_id=aid, reason=st.get("reason"),
-                                  best_attempt=st.get("best_attempt"),
-                                  image=_best_image(store, aid, st.get("best_attempt"))))
+def _indexed(index: Index, store: RunStore, on_event: OnEvent | None) -> OnEvent:
+    """Progress events, with the run index updated when an asset finishes or waits."""
+    def emit(ev: Event) -> None:
+        if ev.kind in ("done", "reviewed"):
+            index.sync_asset(store, ev.asset_id)
+        if on_event:
+            on_event(ev)
+    return emit
+
+
+def _settle_decisions(index: Index, store: RunStore, graph: Any) -> None:
+    """Mark applied the stored decisions whose interrupt the graph has moved past."""
+    for d in index.unapplied_decisions(store.run_id):
+        snap = graph.get_state(_thread(store, d["asset_id"]))
+        if not any(i.id == d["interrupt_id"] for i in snap.interrupts):
+            index.mark_applied(d["id"], store.asset_status(d["asset_id"]).get("status", ""))
+
+
+def list_reviews(settings: Settings, *, run_id: str | None = None, fmt: str | None = None,
+                 language: str | None = None, verdict: str | None = None,
+                 sort: str = "oldest") -> list[ReviewItem]:
+    """Every asset waiting for a person, across runs, from the run index. ``verdict``:
+    passed | failed (QA's); ``sort``: oldest | newest | score | run."""
+    root = Path(settings.runs_dir)
+    out = []
+    for q in Index.for_settings(settings).queue(run_id=run_id, fmt=fmt, language=language,
+                                                verdict=verdict, sort=sort):
+        run_dir = root / q["run_id"]
+        out.append(ReviewItem(
+            run_id=q["run_id"], asset_id=q["asset_id"], reason=q.get("reason"),
+            best_attempt=q.get("best_attempt"),
+            image=str(run_dir / q["image"]) if q.get("image") else None,
+            overlay=str(run_dir / q["overlay"]) if q.get("overlay") else None,
+            image_rel=q.get("image"), overlay_rel=q.get("overlay"), format=q.get("format"),
+            width=q.get("width"), height=q.get("height"), language=q.get("language"),
+            passed=q.get("passed"), score=q.get("score"),
+            attempt_count=q.get("attempt_count") or 0, updated=q.get("updated"),
+            run_name=q.get("run_name"), brief=q.get("brief"), policy=q.get("policy")))
     return out
 
 
-def _still_waiting(store: RunStore, asset_id: str) -> bool:
-    """True unless the checkpoint holds a decision for this asset (its status.json and
-    final image are then completed here, when no other process holds the run)."""
-    if not store.checkpoint_db.exists():
-        return True
+@dataclass
+class Claim:
+    """A decision validated and stored, not yet applied to the graph."""
+
+    run_id: str
+    asset_id: str
+    row: dict[str, Any]
+    answer: dict[str, Any]
+
+
+def claim_review(run_id: str, asset_id: str, decision: Decision | str, settings: Settings, *,
+                 reviewer: str, via: str = "cli", note: str | None = None,
+                 attempt: int | None = None, region: str | None = None,
+                 text: str | None = None, round_: int | None = None) -> Claim:
+    """Validate a decision against the asset's open review and store it once, under (run,
+    asset, interrupt id); :func:`apply_review` then resumes the graph. Raises
+    :class:`~agents.errors.InvalidDecision` (nothing stored, the asset stays reviewable)
+    or :class:`~agents.errors.AlreadyDecided` (who decided first, and when)."""
+    store = RunStore.open(settings.runs_dir, run_id)
+    if asset_id not in store.asset_ids():
+        raise ReviewError(f"run {run_id} has no asset '{asset_id}' "
+                          f"(assets: {', '.join(store.asset_ids())})")
+    index = Index.for_settings(settings)
+    raw = {"decision": str(decision), "attempt": attempt, "note": note, "region": region,
+           "text": text}
+    spec = VisualSpec.model_validate(read_json(store.spec_path(asset_id)))
     with _saver(store) as saver:
         snap = compiled_graph(saver).get_state(_thread(store, asset_id))
-    if snap.interrupts or not (snap.values or {}).get("review"):
-        return True
-    try:
-        with locked(store.root.parent, store.run_id, "signwriter review list"):
-            if store.apply_decision(asset_id, snap.values):
-                _set_process_status(store, RunStatus(read_json(store.root / "run.json").get(
-                    "process", RunStatus.RUNNING)), None)
-    except (RunBusy, OSError):
-        pass  # its owner completes it
-    return False
+        row, answer = review_claim(interrupts=snap.interrupts, index=index, store=store,
+                                   asset_id=asset_id, raw=raw, reviewer=reviewer, via=via,
+                                   round_=round_, fits=fits_check(spec))
+    return Claim(run_id, asset_id, row, answer)
 
 
-def _best_image(store: RunStore, aid: str, n: int | None) -> str | None:
-    for a in store.attempts(aid):
-        if a["n"] == n:
-            return str(store.abs(a["image"]))
-    return None
+def apply_review(claim: Claim, settings: Settings, *, wait: bool | float = 30.0,
+                 on_wait: OnWait | None = None) -> RunResult:
+    """Resume the asset's graph with a claimed decision, once (an interrupt already
+    answered is not answered again; a step cut short by a crash is finished). Holds the
+    run's lock: a run another process works on is waited for (``wait`` seconds), then
+    :class:`~agents.errors.RunBusy`; the claim stays stored and the next command applies
+    it."""
+    store = RunStore.open(settings.runs_dir, claim.run_id)
+    with locked(settings.runs_dir, store.run_id, "signwriter review", wait, on_wait):
+        return _apply_review(store, claim, settings)
+
+
+def _complete_stored_decision(store: RunStore, asset_id: str, settings: Settings) -> None:
+    """Apply a decision that was stored but whose process died before applying it (the
+    same as a resume would), so the next command finds it done, never contradicted."""
+    index = Index.for_settings(settings)
+    with _saver(store) as saver:
+        snap = compiled_graph(saver).get_state(_thread(store, asset_id))
+    if snap.interrupts:
+        stored = index.decision_for(store.run_id, asset_id, snap.interrupts[0].id)
+        if stored and stored.get("applied") is None:
+            _apply_review(store, Claim(store.run_id, asset_id, stored, answer_of(stored)),
+                          settings)
+    elif snap.next or snap.tasks:
+        for d in index.unapplied_decisions(store.run_id):
+            if d["asset_id"] == asset_id:
+                _apply_review(store, Claim(store.run_id, asset_id, d, answer_of(d)), settings)
+                break
+
+
+def _apply_review(store: RunStore, claim: Claim, settings: Settings) -> RunResult:
+    settings, seed = run_settings(store, settings)
+    index = Index.for_settings(settings)
+    ctx = Context(settings=settings, store=store, backend=make_backend(settings, seed),
+                  budget=Budget(settings.max_cost, store.spent_usd()), seed=seed,
+                  on_event=_indexed(index, store, None), reader=ocr_reader(settings),
+                  recheck=ocr_recheck_reader(settings), vision=vision_reader(settings))
+    with _saver(store) as saver:
+        graph = compiled_graph(saver)
+        config = _thread(store, claim.asset_id)
+        snap = graph.get_state(config)
+        if any(i.id == claim.row["interrupt_id"] for i in snap.interrupts):
+            graph.invoke(Command(resume=claim.answer), config, context=ctx, durability="sync")
+        elif snap.next or snap.tasks:  # answered, then the process died: finish the step
+            graph.invoke(None, config, context=ctx, durability="sync")
+        index.mark_applied(claim.row["id"], store.asset_status(claim.asset_id).get("status", ""))
+    process = RunStatus(read_json(store.root / "run.json").get("process", RunStatus.RUNNING))
+    manifest = _set_process_status(store, process, None)
+    index.sync_run(store)
+    return RunResult(store.run_id, store.root, manifest)
 
 
 def decide_review(run_id: str, asset_id: str, decision: Decision | str, settings: Settings, *,
                   reviewer: str | None = None, note: str | None = None,
-                  attempt: int | None = None, wait: bool | float = False,
+                  attempt: int | None = None, region: str | None = None,
+                  text: str | None = None, via: str = "cli", wait: bool | float = False,
                   on_wait: OnWait | None = None) -> RunResult:
-    """Apply a person's decision (approve | reject) and resume that asset's graph.
-
-    Holds the run's lock (another decision or a resume at the same moment:
-    :class:`~agents.errors.RunBusy`, or wait with ``wait``). The decision is saved in the
-    checkpoint first; status.json and final.png follow from it
-    (:meth:`RunStore.apply_decision`), so a decision killed half way is completed by the
-    next command, and a second decision is refused, never applied over the first."""
-    try:
-        decision = Decision(decision)
-    except ValueError:
-        raise ReviewError(f"unknown decision {str(decision)[:40]!r}: use "
-                          f"{' or '.join(d.value for d in Decision)}") from None
+    """Decide an asset waiting for review (approve | reject | edit | regenerate | repair)
+    and resume its graph: :func:`claim_review` then :func:`apply_review`, holding the run's
+    lock (another process on the run: :class:`~agents.errors.RunBusy`, or wait with
+    ``wait``). A decision an earlier command stored but could not finish is completed
+    first, so this one is then told it came second, never applied over it."""
     store = RunStore.open(settings.runs_dir, run_id)
-    with locked(settings.runs_dir, store.run_id, f"signwriter review {decision.value}", wait,
+    with locked(settings.runs_dir, store.run_id, f"signwriter review {decision}", wait,
                 on_wait):
-        if asset_id not in store.asset_ids():
-            raise ReviewError(f"run {run_id} has no asset '{asset_id[:80]}' "
-                              f"(assets: {', '.join(store.asset_ids())})")
-        settings, seed = run_settings(store, settings)
-        backend = make_backend(settings, seed)
-        ctx = Context(settings=settings, store=store, backend=backend,
-                      budget=Budget(settings.max_cost, store.spent_usd()), seed=seed)
-        process = RunStatus(read_json(store.root / "run.json").get("process",
-                                                                   RunStatus.RUNNING))
-        with _saver(store) as saver:
-            graph = compiled_graph(saver)
-            config = _thread(store, asset_id)
-            snap = graph.get_state(config)
-            if not snap.interrupts:
-                if store.apply_decision(asset_id, snap.values or {}):
-                    _set_process_status(store, process, None)
-                st = store.asset_status(asset_id)
-                done = (snap.values or {}).get("review") or {}
-                if done.get("decision"):
-                    by = f" by {done['reviewer']}" if done.get("reviewer") else ""
-                    raise ReviewError(f"{run_id}/{asset_id} was already decided{by}: "
-                                      f"{st.get('status')} ({done['decision']}); your "
-                                      f"{decision.value} was not applied")
-                raise ReviewError(f"{run_id}/{asset_id} is not waiting for review "
-                                  f"(status: {st.get('status')})")
-            graph.invoke(Command(resume={"decision": decision.value, "reviewer": reviewer,
-                                         "note": note, "attempt": attempt}), config,
-                         context=ctx, durability="sync")
-            store.apply_decision(asset_id, graph.get_state(config).values)
-        manifest = _set_process_status(store, process, None)
-    return RunResult(store.run_id, store.root, manifest)
+        if asset_id in store.asset_ids():
+            _complete_stored_decision(store, asset_id, settings)
+        claim = claim_review(run_id, asset_id, decision, settings, reviewer=reviewer or "cli",
+                             via=via, note=note, attempt=attempt, region=region, text=text)
+        return apply_review(claim, settings)
+
+
+def decisions(settings: Settings, run_id: str | None = None,
+              asset_id: str | None = None) -> list[dict[str, Any]]:
+    """The audit: every decision (who, when, which attempt, what, why), oldest first."""
+    return Index.for_settings(settings).decisions(run_id, asset_id)
 
 
 # --- reading -------------------------------------------------------------------------------
 def list_runs(settings: Settings) -> list[RunSummary]:
-    """Every run under the runs folder, oldest first."""
+    """Every run in the run index, oldest first."""
+    index = Index.for_settings(settings)
     out: list[RunSummary] = []
-    for store in RunStore.list(settings.runs_dir):
-        m = store.manifest()
+    for r in reversed(index.runs()):
         counts: dict[AssetStatus, int] = {}
-        for a in m["assets"]:
+        for a in index.assets(r["run_id"]):
             counts[AssetStatus(a["status"])] = counts.get(AssetStatus(a["status"]), 0) + 1
-        out.append(RunSummary(run_id=m["run_id"], status=m["status"], backend=m["backend"],
-                              created=m["created"], assets=counts, cost_usd=m["cost_usd"]))
+        out.append(RunSummary(run_id=r["run_id"], name=r["name"],
+                              review_policy=r["review_policy"], status=r["status"],
+                              backend=r["backend"],
+                              created=r["created"], assets=counts, cost_usd=r["cost_usd"] or 0))
     return out
+
+
+def review_counts(settings: Settings) -> dict[str, Any]:
+    """How many assets wait: total, QA passed/failed, per format and per language."""
+    return Index.for_settings(settings).queue_counts()
+
+
+def get_run(run_id: str, settings: Settings) -> dict[str, Any]:
+    """A run and its assets, from the run index (:class:`RunNotFound` if unknown)."""
+    index = Index.for_settings(settings)
+    run = index.run(run_id)
+    if run is None:
+        raise RunNotFound(f"no run '{run_id}' in the run index")
+    return {"run": run, "assets": index.assets(run_id)}
+
+
+def get_asset(run_id: str, asset_id: str, settings: Settings) -> dict[str, Any]:
+    """Everything a reviewer sees of an asset: its row, every attempt (score, findings,
+    why it was not accepted), the open review request, the audit, the spec and the
+    prompt of the attempt shown. Raises :class:`RunNotFound` / :class:`ReviewError`."""
+    index = Index.for_settings(settings)
+    asset = index.asset(run_id, asset_id)
+    if asset is None:
+        if index.run(run_id) is None:
+            raise RunNotFound(f"no run '{run_id}' in the run index")
+        raise ReviewError(f"run {run_id} has no asset '{asset_id}'")
+    attempts = index.attempts(run_id, asset_id)
+    shown_n = asset.get("accepted_attempt") or asset.get("best_attempt") or (
+        attempts[-1]["n"] if attempts else None)
+    shown = next((a for a in attempts if a["n"] == shown_n), None)
+    root = Path(settings.runs_dir) / run_id
+    decided = index.decisions(run_id, asset_id)
+    return {"asset": asset, "attempts": attempts, "shown": shown, "run": index.run(run_id),
+            "pending": next((d for d in decided if d.get("applied") is None), None),
+            "review": index.open_review(run_id, asset_id)
+            if asset["status"] == AssetStatus.NEEDS_REVIEW else None,
+            "decisions": decided,
+            "spec": _text(root / "specs" / f"{asset_id}.json"),
+            "prompt": _text(root / shown["prompt"]) if shown and shown.get("prompt") else ""}
+
+
+def approved_images(run_id: str, settings: Settings) -> list[tuple[str, Path]]:
+    """(asset id, final image) of every accepted or approved asset of a run."""
+    root = Path(settings.runs_dir) / run_id
+    return [(a["asset_id"], root / a["final_image"])
+            for a in get_run(run_id, settings)["assets"]
+            if AssetStatus(a["status"]).approved and a.get("final_image")]
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return ""
 
 
 def read_manifest(run_id: str, settings: Settings) -> dict[str, Any]:

@@ -176,6 +176,9 @@ class Brief(BaseModel):
     language: str = Field("en", description="The copy's language: en, zh (Simplified), zh-Hant, "
                           "ja, ko, de, fr, es, it, pt, nl (`qa.scripts` lists them).")
     prompt: str | None = Field(None, description="Free-text brief; exact copy in quotes.")
+    review: Literal["failures", "always", "never"] | None = Field(
+        None, description="Who sees an asset before it is final: failures (default), always, "
+        "never.")
     render_policy: dict[str, Literal["model", "overlay"]] = Field(
         default_factory=dict, description="Per-role render policy, e.g. {legal: overlay}.")
 
@@ -444,9 +447,9 @@ def _resolve_files(brief: Brief, source: str, roots: list[Path]) -> None:
         raise BriefError(source, problems)
 
 
-def load_brief(path: str | Path, settings: Settings | None = None) -> Brief:
-    """Read and validate a YAML or JSON brief file (limits from ``settings``); logo and font
-    files are resolved inside the brief's folder or ``settings.assets_dirs``."""
+def read_brief_data(path: str | Path, settings: Settings | None = None) -> Any:
+    """A brief file's parsed YAML or JSON, read within the limits (not validated yet): a
+    base brief that CSV rows fill in (:mod:`agents.automation.batch`)."""
     settings = settings or Settings()
     p = Path(path)
     source = _cut(str(p), 200)
@@ -455,7 +458,22 @@ def load_brief(path: str | Path, settings: Settings | None = None) -> Brief:
                            setting="SIGNWRITER_BRIEF_MAX_BYTES")
     except PathNotAllowed as e:
         raise BriefError(source, [(e.field, f"{e.problem}; {e.fix}")]) from None
-    data = _parse_text(_decode(raw, source), source, p.suffix.lower() == ".json")
+    return _parse_text(_decode(raw, source), source, p.suffix.lower() == ".json")
+
+
+def brief_from_data(data: Any, source: str, folder: Path, settings: Settings | None = None
+                    ) -> Brief:
+    """Validate brief data whose logo and font files are resolved inside ``folder`` (or
+    ``settings.assets_dirs``), as if it were a brief file in that folder."""
+    settings = settings or Settings()
     brief = parse_brief(data, source, settings)
-    _resolve_files(brief, source, asset_roots(p.parent, settings.assets_dirs))
+    _resolve_files(brief, source, asset_roots(folder, settings.assets_dirs))
     return brief
+
+
+def load_brief(path: str | Path, settings: Settings | None = None) -> Brief:
+    """Read and validate a YAML or JSON brief file (limits from ``settings``); logo and font
+    files are resolved inside the brief's folder or ``settings.assets_dirs``."""
+    settings = settings or Settings()
+    p = Path(path)
+    return brief_from_data(read_brief_data(p, settings), _cut(str(p), 200), p.parent, settings)

@@ -42,6 +42,10 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="
                        "repair what is wrong, and queue the rest for human review.")
 review_app = typer.Typer(no_args_is_help=True, help="The human review queue.")
 app.add_typer(review_app, name="review")
+users_app = typer.Typer(no_args_is_help=True, help="Accounts of the review web app.")
+app.add_typer(users_app, name="users")
+index_app = typer.Typer(no_args_is_help=True, help="The run index (what the CLI and web app query).")
+app.add_typer(index_app, name="index")
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that print figures.")
 app.add_typer(bench_app, name="bench")
 
@@ -56,7 +60,22 @@ class Runtime(str, Enum):
     onnxruntime = "onnxruntime"
 
 
+class ReviewPolicyChoice(str, Enum):
+    """Review policies (see ``SIGNWRITER_REVIEW_POLICY``)."""
+
+    failures = "failures"
+    always = "always"
+    never = "never"
+
+
+class RoleChoice(str, Enum):
+    viewer = "viewer"
+    reviewer = "reviewer"
+    admin = "admin"
+
+
 STATUS_STYLE = {AssetStatus.ACCEPTED: "green", AssetStatus.NEEDS_REVIEW: "yellow",
+                AssetStatus.APPROVED_WITH_FINDINGS: "yellow",
                 AssetStatus.FAILED: "red", AssetStatus.REJECTED: "red",
                 AssetStatus.RUNNING: "cyan", AssetStatus.PENDING: "dim",
                 RunStatus.SUCCEEDED: "green", RunStatus.FAILED: "red",
@@ -316,6 +335,7 @@ def run(
     max_cost: Annotated[Optional[float], typer.Option(min=0.0, help="Run budget in USD; never exceeded.", show_default=_default("max_cost"))] = None,
     concurrency: Annotated[Optional[int], typer.Option(min=1, max=64, help="Generations in flight at once.", show_default=_default("concurrency"))] = None,
     seed: Annotated[Optional[int], typer.Option(help="Base seed.", show_default="from the clock")] = None,
+    review: Annotated[Optional[ReviewPolicyChoice], typer.Option(help="Who sees an asset before it is final: failures (what QA could not accept), always, never.", show_default="the brief's `review:`, else failures")] = None,
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder.", show_default=_default("runs_dir"))] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON (progress lines go to stderr).")] = False,
 ) -> None:
@@ -323,7 +343,7 @@ def run(
     from agents.api import start_run
     s = _settings(backend=backend, planner=planner, max_attempts=max_attempts,
                   simulate_errors=simulate_errors, max_cost=max_cost, concurrency=concurrency,
-                  runs_dir=out_dir)
+                  runs_dir=out_dir, review_policy=review.value if review else None)
     with _progress(s.max_attempts, json_out) as progress:
         result = start_run(brief, s, on_event=progress, seed=seed)
     _finish(result, json_out)
@@ -360,6 +380,101 @@ def _waiting(owner: dict[str, Any] | None) -> None:
     console.print(f"waiting for pid {o.get('pid', '?')} on {escape(str(o.get('host', '?')))} "
                   f"({escape(str(o.get('command', '?')))}, since {o.get('since_iso', '?')}) "
                   "to finish with the run…", highlight=False)
+
+
+@app.command()
+@_guard
+def batch(
+    paths: Annotated[Optional[list[Path]], typer.Argument(help="Brief files and folders of briefs.", show_default=False)] = None,
+    brief: Annotated[Optional[Path], typer.Option("--brief", help="Base brief that each --csv row fills.")] = None,
+    csv_file: Annotated[Optional[Path], typer.Option("--csv", help="Rows: columns named after the base brief's copy items, plus formats, language, name.")] = None,
+    backend: Annotated[Optional[str], typer.Option(help="Image backend.", show_default=_default("backend"))] = None,
+    planner: Annotated[Optional[str], typer.Option(help="auto | rules | llm.", show_default=_default("planner"))] = None,
+    max_attempts: Annotated[Optional[int], typer.Option(min=1, max=20, help="Attempts per asset before review.", show_default=_default("max_attempts"))] = None,
+    simulate_errors: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="typeset: chance of an injected text error per attempt.", show_default=_default("simulate_errors"))] = None,
+    max_cost: Annotated[Optional[float], typer.Option(min=0.0, help="Budget in USD for the whole batch; never exceeded.", show_default=_default("max_cost"))] = None,
+    max_attempts_total: Annotated[Optional[int], typer.Option(min=1, help="Most generation attempts for the whole batch.", show_default="no cap")] = None,
+    concurrency: Annotated[Optional[int], typer.Option(min=1, max=64, help="Generations in flight at once.", show_default=_default("concurrency"))] = None,
+    seed: Annotated[int, typer.Option(help="Base seed (part of each asset's idempotency key).")] = 0,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder.", show_default=_default("runs_dir"))] = None,
+    report: Annotated[Optional[Path], typer.Option(help="Folder for report.html and report.json.", show_default="RUNS/_batches/BATCH_ID")] = None,
+) -> None:
+    """Many assets at once: brief files/folders, or CSV rows filling a base brief.
+
+    Each asset (brief x format) runs once: running the same batch again skips what is
+    accepted or in review, continues what was cut short and retries what failed. Bad rows are
+    reported with their row number and skipped. Exit 0 all accepted, 3 some wait for review,
+    1 failures, 2 bad input; the last line reads
+    `generated N, skipped M, accepted A, review R, failed F`."""
+    from agents.automation.batch import collect_csv, collect_paths, run_batch, write_report
+    if (csv_file is None) != (brief is None):
+        _fail("--csv and --brief go together: --brief BASE.yaml --csv ROWS.csv")
+    if bool(paths) == (csv_file is not None):
+        _fail("give brief files/folders, or --brief BASE.yaml --csv ROWS.csv (not both)")
+    s = _settings(backend=backend, planner=planner, max_attempts=max_attempts,
+                  simulate_errors=simulate_errors, max_cost=max_cost, concurrency=concurrency,
+                  runs_dir=out_dir)
+    if csv_file is not None and brief is not None:
+        items, bad = collect_csv(brief, csv_file, s, seed=seed)
+    else:
+        items, bad = collect_paths(list(paths or []), s, seed=seed)
+    for b in bad:
+        console.print(f"[yellow]skipped[/] {escape(one_line(b.line()))}", highlight=False)
+    with _batch_progress(len(items)) as on_item:
+        result = run_batch(items, bad, s, max_attempts_total=max_attempts_total,
+                           on_item=on_item)
+    for it in result.items:
+        if it.outcome == "invalid":
+            where = it.source + (f" row {it.row}" if it.row is not None else "")
+            console.print(f"[yellow]skipped[/] {escape(one_line(f'{where} {it.format}: {it.reason}'))}",
+                          highlight=False)
+    folder = write_report(result, s, report)
+    counts = {}
+    for it in result.items:
+        counts[it.outcome] = counts.get(it.outcome, 0) + 1
+    print(f"batch {result.batch_id}: {len(result.items)} assets "
+          f"({', '.join(f'{v} {k}' for k, v in sorted(counts.items())) or 'none'}), "
+          f"{len(result.bad)} bad input{'s' if len(result.bad) != 1 else ''}, "
+          f"cost ${result.cost_usd:.4f}, {result.wall_s:.1f}s")
+    print(f"report: {folder / 'report.html'} (and report.json)")
+    print(result.summary_line(), flush=True)
+    raise typer.Exit(result.exit_code)
+
+
+class _batch_progress:
+    """A bar with counts and ETA on a terminal; one plain line per finished asset otherwise."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.counts: dict[str, int] = {}
+        self.bar: Progress | None = None
+
+    def __enter__(self) -> Any:
+        if out.is_terminal:
+            from rich.progress import MofNCompleteColumn, TimeRemainingColumn
+            self.bar = Progress(TextColumn("[bold]batch"), BarColumn(), MofNCompleteColumn(),
+                                TextColumn("{task.description}"), TimeElapsedColumn(),
+                                TextColumn("ETA"), TimeRemainingColumn(), console=console)
+            self.bar.__enter__()
+            self.task = self.bar.add_task("", total=self.total)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+
+    def __call__(self, r: Any, done: int, total: int) -> None:
+        self.counts[r.outcome] = self.counts.get(r.outcome, 0) + 1
+        desc = ", ".join(f"{v} {k}" for k, v in sorted(self.counts.items()))
+        if self.bar is not None:
+            self.bar.update(self.task, completed=done, description=desc)
+            return
+        when = datetime.now().astimezone().isoformat(timespec="seconds")
+        where = r.source + (f" row {r.row}" if r.row is not None else "")
+        print(f"{when} [{done}/{total}] {where} {r.format}: {r.outcome} ({r.action}"
+              + (f", ${r.cost_usd:.4f}" if r.cost_usd else "") + ")"
+              + (f": {one_line(r.reason, 200)}" if r.reason and r.outcome != "accepted" else ""),
+              flush=True)
 
 
 @app.command()
@@ -474,37 +589,78 @@ def qa(
 
 
 @review_app.command("list")
+@_guard
 def review_list(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder.")] = None,
+                run_id: Annotated[Optional[str], typer.Option("--run", help="Only this run.")] = None,
+                verdict: Annotated[Optional[str], typer.Option(help="passed | failed (QA's verdict).")] = None,
                 json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Assets waiting for a person."""
+    """Assets waiting for a person (from the run index), oldest first."""
+    import time as _time
+
     from agents.api import list_reviews
-    items = list_reviews(_settings(runs_dir=out_dir))
+    if verdict not in (None, "passed", "failed"):
+        _fail(f"--verdict {verdict!r}: use passed or failed")
+    items = list_reviews(_settings(runs_dir=out_dir), run_id=run_id, verdict=verdict)
     if json_out:
-        out.print_json(json.dumps([i.model_dump(mode="json") for i in items]))
+        out.print_json(json.dumps([i.model_dump(mode="json") for i in items],
+                                  ensure_ascii=False))
         return
     if not items:
         out.print("Nothing waits for review.")
         return
-    t = Table(title="waiting for review", title_justify="left")
-    for col in ("run", "asset", "best attempt", "why", "image"):
-        t.add_column(col)
-    for i in items:
-        t.add_row(escape(i.run_id), escape(i.asset_id), str(i.best_attempt),
-                  escape(one_line(i.reason or "", 300)), escape(i.image or ""))
-    out.print(t)
+    out.print(f"[bold]{len(items)} waiting for review[/] (decide: signwriter review approve "
+              f"RUN ASSET …)", highlight=False)
+    for i in items:  # ids on a line of their own: never cut at 80 columns
+        age = max(0, int(_time.time() - (i.updated or _time.time())))
+        verdict_word = "[green]QA passed[/]" if i.passed else "[red]QA failed[/]"
+        out.print(f"\n[bold]{escape(i.run_id)} {escape(i.asset_id)}[/]", highlight=False,
+                  soft_wrap=True)
+        out.print(f"  {verdict_word} · best attempt {i.best_attempt} of {i.attempt_count} · "
+                  f"{i.width}x{i.height} {escape(i.language or '')} · waiting {_age(age)}",
+                  highlight=False)
+        if i.reason:
+            out.print(f"  {one_line(i.reason, 300)}", highlight=False, markup=False)
+        if i.overlay:
+            out.print(f"  overlay: {i.overlay}", highlight=False, markup=False, soft_wrap=True)
 
 
-def _decide(decision: Decision, run_id: str, asset_id: str, note: Optional[str],
-            attempt: Optional[int], reviewer: Optional[str], out_dir: Optional[Path],
-            wait: bool = False) -> None:
+def _age(seconds: int) -> str:
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    return f"{seconds // 3600}h" if seconds < 172800 else f"{seconds // 86400}d"
+
+
+def _reviewer(name: Optional[str]) -> str:
+    if name:
+        return name
+    import getpass
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (a container)
+        return "cli"
+
+
+def _decide(decision: Decision, run_id: str, asset_id: str, out_dir: Optional[Path],
+            reviewer: Optional[str], **answer: Any) -> None:
+    """Decide: exit 0 when the decision was applied (the run's status is printed); 2 when
+    it does not apply, is invalid (the asset stays reviewable) or came second."""
     from agents.api import decide_review
+    wait = bool(answer.pop("wait", False))
     result = decide_review(run_id, asset_id, decision, _settings(runs_dir=out_dir),
-                           reviewer=reviewer, note=note, attempt=attempt, wait=wait,
-                           on_wait=_waiting)
+                           reviewer=_reviewer(reviewer), wait=wait, on_wait=_waiting, **answer)
     a = next(x for x in result.manifest["assets"] if x["asset_id"] == asset_id)
     out.print(f"{run_id}/{asset_id}: {_styled(a['status'])}"
               + (f" → {result.run_dir / a['final_image']}" if a.get("final_image") else "")
-              + f" (run: {_styled(result.status)})")
+              + f" (run: {_styled(result.status)})", highlight=False)
+    if a["status"] in (AssetStatus.NEEDS_REVIEW, AssetStatus.APPROVED_WITH_FINDINGS):
+        out.print(f"  {escape(one_line(a.get('reason') or '', 300))}", highlight=False)
+
+
+_Out = Annotated[Optional[Path], typer.Option("--out", help="Runs folder.")]
+_Reviewer = Annotated[Optional[str], typer.Option(help="Who decided (default: your login name).")]
+_Wait = Annotated[bool, typer.Option("--wait", help="If another process holds the run, wait for it instead of exiting with 2.")]
 
 
 @review_app.command("approve")
@@ -512,22 +668,78 @@ def _decide(decision: Decision, run_id: str, asset_id: str, note: Optional[str],
 def review_approve(run_id: str, asset_id: str,
                    attempt: Annotated[Optional[int], typer.Option(help="Approve this attempt instead of the best one.")] = None,
                    note: Annotated[Optional[str], typer.Option(help="A note kept with the decision.")] = None,
-                   reviewer: Annotated[Optional[str], typer.Option(help="Who decided.")] = None,
-                   out_dir: Annotated[Optional[Path], typer.Option("--out")] = None,
-                   wait: Annotated[bool, typer.Option("--wait", help="Wait for a process holding the run instead of exiting with 2.")] = False) -> None:
-    """Approve an asset waiting for review (its best attempt becomes final)."""
-    _decide(Decision.APPROVE, run_id, asset_id, note, attempt, reviewer, out_dir, wait)
+                   reviewer: _Reviewer = None, out_dir: _Out = None, wait: _Wait = False) -> None:
+    """Approve an asset (its best attempt, or --attempt N) as final."""
+    _decide(Decision.APPROVE, run_id, asset_id, out_dir, reviewer, attempt=attempt, note=note,
+            wait=wait)
 
 
 @review_app.command("reject")
 @_guard
 def review_reject(run_id: str, asset_id: str,
-                  note: Annotated[Optional[str], typer.Option(help="Why it was rejected.")] = None,
-                  reviewer: Annotated[Optional[str], typer.Option(help="Who decided.")] = None,
-                  out_dir: Annotated[Optional[Path], typer.Option("--out")] = None,
-                  wait: Annotated[bool, typer.Option("--wait", help="Wait for a process holding the run instead of exiting with 2.")] = False) -> None:
-    """Reject an asset waiting for review."""
-    _decide(Decision.REJECT, run_id, asset_id, note, None, reviewer, out_dir, wait)
+                  note: Annotated[Optional[str], typer.Option(help="Why it was rejected (required).")] = None,
+                  reviewer: _Reviewer = None, out_dir: _Out = None, wait: _Wait = False) -> None:
+    """Reject an asset, with the reason."""
+    _decide(Decision.REJECT, run_id, asset_id, out_dir, reviewer, note=note, wait=wait)
+
+
+@review_app.command("edit")
+@_guard
+def review_edit(run_id: str, asset_id: str,
+                region: Annotated[str, typer.Option(help="The text region to change (e.g. headline).")],
+                text: Annotated[str, typer.Option(help="Its new text.")],
+                reviewer: _Reviewer = None, out_dir: _Out = None, wait: _Wait = False) -> None:
+    """Change a region's text and generate the asset again (then QA checks it)."""
+    _decide(Decision.EDIT, run_id, asset_id, out_dir, reviewer, region=region, text=text,
+            wait=wait)
+
+
+@review_app.command("regenerate")
+@_guard
+def review_regenerate(run_id: str, asset_id: str,
+                      note: Annotated[Optional[str], typer.Option(help="What to change; added to the prompt.")] = None,
+                      reviewer: _Reviewer = None, out_dir: _Out = None,
+                      wait: _Wait = False) -> None:
+    """Generate the asset again, with your note added to the prompt."""
+    _decide(Decision.REGENERATE, run_id, asset_id, out_dir, reviewer, note=note, wait=wait)
+
+
+@review_app.command("repair")
+@_guard
+def review_repair(run_id: str, asset_id: str,
+                  region: Annotated[str, typer.Option(help="The text region to repair.")],
+                  attempt: Annotated[Optional[int], typer.Option(help="The attempt to repair (default the best).")] = None,
+                  reviewer: _Reviewer = None, out_dir: _Out = None, wait: _Wait = False) -> None:
+    """Repair one region of an attempt (an image edit; backends that can edit)."""
+    _decide(Decision.REPAIR, run_id, asset_id, out_dir, reviewer, region=region, attempt=attempt,
+            wait=wait)
+
+
+@review_app.command("history")
+@_guard
+def review_history(run_id: Annotated[Optional[str], typer.Argument(help="Only this run.")] = None,
+                   asset_id: Annotated[Optional[str], typer.Argument(help="Only this asset.")] = None,
+                   out_dir: _Out = None,
+                   json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """The audit: who decided what, when, on which attempt, and why."""
+    import datetime as _dt
+
+    from agents.api import decisions
+    rows = decisions(_settings(runs_dir=out_dir), run_id, asset_id)
+    if json_out:
+        out.print_json(json.dumps(rows, ensure_ascii=False))
+        return
+    for d in rows:
+        when = _dt.datetime.fromtimestamp(d["created"], _dt.timezone.utc)
+        what = d["decision"] + (f" attempt {d['attempt']}" if d.get("attempt") else "") + (
+            f" '{d['region']}'" if d.get("region") else "") + (
+            f" → '{d['text']}'" if d.get("text") else "")
+        out.print(f"{when:%Y-%m-%d %H:%M:%S} {d['run_id']} {d['asset_id']}\n  {d['reviewer']} "
+                  f"({d['via']}): {what}" + (f" — {d['note']}" if d.get("note") else "")
+                  + (f" [{d['outcome']}]" if d.get("outcome") else " [not applied yet]"),
+                  highlight=False, markup=False)
+    if not rows:
+        out.print("No decisions yet.")
 
 
 @app.command()
@@ -542,6 +754,78 @@ def runs(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs fol
         t.add_row(escape(r.run_id), _styled(r.status),
                   ", ".join(f"{v} {k}" for k, v in r.assets.items()), f"${r.cost_usd:.4f}")
     out.print(t)
+
+
+@app.command()
+@_guard
+def serve(host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8765,
+          out_dir: _Out = None) -> None:
+    """The review web app: queue, asset pages, decisions, runs, audit."""
+    import uvicorn
+
+    from agents.web.app import create_app
+    settings = _settings(runs_dir=out_dir)
+    application = create_app(settings)
+    if not application.state.index.users():
+        console.print("[yellow]no accounts yet:[/] add one with [bold]signwriter users add NAME "
+                      "--role reviewer --password-stdin[/]", highlight=False)
+    console.print(f"signwriter review on http://{host}:{port}/", highlight=False)
+    uvicorn.run(application, host=host, port=port, log_level="warning", proxy_headers=True,
+                server_header=False)
+
+
+@users_app.command("add")
+@_guard
+def users_add(name: str,
+              role: Annotated[RoleChoice, typer.Option(help="viewer | reviewer | admin.")] = RoleChoice.reviewer,
+              password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from standard input (the only way: never on the command line).")] = False,
+              out_dir: _Out = None) -> None:
+    """Add an account (the password is read from stdin and stored as an argon2 hash)."""
+    from agents.accounts import add_user
+    from agents.index import Index
+    if not password_stdin:
+        _fail("give --password-stdin and the password on standard input, e.g. "
+              "`printf %s \"$PW\" | signwriter users add ana --role reviewer --password-stdin`")
+    password = sys.stdin.readline().rstrip("\r\n")
+    add_user(Index.for_settings(_settings(runs_dir=out_dir)), name, role.value, password)
+    out.print(f"added {name} ({role.value})", highlight=False)
+
+
+@users_app.command("list")
+@_guard
+def users_list(out_dir: _Out = None,
+               json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Accounts and their roles."""
+    from agents.index import Index
+    users = Index.for_settings(_settings(runs_dir=out_dir)).users()
+    if json_out:
+        out.print_json(json.dumps(users))
+        return
+    for u in users:
+        out.print(f"{u['name']}\t{u['role']}", highlight=False, markup=False)
+    if not users:
+        out.print("No accounts.")
+
+
+@users_app.command("remove")
+@_guard
+def users_remove(name: str, out_dir: _Out = None) -> None:
+    """Remove an account and end its sessions (its decisions stay in the audit)."""
+    from agents.accounts import remove_user
+    from agents.index import Index
+    remove_user(Index.for_settings(_settings(runs_dir=out_dir)), name)
+    out.print(f"removed {name}", highlight=False)
+
+
+@index_app.command("rebuild")
+@_guard
+def index_rebuild(out_dir: _Out = None) -> None:
+    """Fill the run index from every run folder (after an upgrade or a lost index)."""
+    from agents.index import Index
+    s = _settings(runs_dir=out_dir)
+    n = Index.for_settings(s).rebuild(s.runs_dir)
+    out.print(f"indexed {n} run(s) from {s.runs_dir}", highlight=False)
 
 
 @app.command()
@@ -590,6 +874,21 @@ def bench_pipeline(
                       size=size, ocr_runtime=ocr_runtime.value if ocr_runtime
                       else _settings().ocr_runtime)
     print(as_json(rr.runs[0] if repeat == 1 else rr) if json_out else format_repeated(rr))
+
+
+@bench_app.command("batch")
+@_guard
+def bench_batch(
+    assets: Annotated[int, typer.Option(min=1, help="Assets (CSV rows, one format each).")] = 300,
+    latency: Annotated[float, typer.Option(min=0.0, help="Fake backend latency, seconds.")] = 2.0,
+    concurrency: Annotated[int, typer.Option(min=1, max=64, help="Generations in flight.")] = 16,
+    size: Annotated[int, typer.Option(min=512, max=2048, help="Square image side, px (multiple of 32).")] = 512,
+) -> None:
+    """A batch against a fake backend with fixed latency: wall time against the ideal
+    ceil(assets / concurrency) x latency, and memory at half-way and at the end (flat in
+    the number of assets). The last line is overhead_ratio=wall/ideal."""
+    from agents.benchmarks.batch import format_result, run_batch_bench
+    print(format_result(run_batch_bench(assets, latency, concurrency, size)))
 
 
 @bench_app.command("scripts")

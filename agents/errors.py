@@ -12,17 +12,29 @@
      │    └── CopyNotVerbatim the LLM paraphrased, dropped or translated given copy
      ├── RunNotFound         no run with that id under the runs folder
      ├── RunStopped          an error stopped a run early (``cause``); resume continues it
-     ├── BudgetExceeded      the next paid attempt would exceed --max-cost
+     ├── BudgetExceeded      the next paid attempt would exceed --max-cost (or a batch's
+     │                       attempt cap)
+     ├── BatchInputError     a batch's inputs cannot be used at all (no such path, a CSV
+     │                       column that names no copy item); bad *rows* are values
+     ├── ScheduleError       a jobs file is invalid (cron expression, time zone, job fields)
      ├── ReviewError         a review decision that does not apply (wrong asset, not waiting)
+     │    ├── InvalidDecision  the answer does not fit the review (no such attempt, no reason)
+     │    └── AlreadyDecided   someone decided first: says who and when
      ├── RunBusy             another process owns the run (its pid, host and since when)
      ├── RunIncomplete       a run folder lacks specs its brief asks for (never "completed")
-     └── StorageError        the runs folder is not writable, or the disk filled up mid-run
+     ├── StorageError        the runs folder is not writable, or the disk filled up mid-run
+     ├── IndexUnavailable    the run index database cannot be reached
+     ├── Conflict            a row that must be unique exists already (index)
+     └── AccountError        a user account that cannot be added, found or used
 
 Image-backend failures are :mod:`generation.errors`; QA failures are values, not errors.
 Only the CLI and the web app turn these into exit codes or HTTP statuses.
 """
 
 from __future__ import annotations
+
+import datetime as _dt
+from typing import Any
 
 
 class SignwriterError(Exception):
@@ -93,8 +105,43 @@ class BudgetExceeded(SignwriterError):
     """The run budget would be exceeded by the next paid attempt."""
 
 
+class BatchInputError(SignwriterError):
+    """A batch's inputs cannot be used at all (a bad row is reported and skipped instead)."""
+
+
+class ScheduleError(SignwriterError):
+    """A jobs file is invalid: its message names the job and the field."""
+
+
 class ReviewError(SignwriterError):
     """A review decision that does not apply."""
+
+
+class InvalidDecision(ReviewError):
+    """A decision that does not fit the review it answers; the asset stays reviewable."""
+
+
+class AlreadyDecided(ReviewError):
+    """The review was decided already (a double click, or two reviewers)."""
+
+    def __init__(self, run_id: str, asset_id: str, decision: dict[str, Any]) -> None:
+        self.decision = decision
+        when = _dt.datetime.fromtimestamp(decision["created"], _dt.timezone.utc)
+        super().__init__(
+            f"{run_id}/{asset_id} was already decided: {decision['decision']} by "
+            f"{decision['reviewer']} at {when:%Y-%m-%d %H:%M:%S} UTC")
+
+
+class IndexUnavailable(SignwriterError):
+    """The run index database cannot be reached."""
+
+
+class Conflict(SignwriterError):
+    """A row that must be unique exists already."""
+
+
+class AccountError(SignwriterError):
+    """A user account that cannot be added, found or used."""
 
 
 class RunBusy(SignwriterError):

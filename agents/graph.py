@@ -1,4 +1,4 @@
-"""The pipeline graph for one asset: start → generate → check → decide → (generate | review | end).
+"""The pipeline graph for one asset: start → generate → check → decide → (generate | request_review → review | end).
 
 Planning is not a node: :func:`agents.api.create_run` plans every format of a brief before
 any asset's graph starts (nothing is paid for a brief that cannot be planned).
@@ -15,7 +15,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from agents import nodes
@@ -28,11 +28,12 @@ def build_graph() -> StateGraph:
     g.add_node("generate", nodes.generate)
     g.add_node("check", nodes.check)
     g.add_node("decide", nodes.decide)
+    g.add_node("request_review", nodes.request_review)
     g.add_node("review", nodes.review)
     g.add_edge(START, "start")
     g.add_edge("start", "generate")
     g.add_edge("check", "decide")
-    g.add_edge("review", END)
+    g.add_edge("request_review", "review")
     return g
 
 

@@ -1,4 +1,4 @@
-"""The graph's nodes: start, generate, check, decide, review.
+"""The graph's nodes: start, generate, check, decide, request_review, review.
 
 Each node reads paths from state, does one thing, writes its artifacts to the run folder
 and returns paths/hashes/summaries. Paid generations are written to disk and recorded in
@@ -9,24 +9,27 @@ there and never pays twice.
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import Any, Literal
 
 from langgraph.graph import END
 from langgraph.runtime import Runtime
 from langgraph.types import Command, interrupt
 
-from agents.errors import BudgetExceeded, ReviewError
+from agents.errors import BudgetExceeded, SignwriterError
 from agents.llm_client import ChatClient
 from agents.policy import best_attempt, decide as policy_decide
 from agents.prompt_enhancer import enhance
-from agents.prompting import compile_edit_prompt, compile_prompt, layout_for
+from agents.prompting import compile_edit_prompt, compile_prompt, layout_for, plain, render
+from agents.review import (EditableRegion, ReviewRequest, attempt_choice, build_request,
+                           edited_spec, fits_check, parse_answer, validate_answer)
 from agents.spec import VisualSpec
 from agents.state import AssetState, Context
 from agents.status import AssetStatus, Decision
 from agents.store import read_json, write_json
 from generation.base import EditRequest, GenerationRequest, estimate_cost
 from generation.errors import AuthError, BackendError, NeedsKey, QuotaExceeded
-from generation.typeset import overlay_blocks
+from generation.compose import compose
 from qa.check import check_image, load_image
 from qa.models import ExpectedText
 from qa.report import render_overlay, write_report
@@ -83,7 +86,8 @@ def generate(state: AssetState, runtime: Runtime[Context]) -> Command[Literal["c
     request: GenerationRequest | EditRequest
     repaired: list[str] = []
     if action == "repair":
-        source = best_attempt(attempts) or attempts[-1]
+        by_n = {a["n"]: a for a in attempts}
+        source = by_n.get(nxt.get("source")) or best_attempt(attempts) or attempts[-1]
         regions = {r.id: r for r in spec.regions}
         fixes = nxt.get("regions", [])
         repaired = [f["region_id"] for f in fixes]
@@ -102,6 +106,8 @@ def generate(state: AssetState, runtime: Runtime[Context]) -> Command[Literal["c
         prompt = compile_prompt(spec, reinforce=nxt.get("reinforce", []), attempt=n)
         if ctx.settings.prompt_enhance and not ctx.backend.capabilities.follows_layout:
             prompt = _enhanced(ctx, prompt, adir)
+        if nxt.get("note"):  # a reviewer's words, without quotes (those become glyphs)
+            prompt += "\n" + render("review_note.j2", note=plain(nxt["note"]))
         request = GenerationRequest(prompt=prompt, width=spec.width, height=spec.height,
                                     seed=seed, layout=layout, attempt_id=attempt_id)
     (adir / "prompt.txt").write_text(prompt + "\n", encoding="utf-8")
@@ -148,12 +154,12 @@ def generate(state: AssetState, runtime: Runtime[Context]) -> Command[Literal["c
         store.record_generation(done)
         ctx.budget.settle(price, result.cost_usd + result.possibly_charged_usd)
     image_rel, image_sha = done["image"], done["sha256"]
-    overlaid = [b.id for b in layout.texts if b.render == "overlay"]
-    if overlaid and not ctx.backend.capabilities.follows_layout:
-        # the overlay policy: signwriter sets these texts itself onto the paid picture
-        composed = overlay_blocks(store.abs(image_rel).read_bytes(), layout, set(overlaid),
-                                  attempt=attempt_id)
-        image_rel, image_sha = store.save_image(composed, "image/png")
+    # the overlay policy: signwriter sets these texts itself onto the paid picture
+    composed = compose(store.abs(image_rel).read_bytes(), layout, ctx.backend.capabilities,
+                       attempt=attempt_id)
+    overlaid = composed[1] if composed else []
+    if composed:
+        image_rel, image_sha = store.save_image(composed[0], "image/png")
     attempt = {"n": n, "action": action, "why": nxt.get("why", ""), "image": image_rel,
                "sha256": image_sha, "generated_image": done["image"], "seed": done["seed"],
                "prompt": store.rel(adir / "prompt.txt"),
@@ -163,7 +169,7 @@ def generate(state: AssetState, runtime: Runtime[Context]) -> Command[Literal["c
                "injected": (done.get("metadata") or {}).get("injected", [])}
     if repaired:
         attempt["repaired"] = repaired
-    if overlaid and not ctx.backend.capabilities.follows_layout:
+    if overlaid:
         attempt["overlaid"] = overlaid
     write_json(adir / "attempt.json", attempt)
     ctx.emit("generated", aid, n, action=action, cost_usd=attempt["cost_usd"])
@@ -227,13 +233,18 @@ def check(state: AssetState, runtime: Runtime[Context]) -> dict[str, Any]:
 
 # --- decide ------------------------------------------------------------------------------
 def decide(state: AssetState, runtime: Runtime[Context]
-           ) -> Command[Literal["generate", "review", "__end__"]]:
-    """The QA agent: accept, repair, regenerate, or hand over to a human."""
+           ) -> Command[Literal["generate", "request_review", "__end__"]]:
+    """The QA agent: accept, repair, regenerate, or hand over to a human (per the run's
+    review policy: ``always`` hands over passes too, ``never`` fails what QA cannot accept)."""
     ctx = runtime.context
     aid = state["asset_id"]
     attempts = state["attempts"]
+    policy = ctx.settings.review_policy or "failures"
     d = policy_decide(attempts, max_attempts=ctx.settings.max_attempts,
                       can_edit=bool(ctx.backend.capabilities.edit))
+    if d.action == "accept" and policy == "always":
+        d = d.model_copy(update={"action": "review", "why": f"{d.why}; the review policy is "
+                                                           f"'always'"})
     # record the decision on the attempt it was made about
     last = attempts[-1]
     adir = ctx.store.attempt_dir(aid, last["n"])
@@ -248,37 +259,111 @@ def decide(state: AssetState, runtime: Runtime[Context]
         ctx.emit("done", aid, status=AssetStatus.ACCEPTED)
         return Command(goto=END, update={"status": AssetStatus.ACCEPTED, "final_image": final})
     if d.action == "review":
-        return Command(goto="review", update={"next": {"action": "review", "why": d.why,
-                                                       "best": d.best}})
+        if policy == "never":
+            return _fail(ctx, aid, f"{d.why} (review policy 'never': QA's word is final)")
+        return Command(goto="request_review", update={
+            "next": {"action": "review", "why": d.why, "best": d.best}})
     return Command(goto="generate", update={"next": {
         "action": d.action, "why": d.why, "reinforce": d.reinforce, "regions": d.regions}})
 
 
 # --- review ------------------------------------------------------------------------------
-def review(state: AssetState, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Pause for a person (durably, via the checkpointer) and apply their decision."""
+def _review_request(state: AssetState, ctx: Context) -> ReviewRequest:
+    spec = load_spec(ctx, state)
+    attempts = state["attempts"]
+    best = best_attempt(attempts)
+    return build_request(
+        run_id=ctx.store.run_id, asset_id=state["asset_id"], attempts=attempts,
+        best=best["n"] if best else None,
+        regions=[EditableRegion(id=r.id, role=r.role, text=r.text or "")
+                 for r in spec.text_regions],
+        can_repair=bool(ctx.backend.capabilities.edit),
+        policy=ctx.settings.review_policy or "failures",
+        why=(state.get("next") or {}).get("why", ""))
+
+
+def request_review(state: AssetState, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Hand the asset to a person: record the request and say so, once per hand-over (a
+    replay after a crash finds the request recorded and repeats nothing)."""
     ctx = runtime.context
     aid = state["asset_id"]
-    best = best_attempt(state["attempts"])
-    why = (state.get("next") or {}).get("why", "")
-    ctx.store.set_asset_status(aid, status=AssetStatus.NEEDS_REVIEW,
-                               best_attempt=best["n"] if best else None, reason=why)
-    ctx.emit("done", aid, status=AssetStatus.NEEDS_REVIEW, reason=why)
-    answer = interrupt({"asset_id": aid, "best_attempt": best["n"] if best else None,
-                        "image": best["image"] if best else None, "why": why})
-    decision = answer.get("decision")
-    chosen_n = answer.get("attempt") or (best["n"] if best else None)
+    current = ctx.store.asset_status(aid)
+    recorded = current.get("review_request") or {}
+    if current.get("status") == AssetStatus.NEEDS_REVIEW and recorded.get("round") == len(
+            state["attempts"]):
+        return {"status": AssetStatus.NEEDS_REVIEW, "review_request": recorded}
+    request = _review_request(state, ctx).model_dump(mode="json")
+    ctx.store.set_asset_status(aid, status=AssetStatus.NEEDS_REVIEW, best_attempt=request["best_attempt"],
+                               reason=request["reason"], review_request=request,
+                               findings=request["findings"])
+    ctx.emit("done", aid, status=AssetStatus.NEEDS_REVIEW, reason=request["reason"])
+    return {"status": AssetStatus.NEEDS_REVIEW, "review_request": request}
+
+
+def review(state: AssetState, runtime: Runtime[Context]
+           ) -> Command[Literal["generate", "__end__"]]:
+    """Pause for a person (durably, via the checkpointer) and apply their decision.
+
+    Nothing happens before ``interrupt()`` (LangGraph re-runs this node from its top on
+    resume). Answers are validated before the graph resumes (the library API); one that is
+    still invalid here is asked again instead of failing the asset for good."""
+    ctx = runtime.context
+    aid = state["asset_id"]
+    request = ReviewRequest.model_validate(state.get("review_request")
+                                           or _review_request(state, ctx).model_dump())
+    spec = load_spec(ctx, state)
+    payload = request.model_dump(mode="json")
+    while True:
+        raw = interrupt(payload)
+        try:
+            answer = validate_answer(request, parse_answer(raw), fits=fits_check(spec))
+            break
+        except SignwriterError as e:
+            payload = {**request.model_dump(mode="json"), "problem": str(e)}
     by_n = {a["n"]: a for a in state["attempts"]}
-    review_info = {"decision": decision, "reviewer": answer.get("reviewer"),
-                   "note": answer.get("note"), "attempt": chosen_n}
-    # the decision is saved in the checkpoint when this node returns; status.json and
-    # final.png are derived from it afterwards (RunStore.apply_decision), so a crash in
-    # between is completed by the next command instead of leaving two answers
-    if decision == Decision.APPROVE:
-        if chosen_n not in by_n:
-            raise ReviewError(f"{aid} has no attempt {chosen_n}")
-        final = ctx.store.final_path(aid, by_n[chosen_n]["image"])
-        ctx.emit("done", aid, status=AssetStatus.ACCEPTED, decision=decision)
-        return {"status": AssetStatus.ACCEPTED, "final_image": final, "review": review_info}
-    ctx.emit("done", aid, status=AssetStatus.REJECTED, decision=decision)
-    return {"status": AssetStatus.REJECTED, "final_image": None, "review": review_info}
+    who = answer.reviewer or "someone"
+    info = {"decision": answer.decision, "reviewer": answer.reviewer, "note": answer.note,
+            "attempt": answer.attempt, "region": answer.region, "text": answer.text,
+            "round": request.round, "at": time.time()}
+    if answer.decision == Decision.APPROVE:
+        chosen = by_n[answer.attempt]
+        findings = [f.model_dump() for f in attempt_choice(chosen).findings]
+        status = AssetStatus.APPROVED_WITH_FINDINGS if findings else AssetStatus.ACCEPTED
+        final = ctx.store.copy_final(aid, chosen["image"])
+        reason = f"approved by {who} (attempt {answer.attempt})" + (
+            f" with known findings: {attempt_choice(chosen).why_not}" if findings else "")
+        ctx.store.set_asset_status(aid, status=status, final_image=final, review=info,
+                                   accepted_attempt=answer.attempt, findings=findings,
+                                   reason=reason)
+        ctx.emit("done", aid, status=status)
+        return Command(goto=END, update={"status": status, "final_image": final, "review": info})
+    if answer.decision == Decision.REJECT:
+        ctx.store.set_asset_status(aid, status=AssetStatus.REJECTED, review=info,
+                                   reason=f"rejected by {who}: {answer.note}")
+        ctx.emit("done", aid, status=AssetStatus.REJECTED)
+        return Command(goto=END, update={"status": AssetStatus.REJECTED, "review": info})
+    update: dict[str, Any] = {"status": AssetStatus.RUNNING, "review": info}
+    if answer.decision == Decision.EDIT:
+        edited = edited_spec(spec, answer.region or "", answer.text or "")
+        path = ctx.store.spec_path(aid)
+        keep = ctx.store.asset_dir(aid) / f"spec-before-round-{request.round}.json"
+        if not keep.exists():
+            write_json(keep, spec.model_dump(mode="json"), durable=True)
+        write_json(path, edited.model_dump(mode="json"), durable=True)
+        update["spec_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+        why = f"{who} changed '{answer.region}' to '{answer.text}'"
+        update["next"] = {"action": "generate", "why": why, "reinforce": [answer.text]}
+    elif answer.decision == Decision.REGENERATE:
+        why = f"{who} asked for a new image" + (f": {answer.note}" if answer.note else "")
+        update["next"] = {"action": "generate", "why": why, "note": answer.note}
+    else:  # repair
+        source = attempt_choice(by_n[answer.attempt])
+        read = next((f.read for f in source.findings if f.region_id == answer.region), None)
+        right = next(r.text for r in request.regions if r.id == answer.region)
+        why = f"{who} asked to repair '{answer.region}' of attempt {answer.attempt}"
+        update["next"] = {"action": "repair", "why": why, "source": answer.attempt,
+                          "regions": [{"region_id": answer.region, "wrong": read,
+                                       "right": right}]}
+    ctx.store.set_asset_status(aid, status=AssetStatus.RUNNING, review=info, reason=why)
+    ctx.emit("reviewed", aid, decision=answer.decision, why=why)
+    return Command(goto="generate", update=update)

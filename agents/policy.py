@@ -60,9 +60,12 @@ def decide(attempts: list[dict[str, Any]], *, max_attempts: int, can_edit: bool)
     unexpected = qa.get("unexpected", [])
     problems = "; ".join(_describe(f) for f in failing + unexpected) or "QA failed"
     if len(attempts) >= max_attempts:
+        best_problems = "; ".join(
+            _describe(f) for f in [r for r in best["qa"]["regions"] if r["kind"] != "ok"]
+            + best["qa"].get("unexpected", [])) if best else problems
         return Decision(action="review", best=best_n,
-                        why=f"{len(attempts)} attempts used (max {max_attempts}); best is attempt "
-                            f"{best_n}; last: {problems}")
+                        why=f"{len(attempts)} attempts used (max {max_attempts}); the best, "
+                            f"attempt {best_n}: {best_problems or 'QA failed'}")
     reinforce = [r["expected"] for r in failing if r.get("expected")]
     repaired_same = (last.get("action") == "repair"
                      and {r["region_id"] for r in failing} & set(last.get("repaired", [])))

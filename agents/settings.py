@@ -19,7 +19,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, create_model, model_validator
+from pydantic import (Field, SecretStr, ValidationError, create_model, field_validator,
+                      model_validator)
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from generation.base import BackendSpec
@@ -50,6 +51,9 @@ class Settings(BaseSettings):
     max_attempts: int = Field(3, ge=1, le=20, description="Attempts per asset before review.")
     max_cost: float | None = Field(None, ge=0, description="Run budget in USD; never exceeded.")
     concurrency: int = Field(4, ge=1, le=64, description="Assets generated at once.")
+    review_policy: Literal["failures", "always", "never"] | None = Field(
+        None, description="Who sees an asset: failures (what QA could not accept), always, "
+        "never (QA's word is final); unset: the brief's `review:`, else failures.")
     simulate_errors: float = Field(0.0, ge=0, le=1, description="Chance that an attempt "
                                    "carries an injected GLM-Image-like text error (backends "
                                    "with a fault_rate option: the built-in renderer).")
@@ -115,6 +119,19 @@ class Settings(BaseSettings):
                                    "jitter; Retry-After wins).")
     poll_interval_s: float = Field(1.0, ge=0, description="Seconds between polls of queued "
                                    "provider tasks.")
+
+    # --- the run index (what the CLI and the review web app query) ---------------------
+    database_url: str | None = Field(
+        None, description="PostgreSQL URL of the run index, e.g. "
+        "postgresql://user@127.0.0.1:5432/signwriter; unset: SQLite at runs/index.sqlite.")
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, v: str | None) -> str | None:
+        if v and not v.startswith(("postgresql://", "postgres://")):
+            raise ValueError("SIGNWRITER_DATABASE_URL must be a postgresql:// URL (unset it "
+                             "for SQLite under the runs folder)")
+        return v or None
 
     @model_validator(mode="after")
     def _enhancer_needs_llm(self) -> "Settings":

@@ -44,6 +44,7 @@ class AssetState(TypedDict, total=False):
     status: AssetStatus
     final_image: str | None
     review: dict[str, Any] | None
+    review_request: dict[str, Any] | None   # agents.review.ReviewRequest, as JSON
     error: str | None
 
 

@@ -3,7 +3,8 @@
 Every status that ``run.json``, ``manifest.json``, ``status.json``, the CLI and the library
 API show comes from here, so they can never disagree::
 
-    asset:  pending → running → accepted | needs_review → (accepted | rejected) | failed
+    asset:  pending → running → accepted | needs_review → (accepted | approved_with_findings
+            | rejected | running again after edit/regenerate/repair) | failed
     run:    running → succeeded | failed | needs_review       (stopped: resume continues it)
 
 A run's status is *derived* from its assets by :func:`run_status` (only "running" and
@@ -32,14 +33,22 @@ class AssetStatus(StrEnum):
     PENDING = "pending"
     RUNNING = "running"
     ACCEPTED = "accepted"
+    APPROVED_WITH_FINDINGS = "approved_with_findings"
+    """A person approved it although QA found text problems (listed in ``findings``)."""
     NEEDS_REVIEW = "needs_review"
     REJECTED = "rejected"
     FAILED = "failed"
 
     @property
     def final(self) -> bool:
-        """Nothing more will happen to it (accepted, rejected or failed)."""
-        return self in (AssetStatus.ACCEPTED, AssetStatus.REJECTED, AssetStatus.FAILED)
+        """Nothing more will happen to it (accepted, approved, rejected or failed)."""
+        return self in (AssetStatus.ACCEPTED, AssetStatus.APPROVED_WITH_FINDINGS,
+                        AssetStatus.REJECTED, AssetStatus.FAILED)
+
+    @property
+    def approved(self) -> bool:
+        """Final and usable: accepted by QA or approved by a person."""
+        return self in (AssetStatus.ACCEPTED, AssetStatus.APPROVED_WITH_FINDINGS)
 
 
 class RunStatus(StrEnum):
@@ -62,6 +71,9 @@ class Decision(StrEnum):
 
     APPROVE = "approve"
     REJECT = "reject"
+    EDIT = "edit"              # change a region's text, then generate again
+    REGENERATE = "regenerate"  # generate again, the reviewer's note added to the prompt
+    REPAIR = "repair"          # an image edit of one region of an attempt
 
 
 EXIT_CODES: dict[RunStatus, int] = {
@@ -89,6 +101,6 @@ def run_status(assets: Iterable[AssetStatus | str],
         return RunStatus.STOPPED if process is RunStatus.STOPPED else RunStatus.RUNNING
     if AssetStatus.NEEDS_REVIEW in statuses:
         return RunStatus.NEEDS_REVIEW
-    if all(s is AssetStatus.ACCEPTED for s in statuses):
+    if all(s.approved for s in statuses):
         return RunStatus.SUCCEEDED
     return RunStatus.FAILED

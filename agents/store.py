@@ -25,9 +25,9 @@ Three rules keep a run whole when processes crash or race (issue 11):
 - **One owner per run.** :class:`RunLock` is an exclusive OS file lock
   (``runs/.locks/<run_id>.lock``, via ``filelock``) held by ``run``, ``resume`` and every
   review decision; a second process is told who holds it (pid, host, since) or waits.
-- **Decisions first, derived files after.** A review decision is saved in the checkpoint;
-  :meth:`RunStore.apply_decision` then writes status.json and final.png idempotently, and
-  any later command completes a decision a crash interrupted.
+- **Decisions first, files after.** A review decision is stored in the run index before
+  it is applied to the graph (``agents.review``); a decision whose process died is applied
+  by the next command that holds the lock, never contradicted.
 """
 
 from __future__ import annotations
@@ -291,40 +291,6 @@ class RunStore:
             atomic_write(dst, data, durable=False)
         return self.rel(dst)
 
-    # --- review decisions ---------------------------------------------------------------
-    def apply_decision(self, asset_id: str, values: Mapping[str, Any]) -> bool:
-        """Bring status.json and final.<ext> in line with a review decision that the
-        checkpoint holds (``values`` is the asset's graph state). Idempotent; returns True
-        when something had to be written (a decision a crash left half-applied)."""
-        review = values.get("review") or {}
-        status = values.get("status")
-        if status not in (AssetStatus.ACCEPTED, AssetStatus.REJECTED) or not review.get(
-                "decision"):
-            return False
-        current = self.asset_status(asset_id)
-        changed = False
-        if status == AssetStatus.ACCEPTED:
-            by_n = {a.get("n"): a for a in values.get("attempts") or []}
-            chosen = by_n.get(review.get("attempt"))
-            final = values.get("final_image")
-            if chosen is not None:
-                want = self.abs(chosen["image"]).read_bytes()
-                dst = self.abs(self.final_path(asset_id, chosen["image"]))
-                if not (dst.exists() and dst.read_bytes() == want):
-                    final = self.copy_final(asset_id, chosen["image"])
-                    changed = True
-            fields = {"status": AssetStatus.ACCEPTED, "final_image": final, "review": review,
-                      "accepted_attempt": review.get("attempt")}
-        else:
-            for old in self.asset_dir(asset_id).glob("final.*"):
-                old.unlink(missing_ok=True)  # a rejected asset has no final image
-                changed = True
-            fields = {"status": AssetStatus.REJECTED, "final_image": None, "review": review}
-        if any(current.get(k) != v for k, v in fields.items()):
-            self.set_asset_status(asset_id, **fields)
-            changed = True
-        return changed
-
     # --- manifest ---------------------------------------------------------------------
     def asset_ids(self) -> list[str]:
         return sorted(p.stem for p in (self.root / "specs").glob("*.json")
@@ -389,7 +355,7 @@ class RunStore:
                 "height": spec.get("height"),
                 "status": AssetStatus(st.get("status", AssetStatus.PENDING)),
                 "final_image": st.get("final_image"), "reason": st.get("reason"),
-                "review": st.get("review"),
+                "review": st.get("review"), "findings": st.get("findings") or [],
                 "cost_usd": round(sum(a.get("cost_usd", 0.0) for a in attempts), 6),
                 "attempts": attempts,
             })

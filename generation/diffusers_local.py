@@ -39,13 +39,8 @@ from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from generation.base import (
-    BackendSpec,
-    Capabilities,
-    EditRequest,
-    GeneratedImage,
-    GenerationRequest,
+    BackendSpec, Capabilities, EditRequest, GLM_IMAGE_LIMITS, GeneratedImage, GenerationRequest,
     OnSubmit,
-    GLM_IMAGE_LIMITS,
 )
 from generation.errors import BackendError, InvalidRequest
 

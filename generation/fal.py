@@ -28,20 +28,10 @@ from pydantic import Field, SecretStr
 
 from generation import http
 from generation.base import (
-    BackendSpec,
-    Capabilities,
-    EditRequest,
-    GeneratedImage,
-    GenerationRequest,
-    OnSubmit,
+    BackendSpec, Capabilities, EditRequest, GeneratedImage, GenerationRequest, OnSubmit,
 )
 from generation.errors import (
-    AuthError,
-    BackendError,
-    ContentRejected,
-    InvalidRequest,
-    QuotaExceeded,
-    RateLimited,
+    AuthError, BackendError, ContentRejected, InvalidRequest, QuotaExceeded, RateLimited,
     TransientError,
 )
 from generation.limits import GLM_IMAGE_LIMITS
@@ -146,16 +136,14 @@ def error_from_response(response: httpx.Response, *, attempt: str | None,
                            secrets=(api_key,))
 
 
-class FalBackend(ProviderBackend):
+CAPABILITIES = Capabilities(
+    edit=True, paid=True, limits=LIMITS,
+    cost_per_image_usd=round(COST_PER_MEGAPIXEL_USD * 1024 * 1024 / 1e6, 6))
+
+class FalBackend(ProviderBackend, name=NAME, options=FalOptions, declared=CAPABILITIES,
+                 auth_scheme="Key"):
     """GLM-Image on fal. ``FalBackend(**options)``; see :class:`FalOptions`."""
 
-    name: ClassVar[str] = NAME
-    options_class: ClassVar[type[ProviderOptions]] = FalOptions
-    declared: ClassVar[Capabilities] = Capabilities(
-        edit=True, paid=True, cost_per_image_usd=round(COST_PER_MEGAPIXEL_USD * 1024 * 1024
-                                                       / 1e6, 6), limits=LIMITS)
-    auth_scheme: ClassVar[str] = "Key"
-    options: FalOptions
 
     def price(self, width: int, height: int) -> float:
         """fal bills GLM-Image per megapixel of output."""
@@ -293,5 +281,5 @@ class FalBackend(ProviderBackend):
 
 BACKEND = BackendSpec(
     name=NAME, summary="GLM-Image on fal.ai (queue API; text-to-image and edit)",
-    factory=FalBackend, options=FalOptions, capabilities=FalBackend.declared,
+    factory=FalBackend, options=FalOptions, capabilities=CAPABILITIES,
     settings=("api_key", "base_url"), key="api_key", key_required=True, url="base_url")

@@ -23,13 +23,8 @@ from typing import Any, ClassVar
 import httpx
 
 from generation.base import (
-    BackendSpec,
-    Capabilities,
-    EditRequest,
-    GeneratedImage,
-    GenerationRequest,
+    BackendSpec, Capabilities, EditRequest, GLM_IMAGE_LIMITS, GeneratedImage, GenerationRequest,
     OnSubmit,
-    GLM_IMAGE_LIMITS,
 )
 from generation.errors import TransientError
 from generation.http import decode_image_b64, parse_json
@@ -53,9 +48,6 @@ class OpenAIImagesBackend(PooledBackend):
 
     name: ClassVar[str] = NAME
     options_class: ClassVar[type[PooledServerOptions]] = OpenAIImagesOptions
-    capabilities: ClassVar[Capabilities] = Capabilities(
-        text_to_image=True, edit=True, follows_layout=False, paid=False,
-        limits=GLM_IMAGE_LIMITS)
 
     def _fields(self, prompt: str, width: int, height: int, seed: int,
                 negative_prompt: str | None) -> dict[str, Any]:

@@ -40,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from generation.base import Capabilities, GeneratedImage
 from generation.errors import InvalidRequest, TransientError
+from generation.limits import GLM_IMAGE_LIMITS
 from generation.http import (
     call_with_retries,
     download,
@@ -325,13 +326,14 @@ class PooledBackend:
     """The plumbing a pooled self-hosted backend shares: options, the shared pool, one
     HTTP client, retries around fail-over, error mapping and the result.
 
-    Subclasses set ``name``, ``options_class`` and ``capabilities`` and implement
-    ``generate``/``edit`` with :meth:`_request`.
+    Subclasses set ``name`` and ``options_class`` (``capabilities`` when they differ) and
+    implement ``generate``/``edit`` with :meth:`_request`.
     """
 
     name: ClassVar[str] = "pooled"
     options_class: ClassVar[type[PooledServerOptions]] = PooledServerOptions
-    capabilities: ClassVar[Capabilities] = Capabilities()
+    capabilities: ClassVar[Capabilities] = Capabilities(edit=True, limits=GLM_IMAGE_LIMITS)
+    """Self-hosted GLM-Image: text-to-image and edit, free, at the open model's sizes."""
 
     def __init__(self, *, transport: httpx.BaseTransport | None = None,
                  **options: Any) -> None:

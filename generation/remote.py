@@ -54,14 +54,27 @@ class ProviderOptions(BaseModel):
 
 
 class ProviderBackend:
-    """A hosted provider's backend: see the module docstring. Subclasses set ``name``,
-    ``options_class``, ``declared`` (their capabilities at default options) and
-    ``auth_scheme``, and implement ``generate``/``edit``."""
+    """A hosted provider's backend: see the module docstring. A subclass names what it is
+    in its class line and implements ``generate``/``edit``::
+
+        class ZaiBackend(ProviderBackend, name="zai", options=ZaiOptions,
+                         declared=Capabilities(paid=True, cost_per_image_usd=0.015)): ...
+
+    ``declared``: its capabilities at default options; ``auth_scheme``: the word before
+    the key in the ``Authorization`` header.
+    """
 
     name: ClassVar[str] = "provider"
     options_class: ClassVar[type[ProviderOptions]] = ProviderOptions
     declared: ClassVar[Capabilities] = Capabilities(paid=True)
     auth_scheme: ClassVar[str] = "Bearer"
+
+    def __init_subclass__(cls, *, name: str, options: type[ProviderOptions],
+                          declared: Capabilities, auth_scheme: str = "Bearer",
+                          **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.name, cls.options_class, cls.declared = name, options, declared
+        cls.auth_scheme = auth_scheme
 
     def __init__(self, *, transport: httpx.BaseTransport | None = None,
                  **options: Any) -> None:
@@ -75,8 +88,10 @@ class ProviderBackend:
         self._client.close()
 
     def price(self, width: int, height: int) -> float:
-        """What one image of this size costs (USD); providers billing by size override."""
-        return self.declared.cost_per_image_usd
+        """What one image of this size costs (USD): the ``cost_per_image_usd`` option when
+        the provider has one, else the declared price; providers billing by size override."""
+        return float(getattr(self.options, "cost_per_image_usd",
+                             self.declared.cost_per_image_usd))
 
     def estimate_cost(self, width: int, height: int) -> float:
         """What budgets reserve for one image (:func:`generation.base.estimate_cost`)."""

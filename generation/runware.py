@@ -32,20 +32,10 @@ from pydantic import Field, SecretStr
 
 from generation import http
 from generation.base import (
-    BackendSpec,
-    Capabilities,
-    EditRequest,
-    GeneratedImage,
-    GenerationRequest,
-    OnSubmit,
+    BackendSpec, Capabilities, EditRequest, GeneratedImage, GenerationRequest, OnSubmit,
 )
 from generation.errors import (
-    AuthError,
-    BackendError,
-    ContentRejected,
-    InvalidRequest,
-    QuotaExceeded,
-    RateLimited,
+    AuthError, BackendError, ContentRejected, InvalidRequest, QuotaExceeded, RateLimited,
     TransientError,
 )
 from generation.limits import GLM_IMAGE_LIMITS
@@ -119,17 +109,12 @@ def error_from_item(item: dict[str, Any], *, attempt: str | None, status: int | 
     return TransientError(text, **kw)
 
 
-class RunwareBackend(ProviderBackend):
+CAPABILITIES = Capabilities(edit=True, paid=True, cost_per_image_usd=COST_PER_IMAGE_USD,
+                            limits=LIMITS)
+
+class RunwareBackend(ProviderBackend, name=NAME, options=RunwareOptions, declared=CAPABILITIES):
     """GLM-Image on Runware. ``RunwareBackend(**options)``; see :class:`RunwareOptions`."""
 
-    name: ClassVar[str] = NAME
-    options_class: ClassVar[type[ProviderOptions]] = RunwareOptions
-    declared: ClassVar[Capabilities] = Capabilities(
-        edit=True, paid=True, cost_per_image_usd=COST_PER_IMAGE_USD, limits=LIMITS)
-    options: RunwareOptions
-
-    def price(self, width: int, height: int) -> float:
-        return self.options.cost_per_image_usd
 
     # --- public ----------------------------------------------------------------------
     def generate(self, request: GenerationRequest, *,
@@ -300,5 +285,5 @@ class RunwareBackend(ProviderBackend):
 
 BACKEND = BackendSpec(
     name=NAME, summary="GLM-Image on Runware (text-to-image and edit)",
-    factory=RunwareBackend, options=RunwareOptions, capabilities=RunwareBackend.declared,
+    factory=RunwareBackend, options=RunwareOptions, capabilities=CAPABILITIES,
     settings=("api_key", "base_url"), key="api_key", key_required=True, url="base_url")

@@ -25,13 +25,8 @@ from typing import Any, ClassVar
 import httpx
 
 from generation.base import (
-    BackendSpec,
-    Capabilities,
-    EditRequest,
-    GeneratedImage,
-    GenerationRequest,
+    BackendSpec, Capabilities, EditRequest, GLM_IMAGE_LIMITS, GeneratedImage, GenerationRequest,
     OnSubmit,
-    GLM_IMAGE_LIMITS,
 )
 from generation.errors import TransientError
 from generation.http import decode_image_b64, parse_json, sniff_media_type
@@ -71,9 +66,6 @@ class VllmOmniBackend(PooledBackend):
 
     name: ClassVar[str] = NAME
     options_class: ClassVar[type[PooledServerOptions]] = VllmOmniOptions
-    capabilities: ClassVar[Capabilities] = Capabilities(
-        text_to_image=True, edit=True, follows_layout=False, paid=False,
-        limits=GLM_IMAGE_LIMITS)
 
     def _body(self, content: str | list[dict[str, Any]], width: int, height: int, seed: int,
               negative_prompt: str | None) -> dict[str, Any]:

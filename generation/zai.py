@@ -29,25 +29,14 @@ from pydantic import Field, SecretStr
 
 from generation import http
 from generation.base import (
-    BackendSpec,
-    Capabilities,
-    EditRequest,
-    GeneratedImage,
-    GenerationRequest,
-    OnSubmit,
+    BackendSpec, Capabilities, EditRequest, GeneratedImage, GenerationRequest, OnSubmit,
+)
+from generation.errors import (
+    AuthError, BackendError, ContentRejected, InvalidRequest, QuotaExceeded, RateLimited,
+    TransientError, Unsupported,
 )
 from generation.limits import GLM_IMAGE_LIMITS, SizeLimits
 from generation.remote import ProviderBackend, ProviderOptions
-from generation.errors import (
-    AuthError,
-    BackendError,
-    ContentRejected,
-    InvalidRequest,
-    QuotaExceeded,
-    RateLimited,
-    TransientError,
-    Unsupported,
-)
 
 NAME = "zai"
 KEY_SETTING = "SIGNWRITER_ZAI_API_KEY"
@@ -139,17 +128,12 @@ def content_filter_levels(body: dict[str, Any]) -> list[int]:
     return levels
 
 
-class ZaiBackend(ProviderBackend):
+CAPABILITIES = Capabilities(edit=False, paid=True, cost_per_image_usd=COST_PER_IMAGE_USD,
+                            limits=LIMITS)
+
+class ZaiBackend(ProviderBackend, name=NAME, options=ZaiOptions, declared=CAPABILITIES):
     """GLM-Image on Z.ai. ``ZaiBackend(**options)``; see :class:`ZaiOptions`."""
 
-    name: ClassVar[str] = NAME
-    options_class: ClassVar[type[ProviderOptions]] = ZaiOptions
-    declared: ClassVar[Capabilities] = Capabilities(
-        edit=False, paid=True, cost_per_image_usd=COST_PER_IMAGE_USD, limits=LIMITS)
-    options: ZaiOptions
-
-    def price(self, width: int, height: int) -> float:
-        return self.options.cost_per_image_usd
 
     # --- public ----------------------------------------------------------------------
     def generate(self, request: GenerationRequest, *,
@@ -282,5 +266,5 @@ class ZaiBackend(ProviderBackend):
 
 BACKEND = BackendSpec(
     name=NAME, summary="GLM-Image through the Z.ai (Zhipu) images API",
-    factory=ZaiBackend, options=ZaiOptions, capabilities=ZaiBackend.declared,
+    factory=ZaiBackend, options=ZaiOptions, capabilities=CAPABILITIES,
     settings=("api_key", "base_url", "mode"), key="api_key", key_required=True, url="base_url")

@@ -13,7 +13,10 @@ PYTHON="${PYTHON:-python3}"
 # see qa/scripts.py)
 APT_PACKAGES=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim tesseract-ocr-chi-tra
               tesseract-ocr-kor
-              fonts-noto-cjk fonts-dejavu-core fonts-dejavu-extra)
+              fonts-noto-cjk fonts-dejavu-core fonts-dejavu-extra
+              chromium)
+# chromium: the review web app's browser test (Playwright drives Debian's chromium; no
+# browser download)
 
 need_apt=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -40,8 +43,9 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "==> installing signwriter[$EXTRAS] into $VENV"
   "$VENV/bin/python" -m pip install -q --upgrade pip
   if [[ ",$EXTRAS," == *",local,"* ]]; then
-    # the CPU build of torch first, pinned: an unpinned torch pulls gigabytes of CUDA
-    "$VENV/bin/python" -m pip install -q "torch==2.13.0"
+    # the CPU build of torch first, pinned (PyPI's Linux wheel pulls gigabytes of CUDA):
+    # installed, a local wheel, or PyTorch's CPU index — the script says which
+    scripts/install-torch.sh "$VENV"
   fi
   "$VENV/bin/python" -m pip install -q -e ".[$EXTRAS]"
   touch "$stamp"

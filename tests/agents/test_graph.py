@@ -141,17 +141,23 @@ def test_persistent_failure_goes_to_review_with_best_attempt_then_resumes(store:
     payload = snap.interrupts[0].value
     scores = {a["n"]: a["qa"]["score"] for a in store.attempts("card")}
     assert payload["best_attempt"] == max(scores, key=lambda n: (scores[n], -n))
-    assert "3 attempts used" in payload["why"]
-    result = graph.invoke(Command(resume={"decision": "approve", "reviewer": "ana"}), config,
-                          context=ctx)
-    assert result["status"] == "accepted"
-    assert store.asset_status("card")["status"] == "needs_review"  # the checkpoint decides first
-    assert store.apply_decision("card", graph.get_state(config).values)  # then the files
-    assert not store.apply_decision("card", graph.get_state(config).values)  # idempotent
-    assert (store.root / result["final_image"]).is_file()
+    best = payload["best_attempt"]
+    best_qa = store.attempts("card")[best - 1]["qa"]
+    # the reason is about the attempt the reviewer is asked to approve, not the last one
+    assert payload["reason"].startswith(f"attempt {best} of 3 is the best")
+    wrong = [r for r in best_qa["regions"] if r["kind"] != "ok"]
+    assert wrong and f"'{wrong[0]['region_id']}'" in payload["reason"]
+    assert payload["allowed"] == ["approve", "reject", "edit", "regenerate"]  # cannot edit
+    assert [a["n"] for a in payload["attempts"]] == [1, 2, 3]
+    result = graph.invoke(Command(resume={"decision": "approve", "reviewer": "ana",
+                                          "attempt": best}), config, context=ctx)
+    # a known typo is never plain "accepted"
+    assert result["status"] == "approved_with_findings"
     status = store.asset_status("card")
     assert status["review"]["reviewer"] == "ana"
-    assert status["accepted_attempt"] == payload["best_attempt"]
+    assert status["accepted_attempt"] == best
+    assert status["findings"][0]["region_id"] == wrong[0]["region_id"]
+    assert store.write_manifest()["assets"][0]["status"] == "approved_with_findings"
     assert len(backend.calls) == 3  # approving generated nothing more
 
 
@@ -162,8 +168,100 @@ def test_reject_after_review(store: RunStore) -> None:
     result = graph.invoke(Command(resume={"decision": "reject", "note": "off brand"}), config,
                           context=ctx)
     assert result["status"] == "rejected"
-    store.apply_decision("card", graph.get_state(config).values)
     assert store.asset_status("card")["review"]["note"] == "off brand"
     manifest = store.write_manifest()
     assert manifest["assets"][0]["status"] == "rejected"
     assert json.loads((store.root / "manifest.json").read_text())["status"] == "failed"
+
+
+def _events(ctx: Context) -> list:
+    seen: list = []
+    ctx.on_event = seen.append
+    return seen
+
+
+def test_review_side_effects_happen_once_and_a_bad_answer_is_asked_again(store: RunStore) -> None:
+    backend = ScriptedBackend({1: [Fault(kind="missing_region", region_id="price")]},
+                              can_edit=False)
+    graph = build_graph().compile(checkpointer=InMemorySaver())
+    ctx = Context(settings=Settings(max_attempts=1, _env_file=None), store=store,
+                  backend=backend, budget=Budget(None))
+    seen = _events(ctx)
+    config = {"configurable": {"thread_id": "run1/card"}}
+    graph.invoke({"run_id": "run1", "asset_id": "card", "attempts": []}, config, context=ctx)
+    first = graph.get_state(config).interrupts[0]
+    updated = store.asset_status("card")["updated"]
+    # an answer that slipped past the library's validation: asked again, not locked
+    graph.invoke(Command(resume={"decision": "approve", "attempt": 9}), config, context=ctx)
+    again = graph.get_state(config).interrupts
+    assert again and again[0].id != first.id
+    assert "has no attempt 9" in again[0].value["problem"]
+    assert store.asset_status("card")["updated"] == updated  # nothing re-recorded
+    result = graph.invoke(Command(resume={"decision": "reject", "note": "wrong price"}), config,
+                          context=ctx)
+    assert result["status"] == "rejected"
+    done = [e for e in seen if e.kind == "done"]
+    assert [e.detail["status"] for e in done] == ["needs_review", "rejected"]
+
+
+def test_edit_changes_the_text_and_regenerates_until_it_passes(store: RunStore) -> None:
+    backend = ScriptedBackend({1: [Fault(kind="wrong_letter", region_id="headline")]},
+                              can_edit=False)
+    graph, ctx, config, _ = _run(store, backend, max_attempts=1)
+    assert graph.get_state(config).interrupts
+    result = graph.invoke(Command(resume={"decision": "edit", "region": "headline",
+                                          "text": "Winter Sale", "reviewer": "ana"}),
+                          config, context=ctx)
+    assert result["status"] == "accepted"
+    assert backend.calls == [("generate", 1), ("generate", 2)]
+    spec = json.loads(store.spec_path("card").read_text())
+    assert next(r for r in spec["regions"] if r["id"] == "headline")["text"] == "Winter Sale"
+    second = store.attempts("card")[1]
+    assert any(r["expected"] == "Winter Sale" and r["kind"] == "ok"
+               for r in second["qa"]["regions"])
+    assert (store.asset_dir("card") / "spec-before-round-1.json").is_file()
+
+
+def test_regenerate_adds_the_reviewers_note_to_the_prompt(store: RunStore) -> None:
+    backend = ScriptedBackend({1: [Fault(kind="missing_region", region_id="cta")]},
+                              can_edit=False)
+    graph, ctx, config, _ = _run(store, backend, max_attempts=1)
+    result = graph.invoke(Command(resume={"decision": "regenerate",
+                                          "note": 'warmer "sunset" colours'}), config,
+                          context=ctx)
+    assert result["status"] == "accepted"
+    prompt = (store.root / store.attempts("card")[1]["prompt"]).read_text()
+    assert "A reviewer asked for this change: warmer sunset colours" in prompt
+
+
+def test_repair_of_one_region_edits_the_chosen_attempt(store: RunStore) -> None:
+    backend = ScriptedBackend({1: [Fault(kind="wrong_letter", region_id="headline")],
+                               2: [Fault(kind="wrong_letter", region_id="headline")]})
+    graph, ctx, config, _ = _run(store, backend, max_attempts=2)
+    payload = graph.get_state(config).interrupts[0].value
+    assert "repair" in payload["allowed"]
+    result = graph.invoke(Command(resume={"decision": "repair", "region": "headline",
+                                          "attempt": 1}), config, context=ctx)
+    assert result["status"] == "accepted"
+    third = store.attempts("card")[2]
+    assert third["action"] == "repair" and third["repaired"] == ["headline"]
+
+
+@pytest.mark.parametrize("policy,clean", [("always", True), ("never", False)])
+def test_review_policy_always_and_never(store: RunStore, policy: str, clean: bool) -> None:
+    faults = {} if clean else {1: [Fault(kind="missing_region", region_id="cta")]}
+    graph = build_graph().compile(checkpointer=InMemorySaver())
+    ctx = Context(settings=Settings(max_attempts=1, review_policy=policy, _env_file=None),
+                  store=store, backend=ScriptedBackend(faults, can_edit=False),
+                  budget=Budget(None))
+    config = {"configurable": {"thread_id": "run1/card"}}
+    result = graph.invoke({"run_id": "run1", "asset_id": "card", "attempts": []}, config,
+                          context=ctx)
+    if policy == "always":  # QA passed, and still a person sees it first
+        payload = graph.get_state(config).interrupts[0].value
+        assert payload["attempts"][0]["passed"] and "policy is 'always'" in payload["reason"]
+        result = graph.invoke(Command(resume={"decision": "approve"}), config, context=ctx)
+        assert result["status"] == "accepted"
+    else:  # QA's word is final: no interrupt, the asset fails
+        assert not graph.get_state(config).interrupts
+        assert result["status"] == "failed" and "review policy 'never'" in result["error"]

@@ -205,7 +205,7 @@ def test_exhausted_balance_stops_the_run_and_keeps_what_was_done(tmp_path: Path,
             start_run(brief, settings, seed=3)
     assert isinstance(exc.value.cause, QuotaExceeded)
     assert "zai" in str(exc.value) and KEY not in str(exc.value)
-    run_dir = next((tmp_path / "runs").iterdir())
+    run_dir = next(p for p in (tmp_path / "runs").iterdir() if p.is_dir())
     assert exc.value.run_id == run_dir.name and "signwriter resume" in str(exc.value)
     meta = json.loads((run_dir / "run.json").read_text())
     assert meta["status"] == "stopped" and "arrears" in meta["error"].lower()

@@ -42,7 +42,8 @@ def test_a_bad_backend_setting_names_its_variable(monkeypatch: pytest.MonkeyPatc
 
 
 def test_unused_service_settings_are_gone() -> None:
-    assert not {"database_url", "redis_url"} & set(Settings.model_fields)
+    # database_url is the run index's (agents/index.py); redis has no user yet
+    assert "redis_url" not in Settings.model_fields
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "SIGNWRITER_REDIS_URL" not in readme and "Celery broker" not in readme
 

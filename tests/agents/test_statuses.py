@@ -36,7 +36,7 @@ def _brief(tmp_path: Path, formats: str | None = None) -> Path:
 
 
 def _files(runs: Path) -> tuple[dict, dict]:
-    run_dir = next(runs.iterdir())
+    run_dir = next(p for p in runs.iterdir() if p.is_dir())  # runs/ also holds index.sqlite
     return (json.loads((run_dir / "run.json").read_text()),
             json.loads((run_dir / "manifest.json").read_text()))
 
@@ -90,11 +90,13 @@ def test_a_partially_reviewed_run_still_needs_review_in_both_files(tmp_path: Pat
     assert r.exit_code == 0, r.output
     meta, manifest = _files(runs)
     assert meta["status"] == manifest["status"] == "needs_review"
-    assert [a["status"] for a in manifest["assets"]] == ["accepted", "needs_review"]
-    listed = runner.invoke(app, ["runs", "--out", str(runs)])
-    assert "needs_review" in listed.stdout and "1 accepted" in listed.stdout
+    # every attempt carried an error: approving one says so
+    assert [a["status"] for a in manifest["assets"]] == ["approved_with_findings", "needs_review"]
+    listed = runner.invoke(app, ["runs", "--out", str(runs)], env={"COLUMNS": "200"})
+    assert "needs_review" in listed.stdout and "1 approved_with_findings" in listed.stdout
 
-    r = runner.invoke(app, ["review", "reject", run_id, second, "--out", str(runs)])
+    r = runner.invoke(app, ["review", "reject", run_id, second, "--note", "typo",
+                            "--out", str(runs)])
     assert r.exit_code == 0, r.output
     meta, manifest = _files(runs)
     assert meta["status"] == manifest["status"] == "failed"
@@ -130,7 +132,7 @@ def test_resuming_an_unknown_run_names_the_runs_there(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     runner.invoke(app, ["run", str(_brief(tmp_path, "[card-small]")), "--seed", "2",
                         "--out", str(runs)])
-    run_id = next(runs.iterdir()).name
+    run_id = next(p for p in runs.iterdir() if p.is_dir()).name
     r = runner.invoke(app, ["resume", "nope-123", "--out", str(runs)])
     assert r.exit_code == 2
     text = " ".join(r.output.split())

@@ -11,17 +11,12 @@ import pytest
 
 from generation.base import Backend, EditRequest, GenerationRequest
 from generation.errors import (
-    AuthError,
-    BackendError,
-    ContentRejected,
-    InvalidRequest,
-    NeedsKey,
-    QuotaExceeded,
+    AuthError, BackendError, ContentRejected, InvalidRequest, NeedsKey, QuotaExceeded,
     TransientError,
 )
 from generation.fal import FalBackend
 from tests.servers.fal_server import FalServer
-from tests.servers.provider_server import assert_png, png_bytes
+from tests.servers.provider_server import FAST_RETRIES, assert_png, png_bytes
 
 KEY = "fal-key-id:SECRET-fal-secret-987654"
 
@@ -33,11 +28,7 @@ def server() -> Iterator[FalServer]:
 
 
 def make(server: FalServer, **opts: Any) -> FalBackend:
-    base: dict[str, Any] = dict(api_key=KEY, base_url=server.url, timeout_s=0.5,
-                                max_retries=3, backoff_base_s=0.01, backoff_max_s=0.05,
-                                poll_interval_s=0.01)
-    base.update(opts)
-    return FalBackend(**base)
+    return FalBackend(**{**FAST_RETRIES, "api_key": KEY, "base_url": server.url, **opts})
 
 
 def req(**kw: Any) -> GenerationRequest:

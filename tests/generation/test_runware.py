@@ -12,15 +12,10 @@ import pytest
 
 from generation.base import Backend, EditRequest, GenerationRequest
 from generation.errors import (
-    AuthError,
-    ContentRejected,
-    InvalidRequest,
-    NeedsKey,
-    QuotaExceeded,
-    TransientError,
+    AuthError, ContentRejected, InvalidRequest, NeedsKey, QuotaExceeded, TransientError,
 )
 from generation.runware import RunwareBackend
-from tests.servers.provider_server import assert_png, png_bytes
+from tests.servers.provider_server import FAST_RETRIES, assert_png, png_bytes
 from tests.servers.runware_server import RunwareServer
 
 KEY = "rw-SECRET-runware-key-5555"
@@ -33,11 +28,7 @@ def server() -> Iterator[RunwareServer]:
 
 
 def make(server: RunwareServer, **opts: Any) -> RunwareBackend:
-    base: dict[str, Any] = dict(api_key=KEY, base_url=server.base_url, timeout_s=0.5,
-                                max_retries=3, backoff_base_s=0.01, backoff_max_s=0.05,
-                                poll_interval_s=0.01)
-    base.update(opts)
-    return RunwareBackend(**base)
+    return RunwareBackend(**{**FAST_RETRIES, "api_key": KEY, "base_url": server.base_url, **opts})
 
 
 def req(**kw: Any) -> GenerationRequest:

@@ -10,16 +10,11 @@ import pytest
 
 from generation.base import Backend, EditRequest, GenerationRequest
 from generation.errors import (
-    AuthError,
-    ContentRejected,
-    InvalidRequest,
-    NeedsKey,
-    QuotaExceeded,
-    TransientError,
+    AuthError, ContentRejected, InvalidRequest, NeedsKey, QuotaExceeded, TransientError,
     Unsupported,
 )
 from generation.zai import ZaiBackend
-from tests.servers.provider_server import assert_png
+from tests.servers.provider_server import FAST_RETRIES, assert_png
 from tests.servers.zai_server import ZaiServer
 
 KEY = "zai-SECRET-key-0123456789"
@@ -32,11 +27,7 @@ def server() -> Iterator[ZaiServer]:
 
 
 def make(server: ZaiServer, **opts: Any) -> ZaiBackend:
-    base: dict[str, Any] = dict(api_key=KEY, base_url=server.base_url, timeout_s=0.5,
-                                max_retries=3, backoff_base_s=0.01, backoff_max_s=0.05,
-                                poll_interval_s=0.01)
-    base.update(opts)
-    return ZaiBackend(**base)
+    return ZaiBackend(**{**FAST_RETRIES, "api_key": KEY, "base_url": server.base_url, **opts})
 
 
 def req(**kw: Any) -> GenerationRequest:

@@ -58,6 +58,11 @@ class Reply:
     content_type: str = "application/json"
 
 
+FAST_RETRIES = {"timeout_s": 0.5, "max_retries": 3, "backoff_base_s": 0.01,
+                "backoff_max_s": 0.05, "poll_interval_s": 0.01}
+"""A hosted-provider backend's options for tests: short timeouts, quick retries and polls."""
+
+
 def png_bytes(width: int, height: int, label: str = "signwriter") -> bytes:
     """A real PNG of the given size with a little drawing on it."""
     img = Image.new("RGB", (width, height), (29, 53, 87))

@@ -17,12 +17,7 @@ from PIL import Image, ImageDraw, ImageFont
 from pydantic import BaseModel, ConfigDict, Field
 
 from generation.base import (
-    BackendSpec,
-    Capabilities,
-    EditRequest,
-    GeneratedImage,
-    GenerationRequest,
-    OnSubmit,
+    BackendSpec, Capabilities, EditRequest, GeneratedImage, GenerationRequest, OnSubmit,
     TextBlock,
 )
 from generation.errors import InvalidRequest, Unsupported

@@ -1,0 +1,37 @@
+"""The overlay compositor: the text signwriter sets itself, onto any backend's picture.
+
+A layout's text blocks marked ``render="overlay"`` (legal lines, prices: text that must be
+exact beyond doubt) are not left to the image model. The prompt asks the model to keep
+their area clear; then :func:`compose` sets them onto whatever picture the backend made —
+hosted API, self-hosted server, in-process model or plugin — with the typesetter the
+built-in renderer uses (:func:`generation.typeset.overlay_text`: brand font, contrast
+checked against what was drawn there). A backend that follows the layout itself
+(``capabilities.follows_layout``) has already set them, so nothing is added.
+
+    composed = compose(image_bytes, layout, backend.capabilities, attempt="run/asset/1")
+    if composed is not None:
+        data, overlaid_ids = composed
+"""
+
+from __future__ import annotations
+
+from generation.base import Capabilities, Layout
+from generation.typeset import overlay_text
+
+
+def overlay_ids(layout: Layout, capabilities: Capabilities) -> list[str]:
+    """The blocks signwriter must set itself on this backend's pictures (none when the
+    backend follows the layout)."""
+    if capabilities.follows_layout:
+        return []
+    return [b.id for b in layout.texts if b.render == "overlay"]
+
+
+def compose(data: bytes, layout: Layout, capabilities: Capabilities, *,
+            attempt: str | None = None) -> tuple[bytes, list[str]] | None:
+    """``data`` (an encoded picture) with the overlay blocks set on it, as PNG bytes, and
+    their ids; ``None`` when there is nothing to set."""
+    ids = overlay_ids(layout, capabilities)
+    if not ids:
+        return None
+    return overlay_text(data, layout, set(ids), attempt=attempt).data, ids
