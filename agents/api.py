@@ -41,8 +41,8 @@ from langgraph.types import Command
 from pydantic import BaseModel, SecretStr
 
 from agents.brief import Brief, load_brief
-from agents.errors import (PlannerError, ReviewError, RunIncomplete, RunNotFound, RunStopped,
-                           SignwriterError, SpecError)
+from agents.errors import (PlannerError, ReviewError, RunBusy, RunIncomplete, RunNotFound,
+                           RunStopped, SignwriterError, SpecError)
 from agents.graph import compiled_graph
 from agents.index import Index
 from agents.paths import looks_like_path
@@ -225,7 +225,6 @@ def create_run(brief_path: str | Path, settings: Settings, *, run_id: str | None
     Emits one ``planned`` event per asset. The runs folder is checked first: a read-only
     or full disk is refused before anything is planned or paid for.
     """
-    ensure_writable(settings.runs_dir)
     brief = load_brief(brief_path, settings)
     return create_run_from_brief(brief, settings, run_id=run_id, seed=seed, on_event=on_event,
                                  brief_path=Path(brief_path))
@@ -475,6 +474,7 @@ def list_reviews(settings: Settings, *, run_id: str | None = None, fmt: str | No
     """Every asset waiting for a person, across runs, from the run index. ``verdict``:
     passed | failed (QA's); ``sort``: oldest | newest | score | run."""
     root = Path(settings.runs_dir)
+    _complete_unapplied(settings)
     out = []
     for q in Index.for_settings(settings).queue(run_id=run_id, fmt=fmt, language=language,
                                                 verdict=verdict, sort=sort):
@@ -554,6 +554,24 @@ def _complete_stored_decision(store: RunStore, asset_id: str, settings: Settings
             if d["asset_id"] == asset_id:
                 _apply_review(store, Claim(store.run_id, asset_id, d, answer_of(d)), settings)
                 break
+
+
+def _complete_unapplied(settings: Settings) -> None:
+    """Complete every stored decision whose process died before applying it, on runs no
+    other process holds (those are their owner's to finish), so the queue never lists an
+    asset someone has already decided."""
+    index = Index.for_settings(settings)
+    for r in index.runs():
+        pending = index.unapplied_decisions(r["run_id"])
+        if not pending:
+            continue
+        try:
+            store = RunStore.open(settings.runs_dir, r["run_id"])
+            with locked(settings.runs_dir, store.run_id, "signwriter review list"):
+                for asset_id in sorted({d["asset_id"] for d in pending}):
+                    _complete_stored_decision(store, asset_id, settings)
+        except (RunBusy, RunNotFound, RunIncomplete):
+            continue
 
 
 def _apply_review(store: RunStore, claim: Claim, settings: Settings) -> RunResult:
