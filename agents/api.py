@@ -183,13 +183,19 @@ def plan_brief(brief: Brief, settings: Settings) -> list[VisualSpec]:
     """Plan every format of a brief (no image is made). A planner may only name the files
     the brief gave (already confined to the brief's folder: :mod:`agents.paths`)."""
     specs = make_planner(settings).plan(brief)
+    pictures = ([brief.images.background.file] if brief.images.background else []) + [
+        p.file for p in brief.images.products]
     given = {str(p) for p in (brief.brand.logo, brief.brand.fonts.headline,
-                              brief.brand.fonts.body) if p is not None}
+                              brief.brand.fonts.body, *pictures) if p is not None}
     for spec in specs:
         named = [("logo", spec.logo)] + [(f"regions.{r.id}.typography.font", r.typography.font)
                                          for r in spec.regions]
+        named += [(f"regions.{r.id}.image", r.image.file) for r in spec.regions if r.image]
+        if spec.background_image is not None:
+            named.append(("background_image", spec.background_image.file))
         for field, value in named:
-            if value and (field == "logo" or looks_like_path(value)) and str(value) not in given:
+            if value and (field in ("logo", "background_image") or field.endswith(".image")
+                          or looks_like_path(value)) and str(value) not in given:
                 raise PlannerError(f"{spec.asset_id}: the plan names a file the brief did not "
                                    f"give ({field}: {str(value)[:80]!r}); refused")
     return specs
@@ -593,7 +599,25 @@ def _apply_review(store: RunStore, claim: Claim, settings: Settings) -> RunResul
     process = RunStatus(read_json(store.root / "run.json").get("process", RunStatus.RUNNING))
     manifest = _set_process_status(store, process, None)
     index.sync_run(store)
+    _decision_event(settings, store, claim, manifest)
     return RunResult(store.run_id, store.root, manifest)
+
+
+def _decision_event(settings: Settings, store: RunStore, claim: Claim,
+                    manifest: dict[str, Any]) -> None:
+    """``asset.approved`` / ``asset.rejected`` to the webhook outbox (when a receiver is
+    configured), once the decision is applied; its id is derived from (run, asset,
+    interrupt), so applying it again records nothing new (:mod:`agents.automation.webhooks`)."""
+    kind = {"approve": "asset.approved", "reject": "asset.rejected"}.get(
+        str(claim.row.get("decision")))
+    if kind is None:  # edit / regenerate / repair: the asset goes round again
+        return
+    from agents.automation.webhooks import record_event
+    a = next((x for x in manifest["assets"] if x["asset_id"] == claim.asset_id), {})
+    record_event(settings, kind, f"{store.run_id}/{claim.asset_id}/{claim.row['interrupt_id']}", {
+        "run_id": store.run_id, "asset_id": claim.asset_id, "status": a.get("status"),
+        "reviewer": claim.row.get("reviewer"), "image": str(store.abs(a["final_image"]))
+        if a.get("final_image") else None})
 
 
 def decide_review(run_id: str, asset_id: str, decision: Decision | str, settings: Settings, *,
@@ -614,6 +638,20 @@ def decide_review(run_id: str, asset_id: str, decision: Decision | str, settings
         claim = claim_review(run_id, asset_id, decision, settings, reviewer=reviewer or "cli",
                              via=via, note=note, attempt=attempt, region=region, text=text)
         return apply_review(claim, settings)
+
+
+def finish_decisions(settings: Settings, *, older_than_s: float = 0.0) -> list[str]:
+    """Apply every decision that was stored but whose process died before applying it
+    (``signwriter serve`` does this as it starts, for decisions made at least
+    ``older_than_s`` ago). Returns ``run/asset`` of each one finished."""
+    done = []
+    cutoff = time.time() - older_than_s
+    for d in Index.for_settings(settings).unapplied_decisions():
+        if d["created"] > cutoff:
+            continue
+        apply_review(Claim(d["run_id"], d["asset_id"], d, answer_of(d)), settings)
+        done.append(f"{d['run_id']}/{d['asset_id']}")
+    return done
 
 
 def decisions(settings: Settings, run_id: str | None = None,

@@ -23,6 +23,8 @@ from agents.paths import (FONT_SUFFIXES, IMAGE_SUFFIXES, asset_roots, confine, l
                           read_limited)
 from agents.settings import Settings
 from agents.spec import CANVAS, HEX, TEXT_ROLES
+from generation.errors import ImageAssetError
+from generation.images import load_image as probe_image
 from qa.models import Strictness
 from qa.scripts import UnsupportedLanguage, require_language, require_scripts
 
@@ -109,9 +111,25 @@ MAX_FREE_TEXT_CHARS = 8_000
 """Longest ``prompt``, ``style`` or ``background`` text."""
 
 
+class OutputFile(BaseModel):
+    """The type of the delivered file; JPEG and WebP take a quality (60–100)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file_type: Literal["png", "jpeg", "jpg", "webp"] = "png"
+    quality: int = Field(90, ge=60, le=100)
+
+    @field_validator("file_type")
+    @classmethod
+    def _jpg(cls, v: str) -> str:
+        return "jpeg" if v == "jpg" else v
+
+
 class Format(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    output: OutputFile | None = Field(None, description="This format's file type and quality "
+                                      "(else the brief's 'output').")
     name: str = Field(pattern=NAME_PATTERN, description="Letters, digits, _ . - (up to 64); "
                       "it names the asset's folder.")
     width: int
@@ -163,6 +181,52 @@ def parse_format(value: Any) -> Format:
                      f"not {type(value).__name__}")
 
 
+class ImageFile(BaseModel):
+    """One image file a brief brings: ``file`` (relative to the brief), how it is fitted and
+    the point a crop keeps in view. A plain string is the file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file: Path
+    fit: Literal["cover", "contain"] | None = Field(None, description="contain: whole image "
+                                                    "(default for products); cover: fill and "
+                                                    "crop (default for the background).")
+    focus: tuple[float, float] = Field((0.5, 0.5), description="(x, y) fractions of the image "
+                                       "a cover crop keeps in view.")
+
+    @field_validator("focus")
+    @classmethod
+    def _focus(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not all(0 <= c <= 1 for c in v):
+            raise ValueError("focus is [x, y], each a fraction of the image from 0 to 1")
+        return v
+
+
+def _image_input(value: Any) -> Any:
+    return {"file": value} if isinstance(value, (str, Path)) else value
+
+
+ImageField = Annotated[ImageFile, BeforeValidator(_image_input)]
+
+
+class Images(BaseModel):
+    """The brief's own pictures: a background and product photos (PNG, JPEG or WebP)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    background: ImageField | None = Field(None, description="Fills the canvas behind the text "
+                                          "(typeset); remote backends draw their own.")
+    products: list[ImageField] = Field(default_factory=list, description="Placed in the "
+                                       "layout's picture area, side by side.")
+
+    @field_validator("products")
+    @classmethod
+    def _few(cls, v: list[ImageFile]) -> list[ImageFile]:
+        if len(v) > 4:
+            raise ValueError(f"{len(v)} product images: at most 4 fit one layout")
+        return v
+
+
 class Brief(BaseModel):
     """A marketing brief."""
 
@@ -181,6 +245,9 @@ class Brief(BaseModel):
         "never.")
     render_policy: dict[str, Literal["model", "overlay"]] = Field(
         default_factory=dict, description="Per-role render policy, e.g. {legal: overlay}.")
+    images: Images = Field(default_factory=Images, description="The brief's own pictures.")
+    output: OutputFile = Field(default_factory=OutputFile, description="File type and quality "
+                               "of every format's final image (a format may override it).")
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -425,9 +492,24 @@ def _resolve_files(brief: Brief, source: str, roots: list[Path]) -> None:
     if brief.brand.logo is not None:
         try:
             brief.brand.logo = confine(brief.brand.logo, roots, field="brand.logo",
-                                       kinds=IMAGE_SUFFIXES, what="logo")
+                                       kinds=IMAGE_SUFFIXES + (".svg",), what="logo")
+            probe_image(brief.brand.logo)
         except PathNotAllowed as e:
             problems.append((e.field, f"{e.problem}; {e.fix}"))
+        except ImageAssetError as e:
+            problems.append(("brand.logo", e.detail))
+    named = ([("images.background", brief.images.background)] if brief.images.background
+             else []) + [(f"images.products[{i}]", img)
+                         for i, img in enumerate(brief.images.products)]
+    for field, img in named:
+        try:
+            img.file = confine(img.file, roots, field=field, kinds=IMAGE_SUFFIXES,
+                               what="image")
+            probe_image(img.file)
+        except PathNotAllowed as e:
+            problems.append((e.field, f"{e.problem}; {e.fix}"))
+        except ImageAssetError as e:
+            problems.append((field, e.detail))
     for role in ("headline", "body"):
         value = getattr(brief.brand.fonts, role)
         if value is None:

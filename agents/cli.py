@@ -42,6 +42,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="
                        "repair what is wrong, and queue the rest for human review.")
 review_app = typer.Typer(no_args_is_help=True, help="The human review queue.")
 app.add_typer(review_app, name="review")
+schedule_app = typer.Typer(no_args_is_help=True, help="Cron-scheduled jobs (jobs.yaml).")
+app.add_typer(schedule_app, name="schedule")
 users_app = typer.Typer(no_args_is_help=True, help="Accounts of the review web app.")
 app.add_typer(users_app, name="users")
 index_app = typer.Typer(no_args_is_help=True, help="The run index (what the CLI and web app query).")
@@ -429,6 +431,11 @@ def batch(
             console.print(f"[yellow]skipped[/] {escape(one_line(f'{where} {it.format}: {it.reason}'))}",
                           highlight=False)
     folder = write_report(result, s, report)
+    from agents.automation.webhooks import deliver_pending, record_batch_events
+    if record_batch_events(result, s):
+        sent = deliver_pending(s)
+        print(f"webhooks: {sent['delivered']} delivered, {sent['retry']} to retry "
+              "(signwriter schedule run delivers retries)")
     counts = {}
     for it in result.items:
         counts[it.outcome] = counts.get(it.outcome, 0) + 1
@@ -475,6 +482,56 @@ class _batch_progress:
               + (f", ${r.cost_usd:.4f}" if r.cost_usd else "") + ")"
               + (f": {one_line(r.reason, 200)}" if r.reason and r.outcome != "accepted" else ""),
               flush=True)
+
+
+@schedule_app.command("run")
+@_guard
+def schedule_run(
+    jobs: Annotated[Path, typer.Argument(help="jobs.yaml: named jobs with cron, timezone, inputs.")],
+    once: Annotated[bool, typer.Option("--once", help="Fire what is due now, deliver webhooks, and exit (for cron/systemd timers).")] = False,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder.", show_default=_default("runs_dir"))] = None,
+) -> None:
+    """Fire each job's ticks, each exactly once across restarts (missed ticks: the latest
+    runs once if within the job's grace); runs until stopped."""
+    from agents.automation.schedule import Scheduler, load_jobs
+    from agents.automation.webhooks import deliver_pending
+    s = _settings(runs_dir=out_dir)
+    scheduler = Scheduler(load_jobs(jobs), s)
+
+    def show(f: tuple[str, str, str]) -> None:
+        print(f"{datetime.now().astimezone().isoformat(timespec='seconds')} {f[0]} tick "
+              f"{f[1]}: {f[2]}", flush=True)
+
+    if once:
+        for f in scheduler.run_pending():
+            show(f)
+        deliver_pending(s)
+        return
+    print(f"scheduler {scheduler.owner}: {len(scheduler.jobs)} job(s); Ctrl-C stops", flush=True)
+    scheduler.run_forever(on_fired=show)
+
+
+@schedule_app.command("list")
+@_guard
+def schedule_list(
+    jobs: Annotated[Path, typer.Argument(help="jobs.yaml")],
+    history_n: Annotated[int, typer.Option("--history", min=0, help="Past ticks shown per job.")] = 5,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder.", show_default=_default("runs_dir"))] = None,
+) -> None:
+    """Each job's next runs (in its zone and UTC) and its latest ticks."""
+    from datetime import timezone as tz
+
+    from agents.automation.schedule import history, load_jobs
+    s = _settings(runs_dir=out_dir)
+    now = datetime.now(tz.utc)
+    for job in load_jobs(jobs):
+        print(f"{job.name}: '{job.cron}' {job.timezone}")
+        for t in job.next_ticks(now, 3):
+            print(f"  next {t.isoformat()}  ({t.astimezone(tz.utc).isoformat()})")
+        for h in history(s, job.name, history_n):
+            result = json.loads(h["result"]) if h["result"] else {}
+            print(f"  tick {h['tick']} {h['status']}"
+                  + (f": {result.get('summary') or result.get('error')}" if result else ""))
 
 
 @app.command()
@@ -648,8 +705,12 @@ def _decide(decision: Decision, run_id: str, asset_id: str, out_dir: Optional[Pa
     it does not apply, is invalid (the asset stays reviewable) or came second."""
     from agents.api import decide_review
     wait = bool(answer.pop("wait", False))
-    result = decide_review(run_id, asset_id, decision, _settings(runs_dir=out_dir),
-                           reviewer=_reviewer(reviewer), wait=wait, on_wait=_waiting, **answer)
+    s = _settings(runs_dir=out_dir)
+    result = decide_review(run_id, asset_id, decision, s, reviewer=_reviewer(reviewer),
+                           wait=wait, on_wait=_waiting, **answer)
+    if s.webhook_url:
+        from agents.automation.webhooks import deliver_pending
+        deliver_pending(s)  # asset.approved / asset.rejected (retries: schedule run)
     a = next(x for x in result.manifest["assets"] if x["asset_id"] == asset_id)
     out.print(f"{run_id}/{asset_id}: {_styled(a['status'])}"
               + (f" → {result.run_dir / a['final_image']}" if a.get("final_image") else "")
@@ -771,6 +832,17 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on.")] = "12
         console.print("[yellow]no accounts yet:[/] add one with [bold]signwriter users add NAME "
                       "--role reviewer --password-stdin[/]", highlight=False)
     console.print(f"signwriter review on http://{host}:{port}/", highlight=False)
+
+    def finish() -> None:  # decisions a crashed server or CLI stored but did not apply
+        from agents.api import finish_decisions
+        try:
+            for item in finish_decisions(settings, older_than_s=60):
+                console.print(f"finished the decision on {item}", highlight=False)
+        except (SignwriterError, OSError) as e:
+            console.print(f"[yellow]could not finish stored decisions:[/] "
+                          f"{escape(one_line(str(e)))}", highlight=False)
+
+    threading.Thread(target=finish, name="finish-decisions", daemon=True).start()
     uvicorn.run(application, host=host, port=port, log_level="warning", proxy_headers=True,
                 server_header=False)
 

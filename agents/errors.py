@@ -17,6 +17,7 @@
      ├── BatchInputError     a batch's inputs cannot be used at all (no such path, a CSV
      │                       column that names no copy item); bad *rows* are values
      ├── ScheduleError       a jobs file is invalid (cron expression, time zone, job fields)
+     ├── DestinationError    approved assets could not be copied (no such bucket, refused)
      ├── ReviewError         a review decision that does not apply (wrong asset, not waiting)
      │    ├── InvalidDecision  the answer does not fit the review (no such attempt, no reason)
      │    └── AlreadyDecided   someone decided first: says who and when
@@ -111,6 +112,10 @@ class BatchInputError(SignwriterError):
 
 class ScheduleError(SignwriterError):
     """A jobs file is invalid: its message names the job and the field."""
+
+
+class DestinationError(SignwriterError):
+    """Approved assets could not be copied to a job's destination."""
 
 
 class ReviewError(SignwriterError):

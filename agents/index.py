@@ -61,13 +61,16 @@ class Index:
         """The index the settings name (migrated, ready to use)."""
         url = settings.database_url or f"sqlite:///{Path(settings.runs_dir) / 'index.sqlite'}"
         idx = _cache_get(url)
+        if not idx.postgres and not Path(url.removeprefix("sqlite:///")).exists():
+            idx._migrated = False  # the file was removed (a fresh start): create it again
         idx.migrate()
         return idx
 
     # --- connections --------------------------------------------------------------------
     @contextmanager
-    def tx(self) -> Iterator["_Tx"]:
-        """One transaction: committed when the block ends, rolled back on an error."""
+    def tx(self, *, durable: bool = False) -> Iterator["_Tx"]:
+        """One transaction: committed when the block ends, rolled back on an error.
+        ``durable`` (decisions, the audit): on disk before it returns, power cut included."""
         if self.postgres:
             import psycopg
             from psycopg.rows import dict_row
@@ -89,7 +92,11 @@ class Index:
         conn = sqlite3.connect(path, timeout=30, isolation_level=None)
         conn.row_factory = sqlite3.Row
         try:
+            # WAL with NORMAL sync, like the checkpoints: a commit survives the process being
+            # killed; a power cut can lose the last few, which `index rebuild` restores.
+            # Decisions are not rebuilt from anywhere: they are written FULL.
             conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             conn.execute("PRAGMA busy_timeout=30000")
             with self._lock:
                 conn.execute("BEGIN IMMEDIATE")
@@ -311,7 +318,7 @@ class Index:
                "note": answer.get("note"), "reviewer": reviewer, "via": via,
                "created": time.time()}
         cols = ", ".join(row)
-        with self.tx() as t:
+        with self.tx(durable=True) as t:
             t.execute(f"INSERT INTO decisions ({cols}) VALUES ({', '.join('?' * len(row))})",
                       tuple(row.values()))
         return row
@@ -324,7 +331,7 @@ class Index:
         return dict(r) if r else None
 
     def mark_applied(self, decision_id: str, outcome: str) -> None:
-        with self.tx() as t:
+        with self.tx(durable=True) as t:
             t.execute("UPDATE decisions SET applied = ?, outcome = ? WHERE id = ?"
                       " AND applied IS NULL", (time.time(), outcome, decision_id))
 
@@ -341,11 +348,13 @@ class Index:
         with self.tx() as t:
             return [dict(r) for r in t.all(sql + " ORDER BY created", tuple(args))]
 
-    def unapplied_decisions(self, run_id: str) -> list[dict[str, Any]]:
+    def unapplied_decisions(self, run_id: str | None = None) -> list[dict[str, Any]]:
+        """Decisions stored but not (yet) applied, oldest first; of one run, or of all."""
+        where = "applied IS NULL" + (" AND run_id = ?" if run_id else "")
         with self.tx() as t:
             return [dict(r) for r in t.all(
-                "SELECT * FROM decisions WHERE run_id = ? AND applied IS NULL ORDER BY created",
-                (run_id,))]
+                f"SELECT * FROM decisions WHERE {where} ORDER BY created",
+                (run_id,) if run_id else ())]
 
     # --- users and sessions ---------------------------------------------------------------
     def add_user(self, name: str, role: str, password_hash: str) -> None:

@@ -26,10 +26,12 @@ from agents.review import (EditableRegion, ReviewRequest, attempt_choice, build_
 from agents.spec import VisualSpec
 from agents.state import AssetState, Context
 from agents.status import AssetStatus, Decision
-from agents.store import read_json, write_json
+from agents.store import atomic_write, read_json, write_json
 from generation.base import EditRequest, GenerationRequest, estimate_cost
 from generation.errors import AuthError, BackendError, NeedsKey, QuotaExceeded
 from generation.compose import compose
+from generation.output import SUFFIX as OUTPUT_SUFFIX
+from generation.output import encode as encode_output
 from qa.check import check_image, load_image
 from qa.models import ExpectedText
 from qa.report import render_overlay, write_report
@@ -194,6 +196,19 @@ def _enhanced(ctx: Context, prompt: str, adir: Any) -> str:
     return result.prompt
 
 
+def _deliver(ctx: Context, state: AssetState, aid: str, image_rel: str) -> str:
+    """The accepted image as the final file, in the spec's output type and quality (QA
+    judged the lossless image; a JPEG or WebP is encoded from it)."""
+    output = load_spec(ctx, state).output
+    if output.file_type == "png":
+        return ctx.store.copy_final(aid, image_rel)
+    data = encode_output(ctx.store.abs(image_rel).read_bytes(), output.file_type,
+                         output.quality)
+    dst = ctx.store.asset_dir(aid) / f"final{OUTPUT_SUFFIX[output.file_type]}"
+    atomic_write(dst, data)
+    return ctx.store.rel(dst)
+
+
 def _fail(ctx: Context, aid: str, error: str) -> Command[Literal["__end__"]]:
     ctx.store.set_asset_status(aid, status=AssetStatus.FAILED, reason=error)
     ctx.emit("done", aid, status=AssetStatus.FAILED, reason=error)
@@ -253,7 +268,7 @@ def decide(state: AssetState, runtime: Runtime[Context]
     write_json(adir / "attempt.json", record)
     ctx.emit("decided", aid, last["n"], action=d.action, why=d.why)
     if d.action == "accept":
-        final = ctx.store.copy_final(aid, last["image"])
+        final = _deliver(ctx, state, aid, last["image"])
         ctx.store.set_asset_status(aid, status=AssetStatus.ACCEPTED, final_image=final,
                                    accepted_attempt=last["n"], reason=d.why)
         ctx.emit("done", aid, status=AssetStatus.ACCEPTED)
@@ -329,7 +344,7 @@ def review(state: AssetState, runtime: Runtime[Context]
         chosen = by_n[answer.attempt]
         findings = [f.model_dump() for f in attempt_choice(chosen).findings]
         status = AssetStatus.APPROVED_WITH_FINDINGS if findings else AssetStatus.ACCEPTED
-        final = ctx.store.copy_final(aid, chosen["image"])
+        final = _deliver(ctx, state, aid, chosen["image"])
         reason = f"approved by {who} (attempt {answer.attempt})" + (
             f" with known findings: {attempt_choice(chosen).why_not}" if findings else "")
         ctx.store.set_asset_status(aid, status=status, final_image=final, review=info,

@@ -23,10 +23,11 @@ import jinja2
 
 import prompts as _prompts_pkg
 from agents.spec import Box, Region, VisualSpec
-from generation.base import Layout, TextBlock
+from generation.base import Layout, PlacedImage, TextBlock
 from generation.fonts import is_cjk
+from generation.images import logo_box
 from generation.palette import colour_name as palette_colour_name
-from generation.palette import parse_hex
+from generation.palette import contrast, parse_hex
 from generation.palette import roles as palette_roles
 
 PROMPTS_DIR = Path(_prompts_pkg.__file__).parent
@@ -271,12 +272,13 @@ def compile_prompt(spec: VisualSpec, *, reinforce: Sequence[str] = (), attempt: 
               "lines": "\n" in (r.text or "")}
              for r in model_texts]
     background = plain(spec.background)
-    images = [{"position": position_words(r.box),
+    images = [{"position": position_words(r.box), "photo": r.image is not None,
                "description": _noun_phrase(plain(r.description or "") or background)}
               for r in spec.regions if r.role == "image"]
     logo_regions = [r for r in spec.regions if r.role == "logo"]
     logo = position_words(logo_regions[0].box) if logo_regions else (
-        "in a corner" if spec.logo else "")
+        position_words(Box(**dict(zip("xywh", logo_box(layout_for(spec))))))
+        if spec.logo else "")
     by_text = {r.text: r for r in spec.text_regions}
     reinforce_ctx = []
     for text in dict.fromkeys(reinforce):
@@ -295,6 +297,12 @@ def compile_prompt(spec: VisualSpec, *, reinforce: Sequence[str] = (), attempt: 
              else f"The background is {_noun_phrase(background)}.")
     kind, surface = _design_kind(spec)
     pal = palette_roles(list(spec.palette))
+    for t, r in zip(texts, model_texts):  # a button's text contrasts with the button
+        if r.role == "cta":
+            own = parse_hex(r.typography.color)
+            best = max((own, pal.light, pal.dark), key=lambda c: contrast(c, pal.accent))
+            if contrast(own, pal.accent) < 3.0:
+                t["colour"] = palette_colour_name(best)
     ctx = {
         "article": _article(_orientation(spec)), "kind": kind, "surface": surface,
         "orientation": _orientation(spec), "brand": plain(spec.brand or ""),
@@ -335,14 +343,21 @@ def compile_edit_prompt(spec: VisualSpec, region_id: str, wrong: str | None, rig
 
 def layout_for(spec: VisualSpec) -> Layout:
     """The plain :class:`generation.base.Layout` a renderer follows for ``spec``."""
+    images = [PlacedImage(file=r.image.file, box=r.box.as_tuple(), fit=r.image.fit,
+                          focus=r.image.focus)
+              for r in spec.regions if r.role == "image" and r.image is not None]
+    bg = spec.background_image
     blocks = [TextBlock(id=r.id, text=r.text or "", box=r.box.as_tuple(), role=r.role,
                         language=r.language, color=r.typography.color,
                         weight=r.typography.weight, size=r.typography.size,
                         align=r.typography.align, font=r.typography.font, render=r.render)
               for r in spec.text_regions]
     return Layout(background=spec.background, palette=list(spec.palette), texts=blocks,
-                  image_boxes=[r.box.as_tuple() for r in spec.regions if r.role == "image"],
-                  logo_path=spec.logo)
+                  image_boxes=[r.box.as_tuple() for r in spec.regions
+                               if r.role == "image" and r.image is None],
+                  images=images, logo_path=spec.logo,
+                  background_image=PlacedImage(file=bg.file, fit=bg.fit, focus=bg.focus)
+                  if bg else None)
 
 
 def glyph_texts(prompt: str) -> list[str]:

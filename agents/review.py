@@ -20,17 +20,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from agents.errors import InvalidDecision, SpecError
+from agents.errors import AlreadyDecided, Conflict, InvalidDecision, ReviewError, SpecError
 from agents.fitting import fit_region
 from agents.spec import VisualSpec
+from agents.status import Decision
+
+if TYPE_CHECKING:
+    from agents.index import Index
+    from agents.store import RunStore
 
 ReviewPolicy = Literal["failures", "always", "never"]
 DecisionKind = Literal["approve", "reject", "edit", "regenerate", "repair"]
-DECISIONS: tuple[str, ...] = ("approve", "reject", "edit", "regenerate", "repair")
+"""The values of :class:`agents.status.Decision` (a Literal, for the pydantic models)."""
+assert set(get_args(DecisionKind)) == {d.value for d in Decision}
 MAX_NOTE = 2000
 
 
@@ -170,7 +176,7 @@ def parse_answer(raw: dict[str, Any]) -> ReviewAnswer:
 
 
 def validate_answer(request: ReviewRequest, answer: ReviewAnswer,
-                    fits: Any = None) -> ReviewAnswer:
+                    fits: Callable[[str, str], None] | None = None) -> ReviewAnswer:
     """Check an answer against the request it answers; returns it completed (approve's
     default attempt filled in). ``fits(region_id, text)`` raises when edited text cannot
     be set in its box. Raises :class:`InvalidDecision` naming the problem."""
@@ -215,9 +221,10 @@ def validate_answer(request: ReviewRequest, answer: ReviewAnswer,
     return answer
 
 
-def claim(*, interrupts: Any, index: Any, store: Any, asset_id: str, raw: dict[str, Any],
-          reviewer: str, via: str, round_: int | None = None,
-          fits: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:
+def claim(*, interrupts: Any, index: Index, store: RunStore, asset_id: str,
+          raw: dict[str, Any], reviewer: str, via: str, round_: int | None = None,
+          fits: Callable[[str, str], None] | None = None
+          ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Validate a person's answer against the asset's open interrupt and store it once.
 
     Returns (the decision row, the answer to resume the graph with). Raises
@@ -226,7 +233,6 @@ def claim(*, interrupts: Any, index: Any, store: Any, asset_id: str, raw: dict[s
     (the asset is not waiting). ``round_`` is the hand-over the reviewer saw (the web
     form carries it): when the asset has moved on since, their decision is refused
     instead of applied to a question they did not see."""
-    from agents.errors import AlreadyDecided, Conflict, ReviewError
     run_id = store.run_id
     earlier = [d for d in index.decisions(run_id, asset_id)
                if round_ is not None and d.get("round") == round_]

@@ -110,6 +110,12 @@ class Settings(BaseSettings):
         "Ollama's /api/generate), zai-layout (Z.ai's hosted GLM-OCR layout_parsing API).")
     vision_api_key: SecretStr | None = Field(None, description="Key for the vision endpoint.")
 
+    # --- automation (batches, schedules, webhooks) ---------------------------------------
+    webhook_url: str | None = Field(None, description="Receiver of Standard Webhooks events "
+                                    "(job.completed, asset.*); jobs may name their own.")
+    webhook_secret: SecretStr | None = Field(None, description="Its signing secret, whsec_… "
+                                             "(base64 after the prefix).")
+
     # --- every image backend (each backend's own options: SIGNWRITER_<BACKEND>_<OPTION>) ---
     per_server_concurrency: int = Field(2, ge=1, description="Requests at once per server "
                                         "(backends that take a list of servers).")

@@ -71,6 +71,25 @@ class Typography(BaseModel):
         return v.lower()
 
 
+class ImageRef(BaseModel):
+    """An image file the brief brought (already confined to its folder), and how it is
+    fitted: ``contain`` shows it whole (logos, cut-out products), ``cover`` fills the area
+    and crops around ``focus`` (photos, backgrounds). Never stretched."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file: str
+    fit: Literal["cover", "contain"] = "contain"
+    focus: tuple[float, float] = (0.5, 0.5)
+
+    @field_validator("focus")
+    @classmethod
+    def _focus(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not all(0 <= c <= 1 for c in v):
+            raise ValueError("focus is (x, y), each a fraction of the image from 0 to 1")
+        return v
+
+
 class Region(BaseModel):
     """One area of the layout: text with its exact copy, or an image area."""
 
@@ -86,6 +105,8 @@ class Region(BaseModel):
     render: Literal["model", "overlay"] = Field(
         "model", description="model: the image model draws it; overlay: signwriter sets it.")
     description: str | None = Field(None, description="For image regions: what to show.")
+    image: ImageRef | None = Field(None, description="For image regions: the brief's own "
+                                   "picture (a product photo) placed there.")
 
     @model_validator(mode="after")
     def _text_matches_role(self) -> "Region":
@@ -93,11 +114,23 @@ class Region(BaseModel):
             raise ValueError(f"region '{self.id}' has role {self.role} but no text")
         if self.role in ("image", "logo") and self.text:
             raise ValueError(f"region '{self.id}' is an {self.role} region and cannot carry text")
+        if self.image is not None and self.role != "image":
+            raise ValueError(f"region '{self.id}' has an image but role {self.role}")
         return self
 
     @property
     def is_text(self) -> bool:
         return self.role in TEXT_ROLES
+
+
+class Output(BaseModel):
+    """The delivered file of an asset: its type and, for JPEG and WebP, its quality."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file_type: Literal["png", "jpeg", "webp"] = "png"
+    quality: int = Field(90, ge=60, le=100, description="JPEG/WebP quality (60–100; WebP 100 "
+                         "is lossless). QA judges the lossless image before encoding.")
 
 
 class VisualSpec(BaseModel):
@@ -110,11 +143,17 @@ class VisualSpec(BaseModel):
     width: int
     height: int
     language: str = "en"
-    background: str = Field("clean gradient", description="Background / scene description.")
+    background: str = Field("clean gradient", description="Background / scene description. "
+                            "Image models draw it; the typeset backend does not: it paints a "
+                            "backdrop in the palette (its mood words: dark, warm, dots…) or "
+                            "the brief's own background picture.")
     style: str = Field("", description="Visual style notes.")
     palette: list[str] = Field(default_factory=lambda: ["#1d3557", "#457b9d", "#f1faee"])
     brand: str | None = None
     logo: str | None = None
+    background_image: ImageRef | None = Field(None, description="The brief's own background "
+                                              "picture (typeset fills the canvas with it).")
+    output: Output = Field(default_factory=Output, description="The final file's type.")
     regions: list[Region]
 
     @model_validator(mode="after")

@@ -18,6 +18,9 @@ from agents.errors import BudgetExceeded
 from agents.settings import Settings
 from agents.status import AssetStatus
 from agents.store import RunStore
+from generation.base import Backend
+from qa.ocr import OCREngine
+from qa.vision import VisionReader
 
 
 class AttemptSummary(TypedDict, total=False):
@@ -88,10 +91,13 @@ class Event:
 class Context:
     settings: Settings
     store: RunStore
-    backend: Any                      # generation.base.Backend
-    reader: Any = None                # qa.ocr.OCREngine (None = default)
-    recheck: Any = None               # qa.ocr.OCREngine judging again at full precision
-    vision: Any = None                # qa.vision.VisionReader for illegible regions (optional)
+    backend: Backend
+    reader: OCREngine | None = None
+    """The OCR judge (None: the library's default)."""
+    recheck: OCREngine | None = None
+    """The engine that judges again, at full precision, an image the judge did not pass."""
+    vision: VisionReader | None = None
+    """The optional blind vision reader for illegible regions."""
     budget: Budget = field(default_factory=lambda: Budget(None))
     on_event: Callable[[Event], None] | None = None
     seed: int = 0

@@ -1,5 +1,5 @@
-"""Everything the typeset renderer draws behind the text: backgrounds, image placeholders
-and the logo.
+"""Everything the typeset renderer draws behind the text when the brief brings no picture:
+backgrounds and image placeholders (the brief's own images: :mod:`generation.images`).
 
 A background is read from the layout's ``background`` words (``dark``/``light``, ``warm``/
 ``cool``, ``radial``, ``solid``, ``circles``, ``dots``, ``stripes``, ``waves``,
@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -283,17 +282,6 @@ def paint_placeholder(img: Image.Image, box: PxBox, pal: Roles, rng: random.Rand
     mask = Image.new("L", (bw, bh), 0)
     ImageDraw.Draw(mask).rounded_rectangle((0, 0, bw - 1, bh - 1), radius, fill=255)
     img.paste(card_img, (x0, y0), mask)
-
-
-def paste_logo(img: Image.Image, path: Path, box: PxBox) -> None:
-    """Scale the logo file to fit ``box`` (aspect kept) and paste it centred there."""
-    with Image.open(path) as src:
-        logo = src.convert("RGBA")
-    x0, y0, x1, y1 = box
-    logo.thumbnail((max(1, x1 - x0), max(1, y1 - y0)), Image.Resampling.LANCZOS)
-    ox = x0 + (x1 - x0 - logo.width) // 2
-    oy = y0 + (y1 - y0 - logo.height) // 2
-    img.paste(logo, (ox, oy), logo)
 
 
 def tone_for_text(colours: list[RGB]) -> str:

@@ -49,6 +49,18 @@ class TextBlock(BaseModel):
     render: Literal["model", "overlay"] = "model"
 
 
+class PlacedImage(BaseModel):
+    """An image file the brief brought, and where and how it goes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file: str
+    box: BoxTuple = (0.0, 0.0, 1.0, 1.0)
+    fit: Literal["cover", "contain"] = "contain"
+    focus: tuple[float, float] = Field(default=(0.5, 0.5), description="The point (fractions "
+                                       "of the image) a cover crop keeps in view.")
+
+
 class Layout(BaseModel):
     """A structured description of the picture, for renderers that can follow one."""
 
@@ -58,6 +70,10 @@ class Layout(BaseModel):
     palette: list[str] = Field(default_factory=lambda: ["#1d3557", "#457b9d", "#f1faee"])
     texts: list[TextBlock] = Field(default_factory=list)
     image_boxes: list[BoxTuple] = Field(default_factory=list)
+    """Picture areas with nothing supplied: the renderer draws a placeholder."""
+    images: list[PlacedImage] = Field(default_factory=list)
+    """Picture areas filled with the brief's own images (product photos)."""
+    background_image: PlacedImage | None = None
     logo_path: str | None = None
 
 

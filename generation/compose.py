@@ -1,6 +1,7 @@
 """The overlay compositor: the text signwriter sets itself, onto any backend's picture.
 
-A layout's text blocks marked ``render="overlay"`` (legal lines, prices: text that must be
+The brief's product photos and logo go first, into the areas the prompt kept free (no
+provider here takes them as reference images). Then a layout's text blocks marked ``render="overlay"`` (legal lines, prices: text that must be
 exact beyond doubt) are not left to the image model. The prompt asks the model to keep
 their area clear; then :func:`compose` sets them onto whatever picture the backend made —
 hosted API, self-hosted server, in-process model or plugin — with the typesetter the
@@ -16,6 +17,7 @@ checked against what was drawn there). A backend that follows the layout itself
 from __future__ import annotations
 
 from generation.base import Capabilities, Layout
+from generation.images import composite
 from generation.typeset import overlay_text
 
 
@@ -29,9 +31,16 @@ def overlay_ids(layout: Layout, capabilities: Capabilities) -> list[str]:
 
 def compose(data: bytes, layout: Layout, capabilities: Capabilities, *,
             attempt: str | None = None) -> tuple[bytes, list[str]] | None:
-    """``data`` (an encoded picture) with the overlay blocks set on it, as PNG bytes, and
-    their ids; ``None`` when there is nothing to set."""
+    """``data`` (an encoded picture) with the brief's product photos and logo set into the
+    areas the prompt kept free (:func:`generation.images.composite`) and the overlay
+    blocks set on it, as PNG bytes, and the overlay ids; ``None`` when there is nothing to
+    add."""
     ids = overlay_ids(layout, capabilities)
-    if not ids:
+    photos = bool(layout.images or layout.logo_path) and not capabilities.follows_layout
+    if not ids and not photos:
         return None
+    if photos:
+        data = composite(data, layout)
+    if not ids:
+        return data, []
     return overlay_text(data, layout, set(ids), attempt=attempt).data, ids

@@ -5,6 +5,7 @@ backend and the attempt, so callers decide by *type* whether to retry, stop or g
 
     BackendError                      base: backend name + attempt id in the message
      ├── InvalidRequest               the request itself is wrong (size, params): never retried
+     │    └── ImageAssetError         a brief's image file cannot be used (unreadable, huge)
      ├── ContentRejected              the provider's content filter refused: never retried
      ├── NeedsKey                     no API key configured: names the setting to set
      ├── AuthError                    the key was refused: names the setting to fix
@@ -39,6 +40,11 @@ class BackendError(Exception):
 
 class InvalidRequest(BackendError):
     """The request is invalid for this backend (bad size, bad parameter). Never retried."""
+
+
+class ImageAssetError(InvalidRequest):
+    """A brief's image file (logo, product photo, background) cannot be used: unreadable,
+    too large to decode safely, or an SVG that refers to other files."""
 
 
 class ContentRejected(BackendError):

@@ -132,9 +132,10 @@ def face_index(path: str, language: str | None = None) -> int:
     return 0
 
 
-@lru_cache(maxsize=512)
+@lru_cache(maxsize=128)
 def load_font(path: str, size: int, language: str | None = None) -> ImageFont.FreeTypeFont:
-    """A Pillow font (cached); a collection (``.ttc``) uses ``language``'s face."""
+    """A Pillow font (cached); a collection (``.ttc``) uses ``language``'s face. Each is
+    its own FreeType face (a Noto CJK one holds about 2 MB), so the cache stays small."""
     return ImageFont.truetype(path, size=size, index=face_index(path, language))
 
 
@@ -235,7 +236,7 @@ def typeface(text: str, size: int, *, weight: str = "regular", family: str | Non
     return _typeface(text, size, weight, family, language, context)
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=96)
 def _typeface(text: str, size: int, weight: str, family: str | None, language: str | None,
               context: str | None) -> Typeface:
     lang = language if script_of(text) == "cjk" or not context else context
@@ -288,6 +289,11 @@ def _is_hangul(ch: str) -> bool:
     return 0xAC00 <= o <= 0xD7AF or 0x1100 <= o <= 0x11FF or 0x3130 <= o <= 0x318F
 
 
+def _is_katakana(ch: str) -> bool:
+    o = ord(ch)
+    return 0x30A1 <= o <= 0x30FA or ch in "ーヽヾ" or 0x31F0 <= o <= 0x31FF
+
+
 def _atoms(text: str, language: str | None) -> list[str]:
     """Pieces no line break may fall inside, each with its trailing space: a Latin word, a
     Korean word (Korean breaks between words, not syllables), one CJK character, a number
@@ -317,6 +323,15 @@ def _atoms(text: str, language: str | None) -> list[str]:
         if word:
             out.append(word)
             i += len(word)
+            continue
+        if _is_katakana(ch):  # a katakana word (モンブラン) is not broken: up to 8 kana
+            j = i
+            while j < n and _is_katakana(text[j]) and j - i < 8:
+                j += 1
+            if j < n and _is_katakana(text[j]):
+                j = i + 1  # a longer run breaks like other CJK text
+            out.append(text[i:j])
+            i = j
             continue
         if is_cjk(ch) and not _is_hangul(ch):
             out.append(ch)

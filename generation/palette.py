@@ -191,7 +191,12 @@ def palette_from_words(text: str) -> list[str]:
     """A palette (``#rrggbb``) for the colours ``text`` names, completed so it has a dark,
     a light and an accent colour: ``warm browns`` → a warm brown, a deep shade of it and a
     pale tint; no colour words → ``[]`` (the caller keeps its default)."""
-    found = colours_in_words(text)
+    return complete_palette(colours_in_words(text))
+
+
+def complete_palette(found: list[RGB]) -> list[str]:
+    """Up to four colours completed with a deep shade and a pale tint when the colours
+    themselves have no dark or no light one (``[]`` stays empty)."""
     if not found:
         return []
     cols = list(found[:4])

@@ -1,5 +1,11 @@
 """The ``typeset`` backend: a deterministic Pillow renderer that follows a layout exactly.
 
+It does not draw the scene a brief describes ("a steaming latte on a wooden table"): it
+paints a backdrop in the layout's palette, shaped by the description's mood words (dark,
+warm, radial, dots…), or uses the brief's own background picture, and places the brief's
+product photos and logo (:mod:`generation.images`) or a placeholder card. Each image's
+``metadata["backdrop"]`` says which.
+
 It is the embedded default (free, offline, no GPU) and the reference for what a correct
 image looks like: a designer's clean draft with every :class:`~generation.base.TextBlock`
 set in a real font (:mod:`generation.fonts`), fitted to its box, wrapped, aligned and in a
@@ -29,15 +35,16 @@ from PIL import Image, ImageDraw, ImageFilter, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from generation.backgrounds import (
-    PxBox, paint_background, paint_placeholder, paste_logo, read_style, tone_for_text,
+    PxBox, paint_background, paint_placeholder, read_style, tone_for_text,
 )
 from generation.base import (
     BackendSpec,
     BoxTuple, Capabilities, EditRequest, Fault, GeneratedImage, GenerationRequest, Layout,
-    OnSubmit, SizeLimits, TextBlock,
+    OnSubmit, PlacedImage, SizeLimits, TextBlock,
 )
-from generation.errors import BackendError, InvalidRequest
+from generation.errors import BackendError, ImageAssetError, InvalidRequest
 from generation.faults import Injection, inject
+from generation.images import logo_box, place
 from generation.fonts import LINE_SPACING, FontNotFound, fit_text, is_cjk_language, script_of
 from generation.legibility import (
     BUSY, Legibility, backdrop, backdrop_contrast, busyness, draw_shadow, halo_colour,
@@ -109,7 +116,11 @@ class TypesetBackend:
         self._check_size(request.width, request.height, attempt)
         layout, injected = self._faults(layout, request.seed, None, attempt, "generate")
         img, sets = _render(layout, request.width, request.height, request.seed, attempt)
-        return self._result(img, request.seed, started, injected, sets)
+        result = self._result(img, request.seed, started, injected, sets)
+        result.metadata["backdrop"] = (
+            "the brief's background picture" if layout.background_image is not None else
+            "painted in the palette; the described scene is not drawn")
+        return result
 
     def edit(self, request: EditRequest, *, on_submit: OnSubmit | None = None) -> GeneratedImage:
         """Repaint ``request.region`` (every text block when None) and set the layout's
@@ -205,31 +216,36 @@ def _render(layout: Layout, width: int, height: int, seed: int, attempt: str | N
     pal = roles(layout.palette)
     prefer = tone_for_text([parse_hex(t.color) for t in layout.texts])
     tone = read_style(layout.background, prefer_tone=prefer).tone
-    img = paint_background(width, height, layout.background, pal, rng, prefer_tone=prefer)
-    for box in layout.image_boxes:
-        paint_placeholder(img, _px(box, width, height), pal, rng, tone=tone)
-    if layout.logo_path:
-        _logo(img, layout, attempt)
+    try:
+        if layout.background_image is not None:  # the brief's own picture, cover-fitted
+            img = Image.new("RGB", (width, height), pal.light)
+            place(img, layout.background_image, (0, 0, width, height))
+        else:
+            img = paint_background(width, height, layout.background, pal, rng,
+                                   prefer_tone=prefer)
+        for box in layout.image_boxes:
+            paint_placeholder(img, _px(box, width, height), pal, rng, tone=tone)
+        for placed in layout.images:
+            place(img, placed, _px(placed.box, width, height),
+                  radius=round(min(width, height) * 0.02))
+        if layout.logo_path:
+            _logo(img, layout, attempt)
+    except ImageAssetError as exc:
+        raise ImageAssetError(exc.detail, backend=NAME, attempt=attempt) from None
     context = layout_context(layout)
     sets = {t.id: _set_text(img, t, pal, attempt, context) for t in layout.texts}
     return img, sets
 
 
 def _logo(img: Image.Image, layout: Layout, attempt: str | None) -> None:
+    """The logo (PNG, JPEG, WebP or SVG), whole and with its transparency, in the first
+    corner no text or picture uses (:func:`generation.images.logo_box`)."""
     path = Path(layout.logo_path or "")
     if not path.is_file():
         raise InvalidRequest(f"logo file {str(path)!r} does not exist", backend=NAME,
                              attempt=attempt)
-    w, h = 0.2, 0.08
-    corners = [(0.04, 0.03), (0.76, 0.03), (0.04, 0.89), (0.76, 0.89)]
-    taken = [t.box for t in layout.texts] + list(layout.image_boxes)
-    spot = next((c for c in corners if not any(_overlap((c[0], c[1], w, h), t) for t in taken)),
-                corners[0])
-    try:
-        paste_logo(img, path, _px((spot[0], spot[1], w, h), img.width, img.height))
-    except (UnidentifiedImageError, OSError) as exc:
-        raise InvalidRequest(f"logo file {str(path)!r} is not a readable image: "
-                             f"{type(exc).__name__}", backend=NAME, attempt=attempt) from None
+    place(img, PlacedImage(file=str(path), fit="contain"),
+          _px(logo_box(layout), img.width, img.height))
 
 
 def _overlap(a: BoxTuple, b: BoxTuple) -> bool:

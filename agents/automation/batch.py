@@ -383,8 +383,11 @@ class BatchBudget(Budget):
 
 
 # --- running ---------------------------------------------------------------------------------
-_FINAL_SKIP = {AssetStatus.ACCEPTED: "accepted", AssetStatus.NEEDS_REVIEW: "needs_review",
-               AssetStatus.REJECTED: "rejected"}
+_OUTCOME: dict[AssetStatus, Outcome] = {
+    AssetStatus.ACCEPTED: "accepted", AssetStatus.APPROVED_WITH_FINDINGS: "accepted",
+    AssetStatus.NEEDS_REVIEW: "needs_review", AssetStatus.REJECTED: "rejected"}
+"""An asset's status as a batch outcome (a person's approval despite findings is accepted);
+these are never made again."""
 
 
 def _latest_run(runs_dir: Path, item: BatchItem) -> tuple[str, int]:
@@ -424,8 +427,7 @@ def _result_of(item: BatchItem, store: RunStore, action: Action) -> ItemResult:
                           run_id=store.run_id, outcome="failed", action=action,
                           reason="the run has no asset")
     status = AssetStatus(a["status"])
-    outcome: Outcome = {AssetStatus.ACCEPTED: "accepted", AssetStatus.NEEDS_REVIEW:
-                        "needs_review", AssetStatus.REJECTED: "rejected"}.get(status, "failed")
+    outcome: Outcome = _OUTCOME.get(status, "failed")
     image = None
     if a.get("final_image"):
         image = str(store.abs(a["final_image"]))
@@ -453,7 +455,7 @@ def run_item(item: BatchItem, settings: Settings, *, budget: BatchBudget,
     if _usable(root):
         store = RunStore(root)
         status = AssetStatus(store.manifest()["assets"][0]["status"])
-        if status in _FINAL_SKIP:
+        if status in _OUTCOME:
             return _result_of(item, store, "skipped")
         if status is AssetStatus.FAILED:  # tried again, in a new run
             run_id = f"{item.base_run_id}-retry{k + 1}"

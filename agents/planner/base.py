@@ -11,7 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
-from agents.brief import Brief, CopyItem
+from agents.brief import Brief, CopyItem, Format
+from agents.spec import Output
 from agents.spec import VisualSpec
 from generation.fonts import script_of
 from qa.models import Strictness
@@ -108,6 +109,12 @@ def render_policy(brief: Brief, entry: CopyEntry) -> Literal["model", "overlay"]
     policy, else :data:`DEFAULT_RENDER_POLICY`."""
     return (entry.item.render or brief.render_policy.get(entry.role)
             or DEFAULT_RENDER_POLICY.get(entry.role, "model"))
+
+
+def output_of(brief: Brief, fmt: Format) -> Output:
+    """The delivered file type of one format: its own ``output``, else the brief's."""
+    chosen = fmt.output or brief.output
+    return Output(file_type=chosen.file_type, quality=chosen.quality)  # type: ignore[arg-type]
 
 
 def strictness(entry: CopyEntry) -> Strictness:

@@ -32,10 +32,10 @@ from agents.errors import CopyNotVerbatim, PlannerError, TextDoesNotFit
 from agents.fitting import fit_spec
 from agents.layouts import shape_of
 from agents.llm_client import ChatClient
-from agents.planner.base import CopyEntry, copy_entries, render_policy, strictness
+from agents.planner.base import CopyEntry, copy_entries, output_of, render_policy, strictness
 from agents.prompting import render
 from agents.settings import Settings
-from agents.spec import VisualSpec
+from agents.spec import ImageRef, VisualSpec
 from generation.fonts import MIN_LEGIBLE_PX
 
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
@@ -200,8 +200,15 @@ def _overlaps(spec: VisualSpec) -> list[str]:
 def check_reply(reply: str, brief: Brief, fmt: Format, entries: list[CopyEntry]) -> VisualSpec:
     """The spec in ``reply`` for ``fmt``, checked against the brief; raises ``_Rejected``."""
     data = _parse(reply)
+    bg = brief.images.background
     data.update(asset_id=fmt.name, format=fmt.name, width=fmt.width, height=fmt.height,
-                brand=brief.brand.name, logo=str(brief.brand.logo) if brief.brand.logo else None)
+                brand=brief.brand.name, logo=str(brief.brand.logo) if brief.brand.logo else None,
+                background_image={"file": str(bg.file), "fit": bg.fit or "cover",
+                                  "focus": list(bg.focus)} if bg else None,
+                output=output_of(brief, fmt).model_dump())
+    for region in data.get("regions") or []:  # only the brief names image files
+        if isinstance(region, dict):
+            region.pop("image", None)
     data.setdefault("language", brief.language)
     try:
         spec = VisualSpec.model_validate(data)
@@ -215,6 +222,19 @@ def check_reply(reply: str, brief: Brief, fmt: Format, entries: list[CopyEntry])
         if problems:
             raise _Rejected(problems, copy=True)
         spec = _apply_brief_policy(spec, brief, entries)
+    products = brief.images.products
+    if products:
+        picture_regions = [r for r in spec.regions if r.role == "image"]
+        if len(picture_regions) < len(products):
+            raise _Rejected([f"the brief brings {len(products)} product image(s): plan "
+                             f"{len(products)} regions with role image (you planned "
+                             f"{len(picture_regions)})"])
+        placed = {r.id: p for r, p in zip(picture_regions, products)}
+        spec = spec.model_copy(update={"regions": [
+            r.model_copy(update={"image": ImageRef(file=str(placed[r.id].file),
+                                                   fit=placed[r.id].fit or "contain",
+                                                   focus=placed[r.id].focus)})
+            if r.id in placed else r for r in spec.regions]})
     overlaps = _overlaps(spec)
     if overlaps:
         raise _Rejected(overlaps)

@@ -13,13 +13,15 @@ from agents.brief import Brief, Format
 from agents.errors import PlannerError
 from agents.fitting import fit_spec
 from agents.layouts import Item, place
-from agents.planner.base import (CopyEntry, copy_entries, language_of, render_policy,
-                                 strictness, strip_quotes)
+from agents.planner.base import (CopyEntry, copy_entries, language_of, output_of,
+                                 render_policy, strictness, strip_quotes)
 from agents.settings import Settings
-from agents.spec import Box, Region, Typography, VisualSpec
+from agents.spec import Box, ImageRef, Region, Typography, VisualSpec
 from generation.backgrounds import read_style
-from generation.palette import (BLACK, RGB, WHITE, contrast, mix, palette_from_words, parse_hex,
-                                roles, to_hex)
+from generation.errors import ImageAssetError
+from generation.images import image_palette
+from generation.palette import (BLACK, RGB, WHITE, complete_palette, contrast, mix,
+                                palette_from_words, parse_hex, roles, to_hex)
 
 FALLBACK_PALETTE = ["#1d3557", "#457b9d", "#f1faee", "#e63946"]
 """Used when the brief names no brand colours."""
@@ -42,10 +44,39 @@ def background_of(brief: Brief, entries: list[CopyEntry]) -> str:
 
 def palette_of(brief: Brief, background: str) -> list[str]:
     """The brand colours; without them, the colours the brief's words name ("warm browns",
-    "deep red night sky"), completed to a usable palette; else :data:`FALLBACK_PALETTE`."""
+    "deep red night sky"), completed to a usable palette; else the dominant colours of the
+    brief's own pictures (background, products, logo); else :data:`FALLBACK_PALETTE`."""
     if brief.brand.colors:
         return list(brief.brand.colors)
-    return palette_from_words(f"{background} {brief.style}") or list(FALLBACK_PALETTE)
+    words = palette_from_words(f"{background} {brief.style}")
+    if words:
+        return words
+    pictures = ([brief.images.background.file] if brief.images.background else []) + [
+        p.file for p in brief.images.products] + ([brief.brand.logo] if brief.brand.logo
+                                                   else [])
+    for picture in pictures:
+        try:
+            found = image_palette(picture)
+        except ImageAssetError:  # the brief loader reports a bad file; colours are optional
+            continue
+        if found:
+            return complete_palette([parse_hex(c) for c in found])
+    return list(FALLBACK_PALETTE)
+
+
+def product_boxes(area: tuple[float, float, float, float], n: int, width: int, height: int
+                  ) -> list[tuple[float, float, float, float]]:
+    """``area`` cut into ``n`` equal boxes along its longer side, with a small gap."""
+    x, y, w, h = area
+    if n <= 1:
+        return [area]
+    horizontal = w * width >= h * height
+    gap = 0.02 * (w if horizontal else h)
+    if horizontal:
+        bw = (w - gap * (n - 1)) / n
+        return [(round(x + i * (bw + gap), 4), y, round(bw, 4), h) for i in range(n)]
+    bh = (h - gap * (n - 1)) / n
+    return [(x, round(y + i * (bh + gap), 4), w, round(bh, 4)) for i in range(n)]
 
 
 def text_colours(palette: list[str], description: str) -> dict[str, str]:
@@ -104,16 +135,34 @@ class RulesPlanner:
                                       color=colours[e.role], align=placement.align[e.name],
                                       font=font),
                 strictness=strictness(e), render=render_policy(brief, e)))
-        if placement.image:
+        products = brief.images.products
+        if products and not placement.image:
+            raise PlannerError(
+                f"{fmt.name}: the copy leaves no room for the brief's product images; "
+                f"shorten the copy or leave this format out")
+        if placement.image and products:
+            boxes = product_boxes(placement.image, len(products), fmt.width, fmt.height)
+            for i, (product, (x, y, w, h)) in enumerate(zip(products, boxes)):
+                regions.append(Region(
+                    id=f"product-{i + 1}" if f"product-{i + 1}" not in placement.boxes
+                    else f"product-image-{i + 1}", role="image",
+                    box=Box(x=x, y=y, w=w, h=h), description="the product photo",
+                    image=ImageRef(file=str(product.file), fit=product.fit or "contain",
+                                   focus=product.focus)))
+        elif placement.image:
             x, y, w, h = placement.image
             image_id = "image" if "image" not in placement.boxes else "image-visual"
             regions.append(Region(id=image_id, role="image", box=Box(x=x, y=y, w=w, h=h),
                                   description=_image_description(brief, background)))
+        bg = brief.images.background
         spec = VisualSpec(
             asset_id=fmt.name, format=fmt.name, width=fmt.width, height=fmt.height,
             language=brief.language, background=background, style=brief.style,
             palette=palette, brand=brief.brand.name,
-            logo=str(brief.brand.logo) if brief.brand.logo else None, regions=regions)
+            logo=str(brief.brand.logo) if brief.brand.logo else None,
+            background_image=ImageRef(file=str(bg.file), fit=bg.fit or "cover",
+                                      focus=bg.focus) if bg else None,
+            output=output_of(brief, fmt), regions=regions)
         return fit_spec(spec)
 
 

@@ -22,6 +22,7 @@ Pages are Jinja2 with autoescape; the routes read the run index and call the lib
 from __future__ import annotations
 
 import io
+import logging
 import mimetypes
 import time
 import zipfile
@@ -48,6 +49,7 @@ from agents.web.security import (HEADERS, LOGIN_COOKIE, SESSION_COOKIE, SESSION_
                                  current_user, is_tls, new_token, require, same, token_hash)
 
 HERE = Path(__file__).parent
+log = logging.getLogger("signwriter.web")
 IMAGE_TYPES = {".png", ".jpg", ".jpeg", ".webp"}
 SORTS = ("oldest", "newest", "score", "run")
 
@@ -253,7 +255,11 @@ def create_app(settings: Settings) -> FastAPI:
         return RedirectResponse(target, status_code=303, background=background)
 
     def _apply(claim: api.Claim) -> None:
-        api.apply_review(claim, app.state.settings)
+        try:
+            api.apply_review(claim, app.state.settings)
+        except Exception:  # noqa: BLE001 - stored, not lost: `signwriter resume` finishes it
+            log.exception("applying %s/%s's decision failed; `signwriter resume %s` finishes "
+                          "it", claim.run_id, claim.asset_id, claim.run_id)
 
     def _decision_error(request: Request, run_id: str, asset_id: str, status: int,
                         message: str) -> Response:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from agents.brief import Brief, load_brief, parse_brief, quoted_strings, role_for
 from agents.errors import BriefError
@@ -85,7 +86,7 @@ def test_yaml_syntax_error_names_the_file(tmp_path: Path) -> None:
 
 
 def test_json_brief_and_relative_logo(tmp_path: Path) -> None:
-    (tmp_path / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    Image.new("RGBA", (40, 20), (200, 30, 30, 255)).save(tmp_path / "logo.png")
     f = tmp_path / "b.json"
     f.write_text(json.dumps({"brand": {"name": "Acme", "logo": "logo.png"},
                              "copy": {"headline": "Hi"}}))

@@ -48,6 +48,7 @@ def _ledger_done(run_dir: Path, asset: str, n: int) -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # several processes, OCR included, on a busy 2-core host
 def test_review_flow_through_the_cli(tmp_path: Path, env: dict[str, str]) -> None:
     brief = tmp_path / "brief.yaml"
     brief.write_text(BRIEF)

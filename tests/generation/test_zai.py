@@ -271,3 +271,26 @@ def test_edit_is_unsupported(tmp_path: Any) -> None:
     with pytest.raises(Unsupported):
         ZaiBackend(api_key=KEY).edit(EditRequest(prompt="x", image_path=str(tmp_path / "a.png"),
                                                  width=1024, height=1024))
+
+
+def test_one_http_client_per_backend_on_an_injected_transport() -> None:
+    """Every call of one backend goes through its own client, on the transport given."""
+    import httpx
+
+    from tests.servers.provider_server import png_bytes
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(f"{request.method} {request.url.path}")
+        if request.url.path.endswith("/images/generations"):
+            return httpx.Response(200, json={"data": [{"url": "https://cdn.test/a.png"}]})
+        return httpx.Response(200, content=png_bytes(1280, 1024))
+
+    backend = ZaiBackend(api_key=KEY, mode="sync", transport=httpx.MockTransport(handler))
+    client = backend._client
+    for _ in range(2):
+        assert_png(backend.generate(req()).data, (1280, 1024))
+    assert backend._client is client
+    assert seen == ["POST /api/paas/v4/images/generations", "GET /a.png"] * 2
+    backend.close()
+    assert client.is_closed

@@ -318,3 +318,23 @@ async def test_an_open_redirect_is_not_possible(web_settings: Settings) -> None:
         r = await c.post("/login", data={"username": "vera", "password": PASSWORD,
                                          "csrf_token": token, "next": "//evil.example/"})
         assert r.status_code == 303 and r.headers["location"] == "/"
+
+
+async def test_a_stored_decision_whose_process_died_is_finished(web_settings: Settings,
+                                                                run_id: str) -> None:
+    """Claimed (stored) but never applied, as when the server is killed in between:
+    finish_decisions (run by `signwriter serve` as it starts) applies it, once."""
+    from agents import api
+    api.claim_review(run_id, "poster-portrait", "reject", web_settings, reviewer="rex",
+                     via="web", note="killed before applying")
+    index = Index.for_settings(web_settings)
+    assert index.asset(run_id, "poster-portrait")["status"] == "needs_review"
+    async with client(web_settings) as c:
+        await login(c, "rex")
+        page = await c.get(f"/reviews/{run_id}/poster-portrait")
+        assert "applying it" in page.text and 'id="decide"' not in page.text
+    assert api.finish_decisions(web_settings, older_than_s=60) == []  # too recent: maybe live
+    assert api.finish_decisions(web_settings) == [f"{run_id}/poster-portrait"]
+    assert index.asset(run_id, "poster-portrait")["status"] == "rejected"
+    assert api.finish_decisions(web_settings) == []  # once
+    assert [d["outcome"] for d in index.decisions(run_id, "poster-portrait")] == ["rejected"]
