@@ -373,6 +373,7 @@ def batch(
     max_cost: Annotated[Optional[float], typer.Option(min=0.0, help="Budget in USD for the whole batch; never exceeded.", show_default=_default("max_cost"))] = None,
     max_attempts_total: Annotated[Optional[int], typer.Option(min=1, help="Most generation attempts for the whole batch.", show_default="no cap")] = None,
     concurrency: Annotated[Optional[int], typer.Option(min=1, max=64, help="Generations in flight at once.", show_default=_default("concurrency"))] = None,
+    review: Annotated[Optional[ReviewPolicyChoice], typer.Option(help="Who sees an asset before it is final: failures, always, never.", show_default="each brief's `review:`, else failures")] = None,
     seed: Annotated[int, typer.Option(help="Base seed (part of each asset's idempotency key).")] = 0,
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder.", show_default=_default("runs_dir"))] = None,
     report: Annotated[Optional[Path], typer.Option(help="Folder for report.html and report.json.", show_default="RUNS/_batches/BATCH_ID")] = None,
@@ -391,7 +392,7 @@ def batch(
         _fail("give brief files/folders, or --brief BASE.yaml --csv ROWS.csv (not both)")
     s = _settings(backend=backend, planner=planner, max_attempts=max_attempts,
                   simulate_errors=simulate_errors, max_cost=max_cost, concurrency=concurrency,
-                  runs_dir=out_dir)
+                  runs_dir=out_dir, review_policy=review.value if review else None)
     if csv_file is not None and brief is not None:
         items, bad = collect_csv(brief, csv_file, s, seed=seed)
     else:

@@ -12,6 +12,7 @@
         # briefs: [briefs/, extra.yaml] # … or brief files and folders
         backend: typeset                # and max_attempts, max_cost, max_attempts_total,
         max_cost: 5.0                   # concurrency, simulate_errors, seed
+        review: always                  # review policy: failures (default) | always | never
         grace: 3600                     # seconds a missed tick may still run late
         destination: {folder: out/weekly}   # or {s3: "s3://bucket/prefix", endpoint_url: …}
         webhook: {url: "https://…", secret: "whsec_…"}   # else SIGNWRITER_WEBHOOK_URL/SECRET
@@ -45,7 +46,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -100,6 +101,8 @@ class Job(BaseModel):
     max_attempts_total: int | None = Field(None, ge=1)
     concurrency: int | None = Field(None, ge=1, le=64)
     simulate_errors: float | None = Field(None, ge=0, le=1)
+    review: Literal["failures", "always", "never"] | None = Field(
+        None, description="Review policy: failures (default), always, never.")
     seed: int = 0
     grace: float = Field(3600.0, ge=0, description="Seconds a missed tick may run late.")
     destination: Destination | None = None
@@ -185,6 +188,8 @@ def load_jobs(path: Path) -> list[Job]:
 def job_settings(job: Job, settings: Settings) -> Settings:
     update = {k: getattr(job, k) for k in ("backend", "max_attempts", "max_cost", "concurrency",
                                            "simulate_errors") if getattr(job, k) is not None}
+    if job.review is not None:
+        update["review_policy"] = job.review
     return settings.model_copy(update=update)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.automation.schedule import Job, Scheduler, history, load_jobs
+from agents.automation.schedule import Job, Scheduler, history, job_settings, load_jobs
 from agents.errors import ScheduleError
 from agents.settings import Settings
 
@@ -179,9 +179,11 @@ def test_jobs_file_errors_name_the_job_and_field(tmp_path: Path) -> None:
     with pytest.raises(ScheduleError, match="'csv' and 'brief' go together"):
         load_jobs(f)
     f.write_text("jobs:\n  weekly:\n    cron: '0 9 * * MON'\n    brief: b.yaml\n    csv: r.csv\n"
-                 "    destination: {folder: out}\n")
+                 "    destination: {folder: out}\n    review: always\n    backend: typeset\n")
     (job,) = load_jobs(f)
     assert job.csv == tmp_path / "r.csv" and job.destination.folder == tmp_path / "out"
+    s = job_settings(job, Settings(runs_dir=tmp_path, _env_file=None))
+    assert s.review_policy == "always" and s.backend == "typeset"
     proc = subprocess.run([sys.executable, "-m", "agents.cli", "schedule", "list",
                            str(tmp_path / "nope.yaml")], capture_output=True, text=True)
     assert proc.returncode == 2 and "no such jobs file" in proc.stderr
