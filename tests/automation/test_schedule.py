@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from datetime import datetime, timedelta, timezone
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ import pytest
 from agents.automation.schedule import Job, Scheduler, history, job_settings, load_jobs
 from agents.errors import ScheduleError
 from agents.settings import Settings
+from tests.databases import database_url
 
 UTC = timezone.utc
 
@@ -48,12 +50,20 @@ class Killed(BaseException):
     """Stands for the process dying in the middle of a tick."""
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    """The run index on SQLite, and on the real PostgreSQL at 127.0.0.1 (a fresh schema)."""
+    with database_url(request.param, tmp_path) as url:
+        yield Settings(runs_dir=tmp_path / "runs", database_url=url, _env_file=None)
+
+
 def _job(**kw) -> Job:
     return Job(**{"name": "every-minute", "cron": "* * * * *", "briefs": [Path("x.yaml")],
                   **kw})
 
 
-def test_every_minute_each_tick_fires_once_across_restarts(settings: Settings) -> None:
+def test_every_minute_each_tick_fires_once_across_restarts(db_settings: Settings) -> None:
+    settings = db_settings
     clock = Clock(datetime(2026, 12, 1, 10, 0, 30, tzinfo=UTC))
     runner = Recorder()
     job = _job()
@@ -81,7 +91,9 @@ def test_every_minute_each_tick_fires_once_across_restarts(settings: Settings) -
     assert {r["status"] for r in rows} == {"done"}
 
 
-def test_a_tick_cut_short_is_continued_once_by_the_next_scheduler(settings: Settings) -> None:
+def test_a_tick_cut_short_is_continued_once_by_the_next_scheduler(db_settings: Settings
+                                                                   ) -> None:
+    settings = db_settings
     clock = Clock(datetime(2026, 12, 1, 10, 0, 5, tzinfo=UTC))
     dead: set[str] = set()
     calls: list[str] = []

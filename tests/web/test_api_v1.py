@@ -166,8 +166,11 @@ def test_tokens_create_prints_only_the_token_and_stores_its_hash(tmp_path: Path)
     assert proc.returncode == 0, proc.stderr
     token = proc.stdout.strip()
     assert re.fullmatch(r"sw_[A-Za-z0-9_-]{40,}", token) and proc.stdout == token + "\n"
-    db = (tmp_path / "runs" / "automation.sqlite").read_bytes()
-    assert token.encode() not in db
+    files = list((tmp_path / "runs").glob("index.sqlite*"))  # the index, its WAL
+    assert files and all(token.encode() not in f.read_bytes() for f in files)
+    import hashlib
+    assert any(hashlib.sha256(token.encode()).hexdigest().encode() in f.read_bytes()
+               for f in files)
     dup = subprocess.run([sys.executable, "-m", "agents.cli", "tokens", "create", "ci",
                           "--out", str(tmp_path / "runs")], capture_output=True, text=True)
     assert dup.returncode == 2 and dup.stdout == "" and "exists" in dup.stderr
