@@ -577,6 +577,8 @@ def qa(
     overlay: Annotated[Optional[Path], typer.Option(help="Write an overlay PNG here.")] = None,
     no_extra: Annotated[bool, typer.Option("--no-extra", help="With --expect: also fail when the image has any other text (a spec always does).")] = False,
     lang: Annotated[Optional[str], typer.Option("--lang", help="Language of the --expect strings (en, zh, zh-Hant, ja, ko, …); one no installed OCR judge reads is refused.")] = None,
+    ignore_case: Annotated[bool, typer.Option("--ignore-case", help="Do not judge letter case (overrides a spec's case: exact); the report says so.")] = False,
+    ignore_punctuation: Annotated[bool, typer.Option("--ignore-punctuation", help="Do not judge punctuation (a decimal point between digits still counts); the report says so.")] = False,
 ) -> None:
     """Check any image's text: against a spec, or for --expect strings. Exit 0 pass, 1 fail, 2 bad input."""
     from qa.check import check_image
@@ -621,6 +623,11 @@ def qa(
     else:
         expected = [ExpectedText(id=f"expect{i + 1}", text=t, language=lang or "en")
                     for i, t in enumerate(expect or [])]
+    if ignore_case or ignore_punctuation:
+        lenient = {"case": False} if ignore_case else {}
+        lenient |= {"punctuation": False} if ignore_punctuation else {}
+        expected = [e.model_copy(update={"strictness": e.strictness.model_copy(update=lenient)})
+                    for e in expected]
     try:
         from agents.api import ocr_recheck_reader, ocr_reader
         settings = _settings()
@@ -638,13 +645,16 @@ def qa(
     else:
         t = Table(title=f"{escape(str(image))} — {'[green]PASS' if report.passed else '[red]FAIL'}[/]",
                   title_justify="left")
-        for col in ("region", "finding", "expected", "read"):
+        for col in ("region", "finding", "expected", "read", "note"):
             t.add_column(col)
         for f in report.regions + report.unexpected:
             style = "green" if f.kind == "ok" else "red"
             t.add_row(escape(f.region_id or "—"), f"[{style}]{f.kind}[/]",
-                      escape(one_line(f.expected or "", 300)), escape(one_line(f.read or "", 300)))
+                      escape(one_line(f.expected or "", 300)), escape(one_line(f.read or "", 300)),
+                      escape(one_line(f.note, 300)))
         out.print(t)
+        for line in report.not_judged:
+            out.print(f"not judged: {escape(line)}")
         out.print(f"word accuracy {report.word_accuracy:.3f}  NED {report.ned:.3f}  "
                   f"{report.elapsed_s:.2f}s")
     raise typer.Exit(0 if report.passed else 1)
@@ -989,6 +999,7 @@ def bench_qa(
     recheck_runtime: Annotated[Optional[Runtime], typer.Option(help="What judges again an image the first read did not pass (default: SIGNWRITER_OCR_RECHECK_RUNTIME).")] = None,
     ignore_case: Annotated[bool, typer.Option("--ignore-case", help="With --folder: letter case is not judged.")] = False,
     ignore_punctuation: Annotated[bool, typer.Option("--ignore-punctuation", help="With --folder: punctuation is not judged.")] = False,
+    set_name: Annotated[str, typer.Option("--set", help="Generated set: synthetic | hard (unseen faces and backgrounds, drift, rotation) | lookalike (one look-alike character per wrong poster).")] = "synthetic",
 ) -> None:
     """QA catch rate and false rejects with 95 % intervals, time per image, peak memory.
     With --folder and --out, the per-image results are also written to OUT/results.json."""
@@ -1018,9 +1029,39 @@ def bench_qa(
                 (out_dir / "results.json").write_text(r.model_dump_json(indent=2),
                                                       encoding="utf-8")
         else:
-            r = run_qa_bench(n, seed, out_dir or Path("runs") / f"bench-qa-{seed}-{n}",
-                             workers=workers, runtime=runtime, recheck=recheck, progress=progress)
+            default = Path("runs") / (f"bench-qa-{seed}-{n}" if set_name == "synthetic"
+                                      else f"bench-qa-{set_name}-{seed}-{n}")
+            r = run_qa_bench(n, seed, out_dir or default, workers=workers, runtime=runtime,
+                             recheck=recheck, progress=progress, set_name=set_name)
     print(format_result(r))
+
+
+@bench_app.command("examples")
+@_guard
+def bench_examples(
+    briefs: Annotated[Optional[list[Path]], typer.Argument(help="Briefs (default: examples/briefs/*.yaml).")] = None,
+    seeds: Annotated[str, typer.Option(help="Seeds of the runs with every attempt injected, e.g. 11-15 or 11,12.")] = "11-15",
+    max_attempts: Annotated[int, typer.Option(min=1, max=20, help="Attempts per asset.")] = 3,
+    out_dir: Annotated[Path, typer.Option("--out", help="Where the runs go.")] = Path("runs") / "bench-examples",
+    json_out: Annotated[bool, typer.Option("--json", help="Print every asset's outcome as JSON.")] = False,
+) -> None:
+    """Every example brief on typeset: accepted with no error injected? Any injected error accepted (--simulate-errors 1.0, per seed)?"""
+    from agents.benchmarks.examples import format_examples, run_examples
+    paths = briefs or sorted(Path("examples/briefs").glob("*.yaml"))
+    if not paths:
+        _fail("no briefs given and none in examples/briefs/")
+    try:
+        if "-" in seeds:
+            lo, hi = (int(x) for x in seeds.split("-", 1))
+            seed_list = list(range(lo, hi + 1))
+        else:
+            seed_list = [int(x) for x in seeds.split(",") if x.strip()]
+    except ValueError:
+        _fail(f"--seeds {seeds!r}: give a range such as 11-15 or a list such as 11,12")
+    r = run_examples(paths, seed_list, out_dir, max_attempts=max_attempts)
+    print(r.model_dump_json(indent=2) if json_out else format_examples(r))
+    raise typer.Exit(0 if not r.injected_accepted_with_error and not r.clean_not_accepted
+                     and not r.runs_failed else 1)
 
 
 @app.command()
