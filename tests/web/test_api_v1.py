@@ -82,10 +82,12 @@ def test_a_job_from_a_brief_runs_and_reports(api_settings: Settings) -> None:
         img = c.get(asset["image_url"], headers=_auth(token))
         assert img.status_code == 200 and img.content[:8] == b"\x89PNG\r\n\x1a\n"
         # a different key: a new job, but the same asset is not generated again
+        (ledger,) = Path(api_settings.runs_dir).glob("*/ledger.jsonl")
+        before = ledger.read_text()
         other = c.post("/v1/jobs", json={"brief": BRIEF}, headers=_auth(token)).json()["id"]
         assert other != job_id
-        ledgers = list(Path(api_settings.runs_dir).glob("*/ledger.jsonl"))
-        assert len(ledgers) == 1 and len(ledgers[0].read_text().splitlines()) == 1
+        assert list(Path(api_settings.runs_dir).glob("*/ledger.jsonl")) == [ledger]
+        assert ledger.read_text() == before
         assert c.get(f"/v1/jobs/{other}", headers=_auth(token)).json()["status"] == "completed"
 
 
