@@ -502,13 +502,23 @@ def verify(arr: np.ndarray, box: tuple[int, int, int, int], text: str, engine,
     for k, g in enumerate(glyphs):
         lines.setdefault(g.line, []).append(k)
     where: dict[int, int] = {}
+    aligned = []
     for ks in lines.values():
         b = "".join(_fold(glyphs[k].char)[:1] or glyphs[k].char for k in ks)
-        for op in Levenshtein.opcodes(a, b):
-            if op.tag in ("equal", "replace") and \
-                    op.src_end - op.src_start == op.dest_end - op.dest_start:
-                for j in range(op.src_end - op.src_start):
-                    where.setdefault(want[op.src_start + j][0], ks[op.dest_start + j])
+        ops = Levenshtein.opcodes(a, b)
+        aligned.append((sum(o.src_end - o.src_start for o in ops if o.tag == "equal"), ks, ops))
+    # the lines that share most with the expected text first (the crop may hold a
+    # neighbour's line too); a character maps to an equal one, or to one of its look-alikes
+    for _, ks, ops in sorted(aligned, key=lambda t: -t[0]):
+        for op in ops:
+            if op.tag not in ("equal", "replace") or \
+                    op.src_end - op.src_start != op.dest_end - op.dest_start:
+                continue
+            for j in range(op.src_end - op.src_start):
+                i, ch = want[op.src_start + j]
+                k = ks[op.dest_start + j]
+                if op.tag == "equal" or glyphs[k].char in lookalikes_of(ch):
+                    where.setdefault(i, k)
 
     clear = CLEAR_MARGIN if lh >= SMALL_LINE_PX else CLEAR_MARGIN_SMALL
     # rapidocr cannot read Hangul: in a Korean line the characters around a digit are not

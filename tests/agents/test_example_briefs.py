@@ -14,16 +14,10 @@ from agents.settings import Settings
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "briefs"
 
 
-LOOKALIKE_FALSE_REJECT = pytest.mark.xfail(strict=True, reason=(
-    "qa.lookalike rejects the banner's price '€14.90 / 250 g' although the "
-    "line reads exactly: 'glyph not located on a per-character read' for each digit; "
-    "reported to qa-core, passes before that change"))
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("brief", [
-    pytest.param("roastery-assets", marks=LOOKALIKE_FALSE_REJECT), "autumn-sweets-ja",
+    "roastery-assets", "autumn-sweets-ja",
     "beauty-popup-zh-hant", "winter-sale-ko"])
 def test_example_brief_passes_qa_on_typeset(tmp_path: Path, brief: str) -> None:
     settings = Settings(_env_file=None, runs_dir=tmp_path / "runs", max_attempts=3)
