@@ -91,6 +91,9 @@ class CopyItem(BaseModel):
     role: Literal["headline", "subheadline", "body", "cta", "price", "legal", "label"] | None = None
     render: Literal["model", "overlay"] | None = None
     strictness: Strictness | None = None
+    case: Literal["exact", "any"] | None = Field(
+        None, description="Letter case: exact (an error when it differs) or any (set in "
+        "capitals or any case, passes with a note). Default: the role's case_policy, else any.")
 
     @field_validator("text")
     @classmethod
@@ -245,6 +248,9 @@ class Brief(BaseModel):
         "never.")
     render_policy: dict[str, Literal["model", "overlay"]] = Field(
         default_factory=dict, description="Per-role render policy, e.g. {legal: overlay}.")
+    case_policy: dict[str, Literal["exact", "any"]] = Field(
+        default_factory=dict, description="Per-role letter case, e.g. {headline: any, "
+        "legal: exact}; an item's own 'case' wins; unset roles: any.")
     images: Images = Field(default_factory=Images, description="The brief's own pictures.")
     output: OutputFile = Field(default_factory=OutputFile, description="File type and quality "
                                "of every format's final image (a format may override it).")

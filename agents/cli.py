@@ -44,6 +44,8 @@ review_app = typer.Typer(no_args_is_help=True, help="The human review queue.")
 app.add_typer(review_app, name="review")
 schedule_app = typer.Typer(no_args_is_help=True, help="Cron-scheduled jobs (jobs.yaml).")
 app.add_typer(schedule_app, name="schedule")
+tokens_app = typer.Typer(no_args_is_help=True, help="Tokens for the /v1 HTTP API.")
+app.add_typer(tokens_app, name="tokens")
 users_app = typer.Typer(no_args_is_help=True, help="Accounts of the review web app.")
 app.add_typer(users_app, name="users")
 index_app = typer.Typer(no_args_is_help=True, help="The run index (what the CLI and web app query).")
@@ -397,6 +399,7 @@ def batch(
     max_cost: Annotated[Optional[float], typer.Option(min=0.0, help="Budget in USD for the whole batch; never exceeded.", show_default=_default("max_cost"))] = None,
     max_attempts_total: Annotated[Optional[int], typer.Option(min=1, help="Most generation attempts for the whole batch.", show_default="no cap")] = None,
     concurrency: Annotated[Optional[int], typer.Option(min=1, max=64, help="Generations in flight at once.", show_default=_default("concurrency"))] = None,
+    review: Annotated[Optional[ReviewPolicyChoice], typer.Option(help="Who sees an asset before it is final: failures, always, never.", show_default="each brief's `review:`, else failures")] = None,
     seed: Annotated[int, typer.Option(help="Base seed (part of each asset's idempotency key).")] = 0,
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder.", show_default=_default("runs_dir"))] = None,
     report: Annotated[Optional[Path], typer.Option(help="Folder for report.html and report.json.", show_default="RUNS/_batches/BATCH_ID")] = None,
@@ -415,7 +418,7 @@ def batch(
         _fail("give brief files/folders, or --brief BASE.yaml --csv ROWS.csv (not both)")
     s = _settings(backend=backend, planner=planner, max_attempts=max_attempts,
                   simulate_errors=simulate_errors, max_cost=max_cost, concurrency=concurrency,
-                  runs_dir=out_dir)
+                  runs_dir=out_dir, review_policy=review.value if review else None)
     if csv_file is not None and brief is not None:
         items, bad = collect_csv(brief, csv_file, s, seed=seed)
     else:
@@ -482,6 +485,51 @@ class _batch_progress:
               + (f", ${r.cost_usd:.4f}" if r.cost_usd else "") + ")"
               + (f": {one_line(r.reason, 200)}" if r.reason and r.outcome != "accepted" else ""),
               flush=True)
+
+
+class TokenRole(str, Enum):
+    """What a /v1 token may do."""
+
+    viewer = "viewer"
+    creator = "creator"
+    reviewer = "reviewer"
+    admin = "admin"
+
+
+@tokens_app.command("create")
+@_guard
+def tokens_create(
+    name: Annotated[str, typer.Argument(help="Who or what uses it (unique).")],
+    role: Annotated[TokenRole, typer.Option(help="viewer reads; creator also posts jobs; reviewer also decides; admin all.")] = TokenRole.viewer,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder.", show_default=_default("runs_dir"))] = None,
+) -> None:
+    """Create an API token and print it (only it, on stdout) once; only its hash is kept."""
+    from agents.automation.jobs import create_token
+    token = create_token(name, role.value, _settings(runs_dir=out_dir))
+    print(token)
+    console.print(f"token {escape(name)} ({role.value}) created: store it now; it is not shown "
+                  "again. Send it as Authorization: Bearer …", highlight=False)
+
+
+@tokens_app.command("list")
+@_guard
+def tokens_list(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder.")] = None) -> None:
+    """API tokens (names, roles, when made or revoked; never the tokens)."""
+    from agents.automation.jobs import list_tokens
+    for t in list_tokens(_settings(runs_dir=out_dir)):
+        state = "revoked" if t["revoked_at"] else "active"
+        print(f"{t['name']}\t{t['role']}\t{state}\t"
+              f"{datetime.fromtimestamp(t['created_at']).astimezone().isoformat(timespec='seconds')}")
+
+
+@tokens_app.command("revoke")
+@_guard
+def tokens_revoke(name: str, out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder.")] = None) -> None:
+    """Revoke a token: it is refused from now on."""
+    from agents.automation.jobs import revoke_token
+    if not revoke_token(name, _settings(runs_dir=out_dir)):
+        _fail(f"no active token named {name!r}")
+    print(f"revoked {name}")
 
 
 @schedule_app.command("run")
@@ -555,6 +603,8 @@ def qa(
     overlay: Annotated[Optional[Path], typer.Option(help="Write an overlay PNG here.")] = None,
     no_extra: Annotated[bool, typer.Option("--no-extra", help="With --expect: also fail when the image has any other text (a spec always does).")] = False,
     lang: Annotated[Optional[str], typer.Option("--lang", help="Language of the --expect strings (en, zh, zh-Hant, ja, ko, …); one no installed OCR judge reads is refused.")] = None,
+    ignore_case: Annotated[bool, typer.Option("--ignore-case", help="Do not judge letter case (overrides a spec's case: exact); the report says so.")] = False,
+    ignore_punctuation: Annotated[bool, typer.Option("--ignore-punctuation", help="Do not judge punctuation (a decimal point between digits still counts); the report says so.")] = False,
 ) -> None:
     """Check any image's text: against a spec, or for --expect strings. Exit 0 pass, 1 fail, 2 bad input."""
     from qa.check import check_image
@@ -617,6 +667,11 @@ def qa(
                       f"{settings.brief_max_copy_chars} characters")
         expected = [ExpectedText(id=f"expect{i + 1}", text=t, language=lang or "en")
                     for i, t in enumerate(texts)]
+    if ignore_case or ignore_punctuation:
+        lenient = {"case": False} if ignore_case else {}
+        lenient |= {"punctuation": False} if ignore_punctuation else {}
+        expected = [e.model_copy(update={"strictness": e.strictness.model_copy(update=lenient)})
+                    for e in expected]
     try:
         from agents.api import ocr_recheck_reader, ocr_reader
         report = check_image(image, expected, reader=ocr_reader(settings),
@@ -633,13 +688,16 @@ def qa(
     else:
         t = Table(title=f"{escape(str(image))} — {'[green]PASS' if report.passed else '[red]FAIL'}[/]",
                   title_justify="left")
-        for col in ("region", "finding", "expected", "read"):
+        for col in ("region", "finding", "expected", "read", "note"):
             t.add_column(col)
         for f in report.regions + report.unexpected:
             style = "green" if f.kind == "ok" else "red"
             t.add_row(escape(f.region_id or "—"), f"[{style}]{f.kind}[/]",
-                      escape(one_line(f.expected or "", 300)), escape(one_line(f.read or "", 300)))
+                      escape(one_line(f.expected or "", 300)), escape(one_line(f.read or "", 300)),
+                      escape(one_line(f.note, 300)))
         out.print(t)
+        for line in report.not_judged:
+            out.print(f"not judged: {escape(line)}")
         out.print(f"word accuracy {report.word_accuracy:.3f}  NED {report.ned:.3f}  "
                   f"{report.elapsed_s:.2f}s")
     raise typer.Exit(0 if report.passed else 1)
@@ -991,6 +1049,7 @@ def bench_qa(
     recheck_runtime: Annotated[Optional[Runtime], typer.Option(help="What judges again an image the first read did not pass (default: SIGNWRITER_OCR_RECHECK_RUNTIME).")] = None,
     ignore_case: Annotated[bool, typer.Option("--ignore-case", help="With --folder: letter case is not judged.")] = False,
     ignore_punctuation: Annotated[bool, typer.Option("--ignore-punctuation", help="With --folder: punctuation is not judged.")] = False,
+    set_name: Annotated[str, typer.Option("--set", help="Generated set: synthetic | hard (unseen faces and backgrounds, drift, rotation) | lookalike (one look-alike character per wrong poster).")] = "synthetic",
 ) -> None:
     """QA catch rate and false rejects with 95 % intervals, time per image, peak memory.
     With --folder and --out, the per-image results are also written to OUT/results.json."""
@@ -1020,9 +1079,39 @@ def bench_qa(
                 (out_dir / "results.json").write_text(r.model_dump_json(indent=2),
                                                       encoding="utf-8")
         else:
-            r = run_qa_bench(n, seed, out_dir or Path("runs") / f"bench-qa-{seed}-{n}",
-                             workers=workers, runtime=runtime, recheck=recheck, progress=progress)
+            default = Path("runs") / (f"bench-qa-{seed}-{n}" if set_name == "synthetic"
+                                      else f"bench-qa-{set_name}-{seed}-{n}")
+            r = run_qa_bench(n, seed, out_dir or default, workers=workers, runtime=runtime,
+                             recheck=recheck, progress=progress, set_name=set_name)
     print(format_result(r))
+
+
+@bench_app.command("examples")
+@_guard
+def bench_examples(
+    briefs: Annotated[Optional[list[Path]], typer.Argument(help="Briefs (default: examples/briefs/*.yaml).")] = None,
+    seeds: Annotated[str, typer.Option(help="Seeds of the runs with every attempt injected, e.g. 11-15 or 11,12.")] = "11-15",
+    max_attempts: Annotated[int, typer.Option(min=1, max=20, help="Attempts per asset.")] = 3,
+    out_dir: Annotated[Path, typer.Option("--out", help="Where the runs go.")] = Path("runs") / "bench-examples",
+    json_out: Annotated[bool, typer.Option("--json", help="Print every asset's outcome as JSON.")] = False,
+) -> None:
+    """Every example brief on typeset: accepted with no error injected? Any injected error accepted (--simulate-errors 1.0, per seed)?"""
+    from agents.benchmarks.examples import format_examples, run_examples
+    paths = briefs or sorted(Path("examples/briefs").glob("*.yaml"))
+    if not paths:
+        _fail("no briefs given and none in examples/briefs/")
+    try:
+        if "-" in seeds:
+            lo, hi = (int(x) for x in seeds.split("-", 1))
+            seed_list = list(range(lo, hi + 1))
+        else:
+            seed_list = [int(x) for x in seeds.split(",") if x.strip()]
+    except ValueError:
+        _fail(f"--seeds {seeds!r}: give a range such as 11-15 or a list such as 11,12")
+    r = run_examples(paths, seed_list, out_dir, max_attempts=max_attempts)
+    print(r.model_dump_json(indent=2) if json_out else format_examples(r))
+    raise typer.Exit(0 if not r.injected_accepted_with_error and not r.clean_not_accepted
+                     and not r.runs_failed else 1)
 
 
 @app.command()

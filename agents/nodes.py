@@ -29,7 +29,7 @@ from agents.status import AssetStatus, Decision
 from agents.store import atomic_write, read_json, write_json
 from generation.base import EditRequest, GenerationRequest, estimate_cost
 from generation.errors import AuthError, BackendError, NeedsKey, QuotaExceeded
-from generation.compose import compose
+from generation.compose import compose_report
 from generation.output import SUFFIX as OUTPUT_SUFFIX
 from generation.output import encode as encode_output
 from qa.check import check_image, load_image
@@ -156,12 +156,13 @@ def generate(state: AssetState, runtime: Runtime[Context]) -> Command[Literal["c
         store.record_generation(done)
         ctx.budget.settle(price, result.cost_usd + result.possibly_charged_usd)
     image_rel, image_sha = done["image"], done["sha256"]
-    # the overlay policy: signwriter sets these texts itself onto the paid picture
-    composed = compose(store.abs(image_rel).read_bytes(), layout, ctx.backend.capabilities,
-                       attempt=attempt_id)
-    overlaid = composed[1] if composed else []
+    # the overlay policy: signwriter sets these texts itself onto the paid picture (and
+    # the brief's product photos and logo into the areas the prompt kept free)
+    composed = compose_report(store.abs(image_rel).read_bytes(), layout,
+                              ctx.backend.capabilities, attempt=attempt_id)
+    overlaid = composed.overlaid if composed else []
     if composed:
-        image_rel, image_sha = store.save_image(composed[0], "image/png")
+        image_rel, image_sha = store.save_image(composed.data, "image/png")
     attempt = {"n": n, "action": action, "why": nxt.get("why", ""), "image": image_rel,
                "sha256": image_sha, "generated_image": done["image"], "seed": done["seed"],
                "prompt": store.rel(adir / "prompt.txt"),
@@ -173,6 +174,8 @@ def generate(state: AssetState, runtime: Runtime[Context]) -> Command[Literal["c
         attempt["repaired"] = repaired
     if overlaid:
         attempt["overlaid"] = overlaid
+    if composed and composed.legibility:
+        attempt["legibility"] = composed.legibility
     write_json(adir / "attempt.json", attempt)
     ctx.emit("generated", aid, n, action=action, cost_usd=attempt["cost_usd"])
     return Command(goto="check", update={"current": attempt})

@@ -115,6 +115,8 @@ class Settings(BaseSettings):
                                     "(job.completed, asset.*); jobs may name their own.")
     webhook_secret: SecretStr | None = Field(None, description="Its signing secret, whsec_… "
                                              "(base64 after the prefix).")
+    api_rate_limit: int = Field(120, ge=1, le=100_000, description="Requests a minute each "
+                                "/v1 API token may make (then 429 with Retry-After).")
 
     # --- every image backend (each backend's own options: SIGNWRITER_<BACKEND>_<OPTION>) ---
     per_server_concurrency: int = Field(2, ge=1, description="Requests at once per server "

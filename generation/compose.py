@@ -16,6 +16,8 @@ checked against what was drawn there). A backend that follows the layout itself
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from generation.base import Capabilities, Layout
 from generation.images import composite
 from generation.typeset import overlay_text
@@ -29,12 +31,22 @@ def overlay_ids(layout: Layout, capabilities: Capabilities) -> list[str]:
     return [b.id for b in layout.texts if b.render == "overlay"]
 
 
-def compose(data: bytes, layout: Layout, capabilities: Capabilities, *,
-            attempt: str | None = None) -> tuple[bytes, list[str]] | None:
+@dataclass
+class Composed:
+    """A picture with signwriter's additions, and how each overlaid text reads."""
+
+    data: bytes
+    overlaid: list[str]
+    legibility: dict[str, dict[str, object]] = field(default_factory=dict)
+    """Per overlaid block: WCAG contrast, the required ratio, how busy the backdrop was and
+    the treatment used (none, shadow, panel): :class:`generation.legibility.Legibility`."""
+
+
+def compose_report(data: bytes, layout: Layout, capabilities: Capabilities, *,
+                   attempt: str | None = None) -> Composed | None:
     """``data`` (an encoded picture) with the brief's product photos and logo set into the
     areas the prompt kept free (:func:`generation.images.composite`) and the overlay
-    blocks set on it, as PNG bytes, and the overlay ids; ``None`` when there is nothing to
-    add."""
+    blocks set on it (PNG); ``None`` when there is nothing to add."""
     ids = overlay_ids(layout, capabilities)
     photos = bool(layout.images or layout.logo_path) and not capabilities.follows_layout
     if not ids and not photos:
@@ -42,5 +54,13 @@ def compose(data: bytes, layout: Layout, capabilities: Capabilities, *,
     if photos:
         data = composite(data, layout)
     if not ids:
-        return data, []
-    return overlay_text(data, layout, set(ids), attempt=attempt).data, ids
+        return Composed(data, [])
+    out = overlay_text(data, layout, set(ids), attempt=attempt)
+    return Composed(out.data, ids, {k: v.as_dict() for k, v in out.legibility.items()})
+
+
+def compose(data: bytes, layout: Layout, capabilities: Capabilities, *,
+            attempt: str | None = None) -> tuple[bytes, list[str]] | None:
+    """:func:`compose_report` as ``(png_bytes, overlay_ids)``."""
+    composed = compose_report(data, layout, capabilities, attempt=attempt)
+    return (composed.data, composed.overlaid) if composed else None

@@ -29,6 +29,7 @@ prices (a ``.``/``,`` between digits is kept) and all CJK text stay exact.
 
 from __future__ import annotations
 
+import re
 import statistics
 import time
 import unicodedata
@@ -39,10 +40,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from qa import align, metrics
+from qa import align, lookalike, metrics
 from qa.errors import BadImage, QAError
+from qa.glyphs import fold, identical_note, pictograph_note, pictographs, same_text
 from qa.image import load_image
-from qa.models import BoxTuple, ExpectedText, Finding, OCRLine, QAReport, Strictness
+from qa.models import BoxTuple, CharDiff, ExpectedText, Finding, OCRLine, QAReport, Strictness
 from qa.normalize import has_cjk, is_traditional, normalize, wants_simplified
 from qa.ocr import OCREngine, Reader, get_engine, resolve_recheck_runtime
 from qa.scripts import judges
@@ -69,7 +71,9 @@ sentence punctuation are not judged (see the module docstring). rapidocr's line 
 about 1.5–2.3× the type size (its detector pads each line), so this is type under about
 18–20 px: legal lines and footnotes; headlines, prices and calls to action are far above."""
 
-_SENTENCE_PUNCT = frozenset(".,;:!?")
+_SENTENCE_PUNCT = frozenset(".,;:!?*\"'")
+"""Marks not judged in small text: sentence punctuation, the footnote asterisk and quotes
+(at legal size ``*`` and ``"`` are a few pixels of ink each)."""
 
 VISION_MARGIN = 0.25
 """Margin around an illegible region's box for the vision crop, as a fraction of its height."""
@@ -84,6 +88,7 @@ class _Read:
     engine: str
     source: str  # "page", "crop", "crop-inverted"
     ids: set[int] = field(default_factory=set)
+    note: str = ""
 
     @property
     def confidence(self) -> float:
@@ -120,8 +125,10 @@ def check_image(image: str | Path, expected: list[ExpectedText], *, reader: Read
     h, w = arr.shape[:2]
     if reader is None and recheck is None:  # the default judge, as the pipeline runs it
         recheck = get_engine("rapidocr", runtime=resolve_recheck_runtime())
-    # the judge for the copy's scripts (Hangul: rapidocr's detector + tesseract kor)
-    engine, recheck = judges(reader or get_engine("rapidocr"), recheck, (e.text for e in expected))
+    # the judge for the copy's scripts (Hangul: rapidocr's detector + tesseract kor); in
+    # spec mode it detects the page at the resolution the smallest expected text allows
+    engine, recheck = judges(reader or get_engine("rapidocr"), recheck, expected,
+                             arr.shape[:2] if locate else None)
     judge_again = recheck if recheck is not None and recheck is not engine else None
     ctx = _Context(arr=arr, page=engine.read(arr), engine=engine, cascade=judge_again is None)
     findings, used, boxes_px = _judge(ctx, expected, locate)
@@ -147,8 +154,23 @@ def check_image(image: str | Path, expected: list[ExpectedText], *, reader: Read
         score=metrics.score(findings, unexpected),
         word_accuracy=metrics.word_accuracy(pairs), ned=metrics.ned(pairs),
         regions=findings, unexpected=unexpected, engine=ctx.engine.name,
-        elapsed_s=round(time.perf_counter() - t0, 3),
+        elapsed_s=round(time.perf_counter() - t0, 3), not_judged=not_judged(expected),
     )
+
+
+def not_judged(expected: list[ExpectedText]) -> list[str]:
+    """What a check of ``expected`` does not judge, region by region (for the report)."""
+    out = []
+    case = [e.id for e in expected if not e.strictness.case]
+    punct = [e.id for e in expected if not e.strictness.punctuation]
+    picto = [(e.id, pictographs(e.text)) for e in expected if pictographs(e.text)]
+    if case:
+        out.append("letter case (case: any): " + ", ".join(case))
+    if punct:
+        out.append("punctuation: " + ", ".join(punct))
+    if picto:
+        out.append("pictographs: " + ", ".join(f"{rid} {' '.join(p)}" for rid, p in picto))
+    return out
 
 
 def _judge(ctx: _Context, expected: list[ExpectedText], locate: bool
@@ -161,6 +183,11 @@ def _judge(ctx: _Context, expected: list[ExpectedText], locate: bool
     by_index: dict[int, Finding] = {}
     for i in order:
         exp = expected[i]
+        if not normalize(exp.text, exp.strictness):  # nothing an OCR can verify (✨✨)
+            by_index[i] = Finding(region_id=exp.id, kind="ok", expected=exp.text, box=exp.box,
+                                  engine=ctx.engine.name,
+                                  note=pictograph_note(exp.text) or "no text to verify")
+            continue
         if exp.box is not None and locate:
             pbox = _to_pixels(exp.box, w, h)
             boxes_px.append(pbox)
@@ -201,18 +228,29 @@ def _check_boxed(ctx: _Context, exp: ExpectedText, pbox: PixelBox) -> tuple[Find
     ids = {i for i, ln in enumerate(ctx.page) if align.inside(ln.box, pbox)}
     lines = [ctx.page[i] for i in ids]
     page_read = _Read(align.join(lines), lines, ctx.engine.name, "page", ids)
-    if normalize(page_read.text, exp.strictness) == want:
-        return _ok(ctx, exp, page_read), ids
+    if _same(page_read.text, exp):
+        return _verified(ctx, exp, page_read), ids
+
+    # the whole-image lines near the box (text drifts, a stray word shares the box): a run
+    # of them that reads exactly is the region, and whatever else is in the box stays
+    # unaccounted for (unexpected); no crop re-read can turn an exact line into a failure
+    near = _near(ctx, pbox)
+    found = (_search(ctx, exp, exclude=set(range(len(ctx.page))) - near, whole=True)
+             or _assemble(ctx, exp, near | ids, whole=True) if near | ids else None)
+    if found is not None:
+        return _verified(ctx, exp, found, found.note), found.ids
 
     reads = [page_read]
     line_h = statistics.median(ln.box[3] - ln.box[1] for ln in lines) if lines else None
     for read in _crop_reads(ctx, pbox, line_h) if ctx.cascade else ():
-        if normalize(read.text, exp.strictness) == want:
-            return _ok(ctx, exp, read), ids  # the crop read overrides the whole-image read
+        if _same(read.text, exp):
+            # the crop read overrides the whole-image read, for the lines it explains
+            return _verified(ctx, exp, read), _explained(ctx, ids, read, want, exp)
         reads.append(read)
     small = _small_text_match(exp, reads)
     if small is not None:
-        return _ok(ctx, exp, small, _small_note(small)), ids
+        return (_verified(ctx, exp, small, _small_note(small)),
+                ids if small.source == "page" else _explained(ctx, ids, small, want, exp))
 
     elsewhere = _search(ctx, exp, exclude=ids)
     best = _best(reads, want, exp.strictness)
@@ -226,6 +264,37 @@ def _check_boxed(ctx: _Context, exp: ExpectedText, pbox: PixelBox) -> tuple[Find
         return Finding(region_id=exp.id, kind="missing", expected=exp.text, box=exp.box,
                        engine=ctx.engine.name, note="no text read in the box"), ids
     return _wrong(ctx, exp, best), ids
+
+
+NEAR_MARGIN = 0.6
+"""A whole-image line is *near* a box when it overlaps the box grown by this fraction of
+the line's height on every side (text drifts a little from where it was asked for)."""
+
+
+def _near(ctx: _Context, pbox: PixelBox) -> set[int]:
+    out = set()
+    for i, ln in enumerate(ctx.page):
+        m = int(NEAR_MARGIN * (ln.box[3] - ln.box[1]))
+        grown = (pbox[0] - m, pbox[1] - m, pbox[2] + m, pbox[3] + m)
+        if align.inside(ln.box, grown, min_cover=0.5):
+            out.add(i)
+    return out
+
+
+def _explained(ctx: _Context, ids: set[int], read: _Read, want: str, exp: ExpectedText) -> set[int]:
+    """The whole-image lines of a box that a matching crop read accounts for: those whose
+    text is part of the expected text, or that mostly lie under a line of the crop read
+    (the same text, misread on the whole-image pass). Any other line in the box is text
+    the region did not ask for."""
+    out = set()
+    for i in ids:
+        ln = ctx.page[i]
+        key = normalize(ln.text, exp.strictness)
+        if key and key in want:
+            out.add(i)
+        elif any(align.inside(ln.box, r.box, min_cover=0.5) for r in read.lines):
+            out.add(i)
+    return out
 
 
 def _crop_reads(ctx: _Context, pbox: PixelBox, line_h: float | None) -> Iterator[_Read]:
@@ -245,26 +314,66 @@ def _crop_reads(ctx: _Context, pbox: PixelBox, line_h: float | None) -> Iterator
     scale = max(scale, 1.0)
     if scale > 1.01:
         crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
-    variants = [("crop", crop)]
+    variants: list[tuple[str, np.ndarray, float]] = [("crop", crop, scale)]
     gray = cv2.cvtColor(np.ascontiguousarray(crop), cv2.COLOR_RGB2GRAY)
     if float(np.median(gray)) < 128:
-        variants.append(("crop-inverted", 255 - crop))
-    for source, img in variants:
+        variants.append(("crop-inverted", 255 - crop, scale))
+    seen_h: list[float] = []
+    seen_conf: list[float] = []
+    seen_boxes: list[PixelBox] = []
+    for source, img, k in variants:
         lines = [
-            ln.model_copy(update={"box": (int(x0 + ln.box[0] / scale), int(y0 + ln.box[1] / scale),
-                                          int(x0 + ln.box[2] / scale), int(y0 + ln.box[3] / scale))})
+            ln.model_copy(update={"box": (int(x0 + ln.box[0] / k), int(y0 + ln.box[1] / k),
+                                          int(x0 + ln.box[2] / k), int(y0 + ln.box[3] / k))})
             for ln in ctx.engine.read(np.ascontiguousarray(img))
         ]
+        seen_h += [ln.box[3] - ln.box[1] for ln in lines]
+        seen_boxes += [ln.box for ln in lines]
+        seen_conf.append(align.mean_confidence(lines))
         yield _Read(align.join(lines), lines, ctx.engine.name, source)
+    # small or faint type (nothing read on the page, small lines, or only an unsure read):
+    # larger still, with local contrast evened out (CLAHE)
+    small = line_h is None or (seen_h and statistics.median(seen_h) < SMALL_TEXT_PX)
+    if not (small or max(seen_conf, default=0.0) < MIN_CONFIDENCE):
+        return
+    if seen_boxes:  # where the text was seen, with a margin
+        ux0, uy0 = min(b[0] for b in seen_boxes), min(b[1] for b in seen_boxes)
+        ux1, uy1 = max(b[2] for b in seen_boxes), max(b[3] for b in seen_boxes)
+        m = max(6, int(0.3 * statistics.median(seen_h)))
+        x0, y0 = max(0, ux0 - m), max(0, uy0 - m)
+        x1, y1 = min(w, ux1 + m), min(h, uy1 + m)
+    src = ctx.arr[y0:y1, x0:x1]
+    if src.size == 0:
+        return
+    big = min(MAX_UPSCALE, max(ENHANCED_MIN_UPSCALE, ENHANCED_UPSCALE * scale),
+              MAX_CROP_SIDE / max(src.shape[:2]))
+    if big < scale * 1.2:
+        return
+    g = cv2.cvtColor(np.ascontiguousarray(src), cv2.COLOR_RGB2GRAY)
+    g = cv2.resize(g, None, fx=big, fy=big, interpolation=cv2.INTER_CUBIC)
+    even = cv2.createCLAHE(clipLimit=3.0, tileGridSize=(8, 8)).apply(g)
+    lines = [
+        ln.model_copy(update={"box": (int(x0 + ln.box[0] / big), int(y0 + ln.box[1] / big),
+                                      int(x0 + ln.box[2] / big), int(y0 + ln.box[3] / big))})
+        for ln in ctx.engine.read(np.ascontiguousarray(np.stack([even] * 3, axis=-1)))
+    ]
+    yield _Read(align.join(lines), lines, ctx.engine.name, "crop-enhanced")
+
+
+ENHANCED_UPSCALE = 1.5
+ENHANCED_MIN_UPSCALE = 3.0
+"""The last crop variant, for small or faint text, is this much larger than the first (at
+least 3×) and contrast-evened: faint 13–16 px legal lines that read as garbage at 1–2×
+read right at 3×."""
 
 
 # --- regions without a box --------------------------------------------------------------
 
 
 def _check_unboxed(ctx: _Context, exp: ExpectedText) -> tuple[Finding, set[int]]:
-    found = _search(ctx, exp, exclude=set())
+    found = _search(ctx, exp, exclude=set()) or _assemble(ctx, exp, set(range(len(ctx.page))))
     if found is not None:
-        return _ok(ctx, exp, found), found.ids
+        return _verified(ctx, exp, found, found.note), found.ids
     want = normalize(exp.text, exp.strictness)
     windows = [r for block in _blocks(ctx.page, set()) for r in _windows(ctx, block)]
     best = _best(windows, want, exp.strictness)
@@ -276,26 +385,109 @@ def _check_unboxed(ctx: _Context, exp: ExpectedText) -> tuple[Finding, set[int]]
     for read in _crop_reads(ctx, box, statistics.median(l.box[3] - l.box[1] for l in best.lines)):
         if _matches(read.text, exp):
             read.ids = best.ids
-            return _ok(ctx, exp, read), best.ids
+            return _verified(ctx, exp, read), best.ids
         reads.append(read)
     small = _small_text_match(exp, reads)
     if small is not None:
-        return _ok(ctx, exp, small, _small_note(small)), best.ids
+        return _verified(ctx, exp, small, _small_note(small)), best.ids
     chosen = _best(reads, want, exp.strictness) or best
     return _wrong(ctx, exp, chosen), best.ids
 
 
-def _search(ctx: _Context, exp: ExpectedText, exclude: set[int]) -> _Read | None:
+def _search(ctx: _Context, exp: ExpectedText, exclude: set[int], *, whole: bool = False
+            ) -> _Read | None:
     """The smallest run of whole-image lines (within one text block) that contains
-    ``exp.text`` exactly after normalisation, or None."""
+    ``exp.text`` exactly after normalisation (``whole``: that is exactly it), or None."""
     found: list[_Read] = []
+    want = normalize(exp.text, exp.strictness)
     for block in _blocks(ctx.page, exclude):
         for read in _windows(ctx, block):
-            if _matches(read.text, exp):
+            if _same(read.text, exp) if whole else _matches(read.text, exp):
                 found.append(read)
     if not found:
         return None
     return min(found, key=lambda r: (len(r.lines), len(r.text)))
+
+
+def _same(text: str, exp: ExpectedText) -> bool:
+    """``text`` reads exactly ``exp.text``: equal keys, or keys equal position by position
+    but for identical glyphs (:func:`qa.glyphs.same_text`); a separator of the expected
+    text (`` - ``, `` | ``, a line break …) may have become a line break."""
+    s = exp.strictness
+    if normalize(text, s) == normalize(exp.text, s):
+        return True
+    cased = Strictness(case=True, punctuation=s.punctuation, whitespace=s.whitespace)
+    if same_text(normalize(exp.text, cased), normalize(text, cased), case=s.case):
+        return True
+    loose = _unseparated(exp.text)
+    if loose != exp.text:
+        return same_text(normalize(loose, cased), normalize(_unseparated(text), cased),
+                         case=s.case)
+    return False
+
+
+SEPARATORS = re.compile(r"\s+[-–—|/·•・]+\s+|\s*\n\s*")
+"""Separators between the parts of a piece of copy (`` - ``, `` | ``, `` / ``, `` · ``, a
+line break): on a poster they often become a line break or a new panel, so a read without
+them still matches — with a note."""
+
+
+def _unseparated(text: str) -> str:
+    return SEPARATORS.sub(" ", text)
+
+
+def _separator_note(exp: ExpectedText, read: str) -> str:
+    seps = sorted({m.group().strip() or "line break" for m in SEPARATORS.finditer(exp.text)})
+    if not seps:
+        return ""
+    s = Strictness(case=False, punctuation=True, whitespace=False)
+    if normalize(exp.text, s) in normalize(read, s):
+        return ""
+    return "separators " + ", ".join(repr(x) for x in seps) + " read as line breaks"
+
+
+def _assemble(ctx: _Context, exp: ExpectedText, candidates: set[int], *, whole: bool = False
+              ) -> _Read | None:
+    """``exp.text`` put together from whole-image lines anywhere among ``candidates``
+    (panels, columns, blocks apart, vertical CJK one character per line): the lines that
+    each hold a piece of it, in one of the reading orders — rows top to bottom (left to
+    right within a row), columns left to right, columns right to left (vertical CJK) —
+    whose consecutive run reads exactly it; None when none does."""
+    loose = Strictness(case=False, punctuation=False, whitespace=False)
+    want = fold(normalize(_unseparated(exp.text), loose))
+    if not want:
+        return None
+    pieces = [i for i in candidates
+              if ctx.page[i].confidence >= MIN_CONFIDENCE
+              and (key := fold(normalize(_unseparated(ctx.page[i].text), loose))) and key in want]
+    if len(pieces) < 2:
+        return None
+    lines = {i: ctx.page[i] for i in pieces}
+    rows = [i for ln in align.in_reading_order(list(lines.values()))
+            for i in pieces if lines[i] is ln]
+    ltr = sorted(pieces, key=lambda i: (lines[i].box[0], lines[i].box[1]))
+    rtl = sorted(pieces, key=lambda i: (-lines[i].box[2], lines[i].box[1]))
+    orders = [(rows, "rows"), (ltr, "columns left to right")]
+    if all(has_cjk(lines[i].text) for i in pieces):  # vertical CJK reads right to left
+        orders.append((rtl, "columns right to left"))
+    for order, how in orders:
+        for a in range(len(order)):
+            for b in range(a + 2, len(order) + 1):
+                run = [lines[i] for i in order[a:b]]
+                text = " ".join(ln.text.strip() for ln in run)
+                if _same(text, exp) or (not whole and _matches(text, exp)):
+                    return _Read(text, run, ctx.engine.name, "page", set(order[a:b]),
+                                 note=f"read across {len(run)} lines ({how})")
+    return None
+
+
+def _occurs(want: str, got: str, case: bool) -> Iterator[int]:
+    """Where ``want`` occurs in ``got`` (case-preserving keys), identical glyphs and (unless
+    ``case``) letter case aside."""
+    n = len(want)
+    for start in range(len(got) - n + 1):
+        if same_text(want, got[start:start + n], case=case):
+            yield start
 
 
 def _matches(text: str, exp: ExpectedText) -> bool:
@@ -303,32 +495,29 @@ def _matches(text: str, exp: ExpectedText) -> bool:
     directly preceded or followed by another CJK character, so a doubled or extra ideograph
     at either end is not hidden inside a longer read)."""
     s = exp.strictness
-    want, got = normalize(exp.text, s), normalize(text, s)
-    if not want:
+    if not normalize(exp.text, s):
         return False
-    if want == got:
+    if _same(text, exp):
         return True
-    spaced = Strictness(case=s.case, punctuation=s.punctuation, whitespace=True)
+    cased = Strictness(case=True, punctuation=s.punctuation, whitespace=s.whitespace)
+    want, got = normalize(exp.text, cased), normalize(text, cased)
+    spaced = Strictness(case=True, punctuation=s.punctuation, whitespace=True)
     want_ws, got_ws = normalize(exp.text, spaced), normalize(text, spaced)
     if has_cjk(want_ws):
-        start = got.find(want)
-        while start >= 0:
+        for start in _occurs(want, got, s.case):
             end = start + len(want)
             before = got[start - 1] if start > 0 else ""
             after = got[end] if end < len(got) else ""
             if not (_ideograph(before) and _ideograph(want[0])) and not (
                     _ideograph(after) and _ideograph(want[-1])):
                 return True
-            start = got.find(want, start + 1)
         return False
-    start = got_ws.find(want_ws)
-    while start >= 0:
+    for start in _occurs(want_ws, got_ws, s.case):
         end = start + len(want_ws)
         before = got_ws[start - 1] if start > 0 else " "
         after = got_ws[end] if end < len(got_ws) else " "
         if not before.isalnum() and not after.isalnum():
             return True
-        start = got_ws.find(want_ws, start + 1)
     return False
 
 
@@ -396,12 +585,59 @@ def _best(reads: list[_Read], want: str, strictness: Strictness) -> _Read | None
     return best
 
 
+def _verified(ctx: _Context, exp: ExpectedText, read: _Read, extra: str = "") -> Finding:
+    """``ok`` for a read that matches ``exp`` — once every look-alike-prone character of
+    it is verified glyph by glyph (:func:`qa.lookalike.verify`); else ``misspelt``, with
+    each doubt in the note and as a diff."""
+    if not lookalike.suspects(exp.text) or read.box is None:
+        return _ok(ctx, exp, read, extra)
+    engine = ctx.engine if hasattr(ctx.engine, "read_glyphs") else get_engine("rapidocr")
+    line_h = statistics.median(ln.box[3] - ln.box[1] for ln in read.lines)
+    doubts = lookalike.verify(ctx.arr, read.box, exp.text, engine, line_height=line_h,
+                              read_confidence=read.confidence)
+    if not doubts:
+        return _ok(ctx, exp, read, extra)
+    diff = [CharDiff(op="replace", expected=d.char, read=d.likely or "?", position=d.index)
+            for d in doubts]
+    seen = list(exp.text)
+    for d in doubts:
+        seen[d.index] = d.likely or "?"
+    seen_text = "".join(seen)
+    note = (f"look-alike: the line reads {read.text!r}, but " + "; ".join(d.describe() for d in doubts))
+    return Finding(region_id=exp.id, kind="misspelt", expected=exp.text, read=seen_text,
+                   box=exp.box, read_box=ctx.frac(read.box),
+                   similarity=round(align.similarity(exp.text, seen_text), 2),
+                   confidence=read.confidence, diff=diff, engine=read.engine,
+                   note=_append(note, extra) if extra else note)
+
+
 def _ok(ctx: _Context, exp: ExpectedText, read: _Read, extra: str = "") -> Finding:
     note = "" if read.source == "page" else f"read on the {read.source} pass"
-    note = _append(note, extra) if extra else note
+    for more in (_leniency_note(exp, read.text), extra, pictograph_note(exp.text)):
+        if more:
+            note = _append(note, more)
     return Finding(region_id=exp.id, kind="ok", expected=exp.text, read=read.text, box=exp.box,
                    read_box=ctx.frac(read.box), similarity=100.0, confidence=read.confidence,
                    engine=read.engine, note=note)
+
+
+def _leniency_note(exp: ExpectedText, read: str) -> str:
+    """What a passing read differs in from the expected text, that was not judged: letter
+    case (``case: any``), identical glyphs (:mod:`qa.glyphs`); ``""`` when nothing."""
+    s = exp.strictness
+    notes = []
+    cased = Strictness(case=True, punctuation=s.punctuation, whitespace=s.whitespace)
+    want, got = normalize(exp.text, cased), normalize(read, cased)
+    if not s.case and want not in got and want.lower() in got.lower():
+        notes.append(f"letter case not judged (case: any): read {read!r}")
+    if want not in got:
+        same = identical_note(want, got)
+        if same:
+            notes.append(same)
+    sep = _separator_note(exp, read)
+    if sep:
+        notes.append(sep)
+    return "; ".join(notes)
 
 
 def _wrong(ctx: _Context, exp: ExpectedText, read: _Read) -> Finding:
@@ -416,6 +652,9 @@ def _wrong(ctx: _Context, exp: ExpectedText, read: _Read) -> Finding:
     kind = "illegible" if conf < MIN_CONFIDENCE else "misspelt"
     if kind == "illegible":
         notes.append(f"low-confidence read ({conf:.2f})")
+    picto = pictograph_note(exp.text)
+    if picto:
+        notes.append(picto)
     return Finding(region_id=exp.id, kind=kind, expected=exp.text, read=read.text, box=exp.box,
                    read_box=ctx.frac(read.box), similarity=round(align.similarity(want, got), 2),
                    confidence=conf, diff=align.char_diff(want, got), engine=read.engine,
@@ -492,9 +731,12 @@ def _ask_vision(ctx: _Context, vision: VisionReader, exp: ExpectedText, f: Findi
 
 
 def _unexpected(ctx: _Context, used: set[int], boxes: list[PixelBox]) -> list[Finding]:
+    """Confident whole-image lines that no region accounts for — outside every box, or
+    inside a box whose region read exactly without them (a stray word across a legal
+    line). A line in the box of a region that failed is that region's (misread) text."""
     out: list[Finding] = []
     for i, ln in enumerate(ctx.page):
-        if i in used or any(align.inside(ln.box, b) for b in boxes):
+        if i in used:
             continue
         if ln.confidence < MIN_CONFIDENCE:
             continue

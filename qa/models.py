@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 BoxTuple = tuple[float, float, float, float]
 """A box as fractions of the image: (x, y, w, h), each within 0..1."""
@@ -17,13 +17,27 @@ FindingKind = Literal["ok", "misspelt", "missing", "misplaced", "illegible", "un
 
 
 class Strictness(BaseModel):
-    """How strictly a region's text is compared. ``True`` means the difference matters."""
+    """How strictly a region's text is compared. ``True`` means the difference matters.
+
+    ``case`` (also written ``exact`` / ``any``) is off by default: display type is set in
+    capitals or small capitals as a design decision, and a reviewer calls ``TESLA INC.``
+    for ``Tesla Inc.`` correct copy — a read that differs only in letter case passes, with
+    a note on the finding. ``case: exact`` makes case an error (a brand spelt ``iPhone``).
+    Punctuation is judged by default (legal-size text excepted, see :mod:`qa.check`)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    case: bool = True
+    case: bool = Field(default=False, description="exact (true): letter case must match; "
+                       "any (false, the default): a case-only difference passes with a note.")
     punctuation: bool = True
     whitespace: bool = False
+
+    @field_validator("case", mode="before")
+    @classmethod
+    def _case_words(cls, v: object) -> object:
+        if isinstance(v, str) and v.strip().lower() in ("exact", "any"):
+            return v.strip().lower() == "exact"
+        return v
 
 
 class ExpectedText(BaseModel):
@@ -87,6 +101,9 @@ class QAReport(BaseModel):
     unexpected: list[Finding] = Field(default_factory=list)
     engine: str = ""
     elapsed_s: float = 0.0
+    not_judged: list[str] = Field(default_factory=list, description="What this check did not "
+                                  "judge, and for which regions: letter case (case: any), "
+                                  "punctuation, pictographs.")
 
     @property
     def failing(self) -> list[Finding]:

@@ -3,13 +3,17 @@
 Always (whatever the strictness): Unicode NFKC (full-width Latin/digits → half-width),
 curly quotes → straight, dash variants → ``-``, ideographic full stop/comma → ``.``/``,``,
 line breaks → spaces, spaces between two CJK characters dropped (they never matter).
+Always, too: pictographs (emoji, ✨, ★) are dropped — see :mod:`qa.glyphs`; a finding
+notes it. (Identical glyphs, ``I``/``l`` …, are not folded here: they are equal position by
+position only, in :func:`qa.check` — folding them into one key would make ``L``, ``l``,
+``I`` and ``i`` one letter once case is folded too.)
 Per :class:`~qa.models.Strictness`: case folded unless ``case``; punctuation dropped unless
 ``punctuation`` (a ``.`` or ``,`` between digits is kept — it is part of a number, and a
 price must never pass with its decimal point lost); whitespace removed unless
 ``whitespace`` (then runs collapse to one space).
 
-Never folded: look-alikes (0/O, 1/l, 8/6) and Simplified vs Traditional Chinese — those
-are real errors. :func:`traditional_chars` finds Traditional characters so a finding can
+Never folded: look-alikes (0/O, 1/l, 8/6, 日/曰) and Simplified vs Traditional Chinese —
+those are real errors. :func:`traditional_chars` finds Traditional characters so a finding can
 say so.
 """
 
@@ -23,6 +27,7 @@ from pathlib import Path
 import zhconv
 from zhconv import zhconv as _zhconv_impl
 
+from qa.glyphs import is_pictograph, without_pictographs
 from qa.models import Strictness
 
 _FOLD = str.maketrans({
@@ -88,9 +93,12 @@ def _is_punct(text: str, i: int) -> bool:
 
 
 def normalize(text: str, strictness: Strictness | None = None) -> str:
-    """The comparison key for ``text``: two strings match iff their keys are equal."""
+    """The comparison key for ``text``: two strings match iff their keys are equal (or, in
+    :mod:`qa.check`, differ only by identical glyphs, position by position)."""
     s = strictness or Strictness()
     text = canonical(text)
+    if any(is_pictograph(ch) for ch in text):
+        text = _SPACES.sub(" ", without_pictographs(text)).strip()
     if not s.case:
         text = text.casefold()
     if not s.punctuation:

@@ -21,6 +21,7 @@ already read a wrong look-alike glyph as the intended one, and nothing here adds
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import queue
@@ -43,6 +44,17 @@ TEXT_SCORE = 0.3
 
 DET_MAX_SIDE = 2000
 """Images larger than this are scaled down for text detection (recognition is unaffected)."""
+
+PAGE_TEXT_PX = 48
+"""In spec mode the page is detected at the scale where its smallest expected text, as
+large as its box could hold it (:func:`estimate_text_px`), is about this many pixels
+high: text drawn three times smaller than its box allows is still 16 px for the detector
+(real generations often draw a legal line 2–3 times smaller than its box)."""
+
+PAGE_DET_MIN_SIDE = 640
+"""…but never on fewer pixels than this on the long side (stray text smaller than the
+copy is still found)."""
+
 
 
 OCRRuntime = Literal["auto", "openvino", "onnxruntime"]
@@ -106,6 +118,7 @@ class RapidOCREngine:
         self._idle: queue.LifoQueue = queue.LifoQueue()
         self._created = 0
         self._lock = threading.Lock()
+        self._first: Any = None  # the instance whose loaded models the others share
 
     def _new(self):
         try:
@@ -139,6 +152,14 @@ class RapidOCREngine:
             "EngineConfig.openvino.enable_cpu_pinning": "False",
         })
         logging.getLogger("RapidOCR").setLevel(logging.ERROR)
+        with self._lock:
+            first = self._first
+            if first is None:
+                ocr._load_det_model()
+                ocr._load_rec_model()
+                self._first = ocr
+        if first is not None:
+            _share_models(ocr, first)
         return ocr
 
     @contextmanager
@@ -165,9 +186,12 @@ class RapidOCREngine:
         finally:
             self._idle.put(ocr)
 
-    def read(self, img: np.ndarray) -> list[OCRLine]:
+    def read(self, img: np.ndarray, det_side: int | None = None) -> list[OCRLine]:
+        """The text lines of ``img``; ``det_side`` caps the long side the detector sees
+        (default :data:`DET_MAX_SIDE`); lines are recognised at full resolution."""
         bgr = np.ascontiguousarray(_rgb(img)[:, :, ::-1])
         with self._engine() as ocr:
+            _set_det_side(ocr, det_side)
             # rapidocr keeps use_det/use_rec between calls: always say all three
             result = ocr(bgr, use_det=True, use_cls=False, use_rec=True)
         if result.txts is None or result.boxes is None:
@@ -179,10 +203,12 @@ class RapidOCREngine:
                                      engine=self.name))
         return lines
 
-    def detect(self, img: np.ndarray) -> list[tuple[int, int, int, int]]:
+    def detect(self, img: np.ndarray, det_side: int | None = None
+               ) -> list[tuple[int, int, int, int]]:
         """Text line boxes (x0, y0, x1, y1 in pixels), top to bottom, without reading them."""
         bgr = np.ascontiguousarray(_rgb(img)[:, :, ::-1])
         with self._engine() as ocr:
+            _set_det_side(ocr, det_side)
             result = ocr(bgr, use_det=True, use_cls=False, use_rec=False)
         boxes = getattr(result, "boxes", None)
         if boxes is None:
@@ -198,6 +224,60 @@ class RapidOCREngine:
         if not txts:
             return "", 0.0
         return str(txts[0]), float(result.scores[0])
+
+    def read_glyphs(self, img: np.ndarray) -> list[tuple[str, float, tuple[int, int, int, int],
+                                                         tuple[int, int, int, int]]]:
+        """Every character read, one per entry: (char, confidence, its box, its line's box),
+        boxes in pixels, lines in rapidocr's order (for :mod:`qa.lookalike`). A character's
+        box comes from the recogniser's CTC positions: its column span is approximate."""
+        bgr = np.ascontiguousarray(_rgb(img)[:, :, ::-1])
+        with self._engine() as ocr:
+            try:
+                result = ocr(bgr, use_det=True, use_cls=False, use_rec=True,
+                             return_word_box=True, return_single_char_box=True)
+            finally:
+                _plain(ocr)
+        if result.txts is None or result.boxes is None or not result.word_results:
+            return []
+        out = []
+        for quad, words in zip(result.boxes, result.word_results):
+            q = np.asarray(quad)
+            line = (int(q[:, 0].min()), int(q[:, 1].min()), int(np.ceil(q[:, 0].max())),
+                    int(np.ceil(q[:, 1].max())))
+            for text, score, wbox in words or ():
+                if not text or not text.strip() or wbox is None:
+                    continue
+                w = np.asarray(wbox)
+                box = (int(w[:, 0].min()), int(w[:, 1].min()), int(np.ceil(w[:, 0].max())),
+                       int(np.ceil(w[:, 1].max())))
+                out.append((text, float(score), box, line))
+        return out
+
+
+def _share_models(ocr: Any, first: Any) -> None:
+    """Give a new rapidocr instance the models ``first`` loaded instead of its own copies:
+    the weights are held once (about 250 MB less per extra instance). Each instance keeps
+    its own detector/recogniser objects (per-call state) and, under OpenVINO, its own
+    infer request on the shared compiled model; an onnxruntime session runs calls from
+    several threads at once by design, so it is shared as it is."""
+    for attr in ("text_det", "text_rec"):
+        model = copy.copy(getattr(first, attr))
+        session = copy.copy(model.session)
+        request = getattr(session.session, "get_compiled_model", None)
+        if request is not None:  # OpenVINO: one infer request per instance
+            session.session = request().create_infer_request()
+        model.session = session
+        if hasattr(model, "postprocess_op"):
+            model.postprocess_op = copy.copy(model.postprocess_op)
+        setattr(ocr, attr, model)
+
+
+def _set_det_side(ocr: Any, side: int | None) -> None:
+    """Point a borrowed rapidocr instance's detector at ``side`` (the long side it sees)."""
+    side = int(side or DET_MAX_SIDE)
+    ocr.cfg.Det.limit_side_len = side
+    if ocr.text_det is not None:
+        ocr.text_det.limit_side_len = side
 
 
 def _quad_box(quad) -> tuple[int, int, int, int]:
@@ -261,6 +341,12 @@ class TesseractEngine:
         return lines
 
 
+def _plain(ocr: Any) -> None:
+    """Restore an instance's call parameters: rapidocr keeps those of the last call."""
+    ocr.update_params(use_det=True, use_cls=False, use_rec=True, return_word_box=False,
+                      return_single_char_box=False)
+
+
 class HangulEngine:
     """The judge for copy with Hangul (rapidocr's vocabulary has none): rapidocr's detector
     finds the text lines; each line is read by tesseract ``kor+eng`` (dictionaries off)
@@ -279,9 +365,9 @@ class HangulEngine:
         self.tesseract = TesseractEngine(lang, self.CONFIG)  # EngineUnavailable without kor
         self.name = f"{detector.name}+tesseract-kor"
 
-    def read(self, img: np.ndarray) -> list[OCRLine]:
+    def read(self, img: np.ndarray, det_side: int | None = None) -> list[OCRLine]:
         arr = _rgb(img)
-        boxes = self.detector.detect(arr)
+        boxes = self.detector.detect(arr, det_side)
         if not boxes:
             return []
         with ThreadPoolExecutor(max_workers=self.detector.instances) as pool:
@@ -319,6 +405,64 @@ class HangulEngine:
         text = " ".join(ln.text for ln in lines)
         weight = sum(len(ln.text) for ln in lines) or 1
         return text, sum(ln.confidence * len(ln.text) for ln in lines) / weight
+
+
+def estimate_text_px(text: str, box_w: float, box_h: float) -> float:
+    """About how high ``text`` is drawn when set as large as it fits a ``box_w``×``box_h``
+    px box, on one line or wrapped (CJK and full-width characters one em wide, others
+    0.6 em; lines 1.25 em apart)."""
+    ems = sum(1.0 if ord(ch) >= 0x2E80 else 0.6 for ch in text.strip()) or 1.0
+    return max(min(box_h / (1.25 * k), box_w * k / ems) for k in range(1, 7))
+
+
+def page_det_side(width: int, height: int, texts_and_boxes) -> int | None:
+    """The long side at which to detect the text of a ``width``×``height`` page whose
+    expected texts are ``texts_and_boxes`` (``(text, (x, y, w, h) fractions)``): see
+    :data:`PAGE_TEXT_PX`. ``None`` (full resolution, up to :data:`DET_MAX_SIDE`) when a
+    text has no box."""
+    sizes = []
+    for text, box in texts_and_boxes:
+        if box is None:
+            return None
+        sizes.append(estimate_text_px(text, box[2] * width, box[3] * height))
+    if not sizes:
+        return None
+    long_side = max(width, height)
+    side = int(np.ceil(long_side * PAGE_TEXT_PX / max(1.0, min(sizes)) / 32) * 32)
+    return max(PAGE_DET_MIN_SIDE, min(side, DET_MAX_SIDE, long_side))
+
+
+class PageReader:
+    """An engine reading one page in spec mode, where the boxes say how large the text
+    is: the whole page is detected at :func:`page_det_side` (at 1024² with large copy,
+    640 px: a third of the pixels; at 2048², typically half the side: a quarter) and every
+    line found is recognised at full resolution. Any other image (a crop the check
+    re-reads) is read as the engine reads it."""
+
+    def __init__(self, engine: RapidOCREngine | HangulEngine, shape: tuple[int, int],
+                 det_side: int) -> None:
+        self.engine = engine
+        self.shape = shape
+        self.det_side = det_side
+        self.name = engine.name
+        self.scripts = engine.scripts
+
+    def read(self, img: np.ndarray) -> list[OCRLine]:
+        arr = np.asarray(img)
+        page = tuple(arr.shape[:2]) == self.shape
+        return self.engine.read(arr, det_side=self.det_side if page else None)
+
+
+def for_page(engine, shape: tuple[int, int], texts_and_boxes):
+    """``engine`` as a :class:`PageReader` for a page of ``shape`` (h, w) whose expected
+    texts and boxes are ``texts_and_boxes``; ``engine`` itself when the page would be
+    detected at full resolution anyway or the engine cannot detect at a given scale."""
+    if not isinstance(engine, (RapidOCREngine, HangulEngine)):
+        return engine
+    side = page_det_side(shape[1], shape[0], texts_and_boxes)
+    if side is None or side >= min(max(shape), DET_MAX_SIDE):
+        return engine
+    return PageReader(engine, tuple(shape), side)
 
 
 def _rgb(img: np.ndarray) -> np.ndarray:

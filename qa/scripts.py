@@ -35,7 +35,7 @@ from functools import lru_cache
 from importlib.util import find_spec
 
 from qa.errors import EngineUnavailable
-from qa.ocr import HangulEngine, RapidOCREngine, TesseractEngine, get_engine
+from qa.ocr import HangulEngine, RapidOCREngine, TesseractEngine, for_page, get_engine
 
 Script = str
 """One of ``latin``, ``han``, ``kana``, ``hangul``."""
@@ -240,8 +240,22 @@ def judge_for(reader, texts: Iterable[str]):
         f"{', '.join(sorted(need - reads))} text; supported: {describe_supported()}")
 
 
-def judges(reader, recheck, texts: Iterable[str]):
-    """:func:`judge_for` applied to both engines of a check: the judge and, when given,
-    the engine that judges again (``None`` stays ``None``)."""
-    texts = list(texts)
-    return judge_for(reader, texts), (None if recheck is None else judge_for(recheck, texts))
+def judges(reader, recheck, expected, shape: tuple[int, int] | None = None):
+    """The two engines of one check, from the configured ones: each is the judge for the
+    copy's scripts (:func:`judge_for`); in spec mode (every expected text has a box), for a
+    page of ``shape`` (h, w), it detects the page's lines at the reduced resolution the
+    smallest expected text allows (:class:`qa.ocr.PageReader`). ``recheck`` ``None`` stays
+    ``None``; the same engine for both stays one engine."""
+    expected = list(expected)
+    texts = [e.text for e in expected]
+
+    def one(engine):
+        engine = judge_for(engine, texts)
+        if shape is None:
+            return engine
+        return for_page(engine, shape, [(e.text, e.box) for e in expected])
+
+    first = one(reader)
+    if recheck is None:
+        return first, None
+    return first, (first if recheck is reader else one(recheck))

@@ -14,6 +14,8 @@ PYTHON="${PYTHON:-python3}"
 APT_PACKAGES=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim tesseract-ocr-chi-tra
               tesseract-ocr-kor
               fonts-noto-cjk fonts-dejavu-core fonts-dejavu-extra
+              fonts-liberation2 fonts-freefont-ttf   # reference faces of qa/lookalike.py
+              fonts-urw-base35 fonts-wqy-zenhei fonts-arphic-uming   # bench qa --set hard
               chromium)
 # chromium: the review web app's browser test (Playwright drives Debian's chromium; no
 # browser download)

@@ -56,7 +56,8 @@ from agents.state import Budget
 from agents.status import AssetStatus
 from agents.store import RunStore, read_json
 
-OUTPUT_SETTINGS = ("backend", "planner", "max_attempts", "simulate_errors", "prompt_enhance")
+OUTPUT_SETTINGS = ("backend", "planner", "max_attempts", "simulate_errors", "prompt_enhance",
+                   "review_policy")
 """Settings that change what an asset comes out as: part of its idempotency key (with the
 backend's own options, less keys, endpoints and transport knobs: :func:`_backend_options`)."""
 
@@ -265,13 +266,6 @@ def collect_csv(base: Path, rows: Path, settings: Settings, *, seed: int = 0
         data = read_brief_data(base, settings)
     except BriefError as e:
         raise BatchInputError(f"{base}: invalid base brief: {_brief_problem(e)}") from None
-    if not isinstance(data, dict):
-        raise BatchInputError(f"{base}: a base brief is a mapping of fields")
-    try:
-        brief_from_data(data, str(base), base.parent, settings)
-    except BriefError as e:
-        raise BatchInputError(f"{base}: invalid base brief: {_brief_problem(e)}") from None
-    base_copy = data.get("copy") if isinstance(data.get("copy"), dict) else {}
     try:
         text = rows.read_bytes().decode("utf-8-sig")
     except FileNotFoundError:
@@ -280,6 +274,33 @@ def collect_csv(base: Path, rows: Path, settings: Settings, *, seed: int = 0
         raise BatchInputError(f"{rows}: not UTF-8 text: save the CSV as UTF-8") from None
     except OSError as e:
         raise BatchInputError(f"{rows}: {e.strerror}") from None
+    return collect_rows(data, text, settings, base_name=str(base), source=str(rows),
+                        folder=base.parent, seed=seed)
+
+
+def collect_brief(data: Any, settings: Settings, *, source: str, folder: Path, seed: int = 0
+                  ) -> tuple[list[BatchItem], list[BadInput]]:
+    """One brief given as data (a brief posted to the HTTP API): its assets, or one bad
+    input naming the problem."""
+    try:
+        brief = brief_from_data(data, source, folder, settings)
+    except BriefError as e:
+        return [], [BadInput(source=source, message=_brief_problem(e))]
+    return _items_of(brief, source, None, folder, settings, seed), []
+
+
+def collect_rows(data: Any, text: str, settings: Settings, *, base_name: str, source: str,
+                 folder: Path, seed: int = 0) -> tuple[list[BatchItem], list[BadInput]]:
+    """CSV text whose rows fill a base brief given as data (:func:`collect_csv`)."""
+    base = base_name
+    if not isinstance(data, dict):
+        raise BatchInputError(f"{base}: a base brief is a mapping of fields")
+    try:
+        brief_from_data(data, base, folder, settings)
+    except BriefError as e:
+        raise BatchInputError(f"{base}: invalid base brief: {_brief_problem(e)}") from None
+    base_copy = data.get("copy") if isinstance(data.get("copy"), dict) else {}
+    rows = source
     reader = csv.DictReader(io.StringIO(text, newline=""), restkey=EXTRA)
     header = [h.strip() for h in (reader.fieldnames or [])]
     if not header:
@@ -292,7 +313,6 @@ def collect_csv(base: Path, rows: Path, settings: Settings, *, seed: int = 0
             f"{', '.join(SPECIAL_COLUMNS)})")
     items: list[BatchItem] = []
     bad: list[BadInput] = []
-    source = str(rows)
     for raw in reader:
         n = reader.line_num  # the physical line the row ended on: what a spreadsheet shows
         row = {(k or "").strip(): v for k, v in raw.items()}
@@ -327,11 +347,11 @@ def collect_csv(base: Path, rows: Path, settings: Settings, *, seed: int = 0
                                     " may use letters, digits, _ . - only"))
                 continue
         try:
-            brief = brief_from_data(filled, f"{source} row {n}", base.parent, settings)
+            brief = brief_from_data(filled, f"{source} row {n}", folder, settings)
         except BriefError as e:
             bad.append(BadInput(source=source, row=n, message=_brief_problem(e)))
             continue
-        items += _items_of(brief, source, n, base.parent, settings, seed)
+        items += _items_of(brief, source, n, folder, settings, seed)
     return _dedupe(items), bad
 
 

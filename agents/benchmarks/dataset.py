@@ -47,10 +47,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from generation.base import BoxTuple, Fault, GenerationRequest, Layout, TextBlock
 from generation.faults import applicable_kinds, inject
+from generation.fonts import is_cjk as is_cjk_char
 from generation.typeset import TypesetBackend
 from qa.models import ExpectedText
 
-Language = Literal["en", "zh", "mixed"]
+Language = Literal["en", "zh", "ja", "mixed"]
 
 KINDS_BY_LANGUAGE: dict[str, tuple[str, ...]] = {
     "en": ("wrong_letter", "missing_letter", "doubled_letter", "dropped_word", "swapped_chars",
@@ -149,7 +150,8 @@ class BenchItem(BaseModel):
 
 
 def make_dataset(n: int, seed: int, out: Path, *,
-                 progress: Callable[[str, int, int], None] | None = None) -> list[BenchItem]:
+                 progress: Callable[[str, int, int], None] | None = None,
+                 hard: bool = False) -> list[BenchItem]:
     """Write ``n`` labelled images into ``out`` (``images/`` and ``labels.jsonl``) and
     return their labels. Deterministic in ``(n, seed)``; item ``i`` depends only on
     ``(seed, i)``, so a larger ``n`` extends a smaller set. ``progress(stage, done, total)``
@@ -158,7 +160,7 @@ def make_dataset(n: int, seed: int, out: Path, *,
     (out / "images").mkdir(parents=True, exist_ok=True)
     items = []
     for i in range(n):
-        items.append(make_item(seed, i, out))
+        items.append(make_item(seed, i, out, hard=hard))
         if progress:
             progress("making the labelled set", i + 1, n)
     with (out / "labels.jsonl").open("w", encoding="utf-8") as fh:
@@ -178,12 +180,15 @@ def language_for(seed: int, index: int) -> Language:
     return "en" if r < 0.4 else "zh" if r < 0.75 else "mixed"
 
 
-def make_item(seed: int, index: int, out: Path) -> BenchItem:
-    """Build, render, degrade and save item ``index`` of the set for ``seed``."""
-    rng = random.Random(f"bench:{seed}:{index}")
+def make_item(seed: int, index: int, out: Path, *, hard: bool = False) -> BenchItem:
+    """Build, render, degrade and save item ``index`` of the set for ``seed`` (``hard``: the
+    harder variant, see :data:`HARD`)."""
+    rng = random.Random(f"bench{'-hard' if hard else ''}:{seed}:{index}")
     language = language_for(seed, index)
     width, height = rng.choice(SIZES)
     layout = _layout(rng, language, width, height)
+    if hard:
+        layout = _unseen_faces(rng, layout)
     faulty = index % 2 == 1
     kind = region = rendered = None
     drawn = layout
@@ -193,13 +198,16 @@ def make_item(seed: int, index: int, out: Path) -> BenchItem:
                                 faults=[Fault(kind=kind, region_id=region)])
         rendered = records[0].rendered
         region = records[0].region_id
-    img, degr, homography = _render_degraded(drawn, width, height, seed * 100_003 + index, rng)
+    if hard:
+        drawn = _drifted(rng, drawn)
+    img, degr, homography = _render_degraded(drawn, width, height, seed * 100_003 + index, rng,
+                                             hard=hard)
     texts = [BenchText(id=t.id, text=t.text, box=_warp_box(t.box, homography, width, height),
                        language=t.language, role=t.role) for t in layout.texts]
     buf = io.BytesIO()
     img.save(buf, "JPEG", quality=int(degr["jpeg_quality"]), optimize=False)
     data = buf.getvalue()
-    item_id = f"{seed}-{index:04d}"
+    item_id = f"{'H' if hard else ''}{seed}-{index:04d}"
     rel = f"images/{item_id}.jpg"
     (Path(out) / rel).write_bytes(data)
     return BenchItem(id=item_id, file=rel, expected=[t.text for t in texts], texts=texts,
@@ -316,8 +324,8 @@ def _texture(rng: random.Random, width: int, height: int) -> np.ndarray:
     return field
 
 
-def _render_degraded(layout: Layout, width: int, height: int, seed: int, rng: random.Random
-                     ) -> tuple[Image.Image, dict[str, float], np.ndarray]:
+def _render_degraded(layout: Layout, width: int, height: int, seed: int, rng: random.Random,
+                     *, hard: bool = False) -> tuple[Image.Image, dict[str, float], np.ndarray]:
     clean = np.asarray(_render(layout, width, height, seed), np.float32)
     mask, bare = _text_mask(layout, clean, width, height, seed)
     degr: dict[str, float] = {}
@@ -329,7 +337,10 @@ def _render_degraded(layout: Layout, width: int, height: int, seed: int, rng: ra
 
     strength = rng.uniform(0.6, 1.0)
     degr["texture"] = round(strength, 3)
-    arr = arr + (1.0 - mask) * strength * _texture(rng, width, height)
+    field = _texture(rng, width, height)
+    if hard:
+        field = 0.5 * field + _unseen_texture(rng, width, height)
+    arr = arr + (1.0 - mask) * strength * field
 
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
     gx, gy = rng.uniform(-1, 1), rng.uniform(-1, 1)
@@ -337,7 +348,7 @@ def _render_degraded(layout: Layout, width: int, height: int, seed: int, rng: ra
     degr["lighting"] = round(math.hypot(gx, gy) * 0.08, 3)
     arr = np.clip(arr * light[..., None], 0, 255)
 
-    angle = rng.uniform(-1.0, 1.0)
+    angle = rng.uniform(-HARD["rotation_deg"], HARD["rotation_deg"]) if hard else rng.uniform(-1.0, 1.0)
     jit = 0.008
     src = np.float32([[0, 0], [width, 0], [width, height], [0, height]])
     dst = src + np.float32([[rng.uniform(-jit, jit) * width, rng.uniform(-jit, jit) * height]
@@ -359,6 +370,80 @@ def _render_degraded(layout: Layout, width: int, height: int, seed: int, rng: ra
     degr["jpeg_quality"] = float(rng.randint(55, 90))
     img = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "RGB")
     return img, degr, homography
+
+
+HARD = {"rotation_deg": 4.0, "drift": 0.03}
+"""The harder variant (``signwriter bench qa --set hard``): every text set in a face QA
+was never tuned on (:data:`UNSEEN_FACES`: URW's base-35 clones for Latin, WenQuanYi Zen Hei
+and AR PL UMing for CJK), a background texture of another kind (hard-edged stripes and
+discs, :func:`_unseen_texture`), each text drawn up to ±3 % of the image width (and ±1 % of
+its height) away from the box the label keeps, and the whole image rotated up to ±4°."""
+
+UNSEEN_FACES = {
+    "latin": ["NimbusSans-Regular.otf", "NimbusSans-Bold.otf", "NimbusRoman-Regular.otf",
+              "NimbusRoman-Bold.otf", "C059-Roman.otf", "C059-Bold.otf", "P052-Roman.otf",
+              "P052-Bold.otf", "URWGothic-Book.otf", "URWGothic-Demi.otf",
+              "URWBookman-Light.otf", "URWBookman-Demi.otf", "NimbusSansNarrow-Regular.otf",
+              "NimbusSansNarrow-Bold.otf"],
+    "cjk": ["wqy-zenhei.ttc", "uming.ttc"],
+}
+"""Faces for the harder variant (Debian: fonts-urw-base35, fonts-wqy-zenhei,
+fonts-arphic-uming); none of them is a reference face of :mod:`qa.lookalike`."""
+
+
+def _font_files() -> dict[str, str]:
+    found: dict[str, str] = {}
+    for root in (Path("/usr/share/fonts"), Path("/usr/local/share/fonts")):
+        if root.is_dir():
+            for p in root.rglob("*"):
+                if p.suffix.lower() in (".otf", ".ttf", ".ttc"):
+                    found.setdefault(p.name, str(p))
+    return found
+
+
+def _unseen_faces(rng: random.Random, layout: Layout) -> Layout:
+    files = _font_files()
+    latin = [files[f] for f in UNSEEN_FACES["latin"] if f in files]
+    cjk = [files[f] for f in UNSEEN_FACES["cjk"] if f in files]
+    if not latin or not cjk:
+        raise FileNotFoundError("the hard set needs fonts-urw-base35, fonts-wqy-zenhei and "
+                                "fonts-arphic-uming (apt-get install them)")
+    texts = []
+    for t in layout.texts:
+        pool = cjk if any(is_cjk_char(c) for c in t.text) else latin
+        texts.append(t.model_copy(update={"font": rng.choice(pool)}))
+    return layout.model_copy(update={"texts": texts})
+
+
+def _drifted(rng: random.Random, layout: Layout) -> Layout:
+    """Each text's box moved by up to ±3 % of the width and ±1 % of the height."""
+    d = HARD["drift"]
+    texts = []
+    for t in layout.texts:
+        x, y, w, h = t.box
+        x = min(max(0.0, x + rng.uniform(-d, d)), 1.0 - w)
+        y = min(max(0.0, y + rng.uniform(-d / 3, d / 3)), 1.0 - h)
+        texts.append(t.model_copy(update={"box": (round(x, 4), round(y, 4), w, h)}))
+    return layout.model_copy(update={"texts": texts})
+
+
+def _unseen_texture(rng: random.Random, width: int, height: int) -> np.ndarray:
+    """A zero-mean field of another kind than :func:`_texture`: hard-edged stripes at a
+    random angle and period, and sharp discs (h, w, 3)."""
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    theta = rng.uniform(0, math.pi)
+    period = rng.uniform(18, 90)
+    phase = (xs * math.cos(theta) + ys * math.sin(theta)) / period
+    stripes = np.where((phase % 1.0) < 0.5, 1.0, -1.0).astype(np.float32) * rng.uniform(8, 18)
+    field = np.repeat(stripes[..., None], 3, axis=2)
+    layer = Image.new("RGB", (width, height), (128, 128, 128))
+    draw = ImageDraw.Draw(layer)
+    for _ in range(rng.randint(5, 12)):
+        r = rng.uniform(0.02, 0.12) * width
+        cx, cy = rng.uniform(0, width), rng.uniform(0, height)
+        shade = tuple(int(128 + rng.uniform(-50, 50)) for _ in range(3))
+        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=shade)
+    return field + (np.asarray(layer, np.float32) - 128.0)
 
 
 def _warp_box(box: BoxTuple, homography: np.ndarray, width: int, height: int) -> BoxTuple:

@@ -62,6 +62,7 @@ import numpy as np
 from pydantic import BaseModel, Field, ValidationError
 
 from agents.benchmarks.dataset import BenchItem, load_dataset, make_dataset
+from agents.benchmarks.lookalikes import make_lookalike_set
 from agents.errors import SignwriterError
 from qa.check import check_image
 from qa.errors import QAError
@@ -153,20 +154,32 @@ Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``, for progress bars."""
 
 
+SETS = ("synthetic", "hard", "lookalike")
+"""The generated sets: ``synthetic`` (:mod:`~agents.benchmarks.dataset`), ``hard`` (the
+same with faces and backgrounds QA was not tuned on, text drifting ±3 % of the width from
+its box and rotation up to ±4°) and ``lookalike`` (:mod:`~agents.benchmarks.lookalikes`)."""
+
+
 def run_qa_bench(n: int, seed: int, out: Path, *, workers: int = 1, runtime: str = "auto",
-                 recheck: str = "auto", progress: Progress | None = None) -> QABenchResult:
-    """Check the ``n``-item synthetic set for ``seed`` (made under ``out/dataset``), write
-    ``out/results.json`` and return the result."""
+                 recheck: str = "auto", progress: Progress | None = None,
+                 set_name: str = "synthetic") -> QABenchResult:
+    """Check the ``n``-item generated set ``set_name`` (:data:`SETS`) for ``seed`` (made
+    under ``out/dataset``), write ``out/results.json`` and return the result."""
+    if set_name not in SETS:
+        raise ManifestError(f"unknown set {set_name!r}; choose one of {', '.join(SETS)}")
     out = Path(out)
     folder = out / "dataset"
-    items = _cached(folder, n, seed)
+    items = _cached(folder, n, seed, set_name)
     if items is None:
-        items = make_dataset(n, seed, folder, progress=progress)
-        (folder / "dataset.json").write_text(json.dumps({"n": n, "seed": seed}))
+        if set_name == "lookalike":
+            items = make_lookalike_set(n, seed, folder, progress=progress)
+        else:
+            items = make_dataset(n, seed, folder, progress=progress, hard=set_name == "hard")
+        (folder / "dataset.json").write_text(json.dumps(_meta(n, seed, set_name)))
     jobs: list[_Job] = [
         (it.id, str(folder / it.file), [e.model_dump() for e in it.expected_texts()],
          it.correct, it.error_kind, it.error_region, it.language, True) for it in items]
-    result = _run(jobs, f"synthetic set seed={seed} n={n}", workers, runtime=runtime,
+    result = _run(jobs, f"{set_name} set seed={seed} n={n}", workers, runtime=runtime,
                   recheck=recheck, progress=progress)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(result.model_dump_json(indent=2), encoding="utf-8")
@@ -181,7 +194,7 @@ def score_folder(folder: Path, *, workers: int = 1, runtime: str = "auto",
     the result's ``source`` says what was not judged."""
     folder = Path(folder)
     rows = read_manifest(folder)
-    strict = strictness or Strictness()
+    strict = strictness or Strictness(case=True)
     jobs: list[_Job] = []
     for i, row in enumerate(rows):
         expected = [ExpectedText(id=f"text-{k + 1}", text=t, language=_lang_of(t),
@@ -195,10 +208,16 @@ def score_folder(folder: Path, *, workers: int = 1, runtime: str = "auto",
     return _run(jobs, source, workers, runtime=runtime, recheck=recheck, progress=progress)
 
 
-def _cached(folder: Path, n: int, seed: int) -> list[BenchItem] | None:
+def _meta(n: int, seed: int, set_name: str) -> dict:
+    return {"n": n, "seed": seed} if set_name == "synthetic" else {
+        "n": n, "seed": seed, "set": set_name}
+
+
+def _cached(folder: Path, n: int, seed: int, set_name: str = "synthetic"
+            ) -> list[BenchItem] | None:
     meta = folder / "dataset.json"
     try:
-        if json.loads(meta.read_text()) != {"n": n, "seed": seed}:
+        if json.loads(meta.read_text()) != _meta(n, seed, set_name):
             return None
         items = load_dataset(folder)
     except (OSError, ValueError, ValidationError):

@@ -149,7 +149,7 @@ def run_scripts_bench(posters: int = 6, seed: int = 0, languages: list[str] | No
             texts = {cls: rng.choice(COPY[language][cls]) for cls in SIZES}
             expected = [ExpectedText(id=cls, text=t, box=BOXES[cls], language=language)
                         for cls, t in texts.items()]
-            res.engine = judges(reader, None, texts.values())[0].name
+            res.engine = judges(reader, None, expected)[0].name
             for wrong_cls in (None, rng.choice(list(SIZES))):
                 drawn = dict(texts)
                 if wrong_cls:

@@ -117,8 +117,13 @@ def output_of(brief: Brief, fmt: Format) -> Output:
     return Output(file_type=chosen.file_type, quality=chosen.quality)  # type: ignore[arg-type]
 
 
-def strictness(entry: CopyEntry) -> Strictness:
-    return entry.item.strictness or Strictness()
+def strictness(entry: CopyEntry, brief: Brief | None = None) -> Strictness:
+    """How strictly a copy item is checked: the item's ``strictness``, with letter case set
+    by the item's ``case``, else the brief's per-role ``case_policy`` (``exact`` | ``any``;
+    unset: :class:`~qa.models.Strictness`'s default, case not judged)."""
+    base = entry.item.strictness or Strictness()
+    case = entry.item.case or (brief.case_policy.get(entry.role) if brief is not None else None)
+    return base.model_copy(update={"case": case == "exact"}) if case else base
 
 
 def language_of(brief: Brief, text: str) -> str:

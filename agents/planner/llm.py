@@ -256,6 +256,6 @@ def _apply_brief_policy(spec: VisualSpec, brief: Brief, entries: list[CopyEntry]
         if r.is_text and by_text.get(r.text or ""):
             e = by_text[r.text or ""].pop(0)
             r = r.model_copy(update={"render": render_policy(brief, e),
-                                     "strictness": strictness(e)})
+                                     "strictness": strictness(e, brief)})
         regions.append(r)
     return spec.model_copy(update={"regions": regions})

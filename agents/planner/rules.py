@@ -134,7 +134,7 @@ class RulesPlanner:
                 typography=Typography(weight="bold" if e.role in BOLD_ROLES else "regular",
                                       color=colours[e.role], align=placement.align[e.name],
                                       font=font),
-                strictness=strictness(e), render=render_policy(brief, e)))
+                strictness=strictness(e, brief), render=render_policy(brief, e)))
         products = brief.images.products
         if products and not placement.image:
             raise PlannerError(

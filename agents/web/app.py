@@ -14,6 +14,7 @@
     GET  /users                            accounts (admin)
     GET  /files/{run_id}/{path}            images of a run (only under the runs folder)
     GET  /static/...                       htmx, CSS, the keyboard script
+    /v1/...                                the JSON API for automations (agents/web/api_v1.py)
 
 Pages are Jinja2 with autoescape; the routes read the run index and call the library API
 (:mod:`agents.api`), never the run folders' internals.
@@ -366,6 +367,8 @@ def create_app(settings: Settings) -> FastAPI:
         return FileResponse(path, media_type=mimetypes.guess_type(path.name)[0],
                             headers={"Cache-Control": "private, max-age=3600"})
 
+    from agents.web.api_v1 import mount
+    mount(app, settings)  # the /v1 JSON API (Bearer tokens): agents/web/api_v1.py
     return app
 
 

@@ -114,7 +114,9 @@ def test_a_remote_backend_gets_the_product_composited_after_generation(kit, tmp_
         Image.new("RGB", (width, height), (240, 240, 240)).save(buf, "PNG")
         return buf.getvalue()
 
-    brief = _brief(kit, copy={"headline": "Morning Blend"}, brand={"logo": "assets/logo.svg"},
+    brief = _brief(kit, copy={"headline": "Morning Blend",
+                              "legal": {"text": "Offer ends Sunday.", "render": "overlay"}},
+                   brand={"logo": "assets/logo.svg"},
                    images={"products": ["assets/product.png"]})
     with OpenAIImagesServer() as server:
         server.painter = plain
@@ -127,6 +129,9 @@ def test_a_remote_backend_gets_the_product_composited_after_generation(kit, tmp_
     assert "clear space is left at the top left for the brand logo" in sent
     attempt = result.manifest["assets"][0]["attempts"][0]
     assert attempt["image"] != attempt["generated_image"]  # a new image: the product set in
+    # the overlaid legal line was checked for contrast against what the model drew
+    legal = attempt["legibility"]["legal"]
+    assert legal["contrast"] >= legal["required"] and legal["treatment"] == "none"
     spec = RulesPlanner().plan(load_brief(brief))[0]
     box = next(r.box for r in spec.regions if r.image is not None)
     with Image.open(result.run_dir / attempt["image"]) as im:

@@ -174,9 +174,11 @@ def test_a_resent_unanswered_submit_counts_against_the_budget(tmp_path: Path, mo
     brief = tmp_path / "brief.yaml"
     brief.write_text(BRIEF)
     with ZaiServer() as server:
-        server.slow_s = 1.0
+        # the lost answer comes 6 s late; every other answer has 2 s, plenty even on a
+        # loaded CI host (0.3 s made this test fail whenever the CPU was busy)
+        server.slow_s = 6.0
         server.script("submit", "timeout")
-        settings = _zai(monkeypatch, tmp_path, server, max_cost=0.04, http_timeout_s=0.3)
+        settings = _zai(monkeypatch, tmp_path, server, max_cost=0.04, http_timeout_s=2.0)
         # both pictures drawn are misspelt: the one whose answer was lost, and the one paid
         server.painter = Model(_specs(brief, settings), wrong=2)
         result = start_run(brief, settings, seed=3)

@@ -40,7 +40,10 @@ def test_real_differences_never_normalise_away_even_when_lenient(expected, read)
 
 def test_strictness_switches_case_punctuation_and_whitespace():
     assert normalize("Summer Sale!", Strictness(case=False)) == normalize("SUMMER SALE!", Strictness(case=False))
-    assert normalize("Summer Sale!") != normalize("SUMMER SALE!")
+    assert normalize("Summer Sale!", Strictness(case=True)) != normalize("SUMMER SALE!", Strictness(case=True))
+    # the default is case: any (display type in capitals is correct copy)
+    assert normalize("Summer Sale!") == normalize("SUMMER SALE!")
+    assert Strictness(case="exact").case is True and Strictness(case="any").case is False
     assert normalize("Sale, today!", Strictness(punctuation=False)) == normalize("Sale today", Strictness(punctuation=False))
     assert normalize("Sale, today!") != normalize("Sale today")
     assert normalize("Sale today", Strictness(whitespace=False)) == normalize("Saletoday", Strictness(whitespace=False))
@@ -60,7 +63,8 @@ def test_traditional_characters_are_detected():
 
 
 def test_words_split_latin_by_space_and_cjk_by_character():
-    assert words("Summer sale 夏季促销") == ["Summer", "sale", "夏", "季", "促", "销"]
+    assert words("Summer sale 夏季促销", Strictness(case=True)) == ["Summer", "sale", "夏", "季", "促", "销"]
+    assert words("Summer sale 夏季促销") == ["summer", "sale", "夏", "季", "促", "销"]
 
 
 def test_char_diff_names_each_edit():

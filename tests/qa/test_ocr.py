@@ -94,3 +94,33 @@ def test_auto_runtime_is_openvino_when_installed_and_recheck_is_f32_onnxruntime(
 def test_unknown_runtime_names_the_choices():
     with pytest.raises(EngineUnavailable, match="auto, openvino or onnxruntime"):
         get_engine("rapidocr", runtime="tensorrt")
+
+
+@pytest.mark.parametrize("runtime", ["openvino", "onnxruntime"])
+def test_parallel_instances_share_one_copy_of_the_models_and_read_alike(runtime):
+    from qa.ocr import RapidOCREngine
+
+    engine = RapidOCREngine(instances=2, runtime=runtime)
+    texts = ["Open daily", "Only $19.99", "Shop now", "Members only", "Book today", "Save 30%"]
+    imgs = [_line(t) for t in texts]
+    results: dict[int, list[str]] = {}
+
+    def work(k: int) -> None:
+        for i in range(k, len(imgs), 2):
+            results[i] = [ln.text for ln in engine.read(imgs[i])]
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [results[i] for i in range(len(texts))] == [[t] for t in texts]
+    assert engine._created == 2
+    a, b = [engine._idle.get_nowait() for _ in range(2)]
+    for attr in ("text_det", "text_rec"):
+        sa, sb = getattr(a, attr).session, getattr(b, attr).session
+        assert getattr(a, attr) is not getattr(b, attr)       # per-call state apart
+        if runtime == "openvino":  # one model, one infer request per instance
+            assert sa.model is sb.model and sa.session is not sb.session
+        else:                      # one thread-safe session
+            assert sa.session is sb.session

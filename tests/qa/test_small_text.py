@@ -6,7 +6,7 @@ from PIL import Image, ImageDraw
 
 from generation.fonts import find_font, load_font
 from qa import check_image
-from qa.models import ExpectedText
+from qa.models import ExpectedText, Strictness
 
 
 def _line(path, text: str, size: int):
@@ -17,9 +17,9 @@ def _line(path, text: str, size: int):
     return path
 
 
-def _check(path, expected: str):
-    (f,) = check_image(path, [ExpectedText(id="legal", text=expected,
-                                           box=(0.0, 0.25, 1.0, 0.5))]).regions
+def _check(path, expected: str, case: str = "any"):
+    (f,) = check_image(path, [ExpectedText(id="legal", text=expected, box=(0.0, 0.25, 1.0, 0.5),
+                                           strictness=Strictness(case=case))]).regions
     return f
 
 
@@ -40,8 +40,14 @@ def test_large_text_keeps_sentence_punctuation_and_case_strict(tmp_path):
                "Terms apply. Offer ends soon")
     assert f.kind == "misspelt"
     f = _check(_line(tmp_path / "d.png", "Terms apply. offer ends soon", 40),
-               "Terms apply. Offer ends soon")
+               "Terms apply. Offer ends soon", case="exact")
     assert f.kind == "misspelt"
+
+
+def test_small_text_case_exact_is_still_lenient_on_case_only_at_legal_size(tmp_path):
+    f = _check(_line(tmp_path / "g.png", "Terms apply. offer ends soon", 15),
+               "Terms apply. Offer ends soon", case="exact")
+    assert f.kind == "ok" and "small text" in f.note
 
 
 def test_small_text_exact_read_passes_without_a_note(tmp_path):

@@ -111,7 +111,7 @@ def test_reply_without_content_is_a_typed_error(server):
 
 
 def test_vision_cannot_turn_a_misspelt_read_into_a_pass():
-    strict = Strictness()
+    strict = Strictness(case="exact")
     # the vision model says the expected text, but the local engine confidently read a
     # different one: the region keeps failing
     assert not vision_confirms("School", "School", [("Sehool", 0.93)], strictness=strict)
@@ -121,8 +121,9 @@ def test_vision_cannot_turn_a_misspelt_read_into_a_pass():
     assert not vision_confirms("$19.99", None, [], strictness=strict)
     # only an exact blind read over unreadable local reads confirms
     assert vision_confirms("School", "School", [("Sch", 0.31), ("", 0.0)], strictness=strict)
-    # case matters under the default strictness
+    # case matters under case: exact (the default, case: any, lets display capitals pass)
     assert not vision_confirms("School", "SCHOOL", [], strictness=strict)
+    assert vision_confirms("School", "SCHOOL", [], strictness=Strictness())
 
 
 def test_request_body_is_json_serialisable_and_names_no_expected_text(server):

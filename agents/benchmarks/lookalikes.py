@@ -1,0 +1,151 @@
+"""The look-alike set: clean posters where one region carries a look-alike substitution.
+
+``signwriter bench qa --set lookalike`` scores it. Items come in pairs from one seed: item
+``2k`` is a correct poster, item ``2k+1`` the same poster with one character of one region
+replaced by a look-alike (:data:`SUBSTITUTIONS`): a letter for a digit inside a price, a
+date or a code (``$1O9``, ``5O%``, ``2O25``, ``$l9.99``), a digit for a letter in a code,
+``rn`` for ``m``; a CJK character for one that differs by a stroke or a proportion
+(``曰``/``日``, ``末``/``未``, ``干``/``千`` …); a kana for its twin (``ツ``/``シ``,
+``ン``/``ソ``). The substituted region is the headline (about 64–96 px type), a body line
+(26–36 px) or a small label (14–17 px), in turn; the copy is English, Chinese or
+Japanese, in turn; the faces are those the typeset renderer sets (DejaVu Sans, Noto Sans
+CJK) and their serif companions. Target: no look-alike accepted, and no more than 2 % of
+the correct twins rejected.
+
+The set is written like :mod:`agents.benchmarks.dataset`'s (``images/``, ``labels.jsonl``
+of :class:`~agents.benchmarks.dataset.BenchItem`), so it is checked the same way, boxes
+included.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont
+
+from agents.benchmarks.dataset import BenchItem, BenchText
+from generation.fonts import find_font, fit_text, load_font
+
+# (language, correct text, wrong text): each wrong text differs by one look-alike
+SUBSTITUTIONS: tuple[tuple[str, str, str], ...] = (
+    ("en", "Only $109", "Only $1O9"), ("en", "Save $19.99", "Save $l9.99"),
+    ("en", "50% off", "5O% off"), ("en", "Since 2025", "Since 2O25"),
+    ("en", "From $15", "From $1S"), ("en", "Gate 28", "Gate 2B"),
+    ("en", "Call 0800 123", "Call O800 123"), ("en", "Ends 12/06", "Ends l2/06"),
+    ("en", "Room 1207", "Room I207"), ("en", "Code B52", "Code 852"),
+    ("en", "Code SALE25", "Code 5ALE25"), ("en", "Only $29.90", "Only $Z9.90"),
+    ("en", "Now $60", "Now $G0"), ("en", "Open 9 to 5", "Open 9 to S"),
+    ("en", "Modern living", "Rnodern living"), ("en", "Summer menu", "Summer rnenu"),
+    ("en", "Window seats", "Vvindow seats"), ("en", "Order today", "Orcler today"),
+    ("en", "Aisle 10B", "Aisle 1OB"), ("en", "2 for $18", "2 for $1B"),
+    ("zh", "9月6日开幕", "9月6曰开幕"), ("zh", "未来可期", "末来可期"),
+    ("zh", "已经开始", "己经开始"), ("zh", "入口在左侧", "人口在左侧"),
+    ("zh", "千万好礼", "干万好礼"), ("zh", "土地公庙会", "士地公庙会"),
+    ("zh", "王者归来", "玉者归来"), ("zh", "太阳能灯", "犬阳能灯"),
+    ("zh", "戊戌年纪念", "戌戌年纪念"), ("zh", "天天特价", "夭天特价"),
+    ("zh", "白色情人节", "自色情人节"), ("zh", "午后茶点", "牛后茶点"),
+    ("zh", "本店自制", "木店自制"), ("zh", "免费试吃", "兔费试吃"),
+    ("zh", "乒乓球赛", "兵乓球赛"), ("zh", "折扣专区", "拆扣专区"),
+    ("zh", "问候卡片", "间候卡片"), ("zh", "晴天咖啡", "睛天咖啡"),
+    ("zh", "今日特供", "令日特供"), ("zh", "开业大吉", "开业太吉"),
+    ("zh", "全场八折", "全场入折"), ("zh", "周末市集", "周未市集"),
+    ("ja", "シャツ特価", "ツャツ特価"), ("ja", "ソース味", "ンース味"),
+    ("ja", "ツアー予約", "シアー予約"), ("ja", "ワイン祭り", "ウイン祭り"),
+    ("ja", "ケーキ教室", "クーキ教室"), ("ja", "めん類", "ぬん類"),
+    ("ja", "はじめまして", "ほじめまして"), ("ja", "さくら通り", "ちくら通り"),
+)
+
+_FILLER = {
+    "en": ["Weekend Market", "Fresh bread daily", "Visit us today", "Members save more",
+           "Open late Friday"],
+    "zh": ["周末市集", "新鲜面包", "欢迎光临", "会员专享", "每天营业"],
+    "ja": ["週末マルシェ", "焼きたてパン", "いらっしゃいませ", "会員限定", "毎日営業"],
+}
+_FACES = {"latin": ["DejaVuSans-Bold.ttf", "DejaVuSans.ttf", "DejaVuSerif.ttf"],
+          "cjk": ["NotoSansCJK-Bold.ttc", "NotoSansCJK-Regular.ttc", "NotoSerifCJK-Regular.ttc"]}
+_ROLES = ("headline", "body", "small")
+_SIZE_PX = {"headline": (64, 96), "body": (26, 36), "small": (14, 17)}
+_BOXES = {"headline": (0.06, 0.08, 0.88, 0.16), "body": (0.08, 0.42, 0.84, 0.08),
+          "small": (0.08, 0.86, 0.84, 0.05)}
+_BACKGROUNDS = [((250, 246, 236), (25, 25, 25)), ((255, 255, 255), (10, 40, 90)),
+                ((24, 28, 40), (245, 240, 225)), ((255, 238, 214), (120, 20, 20))]
+SIZE = (768, 1024)
+
+
+def _face(script: str, k: int) -> str:
+    name = _FACES[script][k % len(_FACES[script])]
+    try:
+        return find_font(script, "regular", name.rsplit(".", 1)[0])
+    except Exception:  # noqa: BLE001 - a missing companion face falls back to the default
+        return find_font(script, "bold" if "Bold" in name else "regular")
+
+
+def make_lookalike_set(n: int, seed: int, out: Path, *,
+                       progress: Callable[[str, int, int], None] | None = None) -> list[BenchItem]:
+    """Write ``n`` items (pairs: correct, then the same with a look-alike) into ``out``
+    (``images/``, ``labels.jsonl``) and return their labels. Deterministic in ``seed``."""
+    out = Path(out)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    items = []
+    for i in range(n):
+        items.append(make_item(seed, i, out))
+        if progress:
+            progress("making the look-alike set", i + 1, n)
+    with (out / "labels.jsonl").open("w", encoding="utf-8") as fh:
+        for item in items:
+            fh.write(item.model_dump_json() + "\n")
+    return items
+
+
+def make_item(seed: int, index: int, out: Path) -> BenchItem:
+    pair = index // 2
+    wrong = index % 2 == 1
+    rng = random.Random(f"lookalike:{seed}:{pair}")
+    sub_index = (pair * 7 + seed) % len(SUBSTITUTIONS)
+    language, good, bad = SUBSTITUTIONS[sub_index]
+    target = _ROLES[(pair + seed) % len(_ROLES)]
+    fillers = rng.sample(_FILLER[language], 2)
+    texts = {}
+    k = 0
+    for role in _ROLES:
+        if role == target:
+            texts[role] = (good, bad if wrong else good)
+        else:
+            texts[role] = (fillers[k], fillers[k])
+            k += 1
+    bg, fg = _BACKGROUNDS[rng.randrange(len(_BACKGROUNDS))]
+    face_k = rng.randrange(3)
+    img = Image.new("RGB", SIZE, bg)
+    draw = ImageDraw.Draw(img)
+    w, h = SIZE
+    bench_texts = []
+    for role, (expected, drawn) in texts.items():
+        script = "cjk" if language != "en" else "latin"
+        path = _face(script, face_k if role != "small" else 1)
+        lo, hi = _SIZE_PX[role]
+        px = rng.randint(lo, hi)
+        x, y, bw, bh = _BOXES[role]
+        fit = fit_text(drawn, bw * w, bh * h, font_path=path, max_size=px)
+        if fit is None:
+            raise RuntimeError(f"{drawn!r} does not fit its {role} box")
+        font: ImageFont.FreeTypeFont = load_font(path, fit.size)
+        ty = y * h + (bh * h - fit.height) / 2
+        for line in fit.lines:
+            lw = font.getlength(line)
+            draw.text((x * w + (bw * w - lw) / 2, ty), line, font=font, fill=fg)
+            ty += fit.size * 1.2
+        bench_texts.append(BenchText(id=role, text=expected, box=(x, y, bw, bh),
+                                     language=language, role=role))
+    item_id = f"L{seed}-{index:04d}"
+    rel = f"images/{item_id}.png"
+    img.save(Path(out) / rel)
+    data = (Path(out) / rel).read_bytes()
+    return BenchItem(id=item_id, file=rel, expected=[t.text for t in bench_texts],
+                     texts=bench_texts, correct=not wrong,
+                     error_kind=(f"lookalike-{language}-{target}" if wrong else None),
+                     error_region=target if wrong else None, rendered=bad if wrong else None,
+                     language=language,
+                     width=w, height=h, degradations={}, sha256=hashlib.sha256(data).hexdigest())
