@@ -26,7 +26,6 @@ Statuses are :mod:`agents.status` enums; ``result.status`` is the run's, and
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 import threading
 import time
@@ -39,10 +38,11 @@ from typing import Any
 
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 
 from agents.brief import Brief, load_brief
-from agents.errors import PlannerError, ReviewError, RunNotFound, RunStopped, SpecError
+from agents.errors import (PlannerError, ReviewError, RunBusy, RunIncomplete, RunNotFound,
+                           RunStopped, SignwriterError, SpecError)
 from agents.graph import compiled_graph
 from agents.index import Index
 from agents.paths import looks_like_path
@@ -53,8 +53,10 @@ from agents.settings import Settings
 from agents.spec import VisualSpec
 from agents.state import Budget, Context, Event
 from agents.status import AssetStatus, Decision, RunStatus
-from agents.store import RunStore, new_run_id, read_json, write_json
+from agents.store import (RunStore, disk_full, dump_json, ensure_writable, locked, new_run_id,
+                          read_json, storage_error, write_json)
 from generation.base import Backend
+from generation.redact import redacting
 from generation.registry import backend_info, create_backend
 from qa.ocr import OCREngine, get_engine, resolve_recheck_runtime
 from qa.vision import VisionReader
@@ -64,6 +66,8 @@ RUN_SETTINGS = ("backend", "planner", "max_attempts", "max_cost", "simulate_erro
 """Settings a run records in run.json, so resume and review use what the run started with."""
 
 OnEvent = Callable[[Event], None]
+OnWait = Callable[[dict[str, Any] | None], None]
+"""Told who holds a run (pid, host, command, since) before waiting for it."""
 
 
 @dataclass
@@ -167,9 +171,12 @@ def vision_reader(settings: Settings) -> VisionReader | None:
 
 def make_backend(settings: Settings, seed: int = 0) -> Backend:
     """The backend ``settings.backend`` names, configured from the settings (its own
-    options from ``SIGNWRITER_<BACKEND>_*``: :meth:`Settings.backend_options`)."""
+    options from ``SIGNWRITER_<BACKEND>_*``: :meth:`Settings.backend_options`); every
+    configured key is cut from what it returns (:mod:`generation.redact`)."""
     spec = backend_info(settings.backend)
-    return create_backend(spec.name, **settings.backend_options(spec, seed=seed))
+    options = settings.backend_options(spec, seed=seed)
+    secrets = settings.secrets() + [v for v in options.values() if isinstance(v, SecretStr)]
+    return redacting(create_backend(spec.name, **options), secrets)
 
 
 def plan_brief(brief: Brief, settings: Settings) -> list[VisualSpec]:
@@ -221,7 +228,8 @@ def create_run(brief_path: str | Path, settings: Settings, *, run_id: str | None
 
     Every format is planned and fitted to the backend's sizes first, so a bad brief, copy
     that cannot fit or a size the backend refuses is an error before anything is paid for.
-    Emits one ``planned`` event per asset.
+    Emits one ``planned`` event per asset. The runs folder is checked first: a read-only
+    or full disk is refused before anything is planned or paid for.
     """
     brief = load_brief(brief_path, settings)
     return create_run_from_brief(brief, settings, run_id=run_id, seed=seed, on_event=on_event,
@@ -234,6 +242,7 @@ def create_run_from_brief(brief: Brief, settings: Settings, *, run_id: str | Non
     """:func:`create_run` for a brief already read and validated (a CSV row filled into a
     base brief, a brief posted to the HTTP API). Without ``brief_path`` the brief is written
     to the run folder as ``brief.json``."""
+    ensure_writable(settings.runs_dir)
     seed = int(time.time()) & 0x7FFFFFFF if seed is None else seed
     settings = settings.model_copy(update={  # --review, else the brief's, else failures
         "review_policy": settings.review_policy or brief.review or "failures"})
@@ -253,19 +262,28 @@ def create_run_from_brief(brief: Brief, settings: Settings, *, run_id: str | Non
 def write_run(specs: list[VisualSpec], settings: Settings, *, name: str, seed: int,
               brief_path: Path | None = None, run_id: str | None = None,
               brief_data: dict[str, Any] | None = None) -> RunStore:
-    """Create the run folder with these specs (nothing is generated yet)."""
-    store = RunStore.create(settings.runs_dir, run_id or new_run_id(name))
+    """Create the run folder with its brief, specs and run.json, all at once (nothing is
+    generated yet): the folder appears complete, or not at all (:meth:`RunStore.create`);
+    run.json lists the assets, so a resume can tell a complete run from a damaged one."""
+    run_id = run_id or new_run_id(name)
+    files: dict[str, bytes] = {}
     if brief_path is not None:
-        shutil.copyfile(brief_path, store.root / f"brief{brief_path.suffix or '.yaml'}")
+        files[f"brief{brief_path.suffix.lower() or '.yaml'}"] = brief_path.read_bytes()
     elif brief_data is not None:
-        write_json(store.root / "brief.json", brief_data, durable=True)
-    write_json(store.root / "run.json", {
-        "run_id": store.run_id, "name": name, "brief": str(brief_path) if brief_path else None,
-        "created": time.time(), "seed": seed, "status": RunStatus.RUNNING,
-        **{k: getattr(settings, k) for k in RUN_SETTINGS}}, durable=True)
+        files["brief.json"] = dump_json(brief_data)
     for spec in specs:  # what a resumed run works from: on disk for good
-        write_json(store.spec_path(spec.asset_id), spec.model_dump(mode="json"), durable=True)
-    store.write_manifest()
+        files[f"specs/{spec.asset_id}.json"] = dump_json(spec.model_dump(mode="json"))
+    files["run.json"] = dump_json({
+        "run_id": run_id, "name": name, "brief": str(brief_path) if brief_path else None,
+        "created": time.time(), "seed": seed, "status": RunStatus.RUNNING,
+        "assets": [spec.asset_id for spec in specs],
+        **{k: getattr(settings, k) for k in RUN_SETTINGS}})
+    store = RunStore.create(settings.runs_dir, run_id, files)
+    try:
+        store.write_manifest()
+    except OSError as e:
+        raise storage_error(e, f"run {run_id}", f"resume it with `signwriter resume {run_id}` "
+                                                "once there is space") from e
     Index.for_settings(settings).sync_run(store)
     return store
 
@@ -285,15 +303,42 @@ def run_settings(store: RunStore, settings: Settings) -> tuple[Settings, int]:
     return settings.model_copy(update=update), int(meta.get("seed", 0))
 
 
-def resume_run(run_id: str, settings: Settings, *,
-               on_event: OnEvent | None = None) -> RunResult:
-    """Continue a run: unfinished assets go on where they stopped; nothing finished reruns."""
-    return execute(run_id, settings, on_event=on_event)
+def check_run_complete(store: RunStore) -> None:
+    """Refuse (:class:`RunIncomplete`) a run folder that lacks specs its run.json or, for
+    older runs, its brief asks for; a partial run is never reported as completed."""
+    meta = store.check_complete()
+    if "assets" in meta:
+        return
+    briefs = sorted(store.root.glob("brief.*"))
+    have = set(store.asset_ids())
+    if briefs:
+        try:
+            brief = load_brief(briefs[0])
+        except SignwriterError:
+            brief = None  # the brief copy cannot be read again (limits changed)
+        missing = [f.name for f in brief.formats if f.name not in have] if brief else []
+        if missing:
+            raise RunIncomplete(f"run {store.run_id} is incomplete: no spec for "
+                                f"{', '.join(missing)} (its brief asks for "
+                                f"{len(brief.formats)} formats); it cannot be resumed: start "
+                                "it again with `signwriter run`")
+    if not have:
+        raise RunIncomplete(f"run {store.run_id} has no specs; start it again with "
+                            "`signwriter run`")
+
+
+def resume_run(run_id: str, settings: Settings, *, on_event: OnEvent | None = None,
+               wait: bool | float = False, on_wait: OnWait | None = None) -> RunResult:
+    """Continue a run: unfinished assets go on where they stopped; nothing finished reruns.
+    Another process holding the run: :class:`~agents.errors.RunBusy` at once, or wait
+    (``wait`` True, or at most that many seconds)."""
+    return execute(run_id, settings, on_event=on_event, wait=wait, on_wait=on_wait)
 
 
 def execute(run_id: str, settings: Settings, *, on_event: OnEvent | None = None,
             backend: Backend | None = None, budget: Budget | None = None,
-            slots: threading.BoundedSemaphore | None = None) -> RunResult:
+            slots: threading.BoundedSemaphore | None = None, wait: bool | float = False,
+            on_wait: OnWait | None = None) -> RunResult:
     """Run (or continue) every asset of a run, with the settings it was created with.
 
     ``settings.concurrency`` bounds the generations in flight; twice as many assets are
@@ -304,8 +349,23 @@ def execute(run_id: str, settings: Settings, *, on_event: OnEvent | None = None,
     one the settings name (benchmarks, tests). ``budget`` and ``slots`` replace the run's
     own, to share one spending limit and one bound on generations in flight between several
     runs (a batch: :mod:`agents.automation.batch`).
+
+    Holds the run's lock throughout (:class:`~agents.store.RunLock`): a second process is
+    told who has it, or waits with ``wait``. A run folder missing specs is refused
+    (:class:`~agents.errors.RunIncomplete`); a full disk stops the run cleanly, keeping
+    everything paid for.
     """
     store = RunStore.open(settings.runs_dir, run_id)
+    with locked(settings.runs_dir, store.run_id, "signwriter run/resume", wait, on_wait):
+        check_run_complete(store)
+        ensure_writable(store.root)
+        return _execute(store, settings, on_event=on_event, backend=backend, budget=budget,
+                        slots=slots)
+
+
+def _execute(store: RunStore, settings: Settings, *, on_event: OnEvent | None,
+             backend: Backend | None, budget: Budget | None,
+             slots: threading.BoundedSemaphore | None) -> RunResult:
     settings, seed = run_settings(store, settings)
     backend = backend or make_backend(settings, seed)
     budget = budget or Budget(settings.max_cost, spent=store.spent_usd())
@@ -362,10 +422,18 @@ def execute(run_id: str, settings: Settings, *, on_event: OnEvent | None = None,
     except BaseException as e:  # noqa: BLE001 - recorded as stopped, then re-raised
         error = error or e
     finally:
-        manifest = _set_process_status(store, RunStatus.STOPPED if error else RunStatus.RUNNING,
-                                       error)
-        index.sync_run(store)
+        try:
+            manifest = _set_process_status(
+                store, RunStatus.STOPPED if error else RunStatus.RUNNING, error)
+            index.sync_run(store)
+        except OSError as e:  # the disk filled up: what is paid for is in the ledger
+            error = error or e
+            manifest = {}
     if error is not None:
+        if isinstance(error, OSError) or disk_full(error):  # stopped cleanly, resumable
+            raise RunStopped(store.run_id, storage_error(
+                error, "cannot write the run folder", "everything already generated is kept "
+                "(images/, ledger.jsonl); free some space")) from error
         if isinstance(error, Exception):
             raise RunStopped(store.run_id, error) from error
         raise error
@@ -463,10 +531,37 @@ def claim_review(run_id: str, asset_id: str, decision: Decision | str, settings:
     return Claim(run_id, asset_id, row, answer)
 
 
-def apply_review(claim: Claim, settings: Settings) -> RunResult:
+def apply_review(claim: Claim, settings: Settings, *, wait: bool | float = 30.0,
+                 on_wait: OnWait | None = None) -> RunResult:
     """Resume the asset's graph with a claimed decision, once (an interrupt already
-    answered is not answered again; a step cut short by a crash is finished)."""
+    answered is not answered again; a step cut short by a crash is finished). Holds the
+    run's lock: a run another process works on is waited for (``wait`` seconds), then
+    :class:`~agents.errors.RunBusy`; the claim stays stored and the next command applies
+    it."""
     store = RunStore.open(settings.runs_dir, claim.run_id)
+    with locked(settings.runs_dir, store.run_id, "signwriter review", wait, on_wait):
+        return _apply_review(store, claim, settings)
+
+
+def _complete_stored_decision(store: RunStore, asset_id: str, settings: Settings) -> None:
+    """Apply a decision that was stored but whose process died before applying it (the
+    same as a resume would), so the next command finds it done, never contradicted."""
+    index = Index.for_settings(settings)
+    with _saver(store) as saver:
+        snap = compiled_graph(saver).get_state(_thread(store, asset_id))
+    if snap.interrupts:
+        stored = index.decision_for(store.run_id, asset_id, snap.interrupts[0].id)
+        if stored and stored.get("applied") is None:
+            _apply_review(store, Claim(store.run_id, asset_id, stored, answer_of(stored)),
+                          settings)
+    elif snap.next or snap.tasks:
+        for d in index.unapplied_decisions(store.run_id):
+            if d["asset_id"] == asset_id:
+                _apply_review(store, Claim(store.run_id, asset_id, d, answer_of(d)), settings)
+                break
+
+
+def _apply_review(store: RunStore, claim: Claim, settings: Settings) -> RunResult:
     settings, seed = run_settings(store, settings)
     index = Index.for_settings(settings)
     ctx = Context(settings=settings, store=store, backend=make_backend(settings, seed),
@@ -509,12 +604,21 @@ def _decision_event(settings: Settings, store: RunStore, claim: Claim,
 def decide_review(run_id: str, asset_id: str, decision: Decision | str, settings: Settings, *,
                   reviewer: str | None = None, note: str | None = None,
                   attempt: int | None = None, region: str | None = None,
-                  text: str | None = None, via: str = "cli") -> RunResult:
+                  text: str | None = None, via: str = "cli", wait: bool | float = False,
+                  on_wait: OnWait | None = None) -> RunResult:
     """Decide an asset waiting for review (approve | reject | edit | regenerate | repair)
-    and resume its graph: :func:`claim_review` then :func:`apply_review`."""
-    claim = claim_review(run_id, asset_id, decision, settings, reviewer=reviewer or "cli",
-                         via=via, note=note, attempt=attempt, region=region, text=text)
-    return apply_review(claim, settings)
+    and resume its graph: :func:`claim_review` then :func:`apply_review`, holding the run's
+    lock (another process on the run: :class:`~agents.errors.RunBusy`, or wait with
+    ``wait``). A decision an earlier command stored but could not finish is completed
+    first, so this one is then told it came second, never applied over it."""
+    store = RunStore.open(settings.runs_dir, run_id)
+    with locked(settings.runs_dir, store.run_id, f"signwriter review {decision}", wait,
+                on_wait):
+        if asset_id in store.asset_ids():
+            _complete_stored_decision(store, asset_id, settings)
+        claim = claim_review(run_id, asset_id, decision, settings, reviewer=reviewer or "cli",
+                             via=via, note=note, attempt=attempt, region=region, text=text)
+        return apply_review(claim, settings)
 
 
 def finish_decisions(settings: Settings, *, older_than_s: float = 0.0) -> list[str]:

@@ -11,6 +11,7 @@ per event, as it happens.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import threading
@@ -124,7 +125,24 @@ def one_line(message: str, limit: int = MAX_MESSAGE_CHARS) -> str:
     return flat if len(flat) <= limit else flat[:limit - 24] + f"… ({len(flat):,} characters)"
 
 
+def _secrets() -> tuple[str, ...]:
+    """The configured keys (cached for as long as the SIGNWRITER_* environment is the same)."""
+    import os
+    return _secrets_for(tuple(sorted((k, v) for k, v in os.environ.items()
+                                     if k.startswith("SIGNWRITER_"))))
+
+
+@functools.lru_cache(maxsize=8)
+def _secrets_for(env: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
+    try:
+        return tuple(Settings().secrets())
+    except Exception:  # noqa: BLE001 - broken settings are reported elsewhere
+        return ()
+
+
 def _fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
+    from generation.redact import redact
+    message = redact(message, _secrets())  # the last line of defence: no key on stderr
     console.print(f"[bold red]error:[/] {escape(one_line(message))}", highlight=False)
     raise typer.Exit(code)
 
@@ -351,13 +369,21 @@ def _finish(result: Any, json_out: bool) -> None:
 @_guard
 def resume(run_id: Annotated[str, typer.Argument(help="Run id (folder name under runs/).")],
            out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder.", show_default=_default("runs_dir"))] = None,
-           json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+           json_out: Annotated[bool, typer.Option("--json")] = False,
+           wait: Annotated[bool, typer.Option("--wait", help="If another process holds the run, wait for it instead of exiting with 2.")] = False) -> None:
     """Continue a run that was stopped or crashed; finished attempts are never redone."""
     from agents.api import resume_run
     s = _settings(runs_dir=out_dir)
     with _progress(s.max_attempts, json_out) as progress:
-        result = resume_run(run_id, s, on_event=progress)
+        result = resume_run(run_id, s, on_event=progress, wait=wait, on_wait=_waiting)
     _finish(result, json_out)
+
+
+def _waiting(owner: dict[str, Any] | None) -> None:
+    o = owner or {}
+    console.print(f"waiting for pid {o.get('pid', '?')} on {escape(str(o.get('host', '?')))} "
+                  f"({escape(str(o.get('command', '?')))}, since {o.get('since_iso', '?')}) "
+                  "to finish with the run…", highlight=False)
 
 
 @app.command()
@@ -373,6 +399,7 @@ def batch(
     max_cost: Annotated[Optional[float], typer.Option(min=0.0, help="Budget in USD for the whole batch; never exceeded.", show_default=_default("max_cost"))] = None,
     max_attempts_total: Annotated[Optional[int], typer.Option(min=1, help="Most generation attempts for the whole batch.", show_default="no cap")] = None,
     concurrency: Annotated[Optional[int], typer.Option(min=1, max=64, help="Generations in flight at once.", show_default=_default("concurrency"))] = None,
+    review: Annotated[Optional[ReviewPolicyChoice], typer.Option(help="Who sees an asset before it is final: failures, always, never.", show_default="each brief's `review:`, else failures")] = None,
     seed: Annotated[int, typer.Option(help="Base seed (part of each asset's idempotency key).")] = 0,
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder.", show_default=_default("runs_dir"))] = None,
     report: Annotated[Optional[Path], typer.Option(help="Folder for report.html and report.json.", show_default="RUNS/_batches/BATCH_ID")] = None,
@@ -391,7 +418,7 @@ def batch(
         _fail("give brief files/folders, or --brief BASE.yaml --csv ROWS.csv (not both)")
     s = _settings(backend=backend, planner=planner, max_attempts=max_attempts,
                   simulate_errors=simulate_errors, max_cost=max_cost, concurrency=concurrency,
-                  runs_dir=out_dir)
+                  runs_dir=out_dir, review_policy=review.value if review else None)
     if csv_file is not None and brief is not None:
         items, bad = collect_csv(brief, csv_file, s, seed=seed)
     else:
@@ -582,10 +609,9 @@ def qa(
     """Check any image's text: against a spec, or for --expect strings. Exit 0 pass, 1 fail, 2 bad input."""
     from qa.check import check_image
     from qa.errors import QAError
+    from qa.image import load_image
     from qa.models import ExpectedText
     from qa.report import render_overlay
-    if not image.is_file():
-        _fail(f"{image}: no such image file")
     if (spec is None) == (not expect):
         _fail("give either --spec SPEC.json or one or more --expect TEXT")
     from qa.scripts import UnsupportedLanguage, require_language
@@ -596,23 +622,33 @@ def qa(
             require_language(lang)
         except UnsupportedLanguage as e:
             _fail(str(e))
+    settings = _settings()
+    try:  # refused before decoding: not a file, too large, animated, a bomb, too thin
+        pixels = load_image(image, max_pixels=settings.max_image_pixels)
+    except QAError as e:
+        _fail(str(e))
     expected: list[ExpectedText]
     if spec is not None:
         from agents.nodes import expected_texts
+        from agents.paths import read_limited
         from agents.spec import VisualSpec
         try:
-            data = json.loads(spec.read_text(encoding="utf-8"))
+            data = json.loads(read_limited(spec, what="spec", max_bytes=5_000_000))
             if isinstance(data, list):  # output of `signwriter plan`: pick by image size
-                from PIL import Image
-                with Image.open(image) as im:
-                    size = im.size
-                match = [d for d in data if (d.get("width"), d.get("height")) == size]
+                size = (pixels.shape[1], pixels.shape[0])
+                match = [d for d in data if isinstance(d, dict)
+                         and (d.get("width"), d.get("height")) == size]
                 if not match:
                     _fail(f"{spec}: no spec in the list is {size[0]}x{size[1]} like the image")
                 data = match[0]
             vs = VisualSpec.model_validate(data)
-        except (OSError, json.JSONDecodeError, ValidationError) as e:
-            _fail(f"{spec}: not a valid spec: {e}")
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+            _fail(f"{spec}: not a valid spec: {type(e).__name__}: {one_line(str(e), 200)}")
+        except ValidationError as e:
+            _fail(f"{spec}: not a valid spec: " + "; ".join(
+                f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()[:5]))
+        except SignwriterError as e:
+            _fail(f"{spec}: {e}")
         expected = expected_texts(vs)
         try:
             for code in {vs.language, *(e.language for e in expected)}:
@@ -620,8 +656,17 @@ def qa(
         except UnsupportedLanguage as e:
             _fail(f"{spec}: {e}")
     else:
+        texts = list(expect or [])
+        if len(texts) > settings.brief_max_copy_items:
+            _fail(f"--expect given {len(texts)} times; at most {settings.brief_max_copy_items} "
+                  "(SIGNWRITER_BRIEF_MAX_COPY_ITEMS)")
+        for t in texts:
+            if len(t) > settings.brief_max_copy_chars or not t.strip() or any(
+                    not (c.isprintable() or c in "\n\t") for c in t):
+                _fail(f"--expect {one_line(repr(t), 60)}: give printable text of 1 to "
+                      f"{settings.brief_max_copy_chars} characters")
         expected = [ExpectedText(id=f"expect{i + 1}", text=t, language=lang or "en")
-                    for i, t in enumerate(expect or [])]
+                    for i, t in enumerate(texts)]
     if ignore_case or ignore_punctuation:
         lenient = {"case": False} if ignore_case else {}
         lenient |= {"punctuation": False} if ignore_punctuation else {}
@@ -629,14 +674,13 @@ def qa(
                     for e in expected]
     try:
         from agents.api import ocr_recheck_reader, ocr_reader
-        settings = _settings()
         report = check_image(image, expected, reader=ocr_reader(settings),
-                             recheck=ocr_recheck_reader(settings))
+                             recheck=ocr_recheck_reader(settings), pixels=pixels)
         if spec is None and not no_extra:  # --expect: other text is reported, not a failure
             report = report.model_copy(update={
                 "passed": all(f.kind == "ok" for f in report.regions)})
         if overlay:
-            render_overlay(image, report, overlay)
+            render_overlay(image, report, overlay, pixels=pixels)
     except QAError as e:
         _fail(str(e))
     if json_out:
@@ -718,8 +762,10 @@ def _decide(decision: Decision, run_id: str, asset_id: str, out_dir: Optional[Pa
     """Decide: exit 0 when the decision was applied (the run's status is printed); 2 when
     it does not apply, is invalid (the asset stays reviewable) or came second."""
     from agents.api import decide_review
+    wait = bool(answer.pop("wait", False))
     s = _settings(runs_dir=out_dir)
-    result = decide_review(run_id, asset_id, decision, s, reviewer=_reviewer(reviewer), **answer)
+    result = decide_review(run_id, asset_id, decision, s, reviewer=_reviewer(reviewer),
+                           wait=wait, on_wait=_waiting, **answer)
     if s.webhook_url:
         from agents.automation.webhooks import deliver_pending
         deliver_pending(s)  # asset.approved / asset.rejected (retries: schedule run)
@@ -733,6 +779,7 @@ def _decide(decision: Decision, run_id: str, asset_id: str, out_dir: Optional[Pa
 
 _Out = Annotated[Optional[Path], typer.Option("--out", help="Runs folder.")]
 _Reviewer = Annotated[Optional[str], typer.Option(help="Who decided (default: your login name).")]
+_Wait = Annotated[bool, typer.Option("--wait", help="If another process holds the run, wait for it instead of exiting with 2.")]
 
 
 @review_app.command("approve")
@@ -740,18 +787,19 @@ _Reviewer = Annotated[Optional[str], typer.Option(help="Who decided (default: yo
 def review_approve(run_id: str, asset_id: str,
                    attempt: Annotated[Optional[int], typer.Option(help="Approve this attempt instead of the best one.")] = None,
                    note: Annotated[Optional[str], typer.Option(help="A note kept with the decision.")] = None,
-                   reviewer: _Reviewer = None, out_dir: _Out = None) -> None:
+                   reviewer: _Reviewer = None, out_dir: _Out = None, wait: _Wait = False) -> None:
     """Approve an asset (its best attempt, or --attempt N) as final."""
-    _decide(Decision.APPROVE, run_id, asset_id, out_dir, reviewer, attempt=attempt, note=note)
+    _decide(Decision.APPROVE, run_id, asset_id, out_dir, reviewer, attempt=attempt, note=note,
+            wait=wait)
 
 
 @review_app.command("reject")
 @_guard
 def review_reject(run_id: str, asset_id: str,
                   note: Annotated[Optional[str], typer.Option(help="Why it was rejected (required).")] = None,
-                  reviewer: _Reviewer = None, out_dir: _Out = None) -> None:
+                  reviewer: _Reviewer = None, out_dir: _Out = None, wait: _Wait = False) -> None:
     """Reject an asset, with the reason."""
-    _decide(Decision.REJECT, run_id, asset_id, out_dir, reviewer, note=note)
+    _decide(Decision.REJECT, run_id, asset_id, out_dir, reviewer, note=note, wait=wait)
 
 
 @review_app.command("edit")
@@ -759,18 +807,20 @@ def review_reject(run_id: str, asset_id: str,
 def review_edit(run_id: str, asset_id: str,
                 region: Annotated[str, typer.Option(help="The text region to change (e.g. headline).")],
                 text: Annotated[str, typer.Option(help="Its new text.")],
-                reviewer: _Reviewer = None, out_dir: _Out = None) -> None:
+                reviewer: _Reviewer = None, out_dir: _Out = None, wait: _Wait = False) -> None:
     """Change a region's text and generate the asset again (then QA checks it)."""
-    _decide(Decision.EDIT, run_id, asset_id, out_dir, reviewer, region=region, text=text)
+    _decide(Decision.EDIT, run_id, asset_id, out_dir, reviewer, region=region, text=text,
+            wait=wait)
 
 
 @review_app.command("regenerate")
 @_guard
 def review_regenerate(run_id: str, asset_id: str,
                       note: Annotated[Optional[str], typer.Option(help="What to change; added to the prompt.")] = None,
-                      reviewer: _Reviewer = None, out_dir: _Out = None) -> None:
+                      reviewer: _Reviewer = None, out_dir: _Out = None,
+                      wait: _Wait = False) -> None:
     """Generate the asset again, with your note added to the prompt."""
-    _decide(Decision.REGENERATE, run_id, asset_id, out_dir, reviewer, note=note)
+    _decide(Decision.REGENERATE, run_id, asset_id, out_dir, reviewer, note=note, wait=wait)
 
 
 @review_app.command("repair")
@@ -778,9 +828,10 @@ def review_regenerate(run_id: str, asset_id: str,
 def review_repair(run_id: str, asset_id: str,
                   region: Annotated[str, typer.Option(help="The text region to repair.")],
                   attempt: Annotated[Optional[int], typer.Option(help="The attempt to repair (default the best).")] = None,
-                  reviewer: _Reviewer = None, out_dir: _Out = None) -> None:
+                  reviewer: _Reviewer = None, out_dir: _Out = None, wait: _Wait = False) -> None:
     """Repair one region of an attempt (an image edit; backends that can edit)."""
-    _decide(Decision.REPAIR, run_id, asset_id, out_dir, reviewer, region=region, attempt=attempt)
+    _decide(Decision.REPAIR, run_id, asset_id, out_dir, reviewer, region=region, attempt=attempt,
+            wait=wait)
 
 
 @review_app.command("history")
@@ -819,7 +870,7 @@ def runs(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs fol
     for col in ("run", "status", "assets", "cost"):
         t.add_column(col)
     for r in list_runs(s):
-        t.add_row(r.run_id, _styled(r.status),
+        t.add_row(escape(r.run_id), _styled(r.status),
                   ", ".join(f"{v} {k}" for k, v in r.assets.items()), f"${r.cost_usd:.4f}")
     out.print(t)
 
@@ -1064,18 +1115,23 @@ def bench_examples(
 
 
 @app.command()
-def doctor(offline: Annotated[bool, typer.Option("--offline", help="Do not contact endpoints.")] = False,
+def doctor(offline: Annotated[Optional[bool], typer.Option("--offline/--online", help="Contact the configured endpoints or not (default: only when a backend is set explicitly, by SIGNWRITER_BACKEND or .env).", show_default=False)] = None,
            timeout: Annotated[float, typer.Option(help="Seconds per endpoint check.")] = 5.0) -> None:
     """Check the configuration and reach each configured endpoint (keys are never shown)."""
     from agents.doctor import run_checks
-    checks = run_checks(_settings(), timeout=timeout, reach=not offline)
+    settings = _settings()
+    if offline is None:  # nothing is contacted unless a backend was chosen on purpose
+        offline = "backend" not in settings.model_fields_set
+    checks = run_checks(settings, timeout=timeout, reach=not offline)
     t = Table(title="signwriter doctor", title_justify="left")
     for col in ("check", "", "detail"):
         t.add_column(col)
     marks = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[red]FAIL[/]"}
     for c in checks:
-        t.add_row(c.name, marks[c.level], c.message)
+        t.add_row(escape(c.name), marks[c.level], escape(c.message))
     out.print(t)
+    if offline:
+        out.print("endpoints not contacted (--online checks them)")
     raise typer.Exit(1 if any(c.level == "fail" for c in checks) else 0)
 
 

@@ -32,7 +32,7 @@ def _reach(url: str, timeout: float, key: SecretStr | None = None) -> tuple[Leve
     headers = {"Authorization": f"Bearer {key.get_secret_value()}"} if key else {}
     try:
         r = httpx.get(url, timeout=timeout, headers=headers, follow_redirects=True)
-    except httpx.HTTPError as e:
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as e:
         return "fail", f"cannot reach {url}: {type(e).__name__}"
     if r.status_code in (401, 403):
         return "fail", f"{url} refused the key (HTTP {r.status_code})"
@@ -114,7 +114,18 @@ def run_checks(settings: Settings, *, timeout: float = 5.0, reach: bool = True) 
         add("budget", "warn", "no run budget: set SIGNWRITER_MAX_COST or pass --max-cost")
     cpu = os.cpu_count() or 1
     add("CPU", "ok", f"{cpu} cores (OCR QA ≈ 0.5–1 s per image per core)")
-    return checks
+    return [c.model_copy(update={"message": shown(c.message, settings)}) for c in checks]
+
+
+def shown(message: str, settings: Settings) -> str:
+    """A message as doctor may print it: configured URLs without their user, password or
+    query, and every configured key (in any encoding) cut out."""
+    from generation.http import safe_url
+    from generation.redact import redact
+
+    for url in settings.configured_urls():
+        message = message.replace(url.rstrip("/"), safe_url(url.rstrip("/")))
+    return redact(message, settings.secrets())
 
 
 def _backend_checks(settings: Settings, add: Any, *, timeout: float,

@@ -148,6 +148,45 @@ class Settings(BaseSettings):
                              "SIGNWRITER_LLM_BASE_URL (an OpenAI-compatible base URL)")
         return self
 
+    def _configured_values(self) -> list[Any]:
+        """Every value set here, and every backend's own options from the environment."""
+        values: list[Any] = [getattr(self, name) for name in type(self).model_fields]
+        for spec in available_backends():
+            try:
+                values += list(backend_env(spec).values())
+            except InvalidRequest:
+                continue  # reported by doctor and at run time
+        return values
+
+    def configured_urls(self) -> list[str]:
+        """Every URL configured (base URLs, server lists), as written."""
+        out: list[str] = []
+        for value in self._configured_values():
+            for u in value if isinstance(value, list) else [value]:
+                if isinstance(u, str) and "://" in u:
+                    out.append(u)
+        return out
+
+    def secrets(self) -> list[str]:
+        """Every configured key (each ``SecretStr`` setting or backend option), and any
+        user, password or long query value written into a configured URL: what
+        :mod:`generation.redact` cuts from every reply, message and file."""
+        from urllib.parse import parse_qsl, unquote, urlsplit
+
+        out: list[str] = []
+        for value in self._configured_values():
+            if isinstance(value, SecretStr):
+                out.append(value.get_secret_value())
+        for u in self.configured_urls():
+            try:
+                parts = urlsplit(u)
+            except ValueError:
+                continue
+            out += [p for p in (parts.password, parts.username) if p]
+            out += [unquote(p) for p in (parts.password, parts.username) if p]
+            out += [v for _, v in parse_qsl(parts.query) if len(v) >= 12]
+        return [x for x in out if x]
+
     @property
     def llm_configured(self) -> bool:
         return bool(self.llm_base_url)

@@ -15,25 +15,43 @@
       manifest.json         the summary, rebuilt from the files above
 
 Images never enter graph state: state carries paths and hashes.
+
+Three rules keep a run whole when processes crash or race (issue 11):
+
+- **A run appears complete or not at all.** :meth:`RunStore.create` builds the folder
+  (brief, specs, run.json) under a hidden temporary name in the runs folder, fsyncs it and
+  renames it into place; :meth:`RunStore.check_complete` refuses a folder that lacks a
+  spec run.json lists.
+- **One owner per run.** :class:`RunLock` is an exclusive OS file lock
+  (``runs/.locks/<run_id>.lock``, via ``filelock``) held by ``run``, ``resume`` and every
+  review decision; a second process is told who holds it (pid, host, since) or waits.
+- **Decisions first, files after.** A review decision is stored in the run index before
+  it is applied to the graph (``agents.review``); a decision whose process died is applied
+  by the next command that holds the lock, never contradicted.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import re
 import shutil
+import socket
+import sqlite3
 import tempfile
 import threading
 import time
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import orjson
+from filelock import FileLock, Timeout
 
-from agents.errors import RunNotFound
+from agents.errors import RunBusy, RunIncomplete, RunNotFound, StorageError
 from agents.status import AssetStatus, RunStatus, run_status
 
 _EXT = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
@@ -99,12 +117,50 @@ class RunStore:
 
     # --- locating -----------------------------------------------------------------------
     @classmethod
-    def create(cls, runs_dir: Path, run_id: str) -> "RunStore":
-        root = Path(runs_dir) / run_id
-        root.mkdir(parents=True, exist_ok=False)
-        for sub in ("specs", "images", "assets"):
-            (root / sub).mkdir()
+    def create(cls, runs_dir: Path, run_id: str,
+               files: Mapping[str, bytes] | None = None) -> "RunStore":
+        """Create the run folder with ``files`` (relative path -> bytes: brief, run.json,
+        specs) all at once: built under a hidden temporary name, fsynced, then renamed into
+        place, so a crash or a full disk never leaves a half-made run that looks real."""
+        if not RUN_ID_RE.match(run_id):
+            raise StorageError(f"cannot create run {run_id[:80]!r}: not a valid run id")
+        runs = Path(runs_dir)
+        root = runs / run_id
+        ensure_writable(runs)
+        if root.exists():
+            raise StorageError(f"run folder {root} already exists")
+        tmp = Path(tempfile.mkdtemp(prefix=f".creating-{run_id[:60]}-", dir=runs))
+        try:
+            for sub in ("specs", "images", "assets"):
+                (tmp / sub).mkdir()
+            for rel, data in (files or {}).items():
+                target = tmp / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with open(target, "xb") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+            for d in (tmp / "specs", tmp):
+                _fsync_dir(d)
+            os.rename(tmp, root)  # atomic: the run exists complete, or not at all
+            _fsync_dir(runs)
+        except BaseException as e:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if isinstance(e, OSError):
+                raise storage_error(e, f"creating run {run_id}",
+                                    "nothing was generated or paid for") from e
+            raise
         return cls(root)
+
+    @classmethod
+    def list(cls, runs_dir: Path) -> list["RunStore"]:
+        """Every complete-looking run under ``runs_dir`` (hidden temporary folders of runs
+        being created, and the lock folder, are not runs)."""
+        root = Path(runs_dir)
+        if not root.is_dir():
+            return []
+        return [cls(p.parent) for p in sorted(root.glob("*/run.json"))
+                if RUN_ID_RE.match(p.parent.name)]
 
     @classmethod
     def open(cls, runs_dir: Path, run_id: str) -> "RunStore":
@@ -113,8 +169,7 @@ class RunStore:
                               "_ . - and name a folder under the runs folder)")
         root = Path(runs_dir) / run_id
         if not (root / "run.json").exists():
-            known = sorted(p.parent.name for p in Path(runs_dir).glob("*/run.json")) if Path(
-                runs_dir).exists() else []
+            known = [r.run_id for r in cls.list(runs_dir)]
             more = f" and {len(known) - 5} older" if len(known) > 5 else ""
             hint = (f"; the latest runs there: {', '.join(known[-5:])}{more}" if known
                     else "; there are no runs there yet")
@@ -224,18 +279,48 @@ class RunStore:
                          for e in self.ledger() if e.get("kind", "done") in ("done", "failed")),
                      6)
 
+    def final_path(self, asset_id: str, image_rel: str) -> str:
+        """Where an asset's final image goes (relative), for the image ``image_rel``."""
+        return self.rel(self.asset_dir(asset_id) / f"final{Path(image_rel).suffix}")
+
     def copy_final(self, asset_id: str, image_rel: str) -> str:
-        src = self.abs(image_rel)
-        dst = self.asset_dir(asset_id) / f"final{src.suffix}"
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dst.with_name(f".{dst.name}.tmp")
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
+        """Copy an attempt's image to final.<ext> (a unique temp name, then rename)."""
+        dst = self.abs(self.final_path(asset_id, image_rel))
+        data = self.abs(image_rel).read_bytes()
+        if not (dst.exists() and dst.read_bytes() == data):
+            atomic_write(dst, data, durable=False)
         return self.rel(dst)
 
     # --- manifest ---------------------------------------------------------------------
     def asset_ids(self) -> list[str]:
-        return sorted(p.stem for p in (self.root / "specs").glob("*.json"))
+        return sorted(p.stem for p in (self.root / "specs").glob("*.json")
+                      if RUN_ID_RE.match(p.stem))
+
+    def check_complete(self) -> dict[str, Any]:
+        """run.json, and a readable spec for every asset it lists; raises
+        :class:`RunIncomplete` naming what is missing. Returns run.json."""
+        try:
+            meta = read_json(self.root / "run.json")
+        except (OSError, ValueError) as e:
+            raise RunIncomplete(f"run {self.run_id}: run.json is unreadable ({e}); the run was "
+                                "not created completely: start it again with `signwriter run`"
+                                ) from None
+        expected = meta.get("assets")
+        if expected is None:  # a run from before run.json listed its assets
+            return meta
+        missing = []
+        for aid in expected:
+            try:
+                spec = read_json(self.spec_path(aid))
+                if spec.get("asset_id") != aid:
+                    missing.append(aid)
+            except (OSError, ValueError):
+                missing.append(aid)
+        if missing:
+            raise RunIncomplete(f"run {self.run_id} is incomplete: no valid spec for "
+                                f"{', '.join(missing)} (of {len(expected)} assets); it cannot "
+                                "be resumed: start it again with `signwriter run`")
+        return meta
 
     def attempts(self, asset_id: str) -> list[dict[str, Any]]:
         out = []
@@ -290,3 +375,158 @@ class RunStore:
         m = self.manifest() if manifest is None else manifest
         write_json(self.root / "manifest.json", m)
         return m
+
+
+# --- storage ---------------------------------------------------------------------------
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def disk_full(e: BaseException) -> bool:
+    """True for ENOSPC/EDQUOT, and SQLite's "database or disk is full"."""
+    if isinstance(e, OSError):
+        return e.errno in (errno.ENOSPC, errno.EDQUOT)
+    return isinstance(e, sqlite3.OperationalError) and "full" in str(e)
+
+
+def storage_error(e: BaseException, doing: str, consequence: str) -> StorageError:
+    """A clear :class:`StorageError` for an OSError / SQLite error while ``doing``."""
+    where = f" ({getattr(e, 'filename', None)})" if getattr(e, "filename", None) else ""
+    if disk_full(e):
+        what = "the disk is full"
+    else:
+        what = getattr(e, "strerror", None) or str(e) or type(e).__name__
+    return StorageError(f"{doing}: {what}{where}; {consequence}")
+
+
+def ensure_writable(runs_dir: Path) -> None:
+    """Refuse up front (:class:`StorageError`) a runs folder that cannot be written."""
+    runs = Path(runs_dir)
+    try:
+        runs.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".write-test-", dir=runs)
+        try:
+            os.write(fd, b"x")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            os.unlink(tmp)
+    except OSError as e:
+        fix = ("free some space" if disk_full(e) else "choose a writable folder")
+        raise StorageError(f"the runs folder {runs} is not usable "
+                           f"({'the disk is full' if disk_full(e) else e.strerror or e}); "
+                           f"{fix} (--out or SIGNWRITER_RUNS_DIR)") from None
+
+
+# --- one owner per run -------------------------------------------------------------------
+class RunLock:
+    """The exclusive owner of one run: an OS file lock (``filelock``; ``flock`` on Unix)
+    on ``<runs>/<run_id>/.lock``, plus who holds it (pid, host, command, since) in
+    ``.lock.owner.json`` next to it, so a second process can be told.
+
+    ``run``, ``resume`` and every review decision hold it for their whole work. The lock
+    dies with its process (a killed owner frees it at once). Locks are files, so they work
+    across processes on one machine; across machines the run needs a lease instead."""
+
+    def __init__(self, runs_dir: Path, run_id: str, command: str = "signwriter") -> None:
+        if not RUN_ID_RE.match(run_id):
+            raise RunNotFound(f"{run_id[:80]!r} is not a run id")
+        self.dir = Path(runs_dir) / run_id
+        self.run_id = run_id
+        self.command = command
+        self.path = self.dir / ".lock"
+        self.owner_path = self.dir / ".lock.owner.json"
+        self._lock: FileLock | None = None
+        self._outer: RunLock | None = None  # set when this thread already held the run
+        self._depth = 0
+
+    def owner(self) -> dict[str, Any] | None:
+        try:
+            return read_json(self.owner_path)
+        except (OSError, ValueError):
+            return None
+
+    def acquire(self, wait: bool | float = False,
+                on_wait: Any = None) -> "RunLock":
+        """Take the lock; ``wait`` False: :class:`RunBusy` at once if held, True: wait as
+        long as it takes, a number: at most that many seconds. ``on_wait(owner)`` is called
+        once before waiting. A thread that already holds the run's lock takes it again at
+        once (``start_run`` holds it around creating and executing the run)."""
+        key = (str(self.path.absolute()), threading.get_ident())
+        with _held_lock:
+            outer = _held.get(key)
+            if outer is not None:
+                outer._depth += 1
+                self._outer = outer
+                return self
+        if not self.dir.is_dir():
+            raise RunNotFound(f"no run '{self.run_id}' under {self.dir.parent}")
+        lock = FileLock(self.path, timeout=0, thread_local=False, preserve_lock_file=True)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            if wait is False:
+                raise RunBusy(self.run_id, self.owner()) from None
+            if on_wait is not None:
+                on_wait(self.owner())
+            try:
+                lock.acquire(timeout=-1 if wait is True else float(wait))
+            except Timeout:
+                raise RunBusy(self.run_id, self.owner()) from None
+        self._lock = lock
+        self._depth = 1
+        with _held_lock:
+            _held[key] = self
+        now = time.time()
+        try:
+            write_json(self.owner_path, {
+                "pid": os.getpid(), "host": socket.gethostname(), "command": self.command,
+                "since": now, "since_iso": datetime.fromtimestamp(now, timezone.utc)
+                .strftime("%Y-%m-%d %H:%M:%S UTC")})
+        except OSError:
+            pass  # who holds it is a courtesy; the lock itself is held
+        return self
+
+    def release(self) -> None:
+        if self._outer is not None:
+            self._outer._depth -= 1
+            self._outer = None
+            return
+        if self._lock is not None:
+            with _held_lock:
+                for k, v in list(_held.items()):
+                    if v is self:
+                        del _held[k]
+            try:
+                self.owner_path.unlink(missing_ok=True)
+            except OSError:
+                pass
+            self._lock.release(force=True)
+            self._lock = None
+
+    def __enter__(self) -> "RunLock":
+        if self._lock is None and self._outer is None:
+            self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+_held: dict[tuple[str, int], RunLock] = {}
+"""Run locks this process holds, by (lock file, thread): a thread may take its own again."""
+_held_lock = threading.Lock()
+
+
+def locked(runs_dir: Path, run_id: str, command: str, wait: bool | float = False,
+           on_wait: Any = None) -> RunLock:
+    """``with locked(runs, run_id, "resume"):`` — hold the run's lock for the block."""
+    return RunLock(runs_dir, run_id, command).acquire(wait, on_wait)
+
+
+def iter_runs(runs_dir: Path) -> Iterator[RunStore]:
+    yield from RunStore.list(runs_dir)

@@ -39,11 +39,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from qa import align, lookalike, metrics
 from qa.errors import BadImage, QAError
 from qa.glyphs import fold, identical_note, pictograph_note, pictographs, same_text
+from qa.image import load_image
 from qa.models import BoxTuple, CharDiff, ExpectedText, Finding, OCRLine, QAReport, Strictness
 from qa.normalize import has_cjk, is_traditional, normalize, wants_simplified
 from qa.ocr import OCREngine, Reader, get_engine, resolve_recheck_runtime
@@ -777,20 +777,6 @@ def _append(note: str, more: str) -> str:
 
 
 # --- plumbing -----------------------------------------------------------------------------
-
-
-def load_image(image: str | Path) -> np.ndarray:
-    """Decode an image file to RGB ``uint8``; :class:`~qa.errors.BadImage` if it cannot be."""
-    path = Path(image)
-    try:
-        with Image.open(path) as im:
-            im.load()
-            return np.asarray(im.convert("RGB"))
-    except (FileNotFoundError, IsADirectoryError) as exc:
-        raise BadImage(f"image not found: {path}", path=str(path)) from exc
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise BadImage(f"cannot decode image {path}: {exc.__class__.__name__}",
-                       path=str(path)) from exc
 
 
 def _to_pixels(box: BoxTuple, w: int, h: int) -> PixelBox:

@@ -56,7 +56,8 @@ from agents.state import Budget
 from agents.status import AssetStatus
 from agents.store import RunStore, read_json
 
-OUTPUT_SETTINGS = ("backend", "planner", "max_attempts", "simulate_errors", "prompt_enhance")
+OUTPUT_SETTINGS = ("backend", "planner", "max_attempts", "simulate_errors", "prompt_enhance",
+                   "review_policy")
 """Settings that change what an asset comes out as: part of its idempotency key (with the
 backend's own options, less keys, endpoints and transport knobs: :func:`_backend_options`)."""
 

@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agents.automation.db import connect, transaction
+from agents.automation.db import tx
 from agents.errors import BatchInputError, RunNotFound
 from agents.settings import Settings
 from agents.status import AssetStatus
@@ -52,33 +52,32 @@ def create_token(name: str, role: str, settings: Settings) -> str:
     if role not in ROLES:
         raise BatchInputError(f"unknown role {role!r}: use {', '.join(ROLES)}")
     token = "sw_" + secrets.token_urlsafe(32)
-    with connect(settings) as conn, transaction(conn):
-        if conn.execute("SELECT 1 FROM api_tokens WHERE name = ?", (name,)).fetchone():
+    with tx(settings) as t:
+        if t.one("SELECT 1 AS x FROM api_tokens WHERE name = ?", (name,)):
             raise BatchInputError(f"a token named {name!r} exists; revoke it first or choose "
                                   "another name")
-        conn.execute("INSERT INTO api_tokens (id, name, role, hash, created_at) VALUES "
-                     "(?, ?, ?, ?, ?)", (uuid.uuid4().hex, name, role, _hash(token), time.time()))
+        t.execute("INSERT INTO api_tokens (id, name, role, hash, created_at) VALUES "
+                  "(?, ?, ?, ?, ?)", (uuid.uuid4().hex, name, role, _hash(token), time.time()))
     return token
 
 
 def check_token(token: str, settings: Settings) -> dict[str, Any] | None:
     """The token's ``{id, name, role}``, or None (unknown or revoked)."""
-    with connect(settings) as conn:
-        row = conn.execute("SELECT id, name, role FROM api_tokens WHERE hash = ? AND "
-                           "revoked_at IS NULL", (_hash(token),)).fetchone()
-    return dict(row) if row else None
+    with tx(settings) as t:
+        return t.one("SELECT id, name, role FROM api_tokens WHERE hash = ? AND "
+                     "revoked_at IS NULL", (_hash(token),))
 
 
 def list_tokens(settings: Settings) -> list[dict[str, Any]]:
-    with connect(settings) as conn:
-        return [dict(r) for r in conn.execute("SELECT name, role, created_at, revoked_at FROM "
-                                              "api_tokens ORDER BY created_at")]
+    with tx(settings) as t:
+        return t.all("SELECT name, role, created_at, revoked_at FROM api_tokens ORDER BY "
+                     "created_at")
 
 
 def revoke_token(name: str, settings: Settings) -> bool:
-    with connect(settings) as conn, transaction(conn):
-        return conn.execute("UPDATE api_tokens SET revoked_at = ? WHERE name = ? AND "
-                            "revoked_at IS NULL", (time.time(), name)).rowcount > 0
+    with tx(settings) as t:
+        return t.execute("UPDATE api_tokens SET revoked_at = ? WHERE name = ? AND "
+                         "revoked_at IS NULL", (time.time(), name)) > 0
 
 
 # --- jobs ------------------------------------------------------------------------------------
@@ -107,24 +106,25 @@ def submit_job(request: JobRequest, settings: Settings, *, token_id: str,
     """Record a job (queued); the same ``idempotency_key`` from the same token returns the
     job it made first. Returns (job row, whether it is new)."""
     body = request.model_dump(mode="json")
-    with connect(settings) as conn, transaction(conn):
-        if idempotency_key is not None:
-            row = conn.execute("SELECT * FROM api_jobs WHERE token_id = ? AND "
-                               "idempotency_key = ?", (token_id, idempotency_key)).fetchone()
-            if row is not None:
-                return dict(row), False
-        job_id = "job_" + uuid.uuid4().hex[:20]
-        conn.execute("INSERT INTO api_jobs (id, token_id, idempotency_key, created_at, state, "
-                     "request) VALUES (?, ?, ?, ?, 'queued', ?)",
-                     (job_id, token_id, idempotency_key, time.time(), json.dumps(body)))
-        row = conn.execute("SELECT * FROM api_jobs WHERE id = ?", (job_id,)).fetchone()
-    return dict(row), True
+    job_id = "job_" + uuid.uuid4().hex[:20]
+    with tx(settings) as t:
+        new = t.execute("INSERT INTO api_jobs (id, token_id, idempotency_key, created_at, "
+                        "state, request) VALUES (?, ?, ?, ?, 'queued', ?) ON CONFLICT "
+                        "(token_id, idempotency_key) DO NOTHING",
+                        (job_id, token_id, idempotency_key, time.time(), json.dumps(body))) == 1
+        if new:
+            row = t.one("SELECT * FROM api_jobs WHERE id = ?", (job_id,))
+        else:  # the same key from the same token: the job it made first
+            row = t.one("SELECT * FROM api_jobs WHERE token_id = ? AND idempotency_key = ?",
+                        (token_id, idempotency_key))
+    assert row is not None
+    return row, new
 
 
 def _update(settings: Settings, job_id: str, **fields: Any) -> None:
     cols = ", ".join(f"{k} = ?" for k in fields)  # the names are this module's own
-    with connect(settings) as conn, transaction(conn):
-        conn.execute(f"UPDATE api_jobs SET {cols} WHERE id = ?", (*fields.values(), job_id))
+    with tx(settings) as t:
+        t.execute(f"UPDATE api_jobs SET {cols} WHERE id = ?", (*fields.values(), job_id))
 
 
 def run_job_now(job_id: str, settings: Settings) -> None:
@@ -156,18 +156,17 @@ def run_job_now(job_id: str, settings: Settings) -> None:
 
 
 def get_job(job_id: str, settings: Settings) -> dict[str, Any]:
-    with connect(settings) as conn:
-        row = conn.execute("SELECT * FROM api_jobs WHERE id = ?", (job_id,)).fetchone()
+    with tx(settings) as t:
+        row = t.one("SELECT * FROM api_jobs WHERE id = ?", (job_id,))
     if row is None:
         raise RunNotFound(f"no job {job_id[:60]!r}")
-    return dict(row)
+    return row
 
 
 def list_jobs(settings: Settings, *, limit: int, offset: int) -> list[dict[str, Any]]:
-    with connect(settings) as conn:
-        return [dict(r) for r in conn.execute(
-            "SELECT * FROM api_jobs ORDER BY created_at DESC, id LIMIT ? OFFSET ?",
-            (limit, offset))]
+    with tx(settings) as t:
+        return t.all("SELECT * FROM api_jobs ORDER BY created_at DESC, id LIMIT ? OFFSET ?",
+                     (limit, offset))
 
 
 class AssetView(BaseModel):

@@ -12,6 +12,7 @@
         # briefs: [briefs/, extra.yaml] # … or brief files and folders
         backend: typeset                # and max_attempts, max_cost, max_attempts_total,
         max_cost: 5.0                   # concurrency, simulate_errors, seed
+        review: always                  # review policy: failures (default) | always | never
         grace: 3600                     # seconds a missed tick may still run late
         destination: {folder: out/weekly}   # or {s3: "s3://bucket/prefix", endpoint_url: …}
         webhook: {url: "https://…", secret: "whsec_…"}   # else SIGNWRITER_WEBHOOK_URL/SECRET
@@ -19,7 +20,7 @@
 Paths are relative to the jobs file's folder.
 
 **Exactly once.** A tick is claimed by inserting ``(job, tick)`` into ``schedule_ticks``
-(the primary key) before the job runs; a second scheduler, or the same one restarted, finds
+(the primary key; the run index's table) before the job runs; a second scheduler, or the same one restarted, finds
 the row and does not fire it again. A tick whose scheduler died while running it (its row
 still says ``running`` and its owner process is gone) is *continued*: the batch is
 idempotent (:mod:`agents.automation.batch`), so what the dead run finished is skipped and
@@ -39,20 +40,19 @@ from __future__ import annotations
 import json
 import os
 import socket
-import sqlite3
 import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from agents.automation.db import connect, transaction
+from agents.automation.db import tx
 from agents.errors import ScheduleError
 from agents.settings import Settings
 
@@ -100,6 +100,8 @@ class Job(BaseModel):
     max_attempts_total: int | None = Field(None, ge=1)
     concurrency: int | None = Field(None, ge=1, le=64)
     simulate_errors: float | None = Field(None, ge=0, le=1)
+    review: Literal["failures", "always", "never"] | None = Field(
+        None, description="Review policy: failures (default), always, never.")
     seed: int = 0
     grace: float = Field(3600.0, ge=0, description="Seconds a missed tick may run late.")
     destination: Destination | None = None
@@ -185,6 +187,8 @@ def load_jobs(path: Path) -> list[Job]:
 def job_settings(job: Job, settings: Settings) -> Settings:
     update = {k: getattr(job, k) for k in ("backend", "max_attempts", "max_cost", "concurrency",
                                            "simulate_errors") if getattr(job, k) is not None}
+    if job.review is not None:
+        update["review_policy"] = job.review
     return settings.model_copy(update=update)
 
 
@@ -249,40 +253,40 @@ class Scheduler:
         self.alive = alive
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
-    def _claim(self, conn: sqlite3.Connection, job: Job, tick: datetime, now: datetime) -> bool:
-        """Insert the tick's row (or take over one whose owner died); True if it is ours."""
+    def _claim(self, job: Job, tick: datetime, now: datetime) -> bool:
+        """Insert the tick's row (or take over one whose owner died); True if it is ours.
+        Both are one atomic statement, so two schedulers never both win."""
         key = tick_key(tick)
-        with transaction(conn):
-            row = conn.execute("SELECT status, owner FROM schedule_ticks WHERE job = ? AND "
-                               "tick = ?", (job.name, key)).fetchone()
-            if row is None:
-                conn.execute("INSERT INTO schedule_ticks (job, tick, scheduled_at, status, "
-                             "owner, started_at) VALUES (?, ?, ?, 'running', ?, ?)",
-                             (job.name, key, tick.astimezone(timezone.utc).isoformat(),
-                              self.owner, now.isoformat()))
+        with tx(self.settings) as t:
+            if t.execute("INSERT INTO schedule_ticks (job, tick, scheduled_at, status, owner, "
+                         "started_at) VALUES (?, ?, ?, 'running', ?, ?) ON CONFLICT (job, tick) "
+                         "DO NOTHING", (job.name, key, tick.astimezone(timezone.utc).isoformat(),
+                                        self.owner, now.isoformat())) == 1:
                 return True
-            if row["status"] == "running" and row["owner"] != self.owner and not self.alive(
-                    row["owner"]):
-                conn.execute("UPDATE schedule_ticks SET owner = ? WHERE job = ? AND tick = ?",
-                             (self.owner, job.name, key))
-                return True
+            row = t.one("SELECT status, owner FROM schedule_ticks WHERE job = ? AND tick = ?",
+                        (job.name, key))
+        if (row is None or row["status"] != "running" or row["owner"] == self.owner
+                or self.alive(row["owner"])):
             return False
+        with tx(self.settings) as t:
+            return t.execute("UPDATE schedule_ticks SET owner = ? WHERE job = ? AND tick = ? "
+                             "AND owner = ? AND status = 'running'",
+                             (self.owner, job.name, key, row["owner"])) == 1
 
-    def _finish(self, conn: sqlite3.Connection, job: Job, tick: datetime, status: str,
-                result: dict[str, Any]) -> None:
+    def _finish(self, job: Job, tick: datetime, status: str, result: dict[str, Any]) -> None:
         """The tick's row says done (or failed) — and, in the same transaction, the webhook
         events of its batch go to the outbox."""
         from agents.automation.webhooks import asset_events, job_completed, target_from
         batch = result.pop(BATCH, None)
         target = target_from(self.settings, job.webhook)
-        with transaction(conn):
+        with tx(self.settings) as t:
             if batch is not None and target is not None:
-                asset_events(conn, batch, target)
-                job_completed(conn, batch, target, job=job.name, tick=tick_key(tick))
-            conn.execute("UPDATE schedule_ticks SET status = ?, finished_at = ?, result = ? "
-                         "WHERE job = ? AND tick = ? AND owner = ?",
-                         (status, self.clock().isoformat(), json.dumps(result, default=str),
-                          job.name, tick_key(tick), self.owner))
+                asset_events(t, batch, target)
+                job_completed(t, batch, target, job=job.name, tick=tick_key(tick))
+            t.execute("UPDATE schedule_ticks SET status = ?, finished_at = ?, result = ? "
+                      "WHERE job = ? AND tick = ? AND owner = ?",
+                      (status, self.clock().isoformat(), json.dumps(result, default=str),
+                       job.name, tick_key(tick), self.owner))
 
     def due(self, now: datetime) -> list[tuple[Job, datetime]]:
         """Each job's latest tick at or before ``now``, if it is within the job's grace."""
@@ -293,12 +297,14 @@ class Scheduler:
                 out.append((job, tick))
         return out
 
-    def unfinished(self, conn: sqlite3.Connection) -> list[tuple[Job, datetime]]:
+    def unfinished(self) -> list[tuple[Job, datetime]]:
         """Ticks left ``running`` by a scheduler that died (to continue them)."""
         by_name = {j.name: j for j in self.jobs}
+        with tx(self.settings) as t:
+            rows = t.all("SELECT job, scheduled_at, owner FROM schedule_ticks WHERE "
+                         "status = 'running' AND owner <> ?", (self.owner,))
         out = []
-        for r in conn.execute("SELECT job, scheduled_at, owner FROM schedule_ticks WHERE "
-                              "status = 'running' AND owner != ?", (self.owner,)):
+        for r in rows:
             job = by_name.get(r["job"])
             if job is not None and not self.alive(r["owner"]):
                 out.append((job, datetime.fromisoformat(r["scheduled_at"]).astimezone(job.zone)))
@@ -309,21 +315,19 @@ class Scheduler:
         ``(job, tick, status)`` for each tick run."""
         now = self.clock()
         fired = []
-        with connect(self.settings) as conn:
-            candidates = self.unfinished(conn) + self.due(now)
-            seen: set[tuple[str, str]] = set()
-            for job, tick in candidates:
-                if (job.name, tick_key(tick)) in seen or not self._claim(conn, job, tick, now):
-                    continue
-                seen.add((job.name, tick_key(tick)))
-                try:
-                    result = self.runner(job, tick, self.settings)
-                except Exception as e:  # noqa: BLE001 - recorded on the tick; others go on
-                    self._finish(conn, job, tick, "failed", {"error": str(e)[:500]})
-                    fired.append((job.name, tick_key(tick), "failed"))
-                    continue
-                self._finish(conn, job, tick, "done", result)
-                fired.append((job.name, tick_key(tick), "done"))
+        seen: set[tuple[str, str]] = set()
+        for job, tick in self.unfinished() + self.due(now):
+            if (job.name, tick_key(tick)) in seen or not self._claim(job, tick, now):
+                continue
+            seen.add((job.name, tick_key(tick)))
+            try:
+                result = self.runner(job, tick, self.settings)
+            except Exception as e:  # noqa: BLE001 - recorded on the tick; others go on
+                self._finish(job, tick, "failed", {"error": str(e)[:500]})
+                fired.append((job.name, tick_key(tick), "failed"))
+                continue
+            self._finish(job, tick, "done", result)
+            fired.append((job.name, tick_key(tick), "done"))
         return fired
 
     def seconds_to_next(self) -> float:
@@ -345,8 +349,7 @@ class Scheduler:
 
 def history(settings: Settings, job: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
     """The latest ticks (newest first), of one job or all."""
-    with connect(settings) as conn:
-        q = "SELECT * FROM schedule_ticks" + (" WHERE job = ?" if job else "") + \
-            " ORDER BY scheduled_at DESC LIMIT ?"
-        rows = conn.execute(q, ((job, limit) if job else (limit,))).fetchall()
-    return [dict(r) for r in rows]
+    q = "SELECT * FROM schedule_ticks" + (" WHERE job = ?" if job else "") + \
+        " ORDER BY scheduled_at DESC LIMIT ?"
+    with tx(settings) as t:
+        return t.all(q, (job, limit) if job else (limit,))

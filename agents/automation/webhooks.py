@@ -14,8 +14,8 @@ Events (thin payloads: ids, statuses, paths — never images)::
 **Outbox.** An event is a row of ``webhook_outbox`` (:mod:`agents.automation.db`). When the
 state change it reports is in the same database (a tick finishing) the row is written in
 that transaction; for states kept in run folders the row is written once the state is on
-disk, under an id derived from the event (type + subject + receiver) with ``INSERT OR
-IGNORE`` — so replaying it (a batch run again, a node replayed after a crash) records
+disk, under an id derived from the event (type + subject + receiver) with ``ON CONFLICT DO
+NOTHING`` — so replaying it (a batch run again, a node replayed after a crash) records
 nothing new, and a receiver never sees one event under two ids.
 
 **Sender.** :func:`deliver_pending` posts what is due; a 2xx marks it delivered; anything
@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -40,7 +39,7 @@ from typing import Any
 import httpx
 from standardwebhooks import Webhook
 
-from agents.automation.db import connect, transaction
+from agents.automation.db import tx
 from agents.settings import Settings
 
 EVENT_TYPES = ("job.completed", "asset.accepted", "asset.needs_review", "asset.failed",
@@ -72,7 +71,7 @@ def event_id(type_: str, subject: str, url: str) -> str:
     return f"msg_{digest}"
 
 
-def record(conn: sqlite3.Connection, type_: str, subject: str, data: dict[str, Any],
+def record(t: Any, type_: str, subject: str, data: dict[str, Any],
            target: tuple[str, str], *, now: float | None = None) -> str:
     """Put one event in the outbox (inside the caller's transaction); a second record of
     the same event is ignored. Returns its id."""
@@ -84,11 +83,11 @@ def record(conn: sqlite3.Connection, type_: str, subject: str, data: dict[str, A
     payload = json.dumps({"type": type_, "timestamp": datetime.fromtimestamp(
         now, timezone.utc).isoformat(timespec="seconds"), "data": data},
         ensure_ascii=False, separators=(",", ":"), default=str)
-    conn.execute("INSERT INTO webhook_endpoints (url, secret) VALUES (?, ?) ON CONFLICT(url) "
-                 "DO UPDATE SET secret = excluded.secret", (url, secret))
-    conn.execute("INSERT OR IGNORE INTO webhook_outbox (id, type, url, payload, created_at, "
-                 "next_at, status) VALUES (?, ?, ?, ?, ?, ?, 'pending')",
-                 (msg_id, type_, url, payload, now, now))
+    t.execute("INSERT INTO webhook_endpoints (url, secret) VALUES (?, ?) ON CONFLICT (url) "
+              "DO UPDATE SET secret = excluded.secret", (url, secret))
+    t.execute("INSERT INTO webhook_outbox (id, type, url, payload, created_at, next_at, status) "
+              "VALUES (?, ?, ?, ?, ?, ?, 'pending') ON CONFLICT (id) DO NOTHING",
+              (msg_id, type_, url, payload, now, now))
     return msg_id
 
 
@@ -98,11 +97,11 @@ def record_event(settings: Settings, type_: str, subject: str, data: dict[str, A
     t = target_from(settings, target)
     if t is None:
         return None
-    with connect(settings) as conn, transaction(conn):
+    with tx(settings) as conn:
         return record(conn, type_, subject, data, t)
 
 
-def asset_events(conn: sqlite3.Connection, result: Any, target: tuple[str, str]) -> list[str]:
+def asset_events(conn: Any, result: Any, target: tuple[str, str]) -> list[str]:
     """One event per asset of a batch: its final outcome (in the caller's transaction)."""
     ids = []
     for it in result.items:
@@ -115,7 +114,7 @@ def asset_events(conn: sqlite3.Connection, result: Any, target: tuple[str, str])
     return ids
 
 
-def job_completed(conn: sqlite3.Connection, result: Any, target: tuple[str, str], *,
+def job_completed(conn: Any, result: Any, target: tuple[str, str], *,
                   job: str | None = None, tick: str | None = None) -> str:
     """The ``job.completed`` event of a batch or of a job's tick (caller's transaction)."""
     subject = f"{job}/{tick}" if job else f"batch/{result.batch_id}"
@@ -131,7 +130,7 @@ def record_batch_events(result: Any, settings: Settings, target: Any = None) -> 
     t = target_from(settings, target)
     if t is None:
         return []
-    with connect(settings) as conn, transaction(conn):
+    with tx(settings) as conn:
         return asset_events(conn, result, t) + [job_completed(conn, result, t)]
 
 
@@ -153,29 +152,34 @@ def deliver_pending(settings: Settings, *, client: httpx.Client | None = None,
                     clock: Callable[[], float] = time.time,
                     schedule: tuple[float, ...] = RETRY_SCHEDULE, limit: int = 100
                     ) -> dict[str, int]:
-    """Post every event that is due, once each; returns counts by what happened."""
+    """Post every event that is due, once each; returns counts by what happened. No
+    transaction is held while a receiver is waited on."""
     counts = {"delivered": 0, "retry": 0, "failed": 0, "disabled": 0}
+    with tx(settings) as t:
+        rows = t.all("SELECT o.id, o.url, o.payload, o.attempts, e.secret FROM webhook_outbox o "
+                     "JOIN webhook_endpoints e ON e.url = o.url WHERE o.status = 'pending' AND "
+                     "o.next_at <= ? ORDER BY o.created_at LIMIT ?", (clock(), limit))
+    if not rows:
+        return counts
     own = client is None
     client = client or httpx.Client(timeout=TIMEOUT, follow_redirects=False)
     try:
-        with connect(settings) as conn:
-            rows = conn.execute(
-                "SELECT o.*, e.secret, e.disabled_at FROM webhook_outbox o JOIN "
-                "webhook_endpoints e ON e.url = o.url WHERE o.status = 'pending' AND "
-                "o.next_at <= ? ORDER BY o.created_at LIMIT ?", (clock(), limit)).fetchall()
-            for r in rows:
-                counts[_deliver_one(conn, client, r, clock, schedule)] += 1
+        for r in rows:
+            counts[_deliver_one(settings, client, r, clock, schedule)] += 1
     finally:
         if own:
             client.close()
     return counts
 
 
-def _deliver_one(conn: sqlite3.Connection, client: httpx.Client, r: sqlite3.Row,
+def _deliver_one(settings: Settings, client: httpx.Client, r: dict[str, Any],
                  clock: Callable[[], float], schedule: tuple[float, ...]) -> str:
-    if r["disabled_at"] is not None or conn.execute(
-            "SELECT status FROM webhook_outbox WHERE id = ?", (r["id"],)).fetchone()[0] != "pending":
-        _set(conn, r["id"], status="disabled", last_error="endpoint disabled")
+    with tx(settings) as t:  # a 410 from an earlier event of this pass disabled it
+        now = t.one("SELECT o.status, e.disabled_at FROM webhook_outbox o JOIN "
+                    "webhook_endpoints e ON e.url = o.url WHERE o.id = ?", (r["id"],))
+    if now is None or now["status"] != "pending" or now["disabled_at"] is not None:
+        if now is not None and now["status"] == "pending":
+            _set(settings, r["id"], status="disabled", last_error="endpoint disabled")
         return "disabled"
     at = clock()  # when it is due again is counted from here; the signature is stamped now
     error: str | None = None
@@ -187,40 +191,38 @@ def _deliver_one(conn: sqlite3.Connection, client: httpx.Client, r: sqlite3.Row,
     except httpx.HTTPError as e:
         error = f"{type(e).__name__}: {str(e)[:200]}"
     if status_code is not None and 200 <= status_code < 300:
-        _set(conn, r["id"], status="delivered", delivered_at=at, attempts=r["attempts"] + 1,
-             last_error=None)
+        _set(settings, r["id"], status="delivered", delivered_at=at,
+             attempts=r["attempts"] + 1, last_error=None)
         return "delivered"
     if status_code == 410:
-        with transaction(conn):
-            conn.execute("UPDATE webhook_endpoints SET disabled_at = ?, reason = ? WHERE url = ?",
-                         (at, "answered 410 Gone", r["url"]))
-            conn.execute("UPDATE webhook_outbox SET status = 'disabled', attempts = attempts + "
-                         "(id = ?), last_error = 'endpoint answered 410 Gone' WHERE url = ? AND "
-                         "status = 'pending'", (r["id"], r["url"]))
+        with tx(settings) as t:
+            t.execute("UPDATE webhook_endpoints SET disabled_at = ?, reason = ? WHERE url = ?",
+                      (at, "answered 410 Gone", r["url"]))
+            t.execute("UPDATE webhook_outbox SET status = 'disabled', last_error = 'endpoint "
+                      "answered 410 Gone' WHERE url = ? AND status = 'pending'", (r["url"],))
         return "disabled"
     n = r["attempts"] + 1
     error = error or f"HTTP {status_code}"
     if n > len(schedule):
-        _set(conn, r["id"], status="failed", attempts=n, last_error=error)
+        _set(settings, r["id"], status="failed", attempts=n, last_error=error)
         return "failed"
-    _set(conn, r["id"], attempts=n, next_at=at + schedule[n - 1], last_error=error)
+    _set(settings, r["id"], attempts=n, next_at=at + schedule[n - 1], last_error=error)
     return "retry"
 
 
-def _set(conn: sqlite3.Connection, msg_id: str, **fields: Any) -> None:
+def _set(settings: Settings, msg_id: str, **fields: Any) -> None:
     cols = ", ".join(f"{k} = ?" for k in fields)  # the names are this module's own
-    with transaction(conn):
-        conn.execute(f"UPDATE webhook_outbox SET {cols} WHERE id = ?", (*fields.values(), msg_id))
+    with tx(settings) as t:
+        t.execute(f"UPDATE webhook_outbox SET {cols} WHERE id = ?", (*fields.values(), msg_id))
 
 
 def outbox(settings: Settings) -> list[dict[str, Any]]:
     """Every event in the outbox, oldest first (secrets are not in it)."""
-    with connect(settings) as conn:
-        return [dict(r) for r in conn.execute("SELECT * FROM webhook_outbox ORDER BY created_at")]
+    with tx(settings) as t:
+        return t.all("SELECT * FROM webhook_outbox ORDER BY created_at")
 
 
 def endpoints(settings: Settings) -> list[dict[str, Any]]:
     """Receivers and whether each is disabled (secrets left out)."""
-    with connect(settings) as conn:
-        return [dict(r) for r in conn.execute("SELECT url, disabled_at, reason FROM "
-                                              "webhook_endpoints ORDER BY url")]
+    with tx(settings) as t:
+        return t.all("SELECT url, disabled_at, reason FROM webhook_endpoints ORDER BY url")

@@ -74,7 +74,8 @@ def test_format_names_that_would_be_bad_folders(tmp_path: Path, name: str) -> No
                                          ("copy:\n" + "".join("  " * i + f"k{i}:\n"
                                                               for i in range(1, 60)), ".yaml")])
 def test_deep_nesting(tmp_path: Path, text: str, suffix: str) -> None:
-    _refused(_plan(_yaml(tmp_path, text, "deep" + suffix)), "nested")
+    line = _refused(_plan(_yaml(tmp_path, text, "deep" + suffix)))
+    assert "nested" in line or "nesting depth" in line, line
 
 
 def test_yaml_alias_bomb_is_refused_quickly(tmp_path: Path) -> None:
@@ -94,8 +95,9 @@ def test_field_name_with_rich_markup_is_printed_not_interpreted(tmp_path: Path) 
 
 
 def test_lone_surrogate_and_control_characters(tmp_path: Path) -> None:
-    _refused(_plan(_yaml(tmp_path, 'copy: {headline: "a\\ud800b"}\n')), "copy.headline",
+    _refused(_plan(_json(tmp_path, {"copy": {"headline": "a\ud800b"}})), "copy.headline",
              "surrogate")
+    _refused(_plan(_yaml(tmp_path, 'copy: {headline: "a\\ud800b"}\n')), "Unicode")
     _refused(_plan(_yaml(tmp_path, 'copy: {headline: "a\\x07b"}\n')), "copy.headline",
              "control character U+0007")
 

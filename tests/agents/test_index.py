@@ -42,7 +42,7 @@ def _store(root: Path, run_id: str, status: str, passed: bool) -> RunStore:
 
 
 def test_migrations_are_named_recorded_and_applied_once(index: Index) -> None:
-    assert index.applied_migrations() == ["0001_initial", "0002_users"]
+    assert index.applied_migrations() == ["0001_initial", "0002_users", "0003_automation"]
     fresh = Index(index.url)  # another process starting on the same database
     assert fresh.migrate() == []
 

@@ -11,13 +11,15 @@ import subprocess
 import sys
 import time
 from datetime import datetime, timedelta, timezone
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from agents.automation.schedule import Job, Scheduler, history, load_jobs
+from agents.automation.schedule import Job, Scheduler, history, job_settings, load_jobs
 from agents.errors import ScheduleError
 from agents.settings import Settings
+from tests.databases import database_url
 
 UTC = timezone.utc
 
@@ -48,12 +50,20 @@ class Killed(BaseException):
     """Stands for the process dying in the middle of a tick."""
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    """The run index on SQLite, and on the real PostgreSQL at 127.0.0.1 (a fresh schema)."""
+    with database_url(request.param, tmp_path) as url:
+        yield Settings(runs_dir=tmp_path / "runs", database_url=url, _env_file=None)
+
+
 def _job(**kw) -> Job:
     return Job(**{"name": "every-minute", "cron": "* * * * *", "briefs": [Path("x.yaml")],
                   **kw})
 
 
-def test_every_minute_each_tick_fires_once_across_restarts(settings: Settings) -> None:
+def test_every_minute_each_tick_fires_once_across_restarts(db_settings: Settings) -> None:
+    settings = db_settings
     clock = Clock(datetime(2026, 12, 1, 10, 0, 30, tzinfo=UTC))
     runner = Recorder()
     job = _job()
@@ -81,7 +91,9 @@ def test_every_minute_each_tick_fires_once_across_restarts(settings: Settings) -
     assert {r["status"] for r in rows} == {"done"}
 
 
-def test_a_tick_cut_short_is_continued_once_by_the_next_scheduler(settings: Settings) -> None:
+def test_a_tick_cut_short_is_continued_once_by_the_next_scheduler(db_settings: Settings
+                                                                   ) -> None:
+    settings = db_settings
     clock = Clock(datetime(2026, 12, 1, 10, 0, 5, tzinfo=UTC))
     dead: set[str] = set()
     calls: list[str] = []
@@ -179,9 +191,11 @@ def test_jobs_file_errors_name_the_job_and_field(tmp_path: Path) -> None:
     with pytest.raises(ScheduleError, match="'csv' and 'brief' go together"):
         load_jobs(f)
     f.write_text("jobs:\n  weekly:\n    cron: '0 9 * * MON'\n    brief: b.yaml\n    csv: r.csv\n"
-                 "    destination: {folder: out}\n")
+                 "    destination: {folder: out}\n    review: always\n    backend: typeset\n")
     (job,) = load_jobs(f)
     assert job.csv == tmp_path / "r.csv" and job.destination.folder == tmp_path / "out"
+    s = job_settings(job, Settings(runs_dir=tmp_path, _env_file=None))
+    assert s.review_policy == "always" and s.backend == "typeset"
     proc = subprocess.run([sys.executable, "-m", "agents.cli", "schedule", "list",
                            str(tmp_path / "nope.yaml")], capture_output=True, text=True)
     assert proc.returncode == 2 and "no such jobs file" in proc.stderr

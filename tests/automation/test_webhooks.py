@@ -101,7 +101,7 @@ def test_a_410_disables_the_endpoint(tmp_path: Path) -> None:
 def test_no_receiver_configured_records_nothing(tmp_path: Path) -> None:
     settings = Settings(runs_dir=tmp_path / "runs", _env_file=None)
     assert record_event(settings, "asset.approved", "r/a", {}) is None
-    assert not (tmp_path / "runs" / "automation.sqlite").exists()
+    assert outbox(settings) == []
 
 
 def test_a_review_decision_records_asset_approved_once(tmp_path: Path) -> None:
