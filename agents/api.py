@@ -480,7 +480,6 @@ def list_reviews(settings: Settings, *, run_id: str | None = None, fmt: str | No
     """Every asset waiting for a person, across runs, from the run index. ``verdict``:
     passed | failed (QA's); ``sort``: oldest | newest | score | run."""
     root = Path(settings.runs_dir)
-    _complete_unapplied(settings)
     out = []
     for q in Index.for_settings(settings).queue(run_id=run_id, fmt=fmt, language=language,
                                                 verdict=verdict, sort=sort):
@@ -560,24 +559,6 @@ def _complete_stored_decision(store: RunStore, asset_id: str, settings: Settings
             if d["asset_id"] == asset_id:
                 _apply_review(store, Claim(store.run_id, asset_id, d, answer_of(d)), settings)
                 break
-
-
-def _complete_unapplied(settings: Settings) -> None:
-    """Complete every stored decision whose process died before applying it, on runs no
-    other process holds (those are their owner's to finish), so the queue never lists an
-    asset someone has already decided."""
-    index = Index.for_settings(settings)
-    for r in index.runs():
-        pending = index.unapplied_decisions(r["run_id"])
-        if not pending:
-            continue
-        try:
-            store = RunStore.open(settings.runs_dir, r["run_id"])
-            with locked(settings.runs_dir, store.run_id, "signwriter review list"):
-                for asset_id in sorted({d["asset_id"] for d in pending}):
-                    _complete_stored_decision(store, asset_id, settings)
-        except (RunBusy, RunNotFound, RunIncomplete):
-            continue
 
 
 def _apply_review(store: RunStore, claim: Claim, settings: Settings) -> RunResult:

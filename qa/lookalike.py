@@ -304,12 +304,15 @@ def compare(glyph_mask: np.ndarray, expected: str, alts: tuple[str, ...]
 # -- finding the glyphs ------------------------------------------------------------------------
 
 
-def ink_mask(gray: np.ndarray) -> np.ndarray:
+def ink_mask(gray: np.ndarray, rows: tuple[int, int] | None = None) -> np.ndarray:
     """Ink pixels of a grey crop (Otsu; the polarity is the one whose background, the
-    crop's border, is the majority)."""
+    crop's border, is the majority). ``rows``: judge the polarity on the border of these
+    rows only (the text line's own box: the rows padded above and below it may run into a
+    picture of another colour, which would turn the polarity round)."""
     g = np.ascontiguousarray(gray.astype(np.uint8))
     thr, _ = cv2.threshold(g, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    border = np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])
+    b = g if rows is None or rows[1] - rows[0] < 3 else g[rows[0]:rows[1]]
+    border = np.concatenate([b[0], b[-1], b[:, 0], b[:, -1]])
     light_bg = float(np.mean(border > thr)) >= 0.5
     return g <= thr if light_bg else g > thr
 
@@ -332,7 +335,7 @@ def glyph_ink(gray: np.ndarray, cell: tuple[int, int, int, int], line: tuple[int
     if x1 - x0 < 3 or y1 - y0 < 3:
         return None
     window = gray[y0:y1, x0:x1]
-    ink = ink_mask(window)
+    ink = ink_mask(window, rows=(max(0, line[1] - y0), min(y1, line[3]) - y0))
     n, labels, stats, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
     centres = [((c[0] + c[2]) / 2 - x0) for c in (cells or [cell])]
     mine = (cx0 + cx1) / 2 - x0

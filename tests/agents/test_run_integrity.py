@@ -329,18 +329,22 @@ def test_a_killed_decision_is_completed_by_the_next_command_never_contradicted(
     assert manifest["assets"][0]["status"] == st["status"]
 
 
-def test_review_list_completes_a_killed_decision(tmp_path: Path) -> None:
+def test_a_killed_decision_is_finished_once_by_finish_decisions(tmp_path: Path) -> None:
+    from agents.api import finish_decisions
     run_id, env = _review_run(tmp_path)
     runs = Path(env["SIGNWRITER_RUNS_DIR"])
     subprocess.run([PY, "-c", DECISION_KILLER, "status", "review", "reject", run_id,
                     "card-small", "--note", "off brand"], env=env, capture_output=True,
                    timeout=180, cwd=ROOT)
     assert RunStore(runs / run_id).asset_status("card-small")["status"] == "needs_review"
-    listed = _cli(["review", "list", "--json"], env)
-    assert listed.returncode == 0 and json.loads(listed.stdout) == [], listed.stdout
+    settings = Settings(runs_dir=runs, _env_file=None)
+    assert finish_decisions(settings) == [f"{run_id}/card-small"]
+    assert finish_decisions(settings) == []
     st = RunStore(runs / run_id).asset_status("card-small")
     assert st["status"] == "rejected" and not st.get("final_image")
     assert not list((runs / run_id / "assets" / "card-small").glob("final.*"))
+    listed = _cli(["review", "list", "--json"], env)
+    assert listed.returncode == 0 and json.loads(listed.stdout) == [], listed.stdout
 
 
 @pytest.mark.slow

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from qa import check_image
@@ -103,3 +105,17 @@ def test_a_lookalike_the_judge_reads_as_intended_is_caught_by_its_glyph(reports,
 def test_the_correct_twins_pass(reports, lang):
     report = reports[(lang, False)]
     assert report.passed, [(f.region_id, f.kind, f.read, f.note) for f in report.failing]
+
+
+def test_a_line_under_a_dark_picture_keeps_its_ink_polarity():
+    """Regression (a `bench pipeline` poster): 'Only $19.99' in bold sits just under a dark
+    picture. The rows padded above the line ran into the picture, the ink polarity turned
+    round, and the background around the '1' was taken for its glyph ('fits I better')."""
+    from typer.testing import CliRunner
+
+    from agents.cli import app
+
+    data = Path(__file__).parent / "data"
+    out = CliRunner().invoke(app, ["qa", str(data / "price-under-dark-picture.png"),
+                                   "--spec", str(data / "price-under-dark-picture.json")])
+    assert out.exit_code == 0, out.output
