@@ -15,6 +15,7 @@ import pytest
 
 from tests.agents.test_pipeline_remote import BRIEF, KEY, Model, _specs
 from agents.settings import Settings
+from tests.agents.ledger_wait import wait_for_ledger
 from tests.servers.zai_server import ZaiServer
 
 
@@ -33,13 +34,7 @@ def test_crash_between_submit_and_result_polls_the_same_task(tmp_path: Path) -> 
         proc = subprocess.Popen([sys.executable, "-m", "agents.cli", "run", str(brief),
                                  "--seed", "3"], env=env, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
-        deadline = time.monotonic() + 60
-        ledger = None
-        while time.monotonic() < deadline and ledger is None:
-            for f in runs.glob("*/ledger.jsonl") if runs.exists() else []:
-                if '"submitted"' in f.read_text():
-                    ledger = f
-            time.sleep(0.02)
+        ledger = wait_for_ledger(runs, '"submitted"', 60)
         assert ledger is not None, (tmp_path / "run.log").read_text()
         time.sleep(0.2)  # it is polling now
         os.killpg(proc.pid, signal.SIGKILL)

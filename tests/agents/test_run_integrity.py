@@ -20,6 +20,7 @@ from agents.api import resume_run, start_run
 from agents.settings import Settings
 from agents.store import RunLock, RunStore, read_json, write_json
 from tests.agents.test_pipeline_remote import BRIEF, KEY, Model, _specs
+from tests.agents.ledger_wait import wait_for_ledger
 from tests.servers.zai_server import ZaiServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -202,13 +203,7 @@ def _killed_zai_run(tmp_path: Path, server: ZaiServer) -> tuple[Path, dict[str, 
     proc = subprocess.Popen([PY, "-m", "agents.cli", "run", str(brief), "--seed", "3"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True, cwd=ROOT)
-    deadline = time.monotonic() + 90
-    ledger = None
-    while time.monotonic() < deadline and ledger is None:
-        for f in runs.glob("*/ledger.jsonl") if runs.exists() else []:
-            if '"submitted"' in f.read_text():
-                ledger = f
-        time.sleep(0.02)
+    ledger = wait_for_ledger(runs, '"submitted"', 90)
     assert ledger is not None
     time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)
