@@ -54,6 +54,7 @@ class Index:
         self.url = url
         self.postgres = url.startswith(("postgresql://", "postgres://"))
         self._lock = threading.Lock()  # SQLite: one writer at a time within the process
+        self._migrate_lock = threading.Lock()
         self._migrated = False
 
     @classmethod
@@ -92,12 +93,13 @@ class Index:
         conn = sqlite3.connect(path, timeout=30, isolation_level=None)
         conn.row_factory = sqlite3.Row
         try:
-            # WAL with NORMAL sync, like the checkpoints: a commit survives the process being
+            # The file is in WAL mode from its migration on (the mode is stored in the file):
+            # switching a connection's mode needs the whole file to itself and fails at once,
+            # busy timeout or not, when another connection is open — so it is never done
+            # here. NORMAL sync, like the checkpoints: a commit survives the process being
             # killed; a power cut can lose the last few, which `index rebuild` restores.
             # Decisions are not rebuilt from anywhere: they are written FULL.
-            conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-            conn.execute("PRAGMA busy_timeout=30000")
             with self._lock:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
@@ -108,6 +110,11 @@ class Index:
                 conn.execute("COMMIT")
         except sqlite3.IntegrityError as e:
             raise Conflict(str(e)) from None
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) and "busy" not in str(e):
+                raise
+            raise IndexUnavailable(f"the run index {path} stayed locked by another process "
+                                   f"for over 30 s ({e}); try again when it is done") from None
         finally:
             conn.close()
 
@@ -115,6 +122,25 @@ class Index:
         """Apply the migrations not applied yet; returns their names."""
         if self._migrated:
             return []
+        if self.postgres:
+            return self._migrate()
+        # SQLite: one migration at a time, across the threads of this process and across
+        # processes (two batch threads, or a worker and the web app, opening a new index at
+        # the same moment), and WAL set once, before anything else uses the file.
+        from filelock import FileLock
+        path = Path(self.url.removeprefix("sqlite:///"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._migrate_lock, FileLock(f"{path}.migrate.lock", timeout=60):
+            if self._migrated:
+                return []
+            conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+            finally:
+                conn.close()
+            return self._migrate()
+
+    def _migrate(self) -> list[str]:
         applied: list[str] = []
         with self.tx() as t:
             if self.postgres:  # two processes starting at once: one migrates

@@ -107,3 +107,45 @@ def test_users_and_sessions(index: Index) -> None:
     assert [u["name"] for u in index.users()] == ["ana"]
     assert index.remove_user("ana") and index.session("tok") is None
     assert not index.remove_user("ana")
+
+
+
+def test_a_new_sqlite_index_opened_at_once_by_many_threads(tmp_path: Path) -> None:
+    """A batch's threads all opening an index file that does not exist yet. While every
+    connection switched the file to WAL, one in a dozen such starts failed with 'database is
+    locked' (CI saw it end a batch as an internal error); 300 starts make the race certain."""
+    for trial in range(300):
+        idx = Index(f"sqlite:///{tmp_path / f'new{trial}' / 'index.sqlite'}")
+        start = threading.Barrier(6)
+        errors: list[BaseException] = []
+
+        def use() -> None:
+            start.wait()
+            try:
+                idx.migrate()
+                with idx.tx() as t:
+                    t.all("SELECT name FROM migrations")
+            except BaseException as e:  # noqa: BLE001 - collected for the assert
+                errors.append(e)
+
+        threads = [threading.Thread(target=use) for _ in range(6)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        assert errors == [], f"start {trial}: {errors[0]!r}"
+
+
+def test_two_processes_creating_the_index_at_once(tmp_path: Path) -> None:
+    """The web app and a worker starting on a new runs folder together: the file lock makes
+    one of them create and migrate the file, the other finds it ready."""
+    import subprocess
+    import sys
+    code = ("import sys\nfrom agents.index import Index\nidx = Index(sys.argv[1])\n"
+            "idx.migrate()\nprint(','.join(idx.applied_migrations()))")
+    url = f"sqlite:///{tmp_path / 'runs' / 'index.sqlite'}"
+    procs = [subprocess.Popen([sys.executable, "-c", code, url], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [e for _, e in outs]
+    assert {o.strip() for o, _ in outs} == {"0001_initial,0002_users,0003_automation"}
