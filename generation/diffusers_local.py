@@ -380,7 +380,8 @@ def _device_check(options: DiffusersOptions) -> tuple[str, str]:
 
 
 BACKEND = BackendSpec(
-    name=NAME, summary="GLM-Image in-process with diffusers (needs a GPU)",
+    name=NAME, summary="GLM-Image in process with diffusers' GlmImagePipeline "
+    "(a GPU for real use)",
     factory=DiffusersBackend, options=DiffusersOptions, capabilities=DiffusersBackend.capabilities,
     settings=("model", "device", "dtype", "cpu_offload", "steps"),
     requires=("torch", "diffusers"), extra="local", check=_device_check)

@@ -293,6 +293,7 @@ class FalBackend(ProviderBackend, name=NAME, options=FalOptions, declared=CAPABI
 
 
 BACKEND = BackendSpec(
-    name=NAME, summary="GLM-Image on fal.ai (queue API; text-to-image and edit)",
+    name=NAME, summary="GLM-Image on fal's queue API: fal-ai/glm-image, and "
+    "/image-to-image for edits and reference images",
     factory=FalBackend, options=FalOptions, capabilities=CAPABILITIES,
     settings=("api_key", "base_url"), key="api_key", key_required=True, url="base_url")

@@ -140,6 +140,7 @@ class OpenAIImagesBackend(PooledBackend):
 
 
 BACKEND = BackendSpec(
-    name=NAME, summary="GLM-Image on self-hosted servers speaking the OpenAI /v1/images API (e.g. SGLang)",
+    name=NAME, summary="GLM-Image on self-hosted servers speaking the OpenAI "
+    "/v1/images API (SGLang): generations and edits, a pool of servers",
     factory=OpenAIImagesBackend, options=OpenAIImagesOptions, capabilities=OpenAIImagesBackend.capabilities,
     settings=("urls", "api_key"), key="api_key", url="urls", health_path="/v1/models")

@@ -296,6 +296,7 @@ class RunwareBackend(ProviderBackend, name=NAME, options=RunwareOptions, declare
 
 
 BACKEND = BackendSpec(
-    name=NAME, summary="GLM-Image on Runware (text-to-image and edit)",
+    name=NAME, summary="GLM-Image on Runware: imageInference tasks (text-to-image, "
+    "edit, reference images)",
     factory=RunwareBackend, options=RunwareOptions, capabilities=CAPABILITIES,
     settings=("api_key", "base_url"), key="api_key", key_required=True, url="base_url")

@@ -148,6 +148,7 @@ class VllmOmniBackend(PooledBackend):
 
 
 BACKEND = BackendSpec(
-    name=NAME, summary="GLM-Image served by a self-hosted vLLM-Omni server",
+    name=NAME, summary="GLM-Image on self-hosted vLLM-Omni servers "
+    "(/v1/chat/completions), a pool of servers",
     factory=VllmOmniBackend, options=VllmOmniOptions, capabilities=VllmOmniBackend.capabilities,
     settings=("urls", "api_key"), key="api_key", url="urls", health_path="/v1/models")

@@ -268,6 +268,7 @@ class ZaiBackend(ProviderBackend, name=NAME, options=ZaiOptions, declared=CAPABI
 
 
 BACKEND = BackendSpec(
-    name=NAME, summary="GLM-Image through the Z.ai (Zhipu) images API",
+    name=NAME, summary="GLM-Image through Z.ai's images API (sync, or async with polling); "
+    "business error codes mapped",
     factory=ZaiBackend, options=ZaiOptions, capabilities=CAPABILITIES,
     settings=("api_key", "base_url", "mode"), key="api_key", key_required=True, url="base_url")
