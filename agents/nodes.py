@@ -120,11 +120,21 @@ def generate(state: AssetState, runtime: Runtime[Context]) -> Command[Literal["c
     (adir / "prompt.txt").write_text(prompt + "\n", encoding="utf-8")
 
     done = store.find_generation(aid, n)
+    lost = None  # paid for, recorded, but the image never reached the disk
+    if done is not None and not store.has_image(done["image"], done["sha256"]):
+        lost, done = done, None
     if done is None:
         submitted = store.find_generation(aid, n, kind="submitted")
         if submitted is not None:
             request.resume = submitted.get("handle")
-        price = estimate_cost(ctx.backend, spec.width, spec.height)
+        if lost is not None and request.resume is None and _paid(lost):
+            return _fail(ctx, aid, f"attempt {n} was paid for (${_paid(lost):.4f}) but its "
+                         "image was lost before it was saved (the disk filled up or the "
+                         f"process was killed), and {lost.get('backend') or 'the backend'} "
+                         "gives no task to fetch it from again; it was not generated again, "
+                         "so as not to pay twice")
+        # fetching a lost image from its recorded task costs nothing more
+        price = 0.0 if lost is not None else estimate_cost(ctx.backend, spec.width, spec.height)
         ctx.emit("generating", aid, n, action=action)
         try:
             ctx.budget.reserve(price, f"attempt {n} of {aid}")
@@ -151,15 +161,27 @@ def generate(state: AssetState, runtime: Runtime[Context]) -> Command[Literal["c
             if isinstance(e, STOP_RUN):
                 raise
             return _fail(ctx, aid, str(e))
-        image_rel, sha = store.save_image(result.data, result.media_type)
+        image_rel, sha = store.image_path(result.data, result.media_type)
         done = {"kind": "done", "asset_id": aid, "attempt": n, "action": action,
                 "backend": result.backend, "model": result.model, "image": image_rel,
                 "sha256": sha, "seed": result.seed, "cost_usd": result.cost_usd,
                 "elapsed_s": round(result.elapsed_s, 3), "metadata": result.metadata}
         if result.possibly_charged_usd:
             done["possibly_charged_usd"] = result.possibly_charged_usd
-        store.record_generation(done)
-        ctx.budget.settle(price, result.cost_usd + result.possibly_charged_usd)
+        recovered = lost is not None and _paid(lost) > 0  # fetched again from its task
+        if recovered:
+            done.update(cost_usd=0.0, possibly_charged_usd=0.0, recovered=True)
+        if lost is None or (lost["image"], lost["sha256"]) != (image_rel, sha):
+            # the fact of payment first: a full disk or a kill while the bytes are written
+            # below leaves a line whose image is missing, fetched again (never re-paid) on
+            # resume, instead of a paid image nobody knows about
+            store.record_generation(done)
+        store.save_image(result.data, result.media_type)
+        ctx.budget.settle(price, 0.0 if recovered
+                          else result.cost_usd + result.possibly_charged_usd)
+        if recovered:  # the attempt still cost what was paid for it the first time
+            done = {**done, "cost_usd": lost.get("cost_usd", 0.0),  # type: ignore[union-attr]
+                    "possibly_charged_usd": lost.get("possibly_charged_usd", 0.0)}  # type: ignore[union-attr]
     image_rel, image_sha = done["image"], done["sha256"]
     # the overlay policy: signwriter sets these texts itself onto the paid picture (and
     # the brief's product photos and logo into the areas the prompt kept free)
@@ -187,6 +209,11 @@ def generate(state: AssetState, runtime: Runtime[Context]) -> Command[Literal["c
     write_json(adir / "attempt.json", attempt)
     ctx.emit("generated", aid, n, action=action, cost_usd=attempt["cost_usd"])
     return Command(goto="check", update={"current": attempt})
+
+
+def _paid(entry: dict[str, Any]) -> float:
+    """What a ledger line says was (or may have been) paid for it."""
+    return float(entry.get("cost_usd") or 0.0) + float(entry.get("possibly_charged_usd") or 0.0)
 
 
 def _enhanced(ctx: Context, prompt: str, adir: Any) -> str:
