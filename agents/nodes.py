@@ -29,7 +29,7 @@ from agents.status import AssetStatus, Decision
 from agents.store import atomic_write, read_json, write_json
 from generation.base import EditRequest, GenerationRequest, estimate_cost
 from generation.errors import AuthError, BackendError, NeedsKey, QuotaExceeded
-from generation.compose import compose_report
+from generation.compose import compose_report, pictures_record, references_for
 from generation.output import SUFFIX as OUTPUT_SUFFIX
 from generation.output import encode as encode_output
 from qa.check import check_image, load_image
@@ -84,6 +84,9 @@ def generate(state: AssetState, runtime: Runtime[Context]) -> Command[Literal["c
     adir.mkdir(parents=True, exist_ok=True)
     layout = layout_for(spec)
     attempt_id = f"{store.run_id}/{aid}/{n}"
+    # the brief's pictures go to the model as reference images where the backend takes
+    # them; the rest are composited after generation (generation.compose)
+    refs = references_for(layout, ctx.backend.capabilities)
 
     request: GenerationRequest | EditRequest
     repaired: list[str] = []
@@ -105,13 +108,15 @@ def generate(state: AssetState, runtime: Runtime[Context]) -> Command[Literal["c
                               region=(x0, y0, x1 - x0, y1 - y0), layout=layout,
                               attempt_id=attempt_id)
     else:
-        prompt = compile_prompt(spec, reinforce=nxt.get("reinforce", []), attempt=n)
+        prompt = compile_prompt(spec, reinforce=nxt.get("reinforce", []), attempt=n,
+                                references=refs)
         if ctx.settings.prompt_enhance and not ctx.backend.capabilities.follows_layout:
             prompt = _enhanced(ctx, prompt, adir)
         if nxt.get("note"):  # a reviewer's words, without quotes (those become glyphs)
             prompt += "\n" + render("review_note.j2", note=plain(nxt["note"]))
         request = GenerationRequest(prompt=prompt, width=spec.width, height=spec.height,
-                                    seed=seed, layout=layout, attempt_id=attempt_id)
+                                    seed=seed, layout=layout, references=refs,
+                                    attempt_id=attempt_id)
     (adir / "prompt.txt").write_text(prompt + "\n", encoding="utf-8")
 
     done = store.find_generation(aid, n)
@@ -181,7 +186,8 @@ def generate(state: AssetState, runtime: Runtime[Context]) -> Command[Literal["c
     # the overlay policy: signwriter sets these texts itself onto the paid picture (and
     # the brief's product photos and logo into the areas the prompt kept free)
     composed = compose_report(store.abs(image_rel).read_bytes(), layout,
-                              ctx.backend.capabilities, attempt=attempt_id)
+                              ctx.backend.capabilities, attempt=attempt_id, referenced=refs)
+    pictures = pictures_record(layout, ctx.backend.capabilities, ctx.backend.name, refs)
     overlaid = composed.overlaid if composed else []
     if composed:
         image_rel, image_sha = store.save_image(composed.data, "image/png")
@@ -198,6 +204,8 @@ def generate(state: AssetState, runtime: Runtime[Context]) -> Command[Literal["c
         attempt["overlaid"] = overlaid
     if composed and composed.legibility:
         attempt["legibility"] = composed.legibility
+    if pictures:
+        attempt["pictures"] = pictures
     write_json(adir / "attempt.json", attempt)
     ctx.emit("generated", aid, n, action=action, cost_usd=attempt["cost_usd"])
     return Command(goto="check", update={"current": attempt})
