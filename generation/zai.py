@@ -16,8 +16,9 @@ Errors are told apart by the body's ``error.code``, not only by HTTP status: a 4
 a rate/concurrency limit (1302/1303/1305, retried) or an exhausted balance (1113, stops the
 run). ``content_filter`` levels (0 = most severe … 3 = minor) go into metadata; a blocked
 prompt or image (1301) is ``ContentRejected(level)``. Z.ai has no GLM-Image edit endpoint:
-:meth:`ZaiBackend.edit` raises ``Unsupported``; and its image API takes no input image (the
-documented body is model, prompt, quality, size, user_id, watermark_enabled), so the
+:meth:`ZaiBackend.edit` raises ``Unsupported``; and its image API takes no input image (Z.ai's
+GLM-Image guide gives its input modality as text; the API reference's body is model,
+prompt, quality, size, user_id, watermark_enabled), so the
 spec declares no reference images and the brief's pictures are composited after
 generation (:mod:`generation.compose`).
 """

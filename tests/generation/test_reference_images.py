@@ -168,3 +168,36 @@ def test_what_is_sent_and_what_is_composited_is_recorded(pictures) -> None:
     assert record["note"].startswith("zai takes no reference images")
     two = fal.model_copy(update={"reference_images": 2})
     assert [r.role for r in references_for(layout, two)] == ["product", "logo"]
+
+
+def test_the_servers_refuse_pictures_in_the_wrong_field_or_format() -> None:
+    """The checks above can fail: each server refuses what its provider would."""
+    import httpx
+
+    with FalServer() as fal:
+        auth = {"Authorization": "Key k:s"}
+        t2i = httpx.post(fal.url + "/fal-ai/glm-image", headers=auth, json={
+            "prompt": "x", "image_size": {"width": 512, "height": 512},
+            "image_urls": ["data:image/png;base64,AAAA"]})
+        i2i = httpx.post(fal.url + "/fal-ai/glm-image/image-to-image", headers=auth, json={
+            "prompt": "x", "image_size": {"width": 512, "height": 512},
+            "image_urls": "data:image/png;base64,AAAA"})
+        not_image = httpx.post(fal.url + "/fal-ai/glm-image/image-to-image", headers=auth,
+                               json={"prompt": "x", "image_urls": ["data:image/png;base64,"
+                                                                   "bm90IGFuIGltYWdl"]})
+    assert (t2i.status_code, i2i.status_code, not_image.status_code) == (422, 422, 422)
+    with RunwareServer() as rw:
+        task = {"taskType": "imageInference", "taskUUID": "u-1", "positivePrompt": "x",
+                "width": 512, "height": 512, "inputs": {"referenceImages": ["nope"]}}
+        bad = httpx.post(rw.base_url, headers={"Authorization": "Bearer k"}, json=[task])
+    assert bad.status_code == 400 and bad.json()["errors"][0]["parameter"] == \
+        "inputs.referenceImages"
+    with OpenAIImagesServer() as oai:
+        bad = httpx.post(oai.url + "/v1/images/edits", data={"prompt": "x", "size": "512x512"},
+                         files=[("image", ("a.png", b"not a png", "image/png"))])
+    assert bad.status_code == 400
+    with VllmOmniServer() as vo:
+        bad = httpx.post(vo.url + "/v1/chat/completions", json={"messages": [
+            {"role": "user", "content": [{"type": "text", "text": "x"}, {
+                "type": "image_url", "image_url": {"url": "https://example.com/a.png"}}]}]})
+    assert bad.status_code == 400
