@@ -586,7 +586,18 @@ def _apply_review(store: RunStore, claim: Claim, settings: Settings) -> RunResul
     manifest = _set_process_status(store, process, None)
     index.sync_run(store)
     _decision_event(settings, store, claim, manifest)
+    _deliver_approved(store, claim, manifest)
     return RunResult(store.run_id, store.root, manifest)
+
+
+def _deliver_approved(store: RunStore, claim: Claim, manifest: dict[str, Any]) -> None:
+    """An approved asset goes to the destinations its scheduled job noted in the run
+    folder at once, not at the job's next tick (:mod:`agents.automation.destinations`)."""
+    a = next((x for x in manifest["assets"] if x["asset_id"] == claim.asset_id), {})
+    if str(claim.row.get("decision")) != "approve" or not a.get("final_image"):
+        return
+    from agents.automation.destinations import deliver_approved
+    deliver_approved(store, claim.asset_id, store.abs(a["final_image"]))
 
 
 def _decision_event(settings: Settings, store: RunStore, claim: Claim,
