@@ -154,11 +154,12 @@ def ocr_reader(settings: Settings) -> OCREngine:
 
 def ocr_recheck_reader(settings: Settings) -> OCREngine | None:
     """The engine that judges again, from scratch, an image the judge's first read did not
-    pass: for rapidocr, onnxruntime at f32 unless set otherwise (the first read may run at
+    pass: for rapidocr, OpenVINO held to f32 unless set otherwise (the first read may run at
     bf16). The same engine as :func:`ocr_reader` (or ``None``) means no second judgement."""
     if settings.ocr_engine != "rapidocr":
         return None
-    return get_engine("rapidocr", runtime=resolve_recheck_runtime(settings.ocr_recheck_runtime),
+    return get_engine("rapidocr", runtime=resolve_recheck_runtime(settings.ocr_recheck_runtime,
+                                                              settings.ocr_runtime),
                       instances=settings.ocr_workers)
 
 
@@ -585,7 +586,18 @@ def _apply_review(store: RunStore, claim: Claim, settings: Settings) -> RunResul
     manifest = _set_process_status(store, process, None)
     index.sync_run(store)
     _decision_event(settings, store, claim, manifest)
+    _deliver_approved(store, claim, manifest)
     return RunResult(store.run_id, store.root, manifest)
+
+
+def _deliver_approved(store: RunStore, claim: Claim, manifest: dict[str, Any]) -> None:
+    """An approved asset goes to the destinations its scheduled job noted in the run
+    folder at once, not at the job's next tick (:mod:`agents.automation.destinations`)."""
+    a = next((x for x in manifest["assets"] if x["asset_id"] == claim.asset_id), {})
+    if str(claim.row.get("decision")) != "approve" or not a.get("final_image"):
+        return
+    from agents.automation.destinations import deliver_approved
+    deliver_approved(store, claim.asset_id, store.abs(a["final_image"]))
 
 
 def _decision_event(settings: Settings, store: RunStore, claim: Claim,
