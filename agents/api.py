@@ -27,6 +27,7 @@ Statuses are :mod:`agents.status` enums; ``result.status`` is the run's, and
 from __future__ import annotations
 
 import functools
+import os
 import sqlite3
 import threading
 import time
@@ -239,8 +240,20 @@ def _sqlite_saver(store: RunStore) -> Iterator[SqliteSaver]:
         conn.close()
 
 
+def thread_id(store: RunStore, asset_id: str) -> str:
+    """An asset's graph thread: ``<run>/<asset>``, or for a run whose checkpoints are in
+    PostgreSQL ``<run>#<nonce>/<asset>`` (the nonce is made with the run folder, so a run
+    made again under the same id — a batch's idempotent run ids — never continues the
+    checkpoints of a folder that was removed)."""
+    try:
+        nonce = read_json(store.root / "run.json").get("thread_nonce")
+    except (OSError, ValueError):
+        nonce = None
+    return f"{store.run_id}#{nonce}/{asset_id}" if nonce else f"{store.run_id}/{asset_id}"
+
+
 def _thread(store: RunStore, asset_id: str) -> dict[str, Any]:
-    return {"configurable": {"thread_id": f"{store.run_id}/{asset_id}"}}
+    return {"configurable": {"thread_id": thread_id(store, asset_id)}}
 
 
 def create_run(brief_path: str | Path, settings: Settings, *, run_id: str | None = None,
@@ -298,7 +311,8 @@ def write_run(specs: list[VisualSpec], settings: Settings, *, name: str, seed: i
         "run_id": run_id, "name": name, "brief": str(brief_path) if brief_path else None,
         "created": time.time(), "seed": seed, "status": RunStatus.RUNNING,
         "assets": [spec.asset_id for spec in specs],
-        **({"checkpoints": "postgresql"} if settings.cluster else {}),
+        **({"checkpoints": "postgresql", "thread_nonce": os.urandom(6).hex()}
+           if settings.cluster else {}),
         **{k: getattr(settings, k) for k in RUN_SETTINGS}})
     store = RunStore.create(settings.runs_dir, run_id, files)
     try:

@@ -39,24 +39,31 @@ def test_killed_workers_lose_nothing_and_pay_once(tmp_path: Path) -> None:
         assert job_id and len(queued) == 10 and not known
 
         # 1. kill -9 worker a after the provider accepted its tasks, before their results
+        # (all three of its threads are polling: none is between sending a submit and
+        # recording the provider's answer, the one window where a submit is sent again)
         pid_a = c.workers["a"].pid
-        held = wait_for("worker a to have paid tasks in flight", lambda: c.rows(
-            "SELECT run_id, asset_id, attempt, handle FROM paid_intents WHERE state ="
-            " 'submitted' AND owner LIKE %s", (f"%:{pid_a}:%",)), 90,
-            on_timeout=lambda: c.log("a"))
+
+        def polling() -> list[dict]:
+            rows = c.rows("SELECT run_id, asset_id, attempt, handle, state FROM paid_intents"
+                          " WHERE owner LIKE %s", (f"%:{pid_a}:%",))
+            return rows if len(rows) == 3 and all(r["handle"] for r in rows) else []
+        held = wait_for("worker a to have paid tasks in flight", polling, 90,
+                        on_timeout=lambda: c.log("a"))
         c.kill9("a")
         submits_at_kill = len(c.server.calls("submit"))
-        c.start_worker("c")
+        c.start_worker("c", queues="check")  # OCR only: it never submits anything
         c.server.queue_polls = 2  # the provider finishes its tasks
 
-        # 2. kill -9 a worker during the OCR check of an asset
+        # 2. kill -9 worker c during the OCR check of an asset
+        pid_c = c.workers["c"].pid
+
         def checking() -> list[dict]:
-            return c.rows("SELECT owner FROM leases WHERE stage = 'check' AND owner <> ''"
-                          " AND expires_at > EXTRACT(EPOCH FROM clock_timestamp())")
-        owner = wait_for("a worker checking an image", checking, 120,
-                         on_timeout=lambda: c.log("b") + c.log("c"))[0]["owner"]
-        victim = next(n for n, p in c.workers.items() if f":{p.pid}:" in owner)
-        c.kill9(victim)
+            return c.rows("SELECT run_id, asset_id FROM leases WHERE stage = 'check'"
+                          " AND owner LIKE %s AND expires_at > EXTRACT(EPOCH FROM"
+                          " clock_timestamp())", (f"%:{pid_c}:%",))
+        checked = wait_for("worker c checking an image", checking, 120,
+                           on_timeout=lambda: c.log("b") + c.log("c"))
+        c.kill9("c")
         c.start_worker("d")
 
         rows = jobs.wait(c.settings, job_id, timeout_s=240)
@@ -78,7 +85,8 @@ def test_killed_workers_lose_nothing_and_pay_once(tmp_path: Path) -> None:
     for h in held:
         i = taken_over[(h["run_id"], h["asset_id"], h["attempt"])]
         assert i["takeovers"] >= 1 and i["handle"] == h["handle"]  # the same provider task
-    assert victim in ("b", "c")
+    done = {(r["run_id"], r["asset_id"]) for r in rows}
+    assert {(x["run_id"], x["asset_id"]) for x in checked} <= done
 
 
 @pytest.mark.timeout(240)
@@ -216,3 +224,20 @@ def test_a_broker_needs_postgresql(tmp_path: Path) -> None:
         Settings(_env_file=None, broker_url="http://x", database_url="postgresql://x/y")
     s = Settings(_env_file=None, database_url="postgresql://x/y")
     assert not s.cluster  # PostgreSQL alone: the index there, runs still in-process
+
+
+@pytest.mark.timeout(300)
+def test_bench_scale_runs_separate_generate_and_check_workers(tmp_path: Path) -> None:
+    from agents.benchmarks.scale import format_result, run_scale_bench
+    with cluster(tmp_path) as c:
+        r = run_scale_bench(c.settings, assets=6, workers=2, concurrency=2, check_workers=1,
+                            check_concurrency=1, latency_s=0.5, folder=tmp_path / "bench")
+        workers = c.rows("SELECT queues, state FROM workers ORDER BY queues")
+    assert r.accepted == 6 and r.ideal_s == 1.0 and r.wall_s >= r.ideal_s
+    assert r.generate_s >= 0.5 and [m.queue for m in r.memory] == ["generate", "generate",
+                                                                     "check"]
+    assert all(m.rss_end_mb > 0 for m in r.memory)
+    assert format_result(r).splitlines()[-1].startswith("ratio=")
+    # the workers were stopped with SIGTERM and recorded themselves stopped
+    assert {w["queues"] for w in workers} == {"generate", "check"}
+    assert all(w["state"] == "stopped" for w in workers), workers
