@@ -347,6 +347,10 @@ def _plain(ocr: Any) -> None:
                       return_single_char_box=False)
 
 
+def _is_hangul(ch: str) -> bool:
+    return 0xAC00 <= ord(ch) <= 0xD7AF or 0x3130 <= ord(ch) <= 0x318F
+
+
 class HangulEngine:
     """The judge for copy with Hangul (rapidocr's vocabulary has none): rapidocr's detector
     finds the text lines; each line is read by tesseract ``kor+eng`` (dictionaries off)
@@ -392,12 +396,48 @@ class HangulEngine:
             return r_text, r_conf
         return text, conf
 
-    def _tesseract_line(self, crop: np.ndarray) -> tuple[str, float]:
+    def recognize(self, line: np.ndarray) -> tuple[str, float]:
+        """rapidocr's recogniser on one crop (:mod:`qa.lookalike` reads a lone glyph with it)."""
+        return self.detector.recognize(line)
+
+    def read_glyphs(self, img: np.ndarray) -> list[tuple[str, float, tuple[int, int, int, int],
+                                                         tuple[int, int, int, int]]]:
+        """Every character read, as :meth:`RapidOCREngine.read_glyphs` gives them: in a line
+        that holds Hangul, tesseract's own character boxes, with the line's tesseract
+        confidence (rapidocr's boxes there are guesses: it cannot read the Hangul around a
+        digit, and the box it gave the ``0`` of ``최대 50%`` covered ``대 5``); every other
+        line as rapidocr reads it."""
+        arr = _rgb(img)
+        out: list[tuple[str, float, tuple[int, int, int, int], tuple[int, int, int, int]]] = []
+        hangul_lines: list[tuple[int, int, int, int]] = []
+        for box in self.detector.detect(arr):
+            x0, y0, x1, y1 = box
+            crop = arr[max(0, y0):y1, max(0, x0):x1]
+            if crop.size == 0:
+                continue
+            text, conf = self._tesseract_line(crop)
+            if not any(_is_hangul(c) for c in text):
+                continue
+            hangul_lines.append(box)
+            for ch, (bx0, by0, bx1, by1) in self._tesseract_symbols(crop):
+                out.append((ch, conf, (max(0, x0) + bx0, max(0, y0) + by0, max(0, x0) + bx1,
+                                       max(0, y0) + by1), box))
+        for entry in self.detector.read_glyphs(arr):
+            line = entry[3]
+            cx, cy = (line[0] + line[2]) / 2, (line[1] + line[3]) / 2
+            if not any(b[0] <= cx <= b[2] and b[1] <= cy <= b[3] for b in hangul_lines):
+                out.append(entry)
+        return out
+
+    def _prepared(self, crop: np.ndarray) -> tuple[np.ndarray, float, int]:
+        """A line crop as tesseract reads it: grey, dark on light, scaled to
+        :data:`LINE_PX`–:data:`LINE_MAX_PX` high, padded; with the scale and the pad."""
         gray = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
         border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
         if float(np.median(border)) < 128:  # light text on a dark ground
             gray = 255 - gray
         h = gray.shape[0]
+        f = 1.0
         if h < self.LINE_PX:
             f = min(4.0, self.LINE_PX / max(h, 1))
             gray = cv2.resize(gray, None, fx=f, fy=f, interpolation=cv2.INTER_CUBIC)
@@ -406,6 +446,32 @@ class HangulEngine:
             gray = cv2.resize(gray, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
         pad = max(8, gray.shape[0] // 4)
         gray = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        return gray, f, pad
+
+    def _tesseract_symbols(self, crop: np.ndarray) -> list[tuple[str, tuple[int, int, int, int]]]:
+        """tesseract's characters of one line crop, each with its box in the crop's pixels."""
+        from PIL import Image
+
+        gray, f, pad = self._prepared(crop)
+        tess = self.tesseract._tess
+        try:
+            data = tess.image_to_boxes(Image.fromarray(gray), lang=self.tesseract.lang,
+                                       config=self.tesseract.config, output_type=tess.Output.DICT)
+        except tess.TesseractError as exc:
+            raise QAError(f"tesseract failed: {exc}") from exc
+        height = gray.shape[0]
+        out = []
+        for ch, left, bottom, right, top in zip(data.get("char", []), data.get("left", []),
+                                                data.get("bottom", []), data.get("right", []),
+                                                data.get("top", [])):
+            if not ch.strip():
+                continue
+            out.append((ch, (int((left - pad) / f), int((height - top - pad) / f),
+                             int(np.ceil((right - pad) / f)), int(np.ceil((height - bottom - pad) / f)))))
+        return out
+
+    def _tesseract_line(self, crop: np.ndarray) -> tuple[str, float]:
+        gray, _, _ = self._prepared(crop)
         lines = self.tesseract.read(np.stack([gray] * 3, axis=-1))
         if not lines:
             return "", 0.0
