@@ -163,8 +163,8 @@ class RapidOCREngine:
             if first is None:
                 ocr._load_det_model()
                 ocr._load_rec_model()
-                if self.runtime == "openvino-f32":
-                    _compile_f32(ocr)
+                if self.runtime.startswith("openvino"):
+                    _compile_openvino(ocr, f32=self.runtime == "openvino-f32")
                 self._first = ocr
         if first is not None:
             _share_models(ocr, first)
@@ -280,18 +280,29 @@ def _share_models(ocr: Any, first: Any) -> None:
         setattr(ocr, attr, model)
 
 
-def _compile_f32(ocr: Any) -> None:
-    """Compile a rapidocr instance's OpenVINO models again, held to f32 (OpenVINO picks bf16
-    on CPUs with native bf16), with the same threading as :meth:`RapidOCREngine._new`."""
+OPENVINO_SHAPE_CACHE = 256
+"""Kernels OpenVINO's CPU plugin keeps per input shape, per model (its default is 5000).
+The judge sees a new shape with nearly every crop, so the default grows a checking
+process without end (measured: 1590 → 2564 MiB over 40 hard-set checks, still rising);
+0 keeps it flat but costs 20 % CPU; 200 cost 5 % and held 1849 MiB."""
+
+
+def _compile_openvino(ocr: Any, *, f32: bool) -> None:
+    """Compile a rapidocr instance's OpenVINO models again with our settings: the shape
+    cache bounded (:data:`OPENVINO_SHAPE_CACHE`), one unpinned thread as in
+    :meth:`RapidOCREngine._new`, and with ``f32`` held to f32 (OpenVINO picks bf16 on CPUs
+    with native bf16)."""
     from openvino import Core
 
+    config = {"INFERENCE_NUM_THREADS": "1", "ENABLE_CPU_PINNING": "False",
+              "CPU_RUNTIME_CACHE_CAPACITY": str(OPENVINO_SHAPE_CACHE)}
+    if f32:
+        config["INFERENCE_PRECISION_HINT"] = "f32"
     core = Core()
     for attr in ("text_det", "text_rec"):
         session = getattr(ocr, attr).session
-        compiled = core.compile_model(session.model, "CPU", {
-            "INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": "1",
-            "ENABLE_CPU_PINNING": "False"})
-        session.session = compiled.create_infer_request()
+        session.session = core.compile_model(session.model, "CPU", config
+                                             ).create_infer_request()
 
 
 def _set_det_side(ocr: Any, side: int | None) -> None:
