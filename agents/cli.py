@@ -1049,6 +1049,7 @@ def bench_qa(
     recheck_runtime: Annotated[Optional[Runtime], typer.Option(help="What judges again an image the first read did not pass (default: SIGNWRITER_OCR_RECHECK_RUNTIME).")] = None,
     ignore_case: Annotated[bool, typer.Option("--ignore-case", help="With --folder: letter case is not judged.")] = False,
     ignore_punctuation: Annotated[bool, typer.Option("--ignore-punctuation", help="With --folder: punctuation is not judged.")] = False,
+    half: Annotated[str, typer.Option("--half", help="With --folder: all | tune | held-out (a fixed split by the SHA-256 of each image's id; tune on one, report the other).")] = "all",
     set_name: Annotated[str, typer.Option("--set", help="Generated set: synthetic | hard (unseen faces and backgrounds, drift, rotation) | lookalike (one look-alike character per wrong poster).")] = "synthetic",
 ) -> None:
     """QA catch rate and false rejects with 95 % intervals, time per image, peak memory.
@@ -1057,6 +1058,8 @@ def bench_qa(
     if folder is None and (ignore_case or ignore_punctuation):
         raise typer.BadParameter("--ignore-case and --ignore-punctuation apply to --folder "
                                  "(the synthetic set judges as its specs say)")
+    if folder is None and half != "all":
+        raise typer.BadParameter("--half applies to --folder")
     runtime = ocr_runtime.value if ocr_runtime else _settings().ocr_runtime
     recheck = recheck_runtime.value if recheck_runtime else _settings().ocr_recheck_runtime
     bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn(
@@ -1072,7 +1075,7 @@ def bench_qa(
         if folder is not None:
             from qa.models import Strictness
             r = score_folder(folder, workers=workers, runtime=runtime, recheck=recheck,
-                             progress=progress, strictness=Strictness(
+                             progress=progress, half=half, strictness=Strictness(
                                  case=not ignore_case, punctuation=not ignore_punctuation))
             if out_dir is not None:
                 out_dir.mkdir(parents=True, exist_ok=True)
