@@ -26,6 +26,7 @@ Statuses are :mod:`agents.status` enums; ``result.status`` is the run's, and
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import threading
 import time
@@ -56,6 +57,7 @@ from agents.status import AssetStatus, Decision, RunStatus
 from agents.store import (RunStore, disk_full, dump_json, ensure_writable, locked, new_run_id,
                           read_json, storage_error, write_json)
 from generation.base import Backend
+from generation.redact import redact as _redact_text
 from generation.redact import redacting
 from generation.registry import backend_info, create_backend
 from qa.ocr import OCREngine, get_engine, resolve_recheck_runtime
@@ -164,9 +166,11 @@ def vision_reader(settings: Settings) -> VisionReader | None:
     """The optional blind vision reader for regions local OCR cannot read."""
     if not settings.vision_base_url:
         return None
+    secrets = [*settings.secrets(), settings.vision_api_key]
     return VisionReader(settings.vision_base_url, settings.vision_model,
                         api_key=settings.vision_api_key, timeout_s=settings.llm_timeout_s,
-                        protocol=settings.vision_protocol)
+                        protocol=settings.vision_protocol,
+                        redact=functools.partial(_redact_text, secrets=secrets))
 
 
 def make_backend(settings: Settings, seed: int = 0) -> Backend:

@@ -959,11 +959,15 @@ def index_rebuild(out_dir: _Out = None) -> None:
 
 
 @app.command()
-def backends(json_out: Annotated[bool, typer.Option("--json", help="Machine-readable.")] = False
+def backends(json_out: Annotated[bool, typer.Option("--json", help="Machine-readable.")] = False,
+             markdown: Annotated[bool, typer.Option("--markdown", help="The README's table (built-in backends).")] = False,
              ) -> None:
     """List image backends (built-in and plugins) with their capabilities, limits and
     the settings they need."""
-    from generation.registry import available_backends, load_problems
+    from generation.registry import available_backends, load_problems, markdown_table
+    if markdown:
+        print(markdown_table())
+        return
     specs = available_backends()
     if json_out:
         out.print_json(json.dumps([{
@@ -973,11 +977,12 @@ def backends(json_out: Annotated[bool, typer.Option("--json", help="Machine-read
             for b in specs]))
         return
     t = Table(title="image backends", title_justify="left")
-    for col in ("name", "what", "edit", "sizes", "cost/image", "needs", "from"):
-        t.add_column(col, no_wrap=col in ("name", "edit"))
+    for col in ("name", "what", "edit", "refs", "sizes", "cost/image", "needs", "from"):
+        t.add_column(col, no_wrap=col in ("name", "edit", "refs"))
     for b in specs:
         c = b.capabilities
-        t.add_row(b.name, b.summary, "yes" if c.edit else "no", c.limits.describe(),
+        t.add_row(b.name, b.summary, "yes" if c.edit else "no",
+                  str(c.reference_images) if c.reference_images else "—", c.limits.describe(),
                   f"${c.cost_per_image_usd:.3f}" if c.paid else "free",
                   ", ".join(b.required_settings) or "—", b.source)
     out.print(t)

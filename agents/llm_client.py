@@ -11,13 +11,18 @@ so failures name the right setting). Failures become one error type (by default
   statuses, backoff and ``Retry-After``), then reported;
 * a reply without ``choices[0].message.content`` is reported as malformed.
 
-No message ever contains the key: it is held as ``SecretStr``, sent only in the
-``Authorization`` header, and scrubbed from any response text quoted in an error.
+No message and no reply ever carries a key: it is held as ``SecretStr`` and sent only in
+the ``Authorization`` header, and every form of it (and of every other configured key:
+``secrets=``, all of them from :meth:`from_settings`) that an endpoint echoes back, raw,
+URL-encoded or base64 (:mod:`generation.redact`), is cut from error messages AND from the
+reply text :meth:`ChatClient.chat` returns, so a model that repeats a key cannot carry it
+into a spec, a prompt, a log or a run artifact.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 import httpx
@@ -25,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr
 
 from agents.errors import PlannerError, SignwriterError
 from agents.settings import Settings
+from generation.redact import redact
 from retrypolicy import Retryable, RetryPolicy
 
 CONNECT_TIMEOUT_S = 10.0
@@ -46,10 +52,12 @@ class ChatClient:
                  timeout_s: float = 60.0, max_retries: int = 2, backoff_s: float = BACKOFF_S,
                  key_setting: str = "SIGNWRITER_LLM_API_KEY", what: str = "planner LLM",
                  error: type[SignwriterError] = PlannerError,
+                 secrets: Iterable[SecretStr | str | None] = (),
                  transport: httpx.BaseTransport | None = None) -> None:
         self.url = base_url.rstrip("/") + "/chat/completions"
         self.model = model
         self._key = SecretStr(api_key) if isinstance(api_key, str) else api_key
+        self._secrets = (self._key, *secrets)
         self.max_retries = max_retries
         self.backoff_s = backoff_s
         self.key_setting = key_setting
@@ -67,7 +75,8 @@ class ChatClient:
             raise PlannerError("no planner LLM configured: set SIGNWRITER_LLM_BASE_URL "
                                "(an OpenAI-compatible base URL)")
         return cls(settings.llm_base_url, settings.llm_model, api_key=settings.llm_api_key,
-                   timeout_s=settings.llm_timeout_s, transport=transport)
+                   timeout_s=settings.llm_timeout_s, secrets=settings.secrets(),
+                   transport=transport)
 
     def __enter__(self) -> "ChatClient":
         return self
@@ -98,12 +107,12 @@ class ChatClient:
         try:
             content = data["choices"][0]["message"]["content"]
         except (KeyError, IndexError, TypeError):
-            raise self.error(f"{self.what} at {self.url} sent a reply without "
+            raise self._err(f"{self.what} at {self.url} sent a reply without "
                              f"choices[0].message.content: {self._snippet(json.dumps(data))}"
                              ) from None
         if not isinstance(content, str):
-            raise self.error(f"{self.what} at {self.url} sent non-text content")
-        return content
+            raise self._err(f"{self.what} at {self.url} sent non-text content")
+        return self._scrub(content)
 
     def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -127,31 +136,35 @@ class ChatClient:
                 last = f"timed out after {self._http.timeout.read}s"
             elif e.response is not None:
                 last += f": {self._snippet(e.response.text)}"
-            raise self.error(f"{self.what} at {self.url} {last} ({tries} attempt"
+            raise self._err(f"{self.what} at {self.url} {last} ({tries} attempt"
                              f"{'s' if tries != 1 else ''})") from None
         except httpx.HTTPError as e:
-            raise self.error(f"{self.what} at {self.url} could not be reached "
+            raise self._err(f"{self.what} at {self.url} could not be reached "
                              f"({type(e).__name__}: {self._scrub(str(e))})") from None
         if resp.status_code in (401, 403):
-            raise self.error(f"{self.what} at {self.url} refused the API key (HTTP "
+            raise self._err(f"{self.what} at {self.url} refused the API key (HTTP "
                              f"{resp.status_code}): check {self.key_setting}")
         if resp.status_code >= 400:
-            raise self.error(f"{self.what} at {self.url} rejected the request (HTTP "
+            raise self._err(f"{self.what} at {self.url} rejected the request (HTTP "
                              f"{resp.status_code}, model {self.model!r}): "
                              f"{self._snippet(resp.text)}")
         try:
             data = resp.json()
         except ValueError:
-            raise self.error(f"{self.what} at {self.url} sent a reply that is not JSON: "
+            raise self._err(f"{self.what} at {self.url} sent a reply that is not JSON: "
                              f"{self._snippet(resp.text)}") from None
         if not isinstance(data, dict):
-            raise self.error(f"{self.what} at {self.url} sent a JSON reply that is not an "
+            raise self._err(f"{self.what} at {self.url} sent a JSON reply that is not an "
                              f"object")
         return data
 
+    def _err(self, message: str) -> SignwriterError:
+        """The client's error type with ``message`` scrubbed (a key may sit in the URL)."""
+        return self.error(self._scrub(message))
+
     def _scrub(self, text: str) -> str:
-        key = self._key.get_secret_value() if self._key is not None else ""
-        return text.replace(key, "***") if key else text
+        """``text`` with every form of every key this client knows cut out."""
+        return redact(text, self._secrets)
 
     def _snippet(self, text: str, limit: int = 300) -> str:
         text = self._scrub(" ".join(text.split()))

@@ -29,7 +29,7 @@ from agents.status import AssetStatus, Decision
 from agents.store import atomic_write, read_json, write_json
 from generation.base import EditRequest, GenerationRequest, estimate_cost
 from generation.errors import AuthError, BackendError, NeedsKey, QuotaExceeded
-from generation.compose import compose_report
+from generation.compose import compose_report, pictures_record, references_for
 from generation.output import SUFFIX as OUTPUT_SUFFIX
 from generation.output import encode as encode_output
 from qa.check import check_image, load_image
@@ -84,6 +84,9 @@ def generate(state: AssetState, runtime: Runtime[Context]) -> Command[Literal["c
     adir.mkdir(parents=True, exist_ok=True)
     layout = layout_for(spec)
     attempt_id = f"{store.run_id}/{aid}/{n}"
+    # the brief's pictures go to the model as reference images where the backend takes
+    # them; the rest are composited after generation (generation.compose)
+    refs = references_for(layout, ctx.backend.capabilities)
 
     request: GenerationRequest | EditRequest
     repaired: list[str] = []
@@ -105,21 +108,33 @@ def generate(state: AssetState, runtime: Runtime[Context]) -> Command[Literal["c
                               region=(x0, y0, x1 - x0, y1 - y0), layout=layout,
                               attempt_id=attempt_id)
     else:
-        prompt = compile_prompt(spec, reinforce=nxt.get("reinforce", []), attempt=n)
+        prompt = compile_prompt(spec, reinforce=nxt.get("reinforce", []), attempt=n,
+                                references=refs)
         if ctx.settings.prompt_enhance and not ctx.backend.capabilities.follows_layout:
             prompt = _enhanced(ctx, prompt, adir)
         if nxt.get("note"):  # a reviewer's words, without quotes (those become glyphs)
             prompt += "\n" + render("review_note.j2", note=plain(nxt["note"]))
         request = GenerationRequest(prompt=prompt, width=spec.width, height=spec.height,
-                                    seed=seed, layout=layout, attempt_id=attempt_id)
+                                    seed=seed, layout=layout, references=refs,
+                                    attempt_id=attempt_id)
     (adir / "prompt.txt").write_text(prompt + "\n", encoding="utf-8")
 
     done = store.find_generation(aid, n)
+    lost = None  # paid for, recorded, but the image never reached the disk
+    if done is not None and not store.has_image(done["image"], done["sha256"]):
+        lost, done = done, None
     if done is None:
         submitted = store.find_generation(aid, n, kind="submitted")
         if submitted is not None:
             request.resume = submitted.get("handle")
-        price = estimate_cost(ctx.backend, spec.width, spec.height)
+        if lost is not None and request.resume is None and _paid(lost):
+            return _fail(ctx, aid, f"attempt {n} was paid for (${_paid(lost):.4f}) but its "
+                         "image was lost before it was saved (the disk filled up or the "
+                         f"process was killed), and {lost.get('backend') or 'the backend'} "
+                         "gives no task to fetch it from again; it was not generated again, "
+                         "so as not to pay twice")
+        # fetching a lost image from its recorded task costs nothing more
+        price = 0.0 if lost is not None else estimate_cost(ctx.backend, spec.width, spec.height)
         ctx.emit("generating", aid, n, action=action)
         try:
             ctx.budget.reserve(price, f"attempt {n} of {aid}")
@@ -146,20 +161,33 @@ def generate(state: AssetState, runtime: Runtime[Context]) -> Command[Literal["c
             if isinstance(e, STOP_RUN):
                 raise
             return _fail(ctx, aid, str(e))
-        image_rel, sha = store.save_image(result.data, result.media_type)
+        image_rel, sha = store.image_path(result.data, result.media_type)
         done = {"kind": "done", "asset_id": aid, "attempt": n, "action": action,
                 "backend": result.backend, "model": result.model, "image": image_rel,
                 "sha256": sha, "seed": result.seed, "cost_usd": result.cost_usd,
                 "elapsed_s": round(result.elapsed_s, 3), "metadata": result.metadata}
         if result.possibly_charged_usd:
             done["possibly_charged_usd"] = result.possibly_charged_usd
-        store.record_generation(done)
-        ctx.budget.settle(price, result.cost_usd + result.possibly_charged_usd)
+        recovered = lost is not None and _paid(lost) > 0  # fetched again from its task
+        if recovered:
+            done.update(cost_usd=0.0, possibly_charged_usd=0.0, recovered=True)
+        if lost is None or (lost["image"], lost["sha256"]) != (image_rel, sha):
+            # the fact of payment first: a full disk or a kill while the bytes are written
+            # below leaves a line whose image is missing, fetched again (never re-paid) on
+            # resume, instead of a paid image nobody knows about
+            store.record_generation(done)
+        store.save_image(result.data, result.media_type)
+        ctx.budget.settle(price, 0.0 if recovered
+                          else result.cost_usd + result.possibly_charged_usd)
+        if recovered:  # the attempt still cost what was paid for it the first time
+            done = {**done, "cost_usd": lost.get("cost_usd", 0.0),  # type: ignore[union-attr]
+                    "possibly_charged_usd": lost.get("possibly_charged_usd", 0.0)}  # type: ignore[union-attr]
     image_rel, image_sha = done["image"], done["sha256"]
     # the overlay policy: signwriter sets these texts itself onto the paid picture (and
     # the brief's product photos and logo into the areas the prompt kept free)
     composed = compose_report(store.abs(image_rel).read_bytes(), layout,
-                              ctx.backend.capabilities, attempt=attempt_id)
+                              ctx.backend.capabilities, attempt=attempt_id, referenced=refs)
+    pictures = pictures_record(layout, ctx.backend.capabilities, ctx.backend.name, refs)
     overlaid = composed.overlaid if composed else []
     if composed:
         image_rel, image_sha = store.save_image(composed.data, "image/png")
@@ -176,9 +204,16 @@ def generate(state: AssetState, runtime: Runtime[Context]) -> Command[Literal["c
         attempt["overlaid"] = overlaid
     if composed and composed.legibility:
         attempt["legibility"] = composed.legibility
+    if pictures:
+        attempt["pictures"] = pictures
     write_json(adir / "attempt.json", attempt)
     ctx.emit("generated", aid, n, action=action, cost_usd=attempt["cost_usd"])
     return Command(goto="check", update={"current": attempt})
+
+
+def _paid(entry: dict[str, Any]) -> float:
+    """What a ledger line says was (or may have been) paid for it."""
+    return float(entry.get("cost_usd") or 0.0) + float(entry.get("possibly_charged_usd") or 0.0)
 
 
 def _enhanced(ctx: Context, prompt: str, adir: Any) -> str:

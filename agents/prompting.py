@@ -23,7 +23,7 @@ import jinja2
 
 import prompts as _prompts_pkg
 from agents.spec import Box, Region, VisualSpec
-from generation.base import Layout, PlacedImage, TextBlock
+from generation.base import Layout, PlacedImage, ReferenceImage, TextBlock
 from generation.fonts import is_cjk
 from generation.images import logo_box
 from generation.palette import colour_name as palette_colour_name
@@ -254,14 +254,29 @@ def _prose(text: str) -> str:
 
 # ---- the compiler ---------------------------------------------------------------------
 
-def compile_prompt(spec: VisualSpec, *, reinforce: Sequence[str] = (), attempt: int = 1) -> str:
+_ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth")
+
+
+def _reference_words(references: Sequence[ReferenceImage]) -> dict[tuple[str, str], str]:
+    """``(role, file)`` → ``the second reference image``: how the prose names each picture
+    sent with the request, in the order it is sent."""
+    return {(r.role, r.file): f"the {_ORDINALS[i] if i < len(_ORDINALS) else str(i + 1) + 'th'}"
+            " reference image" for i, r in enumerate(references)}
+
+
+def compile_prompt(spec: VisualSpec, *, reinforce: Sequence[str] = (), attempt: int = 1,
+                   references: Sequence[ReferenceImage] = ()) -> str:
     """The GLM-Image prompt for ``spec`` (``prompts/glm_image.j2``): one paragraph of
     narrative prose in the style of Z.ai's own prompt guidance.
 
     ``reinforce`` lists texts that came out wrong last time: the prompt spells each one
     out (letter by letter for short Latin text, character by character for CJK) and
-    stresses exact spelling. ``attempt`` > 1 adds a legibility reminder.
+    stresses exact spelling. ``attempt`` > 1 adds a legibility reminder. ``references``
+    are the brief's pictures sent with the request, in order: the prose asks the model
+    to draw each one where it goes (a picture not sent keeps its area free, for
+    signwriter to set it after generation).
     """
+    ref_words = _reference_words(references)
     model_texts = [r for r in spec.text_regions if r.render == "model"]
     overlays = [r for r in spec.text_regions if r.render == "overlay"]
     texts = [{"role": r.role, "quoted": quote(r.text or ""), "position": position_words(r.box),
@@ -273,12 +288,16 @@ def compile_prompt(spec: VisualSpec, *, reinforce: Sequence[str] = (), attempt: 
              for r in model_texts]
     background = plain(spec.background)
     images = [{"position": position_words(r.box), "photo": r.image is not None,
+               "reference": ref_words.get(("product", r.image.file)) if r.image else None,
                "description": _noun_phrase(plain(r.description or "") or background)}
               for r in spec.regions if r.role == "image"]
     logo_regions = [r for r in spec.regions if r.role == "logo"]
     logo = position_words(logo_regions[0].box) if logo_regions else (
         position_words(Box(**dict(zip("xywh", logo_box(layout_for(spec))))))
         if spec.logo else "")
+    logo_reference = ref_words.get(("logo", spec.logo)) if spec.logo else None
+    background_reference = (ref_words.get(("background", spec.background_image.file))
+                            if spec.background_image else None)
     by_text = {r.text: r for r in spec.text_regions}
     reinforce_ctx = []
     for text in dict.fromkeys(reinforce):
@@ -295,6 +314,9 @@ def compile_prompt(spec: VisualSpec, *, reinforce: Sequence[str] = (), attempt: 
     scene = ("The rest of the canvas is a calm backdrop in the palette colours, with room "
              "for the text." if shows_scene or not background
              else f"The background is {_noun_phrase(background)}.")
+    if background_reference:
+        scene = (f"The background is the scene of {background_reference}, kept as it is, "
+                 "with calm areas left for the text.")
     kind, surface = _design_kind(spec)
     pal = palette_roles(list(spec.palette))
     for t, r in zip(texts, model_texts):  # a button's text contrasts with the button
@@ -311,7 +333,7 @@ def compile_prompt(spec: VisualSpec, *, reinforce: Sequence[str] = (), attempt: 
         "button": palette_colour_name(pal.accent),
         "language_name": " and ".join(languages),
         "has_cjk": any(is_cjk(c) for r in model_texts for c in (r.text or "")),
-        "texts": texts, "images": images, "logo": logo,
+        "texts": texts, "images": images, "logo": logo, "logo_reference": logo_reference,
         "overlays": [position_words(r.box) for r in overlays],
         "reinforce": reinforce_ctx, "attempt": attempt,
     }

@@ -260,14 +260,24 @@ def markdown_table() -> str:
 
 
 START, END = "<!-- settings-table:start -->", "<!-- settings-table:end -->"
+BACKENDS_START, BACKENDS_END = "<!-- backends-table:start -->", "<!-- backends-table:end -->"
+
+
+def _replace_between(text: str, start: str, end: str, table: str) -> str:
+    head, found, rest = text.partition(start)
+    if not found:
+        raise ValueError(f"README has no {start} marker")
+    _, _, tail = rest.partition(end)
+    return f"{head}{start}\n{table}\n{end}{tail}"
 
 
 def update_readme(path: Path = Path("README.md")) -> bool:
-    """Rewrite the table between the README's settings markers; True if it changed."""
+    """Rewrite the tables between the README's settings and backends markers (the
+    backends table: :func:`generation.registry.markdown_table`); True if it changed."""
+    from generation.registry import markdown_table as backends_table
     text = path.read_text(encoding="utf-8")
-    head, _, rest = text.partition(START)
-    _, _, tail = rest.partition(END)
-    new = f"{head}{START}\n{markdown_table()}\n{END}{tail}"
+    new = _replace_between(text, START, END, markdown_table())
+    new = _replace_between(new, BACKENDS_START, BACKENDS_END, backends_table())
     if new != text:
         path.write_text(new, encoding="utf-8")
     return new != text

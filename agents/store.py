@@ -7,8 +7,10 @@
       run.json              run metadata (backend, planner, settings that matter)
       specs/<asset>.json    the planned VisualSpec per asset
       images/<sha256>.png   every generated image, content-addressed
-      ledger.jsonl          one line per generation, appended (fsync) right after the
-                            image is on disk and before anything else can fail
+      ledger.jsonl          one line per generation, appended (fsync) as soon as the
+                            provider's answer is in hand, BEFORE the image bytes are
+                            written (a full disk may then lose the bytes, never the
+                            fact that they were paid for)
       assets/<asset>/attempt-<n>/{prompt.txt, attempt.json, qa.json, overlay.jpg}
       assets/<asset>/status.json, final.png
       checkpoints.sqlite    LangGraph checkpoints (resume after a crash)
@@ -204,13 +206,28 @@ class RunStore:
         return self.root / rel
 
     # --- images and the ledger ------------------------------------------------------------
+    def image_path(self, data: bytes, media_type: str = "image/png") -> tuple[str, str]:
+        """Where :meth:`save_image` puts ``data``: (relative path, sha256); writes nothing,
+        so a paid image can be recorded in the ledger before its bytes are written."""
+        sha = hashlib.sha256(data).hexdigest()
+        return self.rel(self.root / "images" / f"{sha}{_EXT.get(media_type, '.png')}"), sha
+
     def save_image(self, data: bytes, media_type: str = "image/png") -> tuple[str, str]:
         """Store image bytes content-addressed; returns (relative path, sha256)."""
-        sha = hashlib.sha256(data).hexdigest()
-        path = self.root / "images" / f"{sha}{_EXT.get(media_type, '.png')}"
+        rel, sha = self.image_path(data, media_type)
+        path = self.abs(rel)
         if not path.exists():
             atomic_write(path, data)
-        return self.rel(path), sha
+        return rel, sha
+
+    def has_image(self, rel: str, sha256: str) -> bool:
+        """True when the image the ledger recorded is on disk with the recorded content (a
+        ledger line is written before its image, so a crash or a full disk between the two
+        leaves a line whose image is missing)."""
+        try:
+            return hashlib.sha256(self.abs(rel).read_bytes()).hexdigest() == sha256
+        except OSError:
+            return False
 
     def record_generation(self, entry: dict[str, Any]) -> None:
         """Append one generation to ledger.jsonl and fsync it."""

@@ -23,7 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from generation.limits import GLM_IMAGE_LIMITS, SizeLimits
 
 __all__ = ["GLM_IMAGE_LIMITS", "Backend", "BackendSpec", "Capabilities", "EditRequest",
-           "GeneratedImage", "GenerationRequest", "Layout", "SizeLimits", "TextBlock"]
+           "GeneratedImage", "GenerationRequest", "Layout", "ReferenceImage", "SizeLimits",
+           "TextBlock"]
 
 BoxTuple = tuple[float, float, float, float]
 """A box as fractions of the canvas: (x, y, w, h), each within 0..1."""
@@ -90,6 +91,22 @@ class Fault(BaseModel):
     detail: str = ""
 
 
+class ReferenceImage(BaseModel):
+    """One of the brief's own pictures, sent with a new picture to a model that takes
+    reference images (``Capabilities.reference_images``): the model draws it into the
+    picture instead of signwriter compositing it afterwards. The backend sends it in its
+    provider's own format (:func:`generation.images.reference_png` reads it: SVG
+    rasterised, large pictures scaled down)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file: str = Field(description="The picture's path (already confined to the brief's "
+                      "folder or an allowed assets folder).")
+    role: Literal["product", "logo", "background"]
+    box: BoxTuple | None = Field(default=None, description="Where it goes (None: the "
+                                 "whole canvas, for a background).")
+
+
 class GenerationRequest(BaseModel):
     """What to draw."""
 
@@ -101,6 +118,9 @@ class GenerationRequest(BaseModel):
     seed: int = 0
     negative_prompt: str | None = None
     layout: Layout | None = None
+    references: list[ReferenceImage] = Field(
+        default_factory=list, description="The brief's pictures to send as reference images "
+        "(only to backends whose capabilities.reference_images allow that many).")
     attempt_id: str | None = Field(default=None, description="For error messages and logs.")
     resume: dict[str, Any] | None = Field(
         default=None, description="A provider task handle that an earlier process recorded via "
@@ -149,6 +169,10 @@ class Capabilities(BaseModel):
     text_to_image: bool = True
     edit: bool = False
     follows_layout: bool = False
+    reference_images: int = Field(0, ge=0, description="How many of the brief's pictures "
+                                  "(product photos, logo, background) it takes as reference "
+                                  "images with a new picture; 0: signwriter composites them "
+                                  "after generation.")
     paid: bool = False
     cost_per_image_usd: float = 0.0
     limits: SizeLimits = Field(default_factory=SizeLimits)

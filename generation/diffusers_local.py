@@ -19,6 +19,10 @@ them, the VAE and a flow-matching scheduler.
   must be multiples of ``vae_scale_factor * patch_size * 2`` (32 for GLM-Image).
 - The seed drives a ``torch.Generator``; ``edit`` passes the source image as
   ``image=[PIL.Image]`` (GLM-Image image-to-image; the region hint is not used).
+- Reference images: ``generate`` with the brief's pictures (``request.references``, at
+  most :data:`MAX_REFERENCE_IMAGES`) passes them as the pipeline's condition images,
+  ``image=[PIL.Image, ...]`` (RGB, transparent areas white), in the order the prompt
+  names them.
 - torch failures (out of memory, bad inputs) are wrapped into :mod:`generation.errors`
   with the backend name and attempt id.
 
@@ -42,13 +46,17 @@ from generation.base import (
     BackendSpec, Capabilities, EditRequest, GLM_IMAGE_LIMITS, GeneratedImage, GenerationRequest,
     OnSubmit,
 )
-from generation.errors import BackendError, InvalidRequest
+from generation.errors import BackendError, ImageAssetError, InvalidRequest
+from generation.images import reference_rgb
 
 NAME = "diffusers"
 
 DEFAULT_MODEL = "zai-org/GLM-Image"
 
 INSTALL_HINT = "pip install 'signwriter[local]'"
+
+MAX_REFERENCE_IMAGES = 4
+"""Condition images passed with one new picture."""
 
 SIZE_MULTIPLE = GLM_IMAGE_LIMITS.multiple
 """GLM-Image works on a 32x downsampled grid: width and height must be multiples of 32."""
@@ -247,7 +255,7 @@ class DiffusersBackend:
     name = NAME
     capabilities = Capabilities(
         text_to_image=True, edit=True, follows_layout=False, paid=False,
-        cost_per_image_usd=0.0,
+        cost_per_image_usd=0.0, reference_images=MAX_REFERENCE_IMAGES,
         limits=GLM_IMAGE_LIMITS,
     )
 
@@ -268,8 +276,17 @@ class DiffusersBackend:
         metadata: dict[str, Any] = {"mode": "text_to_image"}
         if request.negative_prompt:
             metadata["negative_prompt_ignored"] = True
+        references = None
+        if request.references:
+            refs = request.references[:MAX_REFERENCE_IMAGES]
+            try:
+                references = [reference_rgb(r.file) for r in refs]
+            except ImageAssetError as exc:
+                raise ImageAssetError(exc.detail, backend=NAME,
+                                      attempt=request.attempt_id) from None
+            metadata["reference_images"] = len(references)
         return self._run(prompt=request.prompt, width=request.width, height=request.height,
-                         seed=request.seed, attempt=request.attempt_id, image=None,
+                         seed=request.seed, attempt=request.attempt_id, image=references,
                          metadata=metadata)
 
     def edit(self, request: EditRequest, *, on_submit: OnSubmit | None = None) -> GeneratedImage:
@@ -279,7 +296,7 @@ class DiffusersBackend:
         if request.region is not None:
             metadata["region_ignored"] = True
         return self._run(prompt=request.prompt, width=request.width, height=request.height,
-                         seed=request.seed, attempt=request.attempt_id, image=source,
+                         seed=request.seed, attempt=request.attempt_id, image=[source],
                          metadata=metadata)
 
     # --- internals -------------------------------------------------------------------
@@ -304,7 +321,7 @@ class DiffusersBackend:
         limits.require(width, height, backend=NAME, attempt=attempt)
 
     def _run(self, *, prompt: str, width: int, height: int, seed: int, attempt: str | None,
-             image: Image.Image | None, metadata: dict[str, Any]) -> GeneratedImage:
+             image: list[Image.Image] | None, metadata: dict[str, Any]) -> GeneratedImage:
         self._check_size(width, height, SIZE_MULTIPLE, attempt)
         torch = _import_torch(attempt)
         loaded = self._injected or _load(self.options, attempt)
@@ -319,8 +336,8 @@ class DiffusersBackend:
                       num_inference_steps=self.options.steps,
                       guidance_scale=self.options.guidance_scale, output_type="pil",
                       return_dict=True)
-        if image is not None:
-            kwargs["image"] = [image]
+        if image:
+            kwargs["image"] = image
 
         started = time.monotonic()
         with loaded.lock:
@@ -363,7 +380,8 @@ def _device_check(options: DiffusersOptions) -> tuple[str, str]:
 
 
 BACKEND = BackendSpec(
-    name=NAME, summary="GLM-Image in-process with diffusers (needs a GPU)",
+    name=NAME, summary="GLM-Image in process with diffusers' GlmImagePipeline "
+    "(a GPU for real use)",
     factory=DiffusersBackend, options=DiffusersOptions, capabilities=DiffusersBackend.capabilities,
     settings=("model", "device", "dtype", "cpu_offload", "steps"),
     requires=("torch", "diffusers"), extra="local", check=_device_check)

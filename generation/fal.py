@@ -8,6 +8,10 @@ Protocol (docs.fal.ai, Model APIs → queue), ``Authorization: Key <key>``:
 3. fetch ``GET response_url`` → ``{images: [{url, width, height, content_type}], seed,
    has_nsfw_concepts, timings}`` — or the model's error (``{detail: [{type, msg, …}]}``).
 
+A request carrying the brief's pictures as reference images (``request.references``, at
+most :data:`MAX_INPUT_IMAGES`) goes to the image-to-image endpoint with them as PNG data
+URIs in ``image_urls`` (GLM-Image's multi-image conditioning: products, logo, background).
+
 ``on_submit`` gets ``{backend, request_id, status_url, response_url, model}`` right after
 fal accepted the request; ``request.resume`` with that handle polls it instead of paying
 again. Result images are downloaded at once.
@@ -30,6 +34,7 @@ from generation import http
 from generation.base import (
     BackendSpec, Capabilities, EditRequest, GeneratedImage, GenerationRequest, OnSubmit,
 )
+from generation.images import png_data_uri, reference_pngs
 from generation.errors import (
     AuthError, BackendError, ContentRejected, InvalidRequest, QuotaExceeded, RateLimited,
     TransientError,
@@ -43,6 +48,7 @@ COST_PER_MEGAPIXEL_USD = 0.15
 LIMITS = GLM_IMAGE_LIMITS
 """fal runs GLM-Image as it is: 512–2048 px per side, multiples of 32."""
 MAX_INPUT_IMAGES = 4
+"""Reference images sent with one request (``image_urls``)."""
 
 ImageSizePreset = Literal["square_hd", "square", "portrait_4_3", "portrait_16_9",
                           "landscape_4_3", "landscape_16_9"]
@@ -137,7 +143,7 @@ def error_from_response(response: httpx.Response, *, attempt: str | None,
 
 
 CAPABILITIES = Capabilities(
-    edit=True, paid=True, limits=LIMITS,
+    edit=True, paid=True, limits=LIMITS, reference_images=MAX_INPUT_IMAGES,
     cost_per_image_usd=round(COST_PER_MEGAPIXEL_USD * 1024 * 1024 / 1e6, 6))
 
 class FalBackend(ProviderBackend, name=NAME, options=FalOptions, declared=CAPABILITIES,
@@ -153,11 +159,18 @@ class FalBackend(ProviderBackend, name=NAME, options=FalOptions, declared=CAPABI
     # --- public ----------------------------------------------------------------------
     def generate(self, request: GenerationRequest, *,
                  on_submit: OnSubmit | None = None) -> GeneratedImage:
-        """Submit to the queue (or resume), poll, fetch the result, download the image."""
+        """Submit to the queue (or resume), poll, fetch the result, download the image.
+        With reference images, the image-to-image endpoint gets them in ``image_urls``."""
         payload = self._payload(request.prompt, request.width, request.height, request.seed)
         if request.negative_prompt:
             payload["negative_prompt"] = request.negative_prompt
-        return self._run(self.options.model, payload, request.width, request.height,
+        model = self.options.model
+        if request.references and not request.resume:
+            refs = request.references[:MAX_INPUT_IMAGES]
+            payload["image_urls"] = [png_data_uri(png) for png in reference_pngs(
+                refs, backend=NAME, attempt=request.attempt_id)]
+            model = self.options.edit_model
+        return self._run(model, payload, request.width, request.height,
                          request.seed, request.attempt_id, request.resume, on_submit)
 
     def edit(self, request: EditRequest, *, on_submit: OnSubmit | None = None) -> GeneratedImage:
@@ -280,6 +293,7 @@ class FalBackend(ProviderBackend, name=NAME, options=FalOptions, declared=CAPABI
 
 
 BACKEND = BackendSpec(
-    name=NAME, summary="GLM-Image on fal.ai (queue API; text-to-image and edit)",
+    name=NAME, summary="GLM-Image on fal's queue API: fal-ai/glm-image, and "
+    "/image-to-image for edits and reference images",
     factory=FalBackend, options=FalOptions, capabilities=CAPABILITIES,
     settings=("api_key", "base_url"), key="api_key", key_required=True, url="base_url")

@@ -11,6 +11,8 @@ picture, loaded safely and placed without distortion.
   around a focal point: photos and backgrounds). Never stretched.
 * :func:`composite` sets a layout's images onto a picture another backend made (the
   fallback for providers that take no reference images).
+* :func:`reference_png` / :func:`reference_rgb` read a picture to send as a reference
+  image to a provider that takes them (PNG bytes, or an RGB image for an in-process model).
 * :func:`image_palette` derives a palette from a picture (its dominant colours), for
   briefs that bring images but no brand colours.
 
@@ -20,17 +22,19 @@ the caller (``agents.paths``); this module only reads what it is given.
 
 from __future__ import annotations
 
+import base64
 import io
 import re
 import warnings
 from functools import lru_cache
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 from PIL import Image, ImageDraw, UnidentifiedImageError
 
-from generation.base import BoxTuple, Layout, PlacedImage
+from generation.base import BoxTuple, Layout, PlacedImage, ReferenceImage
 from generation.errors import ImageAssetError, InvalidRequest
 from generation.palette import RGB, luminance, saturation, to_hex
 
@@ -186,6 +190,51 @@ def composite(data: bytes, layout: Layout) -> bytes:
     buf = io.BytesIO()
     canvas.save(buf, "PNG", compress_level=3)
     return buf.getvalue()
+
+
+REFERENCE_MAX_SIDE = 1536
+"""Longest side of a reference image sent to a provider: larger pictures are scaled down
+(aspect kept), so a 40 MP photo is not uploaded inline as base64."""
+
+
+def _reference(path: str | Path, max_side: int) -> Image.Image:
+    img = load_image(path)
+    if max(img.size) > max_side:
+        img = img.copy()
+        img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    return img
+
+
+def reference_png(path: str | Path, max_side: int = REFERENCE_MAX_SIDE) -> bytes:
+    """The picture at ``path`` as PNG bytes to send as a reference image: SVG rasterised,
+    transparency kept, at most ``max_side`` px on its long side. Raises
+    :class:`ImageAssetError` when the file cannot be used."""
+    buf = io.BytesIO()
+    _reference(path, max_side).save(buf, "PNG", compress_level=3)
+    return buf.getvalue()
+
+
+def reference_pngs(references: Sequence[ReferenceImage], *, backend: str,
+                   attempt: str | None) -> list[bytes]:
+    """Each reference image as PNG bytes (:func:`reference_png`), in order; a picture that
+    cannot be used is an :class:`ImageAssetError` naming the backend and attempt."""
+    try:
+        return [reference_png(r.file) for r in references]
+    except ImageAssetError as exc:
+        raise ImageAssetError(exc.detail, backend=backend, attempt=attempt) from None
+
+
+def png_data_uri(data: bytes) -> str:
+    """``data:image/png;base64,…``: how providers that take inline images receive one."""
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+
+
+def reference_rgb(path: str | Path, max_side: int = REFERENCE_MAX_SIDE) -> Image.Image:
+    """The picture as an RGB image for an in-process model (transparent areas white)."""
+    img = _reference(path, max_side)
+    flat = Image.new("RGB", img.size, (255, 255, 255))
+    flat.paste(img.convert("RGB"), (0, 0), img.getchannel("A"))
+    return flat
 
 
 def image_palette(path: str | Path, colours: int = 5) -> list[str]:

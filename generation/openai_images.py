@@ -6,6 +6,10 @@
   ``num_inference_steps``, ``guidance_scale`` and ``negative_prompt``;
 - edit: ``POST {url}/v1/images/edits`` as multipart form data: the source ``image`` file
   and the same fields as form values;
+- reference images: a new picture that carries the brief's pictures
+  (``request.references``, at most :data:`MAX_REFERENCE_IMAGES`) goes to
+  ``/v1/images/edits`` with one ``image`` file part per picture (PNG), the way SGLang's
+  diffusion server takes several input images (``image`` as a list of files);
 - the answer is ``{"data": [{"b64_json": ...}]}`` (a ``url`` item is fetched at once).
 
 Requests go through a :class:`~generation.pool.ServerPool` over every URL in ``urls``
@@ -28,12 +32,15 @@ from generation.base import (
 )
 from generation.errors import TransientError
 from generation.http import decode_image_b64, parse_json
+from generation.images import reference_pngs
 from generation.pool import PooledBackend, PooledServerOptions
 
 NAME = "openai-images"
 
 GENERATIONS_PATH = "/v1/images/generations"
 EDITS_PATH = "/v1/images/edits"
+MAX_REFERENCE_IMAGES = 4
+"""Reference images sent with one request (``image`` file parts)."""
 
 
 class OpenAIImagesOptions(PooledServerOptions):
@@ -48,6 +55,8 @@ class OpenAIImagesBackend(PooledBackend):
 
     name: ClassVar[str] = NAME
     options_class: ClassVar[type[PooledServerOptions]] = OpenAIImagesOptions
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        edit=True, limits=GLM_IMAGE_LIMITS, reference_images=MAX_REFERENCE_IMAGES)
 
     def _fields(self, prompt: str, width: int, height: int, seed: int,
                 negative_prompt: str | None) -> dict[str, Any]:
@@ -62,14 +71,23 @@ class OpenAIImagesBackend(PooledBackend):
         self._check_size(request.width, request.height, attempt)
         body = self._fields(request.prompt, request.width, request.height, request.seed,
                             request.negative_prompt)
+        refs = request.references[:MAX_REFERENCE_IMAGES]
+        pngs = reference_pngs(refs, backend=self.name, attempt=attempt)
         started = time.monotonic()
 
         def send(client: httpx.Client, base_url: str) -> httpx.Response:
+            if pngs:  # the brief's pictures as input images of an edit
+                files = [("image", (f"reference-{i + 1}.png", png, "image/png"))
+                         for i, png in enumerate(pngs)]
+                return client.post(base_url + EDITS_PATH, files=files, headers=self._headers(),
+                                   data={k: str(v) for k, v in body.items()})
             return client.post(base_url + GENERATIONS_PATH, json=body, headers=self._headers())
 
         data, media, server, extra = self._request(send, self._parser(attempt),
                                                    attempt=attempt)
         extra["mode"] = "text_to_image"
+        if pngs:
+            extra["reference_images"] = len(pngs)
         return self._result(data, media, seed=request.seed, started=started, server=server,
                             width=request.width, height=request.height, extra=extra)
 
@@ -122,6 +140,7 @@ class OpenAIImagesBackend(PooledBackend):
 
 
 BACKEND = BackendSpec(
-    name=NAME, summary="GLM-Image on self-hosted servers speaking the OpenAI /v1/images API (e.g. SGLang)",
+    name=NAME, summary="GLM-Image on self-hosted servers speaking the OpenAI "
+    "/v1/images API (SGLang): generations and edits, a pool of servers",
     factory=OpenAIImagesBackend, options=OpenAIImagesOptions, capabilities=OpenAIImagesBackend.capabilities,
     settings=("urls", "api_key"), key="api_key", url="urls", health_path="/v1/models")

@@ -145,3 +145,36 @@ def create_backend(name: str, **options: Any) -> Backend:
         raise
     except (TypeError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
         raise InvalidRequest(f"bad options for backend {name!r}: {exc}", backend=name) from None
+
+
+def _needs(spec: BackendSpec) -> str:
+    needs = [f"`{s}`" for s in spec.required_settings]
+    if spec.extra:
+        needs.append(f"`pip install 'signwriter[{spec.extra}]'`")
+    return ", ".join(needs) or "nothing"
+
+
+def _references(spec: BackendSpec) -> str:
+    c = spec.capabilities
+    if c.follows_layout:
+        return "placed in the layout"
+    if c.reference_images:
+        return f"up to {c.reference_images}"
+    return "no (composited)"
+
+
+def markdown_table(specs: list[BackendSpec] | None = None) -> str:
+    """The README's backends table, generated from the specs (``signwriter backends
+    --markdown``): the built-in backends by default, so the table does not depend on which
+    plugins happen to be installed."""
+    if specs is None:
+        specs = [s for s in available_backends() if s.source == "built-in"]
+    rows = ["| backend | what | edit | reference images | sizes | cost per 1024² image | needs |",
+            "| --- | --- | --- | --- | --- | --- | --- |"]
+    for spec in specs:
+        c = spec.capabilities
+        name = f"`{spec.name}`" + (" (default)" if spec.name == DEFAULT_BACKEND else "")
+        cost = f"${c.cost_per_image_usd:.4f}".rstrip("0").rstrip(".") if c.paid else "free"
+        rows.append(f"| {name} | {spec.summary} | {'yes' if c.edit else 'no'} | "
+                    f"{_references(spec)} | {c.limits.describe()} | {cost} | {_needs(spec)} |")
+    return "\n".join(rows)

@@ -14,6 +14,11 @@ called then, and ``[{taskType: "getResponse", taskUUID}]`` is polled until the g
 ``status`` is ``success`` (``imageBase64Data``, ``seed``, ``cost``) or it appears in
 ``errors``. ``request.resume`` polls the recorded taskUUID without submitting again.
 
+A request carrying the brief's pictures (``request.references``, at most
+:data:`MAX_REFERENCE_IMAGES`) sends them as PNG data URIs in ``inputs.referenceImages``
+of the same ``imageInference`` task: GLM-Image on Runware is one model for text-to-image
+and image-to-image.
+
 ``errors[]`` items (``code``, ``message``, ``parameter``) are mapped by code: invalid key →
 AuthError, insufficient credits → QuotaExceeded, moderation → ContentRejected, rate limits →
 RateLimited, timeouts/server errors → TransientError, invalid/unsupported parameters →
@@ -34,6 +39,7 @@ from generation import http
 from generation.base import (
     BackendSpec, Capabilities, EditRequest, GeneratedImage, GenerationRequest, OnSubmit,
 )
+from generation.images import png_data_uri, reference_pngs
 from generation.errors import (
     AuthError, BackendError, ContentRejected, InvalidRequest, QuotaExceeded, RateLimited,
     TransientError,
@@ -46,6 +52,8 @@ KEY_SETTING = "SIGNWRITER_RUNWARE_API_KEY"
 MODEL_AIR = "runware:glm-image@0"
 COST_PER_IMAGE_USD = 0.0225  # at 1024x1024, Runware's model page
 LIMITS = GLM_IMAGE_LIMITS
+MAX_REFERENCE_IMAGES = 4
+"""Reference images sent with one task (``inputs.referenceImages``)."""
 
 _AUTH_WORDS = ("apikey", "unauthori", "authentication", "forbidden")
 _QUOTA_WORDS = ("insufficientcredit", "insufficientfund", "credit", "balance", "payment",
@@ -110,7 +118,7 @@ def error_from_item(item: dict[str, Any], *, attempt: str | None, status: int | 
 
 
 CAPABILITIES = Capabilities(edit=True, paid=True, cost_per_image_usd=COST_PER_IMAGE_USD,
-                            limits=LIMITS)
+                            limits=LIMITS, reference_images=MAX_REFERENCE_IMAGES)
 
 class RunwareBackend(ProviderBackend, name=NAME, options=RunwareOptions, declared=CAPABILITIES):
     """GLM-Image on Runware. ``RunwareBackend(**options)``; see :class:`RunwareOptions`."""
@@ -123,6 +131,10 @@ class RunwareBackend(ProviderBackend, name=NAME, options=RunwareOptions, declare
         task = self._task(request.prompt, request.width, request.height, request.seed)
         if request.negative_prompt:
             task["negativePrompt"] = request.negative_prompt
+        if request.references and not request.resume:
+            refs = request.references[:MAX_REFERENCE_IMAGES]
+            task["inputs"] = {"referenceImages": [png_data_uri(png) for png in reference_pngs(
+                refs, backend=NAME, attempt=request.attempt_id)]}
         return self._run(task, request.width, request.height, request.seed,
                          request.attempt_id, request.resume, on_submit)
 
@@ -284,6 +296,7 @@ class RunwareBackend(ProviderBackend, name=NAME, options=RunwareOptions, declare
 
 
 BACKEND = BackendSpec(
-    name=NAME, summary="GLM-Image on Runware (text-to-image and edit)",
+    name=NAME, summary="GLM-Image on Runware: imageInference tasks (text-to-image, "
+    "edit, reference images)",
     factory=RunwareBackend, options=RunwareOptions, capabilities=CAPABILITIES,
     settings=("api_key", "base_url"), key="api_key", key_required=True, url="base_url")

@@ -533,5 +533,6 @@ def overlay_blocks(data: bytes, layout: Layout, block_ids: set[str], *,
 
 BACKEND = BackendSpec(
     name=NAME, summary="Built-in Pillow renderer: follows the layout exactly, free, offline; "
-    "can simulate GLM-Image text errors", factory=TypesetBackend, options=TypesetOptions,
+    "paints a backdrop in the palette (or the brief's picture), does not draw the described "
+    "scene; can simulate GLM-Image text errors", factory=TypesetBackend, options=TypesetOptions,
     capabilities=TypesetBackend.capabilities)

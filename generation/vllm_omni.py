@@ -5,6 +5,10 @@ vLLM-Omni generates images through the chat endpoint, ``POST {url}/v1/chat/compl
 - the prompt is the user message; for an edit the message content is a list with a
   ``text`` part and an ``image_url`` part holding the source image as a base64 data URL
   (as vLLM-Omni's GLM-Image guide documents for image-to-image);
+- reference images: a new picture that carries the brief's pictures
+  (``request.references``, at most :data:`MAX_REFERENCE_IMAGES`) sends each as one more
+  ``image_url`` part (a PNG data URL) after the text part — GLM-Image conditions on every
+  input image of the message;
 - the diffusion parameters (``height``, ``width``, ``num_inference_steps``,
   ``guidance_scale``, ``seed``, ``negative_prompt``) are top-level fields of the JSON body
   — what the OpenAI SDK's ``extra_body=`` produces, which the server accepts;
@@ -30,11 +34,14 @@ from generation.base import (
 )
 from generation.errors import TransientError
 from generation.http import decode_image_b64, parse_json, sniff_media_type
+from generation.images import png_data_uri, reference_pngs
 from generation.pool import PooledBackend, PooledServerOptions
 
 NAME = "vllm-omni"
 
 CHAT_PATH = "/v1/chat/completions"
+MAX_REFERENCE_IMAGES = 4
+"""Reference images sent with one request (``image_url`` parts)."""
 
 
 class VllmOmniOptions(PooledServerOptions):
@@ -66,6 +73,8 @@ class VllmOmniBackend(PooledBackend):
 
     name: ClassVar[str] = NAME
     options_class: ClassVar[type[PooledServerOptions]] = VllmOmniOptions
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        edit=True, limits=GLM_IMAGE_LIMITS, reference_images=MAX_REFERENCE_IMAGES)
 
     def _body(self, content: str | list[dict[str, Any]], width: int, height: int, seed: int,
               negative_prompt: str | None) -> dict[str, Any]:
@@ -79,10 +88,18 @@ class VllmOmniBackend(PooledBackend):
         """Draw a new image on the least-loaded healthy server."""
         attempt = request.attempt_id
         self._check_size(request.width, request.height, attempt)
-        body = self._body(request.prompt, request.width, request.height, request.seed,
+        pngs = reference_pngs(request.references[:MAX_REFERENCE_IMAGES], backend=self.name,
+                              attempt=attempt)
+        content: str | list[dict[str, Any]] = request.prompt
+        extra: dict[str, Any] = {"mode": "text_to_image"}
+        if pngs:
+            content = [{"type": "text", "text": request.prompt},
+                       *({"type": "image_url", "image_url": {"url": png_data_uri(png)}}
+                         for png in pngs)]
+            extra["reference_images"] = len(pngs)
+        body = self._body(content, request.width, request.height, request.seed,
                           request.negative_prompt)
-        return self._chat(body, request.seed, request.width, request.height, attempt,
-                          {"mode": "text_to_image"})
+        return self._chat(body, request.seed, request.width, request.height, attempt, extra)
 
     def edit(self, request: EditRequest, *, on_submit: OnSubmit | None = None) -> GeneratedImage:
         """Image-to-image: the source image goes in as an ``image_url`` data-URL part."""
@@ -131,6 +148,7 @@ class VllmOmniBackend(PooledBackend):
 
 
 BACKEND = BackendSpec(
-    name=NAME, summary="GLM-Image served by a self-hosted vLLM-Omni server",
+    name=NAME, summary="GLM-Image on self-hosted vLLM-Omni servers "
+    "(/v1/chat/completions), a pool of servers",
     factory=VllmOmniBackend, options=VllmOmniOptions, capabilities=VllmOmniBackend.capabilities,
     settings=("urls", "api_key"), key="api_key", url="urls", health_path="/v1/models")

@@ -16,7 +16,11 @@ Errors are told apart by the body's ``error.code``, not only by HTTP status: a 4
 a rate/concurrency limit (1302/1303/1305, retried) or an exhausted balance (1113, stops the
 run). ``content_filter`` levels (0 = most severe … 3 = minor) go into metadata; a blocked
 prompt or image (1301) is ``ContentRejected(level)``. Z.ai has no GLM-Image edit endpoint:
-:meth:`ZaiBackend.edit` raises ``Unsupported``.
+:meth:`ZaiBackend.edit` raises ``Unsupported``; and its image API takes no input image (Z.ai's
+GLM-Image guide gives its input modality as text; the API reference's body is model,
+prompt, quality, size, user_id, watermark_enabled), so the
+spec declares no reference images and the brief's pictures are composited after
+generation (:mod:`generation.compose`).
 """
 
 from __future__ import annotations
@@ -129,7 +133,7 @@ def content_filter_levels(body: dict[str, Any]) -> list[int]:
 
 
 CAPABILITIES = Capabilities(edit=False, paid=True, cost_per_image_usd=COST_PER_IMAGE_USD,
-                            limits=LIMITS)
+                            limits=LIMITS, reference_images=0)
 
 class ZaiBackend(ProviderBackend, name=NAME, options=ZaiOptions, declared=CAPABILITIES):
     """GLM-Image on Z.ai. ``ZaiBackend(**options)``; see :class:`ZaiOptions`."""
@@ -265,6 +269,7 @@ class ZaiBackend(ProviderBackend, name=NAME, options=ZaiOptions, declared=CAPABI
 
 
 BACKEND = BackendSpec(
-    name=NAME, summary="GLM-Image through the Z.ai (Zhipu) images API",
+    name=NAME, summary="GLM-Image through Z.ai's images API (sync, or async with polling); "
+    "business error codes mapped",
     factory=ZaiBackend, options=ZaiOptions, capabilities=CAPABILITIES,
     settings=("api_key", "base_url", "mode"), key="api_key", key_required=True, url="base_url")

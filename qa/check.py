@@ -23,8 +23,9 @@ look-alike folding, no snapping a read to the expected text. One bounded excepti
 legal-size text (OCR lines under :data:`SMALL_TEXT_PX` high): letter case and sentence
 punctuation (``. , ; : ! ?`` not between digits) are below what the judge resolves
 reliably at that size, so a confident read that differs from the expected text ONLY in
-those passes — with a note on the finding saying what was not verified. Letters, digits,
-prices (a ``.``/``,`` between digits is kept) and all CJK text stay exact.
+those passes — with a note on the finding saying what was not verified; footnote marks
+(``*``, ``※``) likewise, in any script. Letters, digits, prices (a ``.``/``,`` between
+digits is kept) and all other CJK text stay exact.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ import numpy as np
 
 from qa import align, lookalike, metrics
 from qa.errors import BadImage, QAError
-from qa.glyphs import fold, identical_note, pictograph_note, pictographs, same_text
+from qa.glyphs import (FOOTNOTE_MARKS, fold, identical_note, pictograph_note, pictographs,
+                       same_text)
 from qa.image import load_image
 from qa.models import BoxTuple, CharDiff, ExpectedText, Finding, OCRLine, QAReport, Strictness
 from qa.normalize import has_cjk, is_traditional, normalize, wants_simplified
@@ -71,9 +73,12 @@ sentence punctuation are not judged (see the module docstring). rapidocr's line 
 about 1.5–2.3× the type size (its detector pads each line), so this is type under about
 18–20 px: legal lines and footnotes; headlines, prices and calls to action are far above."""
 
-_SENTENCE_PUNCT = frozenset(".,;:!?*\"'")
-"""Marks not judged in small text: sentence punctuation, the footnote asterisk and quotes
-(at legal size ``*`` and ``"`` are a few pixels of ink each)."""
+_SENTENCE_PUNCT = frozenset(".,;:!?\"'") | FOOTNOTE_MARKS
+"""Marks not judged in small Latin text: sentence punctuation, footnote marks (``*``, ``※``
+…) and quotes (at legal size ``*`` and ``"`` are a few pixels of ink each). In small CJK
+text only the footnote marks (:data:`qa.glyphs.FOOTNOTE_MARKS`) are not judged: the judge
+drops a legal-size ``※`` but reads ``。`` and ``、``, and every ideograph and kana stays
+exact."""
 
 VISION_MARGIN = 0.25
 """Margin around an illegible region's box for the vision crop, as a fraction of its height."""
@@ -257,7 +262,7 @@ def _check_boxed(ctx: _Context, exp: ExpectedText, pbox: PixelBox) -> tuple[Find
         reads.append(read)
     small = _small_text_match(exp, reads)
     if small is not None:
-        return (_verified(ctx, exp, small, _small_note(small)),
+        return (_verified(ctx, exp, small, _small_note(small, exp)),
                 ids if small.source == "page" else _explained(ctx, ids, small, want, exp))
 
     elsewhere = _search(ctx, exp, exclude=ids)
@@ -397,7 +402,7 @@ def _check_unboxed(ctx: _Context, exp: ExpectedText) -> tuple[Finding, set[int]]
         reads.append(read)
     small = _small_text_match(exp, reads)
     if small is not None:
-        return _verified(ctx, exp, small, _small_note(small)), best.ids
+        return _verified(ctx, exp, small, _small_note(small, exp)), best.ids
     chosen = _best(reads, want, exp.strictness) or best
     return _wrong(ctx, exp, chosen), best.ids
 
@@ -771,21 +776,28 @@ def _wrong(ctx: _Context, exp: ExpectedText, read: _Read) -> Finding:
                    note="; ".join(notes))
 
 
-def _small_key(text: str, strictness: Strictness) -> str:
-    """``text``'s key with letter case folded and sentence punctuation not between digits
-    dropped (the differences small text cannot show reliably)."""
+def _small_key(text: str, strictness: Strictness, marks: frozenset[str] = _SENTENCE_PUNCT
+               ) -> str:
+    """``text``'s key with letter case folded and ``marks`` not between digits dropped
+    (the differences small text cannot show reliably)."""
     key = normalize(text, Strictness(case=False, punctuation=True,
                                      whitespace=strictness.whitespace))
-    return "".join(ch for i, ch in enumerate(key) if ch not in _SENTENCE_PUNCT or (
+    return "".join(ch for i, ch in enumerate(key) if ch not in marks or (
         0 < i < len(key) - 1 and key[i - 1].isdigit() and key[i + 1].isdigit()))
 
 
+def _small_marks(exp: ExpectedText) -> frozenset[str]:
+    """The marks not judged in ``exp`` at legal size: sentence punctuation and footnote
+    marks in Latin text, footnote marks only in CJK text."""
+    return FOOTNOTE_MARKS if has_cjk(exp.text) else _SENTENCE_PUNCT
+
+
 def _small_text_match(exp: ExpectedText, reads: list[_Read]) -> _Read | None:
-    """A confident read of small Latin text that differs from ``exp`` only in letter case or
-    sentence punctuation (see :data:`SMALL_TEXT_PX`), or None."""
-    if has_cjk(exp.text):
-        return None
-    want = _small_key(exp.text, exp.strictness)
+    """A confident read of small text that differs from ``exp`` only in what small text
+    cannot show reliably (:func:`_small_marks`, letter case; see :data:`SMALL_TEXT_PX`),
+    or None."""
+    marks = _small_marks(exp)
+    want = _small_key(exp.text, exp.strictness, marks)
     if not want:
         return None
     for read in reads:
@@ -793,15 +805,17 @@ def _small_text_match(exp: ExpectedText, reads: list[_Read]) -> _Read | None:
             continue
         if statistics.median(ln.box[3] - ln.box[1] for ln in read.lines) >= SMALL_TEXT_PX:
             continue
-        if _small_key(read.text, exp.strictness) == want:
+        if _small_key(read.text, exp.strictness, marks) == want:
             return read
     return None
 
 
-def _small_note(read: _Read) -> str:
+def _small_note(read: _Read, exp: ExpectedText | None = None) -> str:
     height = statistics.median(ln.box[3] - ln.box[1] for ln in read.lines)
-    return (f"small text ({height:.0f} px lines, read {read.text!r}): letter case and "
-            f"sentence punctuation not verified")
+    what = ("footnote marks (" + " ".join(sorted(FOOTNOTE_MARKS)) + ")"
+            if exp is not None and has_cjk(exp.text)
+            else "letter case and sentence punctuation")
+    return f"small text ({height:.0f} px lines, read {read.text!r}): {what} not verified"
 
 
 def _ask_vision(ctx: _Context, vision: VisionReader, exp: ExpectedText, f: Finding) -> None:

@@ -5,7 +5,8 @@ no reader — person or OCR — can say from the image which of them was set: ``
 in sans faces (``AI`` reads ``Al``), the katakana length mark ``ー`` and the ideograph
 ``一``, the middle dots ``·`` ``・`` ``•`` ``‧``, and katakana against the kanji drawn like
 them (``ロ``/``口``, ``カ``/``力``, ``エ``/``工``, ``ニ``/``二``, ``ハ``/``八``, ``ト``/``卜``,
-``タ``/``夕``, ``へ``/``ヘ``). A read equals the expected text when, position
+``タ``/``夕``, ``へ``/``ヘ``), and the wave dash ``〜`` against the tilde ``～`` (``7月1日〜7月31日``
+reads ``7月1日～7月31日``). A read equals the expected text when, position
 by position, each character is the same, or (``case: any``) the same letter in another
 case, or its identical twin (:func:`same_char`) — never by chains of the two (``SAIE`` is
 not ``Sale``); a region that reads right only thanks to a twin passes *with a note*
@@ -15,6 +16,10 @@ one character in every key: :mod:`qa.normalize`.)
 Never in the table: a digit against a letter (``1``/``l``, ``0``/``O`` — a price must never
 pass with a letter in it; :mod:`qa.lookalike` checks those glyph by glyph), and two
 ideographs that differ in strokes (``日``/``曰``, ``未``/``末``).
+
+**Footnote marks** (:data:`FOOTNOTE_MARKS`: ``*``, ``※``, ``†``, ``‡``) point to a note; at
+legal size they are a few pixels of ink the judge often drops (``※一部商品を除きます。`` reads
+``一部商品を除きます。``), so :mod:`qa.check` does not judge them in small text, with a note.
 
 **Pictographs** (:func:`is_pictograph`: emoji, dingbats, stars, arrows, geometric shapes)
 are not text an OCR model can verify. They are left out of the comparison on both sides,
@@ -35,9 +40,15 @@ IDENTICAL: tuple[tuple[str, str], ...] = (
     ("ト卜", "katakana to and the kanji divination"),
     ("タ夕", "katakana ta and the kanji evening"),
     ("へヘ", "hiragana and katakana he"),
+    ("~〜", "tilde and wave dash: one wave in CJK faces (Shift-JIS maps one code to either; "
+            "the full-width tilde ～ is ~ after NFKC)"),
 )
 """Groups of characters drawn identically, each with why. Small on purpose: every pair
 here is a pair QA cannot tell apart, so each costs a little certainty."""
+
+FOOTNOTE_MARKS = frozenset("*※†‡")
+"""Marks that refer to a footnote: not judged in legal-size text (:mod:`qa.check`), in any
+script; every other character of a small CJK line stays exact."""
 
 _FOLD: dict[str, str] = {ch: group[0] for group, _ in IDENTICAL for ch in group[1:]}
 _WHY: dict[str, str] = {ch: why for group, why in IDENTICAL for ch in group}

@@ -83,9 +83,16 @@ def _cjkish(ch: str) -> bool:
     return is_cjk(ch) or (unicodedata.category(ch).startswith("P") and ch not in "\"'")
 
 
+_PUNCT_LIKE = frozenset("~")
+"""Symbols that are punctuation in copy, though Unicode files them as maths: the tilde, which
+the full-width tilde ``～`` becomes under NFKC and which stands for the wave dash ``〜`` (a
+dash, ``Pd``) in a Japanese range — so ``7月1日〜7月31日`` and ``7月1日～7月31日`` have one key
+when punctuation is not judged."""
+
+
 def _is_punct(text: str, i: int) -> bool:
     ch = text[i]
-    if not unicodedata.category(ch).startswith("P"):
+    if not unicodedata.category(ch).startswith("P") and ch not in _PUNCT_LIKE:
         return False
     if ch in ".," and 0 < i < len(text) - 1 and text[i - 1].isdigit() and text[i + 1].isdigit():
         return False  # decimal point / thousands separator is part of the number

@@ -358,7 +358,11 @@ class HangulEngine:
     LANG = "kor+eng"
     CONFIG = "--psm 7 -c load_system_dawg=0 -c load_freq_dawg=0"
     LINE_PX = 48
-    """Line crops are upscaled to about this height for tesseract (at most 4×)."""
+    """Line crops lower than this are upscaled to it for tesseract (at most 4×)."""
+    LINE_MAX_PX = 64
+    """Line crops higher than this are scaled down to it. tesseract's Korean model misreads
+    large lines of thin strokes: a regular-weight subtitle in a 96 px crop came out as
+    ``월 | OF PE] SICH 50% 알 인``, the same crop at 24–64 px as the text itself."""
 
     def __init__(self, detector: RapidOCREngine, lang: str = LANG) -> None:
         self.detector = detector
@@ -397,6 +401,9 @@ class HangulEngine:
         if h < self.LINE_PX:
             f = min(4.0, self.LINE_PX / max(h, 1))
             gray = cv2.resize(gray, None, fx=f, fy=f, interpolation=cv2.INTER_CUBIC)
+        elif h > self.LINE_MAX_PX:
+            f = self.LINE_MAX_PX / h
+            gray = cv2.resize(gray, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
         pad = max(8, gray.shape[0] // 4)
         gray = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
         lines = self.tesseract.read(np.stack([gray] * 3, axis=-1))

@@ -21,7 +21,8 @@ The judge for an image follows from the *characters* of its expected texts
 
 Known gaps (measured, see README): ``¡`` is not in rapidocr's vocabulary (a Spanish
 ``¡Oferta!`` reads ``Oferta!``); a lone ``ー`` with no kana before it reads ``一``;
-rapidocr often drops ``※`` and reads the wave dash ``〜`` as the identical ``～``;
+rapidocr often drops a legal-size ``※`` (not judged there, see :mod:`qa.check`) and reads
+the wave dash ``〜`` as the identical ``～`` (an identical glyph, :mod:`qa.glyphs`);
 vertical Hangul is not read.
 """
 

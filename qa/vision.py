@@ -33,7 +33,11 @@ whatever the vision model says; a vision answer that differs changes nothing.
 
 Failures (refused key, timeout, 5xx or 429 after one retry, a provider error in the body,
 a reply without text) raise :class:`~qa.errors.VisionUnavailable`; messages name the
-endpoint's host, never the key.
+endpoint's host, never the key. An endpoint that echoes a key back (in an error body or in
+its answer) gets it cut by ``redact``, a ``str -> str`` the caller passes (the library API
+passes :func:`generation.redact.redact` over every configured key; ``qa`` imports neither
+``agents`` nor ``generation``), from every message and every transcription, so it never
+reaches a finding, a report or a log. Without one, the reader's own key is cut as written.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ import base64
 import dataclasses
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal, get_args
 from urllib.parse import urlsplit
 
@@ -105,6 +109,7 @@ class VisionReader:
     def __init__(self, base_url: str, model: str, api_key: SecretStr | None = None,
                  timeout_s: float = 30.0, *, protocol: Protocol = "chat", max_retries: int = 1,
                  retry: RetryPolicy | None = None,
+                 redact: Callable[[str], str] | None = None,
                  transport: httpx.BaseTransport | None = None) -> None:
         if protocol not in PROTOCOLS:
             raise ValueError(f"unknown vision protocol {protocol!r}; choose one of "
@@ -114,6 +119,7 @@ class VisionReader:
         self.host = urlsplit(base_url).hostname or "the vision endpoint"
         self.model = model
         self._key = api_key
+        self._redact = redact or self._cut_own_key
         self.retry = retry or dataclasses.replace(RETRIES, max_retries=max_retries)
         self._http = httpx.Client(timeout=httpx.Timeout(timeout_s, connect=min(10.0, timeout_s)),
                                   transport=transport)
@@ -160,28 +166,40 @@ class VisionReader:
                                 "top_k": 1, "repeat_penalty": 1.1}}
         return {"model": self.model, "file": data_url(crop)}  # zai-layout
 
+    def _cut_own_key(self, text: str) -> str:
+        key = self._key.get_secret_value() if self._key is not None else ""
+        return text.replace(key, "***") if key else text
+
     def transcribe(self, crop: np.ndarray) -> str | None:
         """What the model reads in ``crop``; None when it says nothing is legible."""
+        try:
+            text = self._transcribe(crop)
+        except VisionUnavailable as e:
+            raise VisionUnavailable(self._redact(str(e)), status=e.status) from None
+        return None if text is None else parse_transcription(self._redact(text))
+
+    def _transcribe(self, crop: np.ndarray) -> str | None:
         body = self.request_body(crop)
         headers = {"Authorization": f"Bearer {self._key.get_secret_value()}"} if self._key else {}
         try:
             resp = self.retry.send(lambda: self._http.post(self.url, json=body, headers=headers))
         except Retryable as e:
-            detail = _provider_error(e.response) if e.response is not None else ""
+            detail = _provider_error(e.response, self._redact) if e.response is not None else ""
             raise VisionUnavailable(f"vision endpoint {self.host} {e.problem}{detail}",
                                     status=e.status) from None
         except httpx.HTTPError as exc:
             raise VisionUnavailable(f"vision endpoint {self.host} could not be reached "
                                     f"({type(exc).__name__})") from None
         if resp.status_code < 400:
-            return parse_transcription(self._answer(resp))
+            return self._answer(resp)
         status = resp.status_code
         if status in (401, 403):
             raise VisionUnavailable(f"vision endpoint {self.host} refused the API key "
                                     f"(HTTP {status}); set SIGNWRITER_VISION_API_KEY",
                                     status=status)
         raise VisionUnavailable(f"vision endpoint {self.host} answered HTTP {status}"
-                                f"{_provider_error(resp)} (model {self.model!r})", status=status)
+                                f"{_provider_error(resp, self._redact)} (model "
+                                f"{self.model!r})", status=status)
 
     def _answer(self, resp: httpx.Response) -> str:
         """The text of a successful reply, in this reader's protocol."""
@@ -194,7 +212,8 @@ class VisionReader:
             return _content(data, self.host, resp.status_code)
         if isinstance(data, dict) and data.get("error"):
             raise VisionUnavailable(f"vision endpoint {self.host} answered an error"
-                                    f"{_provider_error(resp)}", status=resp.status_code)
+                                    f"{_provider_error(resp, self._redact)}",
+                                    status=resp.status_code)
         if self.protocol == "ollama":
             text = data.get("response") if isinstance(data, dict) else None
             if not isinstance(text, str):
@@ -260,9 +279,10 @@ def strip_markdown(md: str) -> str:
     return "\n".join(lines)
 
 
-def _provider_error(resp: httpx.Response) -> str:
+def _provider_error(resp: httpx.Response, redact: Callable[[str], str] = str) -> str:
     """``: <code> <message>`` from a provider's error body (OpenAI's, Z.ai's, Ollama's
-    shapes), shortened; empty when the body says nothing usable."""
+    shapes), ``redact``-ed then shortened (never cut first: half a key would stay);
+    empty when the body says nothing usable."""
     try:
         data = resp.json()
     except ValueError:
@@ -275,6 +295,7 @@ def _provider_error(resp: httpx.Response) -> str:
         text = err
     else:
         return ""
+    text = redact(text)
     return f": {text[:160]}" if text else ""
 
 

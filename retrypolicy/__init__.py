@@ -15,9 +15,13 @@ vision reader): it returns the answer that ends it — a success, or a status no
 retrying — and raises :class:`Retryable` (what went wrong last) when the retries run out.
 Image backends map errors to their own tree and use :meth:`RetryPolicy.call`.
 
+The loop itself is tenacity's (``Retrying``: stop after ``1 + max_retries`` calls, the
+wait below, the original failure re-raised); this module only says *which* failures are
+worth another try and *how long* to wait, which tenacity leaves to its caller.
+
 Why a package of its own: ``generation`` and ``qa`` are libraries that never import each
 other or ``agents``; this is the one piece all three share, so it sits below them and
-imports nothing of the project (only httpx, which they all use).
+imports nothing of the project (only httpx, which they all use, and tenacity).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 import httpx
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 T = TypeVar("T")
 
@@ -153,15 +158,17 @@ class RetryPolicy:
         The wait honours the failure's ``retry_after`` attribute when it has one.
         ``on_retry(failure, retry_number, delay_s)`` is called before each wait.
         """
-        retry = 0
-        while True:
-            try:
-                return fn()
-            except Exception as exc:
-                if retry >= self.max_retries or not should_retry(exc):
-                    raise
-                delay = self.delay(retry, getattr(exc, "retry_after", None))
-                if on_retry is not None:
-                    on_retry(exc, retry + 1, delay)
-                self.sleep(delay)
-                retry += 1
+        def wait(state: RetryCallState) -> float:
+            failure = state.outcome.exception() if state.outcome else None
+            return self.delay(state.attempt_number - 1, getattr(failure, "retry_after", None))
+
+        def before_sleep(state: RetryCallState) -> None:
+            if on_retry is not None and state.outcome is not None:
+                sleep_s = state.next_action.sleep if state.next_action else 0.0
+                on_retry(state.outcome.exception(), state.attempt_number, sleep_s)
+
+        retrying = Retrying(
+            stop=stop_after_attempt(self.max_retries + 1), wait=wait, sleep=self.sleep,
+            retry=retry_if_exception(lambda e: isinstance(e, Exception) and should_retry(e)),
+            before_sleep=before_sleep, reraise=True)
+        return retrying(fn)

@@ -22,7 +22,7 @@ from generation.typeset import TypesetBackend
 ROOT = Path(__file__).resolve().parent.parent
 SHOWN = [("roastery-assets", "social-square"), ("autumn-sweets-ja", "poster-portrait"),
          ("beauty-popup-zh-hant", "story-vertical"), ("winter-sale-ko", "social-square"),
-         ("mid-autumn", "poster-portrait")]
+         ("mid-autumn", "poster-portrait"), ("winter-sale-ko", "banner-wide")]
 
 
 def main() -> None:

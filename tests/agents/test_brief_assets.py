@@ -103,31 +103,41 @@ def test_a_typeset_run_delivers_the_requested_file_type(kit, tmp_path):
         assert im.format == "JPEG" and im.size == (1024, 1024)
 
 
-def test_a_remote_backend_gets_the_product_composited_after_generation(kit, tmp_path,
-                                                                    monkeypatch):
-    from agents.api import start_run
-    from tests.servers.openai_images_server import OpenAIImagesServer
+def _plain(prompt: str, width: int, height: int) -> bytes:
+    import io
+    buf = io.BytesIO()
+    Image.new("RGB", (width, height), (240, 240, 240)).save(buf, "PNG")
+    return buf.getvalue()
 
-    def plain(prompt: str, width: int, height: int) -> bytes:
-        import io
-        buf = io.BytesIO()
-        Image.new("RGB", (width, height), (240, 240, 240)).save(buf, "PNG")
-        return buf.getvalue()
+
+def test_a_backend_without_reference_images_gets_the_product_composited(kit, tmp_path,
+                                                                       monkeypatch):
+    """Z.ai's image API takes no input image: the prompt keeps the picture area and the
+    logo's corner free, signwriter sets them there afterwards and the record says so."""
+    from agents.api import start_run
+    from tests.servers.zai_server import ZaiServer
 
     brief = _brief(kit, copy={"headline": "Morning Blend",
                               "legal": {"text": "Offer ends Sunday.", "render": "overlay"}},
                    brand={"logo": "assets/logo.svg"},
                    images={"products": ["assets/product.png"]})
-    with OpenAIImagesServer() as server:
-        server.painter = plain
-        monkeypatch.setenv("SIGNWRITER_OPENAI_IMAGES_URLS", f'["{server.url}"]')
+    with ZaiServer() as server:
+        server.painter = _plain
+        monkeypatch.setenv("SIGNWRITER_ZAI_API_KEY", "zai-test-key")
+        monkeypatch.setenv("SIGNWRITER_ZAI_BASE_URL", server.base_url)
+        monkeypatch.setenv("SIGNWRITER_ZAI_POLL_INTERVAL_S", "0")
         settings = Settings(_env_file=None, runs_dir=tmp_path / "runs", max_attempts=1,
-                            backend="openai-images")
+                            backend="zai")
         result = start_run(brief, settings, seed=1)
-        sent = server.calls("generations")[0].json["prompt"]
-    assert "where the product photo is placed later" in sent
-    assert "clear space is left at the top left for the brand logo" in sent
+        sent = server.calls("submit")[0].json
+    assert set(sent) == {"model", "prompt", "size", "quality"}  # no image field exists
+    assert "where the product photo is placed later" in sent["prompt"]
+    assert "clear space is left at the top left for the brand logo" in sent["prompt"]
     attempt = result.manifest["assets"][0]["attempts"][0]
+    record = json_attempt(result, attempt)["pictures"]
+    assert record["reference_images"] == []
+    assert [p["role"] for p in record["composited"]] == ["product", "logo"]
+    assert record["note"].startswith("zai takes no reference images")
     assert attempt["image"] != attempt["generated_image"]  # a new image: the product set in
     # the overlaid legal line was checked for contrast against what the model drew
     legal = attempt["legibility"]["legal"]
@@ -145,6 +155,45 @@ def test_a_remote_backend_gets_the_product_composited_after_generation(kit, tmp_
                                       int((lx + lw) * im.width), int((ly + lh) * im.height))))
         brown = (corner[..., 0] < 160) & (corner[..., 0] > corner[..., 2] + 40)
         assert brown.mean() > 0.05
+
+
+def test_a_backend_that_takes_reference_images_receives_the_brief_pictures(kit, tmp_path,
+                                                                         monkeypatch):
+    """SGLang (openai-images) takes input images: the product photo and the logo go with
+    the request as image parts of /v1/images/edits, the prompt names where each goes, and
+    nothing is pasted over what the model drew."""
+    from agents.api import start_run
+    from tests.servers.openai_images_server import OpenAIImagesServer
+
+    brief = _brief(kit, copy={"headline": "Morning Blend"},
+                   brand={"logo": "assets/logo.svg"},
+                   images={"products": ["assets/product.png"]})
+    with OpenAIImagesServer() as server:
+        server.painter = _plain
+        monkeypatch.setenv("SIGNWRITER_OPENAI_IMAGES_URLS", f'["{server.url}"]')
+        settings = Settings(_env_file=None, runs_dir=tmp_path / "runs", max_attempts=1,
+                            backend="openai-images")
+        result = start_run(brief, settings, seed=1)
+    assert server.calls("generations") == []
+    fields, _ = server.edit_uploads[0]
+    product, logo = server.edit_images[0]
+    with Image.open(kit / "assets" / "product.png") as src:
+        assert product.size == src.size
+    assert logo.size[0] == 1024  # the SVG, rasterised
+    assert "the product from the first reference image is shown whole" in fields["prompt"]
+    assert "brand logo from the second reference image is reproduced small" in fields["prompt"]
+    assert "placed later" not in fields["prompt"]
+    attempt = result.manifest["assets"][0]["attempts"][0]
+    assert attempt["image"] == attempt["generated_image"]  # nothing composited
+    record = json_attempt(result, attempt)["pictures"]
+    assert [p["role"] for p in record["reference_images"]] == ["product", "logo"]
+    assert record["composited"] == []
+
+
+def json_attempt(result, attempt) -> dict:
+    import json
+    prompt = result.run_dir / attempt["prompt"]
+    return json.loads((prompt.parent / "attempt.json").read_text(encoding="utf-8"))
 
 
 def test_a_brand_font_file_named_in_the_brief_sets_the_text(kit):

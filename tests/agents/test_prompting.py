@@ -14,7 +14,8 @@ from agents.planner.rules import RulesPlanner
 from agents.prompting import (compile_edit_prompt, compile_prompt, glyph_texts, layout_for,
                               position_words, quote, render)
 from agents.spec import Box, VisualSpec
-from generation.base import Layout
+from generation.base import Capabilities, Layout
+from generation.compose import references_for
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "briefs"
 
@@ -78,10 +79,13 @@ def test_positions_typography_style_and_brand_are_in_words(summer):
 def test_prompt_is_narrative_prose_in_the_models_own_style(brief):
     """Z.ai's guidance for GLM-Image prompts: fluent prose, no lists or headings, every
     visible text quoted exactly once and nothing else quoted, colours and sizes in words."""
+    takes_pictures = Capabilities(reference_images=4)
     for spec in RulesPlanner().plan(load_brief(EXAMPLES / brief)):
+        references = references_for(layout_for(spec), takes_pictures)
         for prompt in (compile_prompt(spec),
                        compile_prompt(spec, reinforce=[spec.text_regions[0].text or ""],
-                                      attempt=2)):
+                                      attempt=2),
+                       compile_prompt(spec, references=references)):
             assert "\n" not in prompt  # one paragraph
             for line in prompt.splitlines():
                 assert not re.match(r"\s*([-*•]|\d+[.)])\s", line), line
@@ -95,6 +99,25 @@ def test_prompt_is_narrative_prose_in_the_models_own_style(brief):
                 assert prompt.count(f'"{text}"') == 1
             assert prompt.count('"') == 2 * len(model_texts)
             assert "style" in prompt.split(".")[0]  # the visual style is named up front
+
+
+def test_pictures_sent_as_reference_images_are_named_where_they_go():
+    """roastery-assets brings a product photo, a logo and a background picture: sent as
+    reference images, the prose names each by its order and where it goes, and keeps
+    no area free for pasting."""
+    spec = next(s for s in RulesPlanner().plan(load_brief(EXAMPLES / "roastery-assets.yaml"))
+                if s.asset_id == "social-square")
+    references = references_for(layout_for(spec), Capabilities(reference_images=4))
+    assert [r.role for r in references] == ["product", "logo", "background"]
+    prompt = compile_prompt(spec, references=references)
+    assert re.search(r"the product from the first reference image is shown whole", prompt)
+    assert "brand logo from the second reference image is reproduced small" in prompt
+    assert "The background is the scene of the third reference image" in prompt
+    assert "placed later" not in prompt and "clear space is left" not in prompt
+    two = references_for(layout_for(spec), Capabilities(reference_images=2))
+    partly = compile_prompt(spec, references=two)
+    assert "brand logo from the second reference image" in partly
+    assert "third reference image" not in partly
 
 
 def test_free_text_description_reaches_the_prompt_intact():

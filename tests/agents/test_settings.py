@@ -53,6 +53,29 @@ def test_readme_configuration_table_is_current() -> None:
     assert markdown_table() in readme, "run: python -m agents.settings --update-readme"
 
 
+def test_readme_backends_table_is_generated_from_the_specs() -> None:
+    from generation.registry import markdown_table as backends_table
+    from agents.settings import BACKENDS_END, BACKENDS_START
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    shown = readme.split(BACKENDS_START, 1)[1].split(BACKENDS_END, 1)[0].strip()
+    assert shown == backends_table(), "run: python -m agents.settings --update-readme"
+    # one row per built-in backend, each saying what it does with the brief's pictures
+    rows = shown.splitlines()[2:]
+    assert [r.split(" | ")[0] for r in rows] == [
+        "| `typeset` (default)", "| `zai`", "| `fal`", "| `runware`", "| `openai-images`",
+        "| `vllm-omni`", "| `diffusers`"]
+    assert "| no (composited) |" in rows[1] and "| up to 4 |" in rows[2]
+
+
+def test_cli_prints_the_backends_table_as_markdown() -> None:
+    from typer.testing import CliRunner
+
+    from agents.cli import app
+    from generation.registry import markdown_table as backends_table
+    result = CliRunner().invoke(app, ["backends", "--markdown"])
+    assert result.exit_code == 0 and result.stdout.strip() == backends_table()
+
+
 def test_readme_commands_exist() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")

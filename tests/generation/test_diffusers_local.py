@@ -157,6 +157,50 @@ def test_edit_redraws_the_source_image(tiny_pipeline, tmp_path):
     assert edited.data != plain.data
 
 
+def test_reference_images_are_the_pipelines_condition_images(tiny_pipeline, tmp_path):
+    """The brief's pictures go in as ``image=[...]``: two 32x32 references (a red product
+    with a transparent margin, a blue logo) condition the DiT, in order."""
+    from generation.base import ReferenceImage
+
+    product = Image.new("RGBA", (32, 32), (0, 0, 0, 0))
+    product.paste(Image.new("RGBA", (24, 24), (200, 20, 20, 255)), (4, 4))
+    product.save(tmp_path / "product.png")
+    Image.new("RGB", (32, 32), (20, 60, 200)).save(tmp_path / "logo.png")
+    Image.new("RGB", (32, 32), (20, 200, 60)).save(tmp_path / "other.png")
+    grid = torch.tensor([[1, 2, 2], [1, 2, 2]])
+    tokens = torch.cat([prior_tokens(32, 32, seed=5)[0], prior_tokens(32, 32, seed=6)[0]])
+    backend = backend_for(tiny_pipeline, pipeline_kwargs={
+        "prior_token_image_ids": [tokens], "source_image_grid_thw": [grid]})
+    seen = []
+    original = tiny_pipeline.image_processor.preprocess
+
+    def spy(img, *a, **kw):
+        seen.append(img.copy())
+        return original(img, *a, **kw)
+
+    def request(*names: str) -> GenerationRequest:
+        refs = [ReferenceImage(file=str(tmp_path / n), role=r)
+                for n, r in zip(names, ("product", "logo"))]
+        return GenerationRequest(prompt='A poster reading "SALE"', width=32, height=32,
+                                 seed=2, references=refs)
+
+    tiny_pipeline.image_processor.preprocess = spy
+    try:
+        first = backend.generate(request("product.png", "logo.png"))
+        again = backend.generate(request("product.png", "logo.png"))
+        other = backend.generate(request("product.png", "other.png"))
+    finally:
+        tiny_pipeline.image_processor.preprocess = original
+    plain = backend_for(tiny_pipeline).generate(
+        GenerationRequest(prompt='A poster reading "SALE"', width=32, height=32, seed=2))
+
+    assert first.metadata["reference_images"] == 2 and first.metadata["mode"] == "text_to_image"
+    assert [im.getpixel((16, 16)) for im in seen[:2]] == [(200, 20, 20), (20, 60, 200)]
+    assert seen[0].getpixel((1, 1)) == (255, 255, 255)  # transparency flattened on white
+    assert first.data == again.data
+    assert first.data != plain.data and first.data != other.data
+
+
 def test_edit_of_a_missing_file_is_invalid(tiny_pipeline, tmp_path):
     with pytest.raises(InvalidRequest, match="source image not found"):
         backend_for(tiny_pipeline).edit(EditRequest(

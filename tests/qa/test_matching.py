@@ -35,6 +35,17 @@ def test_identical_glyph_tolerance_has_limits(expected, read):
     assert not same_text(expected, read, case=False)
 
 
+@pytest.mark.parametrize("punctuation", [True, False])
+def test_wave_dash_and_full_width_tilde_are_one_text(punctuation):
+    from qa.check import _same
+
+    exp = ExpectedText(id="t", text="7月1日〜7月31日", language="ja",
+                       strictness=Strictness(punctuation=punctuation))
+    assert _same("7月1日～7月31日", exp)
+    assert not _same("7月1日-7月31日", exp) or not punctuation
+    assert not _same("7月1日～7月30日", exp)
+
+
 def test_case_and_identical_glyphs_do_not_chain():
     assert same_char("L", "l", case=False) and same_char("I", "l", case=True)
     assert not same_char("i", "L", case=False)  # i ~ I ~ l ~ L would make four letters one

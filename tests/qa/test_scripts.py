@@ -48,6 +48,40 @@ def test_japanese_kana_and_long_vowel_mark(region, drawn, passes):
         assert "ー" in report.regions[0].read and "一" not in report.regions[0].read
 
 
+JA_RANGE = {"headline": "夏のセール", "body": "全品20%オフ・送料無料",
+            "small": "セール期間：7月1日〜7月31日"}
+
+
+@pytest.mark.parametrize(("region", "drawn", "passes"), [
+    ("small", "セール期間：7月1日～7月31日", True),   # full-width tilde for the wave dash
+    ("small", "セール期間：7月1日-7月31日", False),   # a hyphen is another mark
+    ("small", "セール期間：7月1日〜7月30日", False),
+])
+def test_japanese_wave_dash_and_tilde_are_one_glyph(region, drawn, passes):
+    """The judge reads a legal-size 〜 as ～ (the bench's ja false rejects): identical."""
+    report = _check("ja", JA_RANGE, JA_RANGE | {region: drawn})
+    assert report.passed is passes, report.regions
+    if passes:
+        assert "identical glyphs accepted" in report.regions[2].note \
+            or report.regions[2].read.endswith("7月1日〜7月31日"), report.regions[2]
+
+
+JA_NOTE = {"headline": "夏のセール", "body": "※一部商品を除きます。", "small": "※一部商品を除きます。"}
+
+
+@pytest.mark.parametrize(("region", "drawn", "passes"), [
+    ("small", "一部商品を除きます。", True),     # a legal-size footnote mark is not judged
+    ("small", "一部商品を除きます", False),      # its full stop is
+    ("small", "一部商品を除ぎます。", False),    # and every kana
+    ("body", "一部商品を除きます。", False),     # at body size ※ is judged
+])
+def test_a_dropped_reference_mark_is_not_judged_in_small_japanese(region, drawn, passes):
+    report = _check("ja", JA_NOTE, JA_NOTE | {region: drawn})
+    assert report.passed is passes, report.regions
+    if passes:
+        assert "footnote marks" in report.regions[2].note, report.regions[2]
+
+
 HANT = {"headline": "週年慶典", "body": "限時優惠「買一送一」", "small": "全館八折，滿千送百！"}
 
 

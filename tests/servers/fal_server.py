@@ -9,12 +9,22 @@ X-Fal-Retryable: false), ``"nsfw"`` (result with has_nsfw_concepts [true]), ``"n
 (500 with X-Fal-Retryable: false), ``"retry-422"`` (422 with X-Fal-Retryable: true),
 ``"auth"`` (401), ``"balance"`` (403 "User is locked. Reason: Exhausted balance"),
 ``"invalid"`` (422 image_too_large).
+
+The image-to-image endpoint requires ``image_urls``: a list of one to four image URLs,
+here data URIs whose payload must decode as an image (422 otherwise; decoded ones are
+kept in :attr:`received_images`, per request). The text-to-image endpoint refuses an
+``image_urls`` field (it has none).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import io
 import itertools
 from typing import Any
+
+from PIL import Image
 
 from tests.servers.provider_server import ProviderServer, Recorded, Reply
 
@@ -34,6 +44,7 @@ class FalServer(ProviderServer):
         self.queue_polls = queue_polls
         self.jobs: dict[str, dict[str, Any]] = {}
         self._ids = itertools.count(1)
+        self.received_images: list[list[Image.Image]] = []
 
     def classify(self, method: str, path: str) -> str:
         if method == "POST" and path in (APP, APP + "/image-to-image"):
@@ -64,6 +75,27 @@ class FalServer(ProviderServer):
                                       ["body", "image_size"]))
         return None
 
+    def _image_urls_problem(self, body: Any, image_to_image: bool) -> str | None:
+        urls = body.get("image_urls") if isinstance(body, dict) else None
+        if not image_to_image:
+            return "extra field not permitted" if urls is not None else None
+        if not isinstance(urls, list) or not 1 <= len(urls) <= 4 or \
+                not all(isinstance(u, str) for u in urls):
+            return "image_urls must be a list of 1 to 4 image URLs"
+        images = []
+        for url in urls:
+            if not url.startswith("data:image/") or ";base64," not in url:
+                return f"not a data URI of an image: {url[:40]}"
+            try:
+                im = Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1],
+                                                            validate=True)))
+                im.load()
+            except (binascii.Error, OSError, ValueError):
+                return "an image_urls item does not decode to an image"
+            images.append(im)
+        self.received_images.append(images)
+        return None
+
     def route(self, route: str, rec: Recorded, fault: str | None) -> Reply:
         if route not in ("submit", "status", "result"):
             return super().route(route, rec, fault)
@@ -74,8 +106,11 @@ class FalServer(ProviderServer):
         if reply is not None:
             return reply
         if route == "submit":
-            rid = f"req-{next(self._ids):04d}"
             body = rec.json
+            problem = self._image_urls_problem(body, rec.path.endswith("image-to-image"))
+            if problem:
+                return Reply(422, _detail("value_error", problem, ["body", "image_urls"]))
+            rid = f"req-{next(self._ids):04d}"
             self.jobs[rid] = {"input": body, "polls": 0, "nsfw": False,
                               "edit": rec.path.endswith("image-to-image")}
             base = f"{self.url}{APP}/requests/{rid}"

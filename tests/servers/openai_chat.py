@@ -217,3 +217,19 @@ class OpenAIChatServer:
             h.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (a timeout test)
+
+
+def key_of(request: Request) -> str:
+    """The key the caller sent (its ``Authorization: Bearer`` value)."""
+    return request.headers.get("authorization", "").removeprefix("Bearer ")
+
+
+def echoed(request: Request) -> str:
+    """The caller's key as a careless endpoint echoes it back: raw, URL-encoded, and base64
+    inside a Basic credential (for tests that a client never passes any of them on)."""
+    import base64
+    import urllib.parse
+
+    key = key_of(request)
+    basic = base64.b64encode(f"user:{key}".encode()).decode()
+    return f"key {key} (url {urllib.parse.quote(key, safe='')}, Basic {basic})"

@@ -1,7 +1,8 @@
 """A local OpenAI-Images server (what SGLang's diffusion server speaks), with failures.
 
 Routes: ``generations`` POST /v1/images/generations (JSON), ``edits`` POST
-/v1/images/edits (multipart: ``image`` file + form fields), ``image`` GET /files/<name>.
+/v1/images/edits (multipart: one or more ``image`` files + form fields; every part must
+be an image file, kept decoded in :attr:`edit_images`), ``image`` GET /files/<name>.
 Answers ``{"data": [{"b64_json": <PNG of the requested size>}]}``.
 
 Provider faults (generic ones — ``429[:N]``, ``500``/``502``/``503``, ``timeout``,
@@ -18,12 +19,16 @@ Authorization header, to prove keys are redacted).
 from __future__ import annotations
 
 import base64
+import email
 import email.parser
 import email.policy
+import io
 import json
 import threading
 import time
 from typing import Any
+
+from PIL import Image
 
 from tests.servers.provider_server import ProviderServer, Recorded, Reply
 
@@ -47,9 +52,11 @@ class InFlight:
             self.now -= 1
 
 
-def parse_multipart(headers: dict[str, str], body: bytes) -> tuple[dict[str, str],
-                                                                    dict[str, bytes]]:
-    """Form fields and files of a ``multipart/form-data`` body."""
+def parse_multipart(headers: dict[str, str], body: bytes,
+                    repeated: dict[str, list[bytes]] | None = None
+                    ) -> tuple[dict[str, str], dict[str, bytes]]:
+    """Form fields and files of a ``multipart/form-data`` body (the first file of each
+    name; every file of each name also goes into ``repeated`` when given)."""
     head = f"Content-Type: {headers.get('content-type', '')}\r\n\r\n".encode()
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
     fields: dict[str, str] = {}
@@ -58,7 +65,9 @@ def parse_multipart(headers: dict[str, str], body: bytes) -> tuple[dict[str, str
         name = part.get_param("name", header="content-disposition")
         payload = part.get_payload(decode=True) or b""
         if part.get_filename() is not None:
-            files[name] = payload
+            files.setdefault(name, payload)
+            if repeated is not None:
+                repeated.setdefault(name, []).append(payload)
         else:
             fields[name] = payload.decode()
     return fields, files
@@ -80,6 +89,9 @@ class OpenAIImagesServer(ProviderServer):
         self.work_s = work_s
         self.in_flight = InFlight()
         self.edit_uploads: list[tuple[dict[str, str], dict[str, bytes]]] = []
+        self.edit_images: list[list[Image.Image]] = []
+        """Per edit request, every ``image`` part (SGLang takes ``image`` as a list of
+        files), decoded."""
 
     @property
     def max_in_flight(self) -> int:
@@ -99,10 +111,18 @@ class OpenAIImagesServer(ProviderServer):
             if self.work_s:
                 time.sleep(self.work_s)
             if route == "edits":
-                fields, files = parse_multipart(rec.headers, rec.body)
+                parts: dict[str, list[bytes]] = {}
+                fields, files = parse_multipart(rec.headers, rec.body, parts)
                 self.edit_uploads.append((fields, files))
                 if "image" not in files:
                     return Reply(422, {"detail": "Field 'image' is required"})
+                try:
+                    images = [Image.open(io.BytesIO(b)) for b in parts["image"]]
+                    for im in images:
+                        im.load()
+                except (OSError, ValueError):
+                    return Reply(400, {"detail": "an 'image' part is not an image file"})
+                self.edit_images.append(images)
             else:
                 try:
                     fields = json.loads(rec.body)

@@ -9,13 +9,21 @@ Provider faults: ``"auth"`` (401 invalidApiKey), ``"credits"`` (402 insufficient
 ``"invalid"`` (400 invalidWidth with parameter), ``"task-error"`` (200 with the task in
 ``errors[]`` as status error, code timeoutProvider), ``"nsfw"`` (success flagged NSFWContent),
 ``"badb64"`` (success with broken base64).
+
+An ``imageInference`` task may carry ``inputs.referenceImages``: a non-empty array of
+images (data URIs here) that must decode (400 invalidReferenceImages otherwise; decoded
+ones are kept in :attr:`received_images`, per task).
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
+import io
 import json
 from typing import Any
+
+from PIL import Image
 
 from tests.servers.provider_server import ProviderServer, Recorded, Reply
 
@@ -37,6 +45,7 @@ class RunwareServer(ProviderServer):
         super().__init__()
         self.queue_polls = queue_polls
         self.tasks: dict[str, dict[str, Any]] = {}
+        self.received_images: list[list[Image.Image]] = []
 
     @property
     def base_url(self) -> str:
@@ -79,6 +88,29 @@ class RunwareServer(ProviderServer):
                 "imageBase64Data": b64, "seed": task.get("seed", 987654321),
                 "NSFWContent": fault == "nsfw", "cost": 0.0225}
 
+    def _references_problem(self, task: dict[str, Any]) -> str | None:
+        """``inputs.referenceImages`` must be a list of images (data URIs here); decoded
+        ones are kept in :attr:`received_images`, per task."""
+        if "inputs" not in task:
+            return None
+        refs = task["inputs"].get("referenceImages") if isinstance(task["inputs"], dict) \
+            else None
+        if not isinstance(refs, list) or not refs:
+            return "inputs.referenceImages must be a non-empty array of images"
+        images = []
+        for ref in refs:
+            if not isinstance(ref, str) or not ref.startswith("data:image/"):
+                return "each reference image must be a data URI, URL or image UUID"
+            try:
+                im = Image.open(io.BytesIO(base64.b64decode(ref.split(",", 1)[1],
+                                                            validate=True)))
+                im.load()
+            except (binascii.Error, OSError, ValueError):
+                return "a reference image does not decode to an image"
+            images.append(im)
+        self.received_images.append(images)
+        return None
+
     def route(self, route: str, rec: Recorded, fault: str | None) -> Reply:
         if route not in ("inference", "poll"):
             return super().route(route, rec, fault)
@@ -89,6 +121,10 @@ class RunwareServer(ProviderServer):
         if reply is not None:
             return reply
         if route == "inference":
+            problem = self._references_problem(task)
+            if problem:
+                return Reply(400, _err("invalidReferenceImages", problem, task,
+                                       parameter="inputs.referenceImages"))
             self.tasks[task["taskUUID"]] = {"task": task, "polls": 0, "fault": None}
             if task.get("deliveryMethod") == "async":
                 return Reply(200, {"data": [{"taskType": "imageInference",

@@ -37,6 +37,8 @@ class VllmOmniServer(ProviderServer):
         self.content_style = content_style
         self.in_flight = InFlight()
         self.received_images: list[Image.Image] = []
+        self.request_images: list[list[Image.Image]] = []
+        """Per request with a list content, its decoded ``image_url`` parts."""
 
     @property
     def max_in_flight(self) -> int:
@@ -66,11 +68,25 @@ class VllmOmniServer(ProviderServer):
             return Reply(400, {"error": {"message": "height must be divisible by 32",
                                          "type": "BadRequestError", "code": 400}})
         if isinstance(content, list):
+            images = []
             for part in content:
+                if not isinstance(part, dict) or part.get("type") not in ("text", "image_url"):
+                    return Reply(400, {"error": {"message": "unknown content part",
+                                                 "type": "BadRequestError", "code": 400}})
+                if part["type"] != "image_url":
+                    continue
                 url = (part.get("image_url") or {}).get("url", "")
-                if url.startswith("data:"):
-                    raw = base64.b64decode(url.split(",", 1)[1])
-                    self.received_images.append(Image.open(io.BytesIO(raw)).copy())
+                try:
+                    raw = base64.b64decode(url.split(",", 1)[1], validate=True)
+                    im = Image.open(io.BytesIO(raw))
+                    im.load()
+                except (IndexError, ValueError, OSError):
+                    return Reply(400, {"error": {"message": "image_url is not a base64 "
+                                                 "data URL of an image",
+                                                 "type": "BadRequestError", "code": 400}})
+                images.append(im)
+            self.received_images.extend(images)
+            self.request_images.append(images)
         width, height = int(body.get("width", 1024)), int(body.get("height", 1024))
         if fault == "text":
             message: Any = "I am a language model and cannot draw."
