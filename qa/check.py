@@ -476,57 +476,65 @@ def _assemble(ctx: _Context, exp: ExpectedText, candidates: set[int], *, whole: 
     ``ー`` (turned upright in vertical setting) are one stroke (:data:`VERTICAL_IDENTICAL`)."""
     del whole
     s = exp.strictness
-    loose = Strictness(case=s.case, punctuation=s.punctuation, whitespace=False)
-    want = fold(normalize(_unseparated(exp.text), loose))
+    cased = Strictness(case=True, punctuation=s.punctuation, whitespace=False)
+    want = normalize(_unseparated(exp.text), cased)
     if not want:
         return None
     want_v = _vfold(want)
+
+    def fits(key: str, vert: bool, pos: int) -> bool:
+        target = want_v if vert else want
+        return (pos + len(key) <= len(target)
+                and same_text(target[pos:pos + len(key)], key, case=s.case))
+
     pieces: dict[int, tuple[str, bool]] = {}
     for i in candidates:
         ln = ctx.page[i]
         if ln.confidence < MIN_CONFIDENCE:
             continue
-        key = fold(normalize(_unseparated(ln.text), loose))
+        key = normalize(_unseparated(ln.text), cased)
         if not key:
             continue
         vert = _vertical(ln)
         key = _vfold(key) if vert else key
-        if key in (want_v if vert else want):
+        if any(fits(key, vert, pos) for pos in range(len(want) - len(key) + 1)):
             pieces[i] = (key, vert)
     if not pieces:
         return None
-    breaks = _sentence_breaks(exp.text, want, loose)
+    breaks = _sentence_breaks(exp.text, want, cased)
     budget = [ASSEMBLE_STEPS]
 
-    def extend(pos: int, chain: list[int]) -> list[int] | None:
+    def extend(pos: int, chain: list[tuple[int, int]]) -> list[tuple[int, int]] | None:
         if pos == len(want):
             return chain
         budget[0] -= 1
         if budget[0] < 0:
             return None
-        last = ctx.page[chain[-1]] if chain else None
+        last = ctx.page[chain[-1][0]] if chain else None
+        taken = {j for j, _ in chain}
         options = [j for j, (key, vert) in pieces.items()
-                   if j not in chain and (want_v if vert else want).startswith(key, pos)
+                   if j not in taken and fits(key, vert, pos)
                    and (last is None or _follows(last, ctx.page[j], near=pos not in breaks))]
         if last is not None:  # the nearest piece first
             options.sort(key=lambda j: _gap(last.box, ctx.page[j].box))
         for j in options:
-            found = extend(pos + len(pieces[j][0]), chain + [j])
+            found = extend(pos + len(pieces[j][0]), chain + [(j, pos)])
             if found:
                 return found
         return None
 
     chain = extend(0, [])
-    if not chain or len(chain) < 2 and not any(pieces[j][1] for j in chain):
+    if not chain or len(chain) < 2 and not pieces[chain[0][0]][1]:
         return None  # one horizontal line is _search's to find
-    run = [ctx.page[j] for j in chain]
+    run = [ctx.page[j] for j, _ in chain]
     text = " ".join(ln.text.strip() for ln in run)
-    how = ("columns right to left" if all(pieces[j][1] for j in chain) else "lines")
+    how = ("columns right to left" if all(pieces[j][1] for j, _ in chain) else "lines")
     note = f"read across {len(run)} {how}" if len(run) > 1 else ""
-    if any(pieces[j][1] and normalize(ctx.page[j].text, loose) != _vfold(
-            normalize(ctx.page[j].text, loose)) for j in chain):
-        note = _append(note, "vertical text: an upright I and the length mark ー read as one stroke")
-    return _Read(text, run, ctx.engine.name, "page", set(chain), note=note)
+    if any(pieces[j][1] and not fits(normalize(_unseparated(ctx.page[j].text), cased), False, pos)
+           for j, pos in chain):
+        note = _append(note, "vertical text: an upright I and the length mark ー read as "
+                             "one stroke")
+    return _Read(text, run, ctx.engine.name, "page", {j for j, _ in chain}, note=note)
 
 
 SENTENCE_END = re.compile(r"(?:[。！？!?…]+|\.(?=\s|$))[」』”\"')）]*")
@@ -539,8 +547,8 @@ def _sentence_breaks(text: str, want: str, strictness: Strictness) -> set[int]:
     separator (`` - ``, `` | ``, a line break) stands."""
     out = set()
     for m in list(SENTENCE_END.finditer(text)) + list(SEPARATORS.finditer(text)):
-        key = fold(normalize(_unseparated(text[:m.end()]), strictness))
-        if 0 < len(key) < len(want) and want.startswith(key):
+        key = normalize(_unseparated(text[:m.end()]), strictness)
+        if 0 < len(key) < len(want) and same_text(want[:len(key)], key, case=True):
             out.add(len(key))
     return out
 
@@ -549,7 +557,7 @@ ASSEMBLE_STEPS = 20000
 """At most this many partial chains are tried per expected text (a page of short lines that
 each occur in the text many times cannot make the search blow up)."""
 
-VERTICAL_IDENTICAL = "ー一丨|Iilｌｉ"
+VERTICAL_IDENTICAL = "ー一丨|IlＩｌ"
 """Drawn as one upright stroke in a vertical line: the length mark ``ー`` (set upright in
 vertical text), the ideograph one, and an upright capital I or small l (``AI`` set upright
 in a vertical bubble reads ``Aー``). Compared as one character in vertical lines only;
@@ -892,7 +900,7 @@ def _split_repeats(ctx: _Context, expected: list[ExpectedText], findings: list[F
     were not asked for; with boxes it does, so this split is for box-less checks only.
     Words repeated at another size are another element of the layout (a caption, a label
     nobody asked for) and stay unexpected, as does anything not read exactly."""
-    loose = Strictness(case=False, punctuation=False, whitespace=False)
+    loose = Strictness(case=True, punctuation=False, whitespace=False)
     copies: list[tuple[str, list[OCRLine], float, str]] = []
     for i, (exp, f) in enumerate(zip(expected, findings)):
         ids = ctx.region_lines.get(i, set())
@@ -916,7 +924,7 @@ def _split_repeats(ctx: _Context, expected: list[ExpectedText], findings: list[F
         if ln is not None and key:
             size = _char_size(ln)
             for ckey, lines, csize, rid in copies:
-                if (key == ckey and max(size, csize) <= REPEAT_SIZE_RATIO * min(size, csize)
+                if (same_text(ckey, key, case=False) and max(size, csize) <= REPEAT_SIZE_RATIO * min(size, csize)
                         and all(_gap(ln.box, c.box) >= REPEAT_MIN_GAP * max(size, csize)
                                 for c in lines)):
                     match = rid
@@ -932,7 +940,7 @@ def _split_repeats(ctx: _Context, expected: list[ExpectedText], findings: list[F
 
 
 def _repeat_key(text: str, loose: Strictness) -> str:
-    return fold(normalize(_unseparated(text), loose))
+    return normalize(_unseparated(text), loose)
 
 
 def _char_size(ln: OCRLine) -> float:
