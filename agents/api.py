@@ -154,11 +154,12 @@ def ocr_reader(settings: Settings) -> OCREngine:
 
 def ocr_recheck_reader(settings: Settings) -> OCREngine | None:
     """The engine that judges again, from scratch, an image the judge's first read did not
-    pass: for rapidocr, onnxruntime at f32 unless set otherwise (the first read may run at
+    pass: for rapidocr, OpenVINO held to f32 unless set otherwise (the first read may run at
     bf16). The same engine as :func:`ocr_reader` (or ``None``) means no second judgement."""
     if settings.ocr_engine != "rapidocr":
         return None
-    return get_engine("rapidocr", runtime=resolve_recheck_runtime(settings.ocr_recheck_runtime),
+    return get_engine("rapidocr", runtime=resolve_recheck_runtime(settings.ocr_recheck_runtime,
+                                                              settings.ocr_runtime),
                       instances=settings.ocr_workers)
 
 

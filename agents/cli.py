@@ -61,6 +61,7 @@ class Runtime(str, Enum):
 
     auto = "auto"
     openvino = "openvino"
+    openvino_f32 = "openvino-f32"
     onnxruntime = "onnxruntime"
 
 

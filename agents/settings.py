@@ -89,12 +89,13 @@ class Settings(BaseSettings):
 
     # --- QA -----------------------------------------------------------------------------
     ocr_engine: Literal["rapidocr", "tesseract"] = Field("rapidocr", description="The judge.")
-    ocr_runtime: Literal["auto", "openvino", "onnxruntime"] = Field(
+    ocr_runtime: Literal["auto", "openvino", "openvino-f32", "onnxruntime"] = Field(
         "auto", description="Runtime for rapidocr's whole-image read; auto takes OpenVINO when "
         "installed (bf16 on CPUs that have it: about 30 % faster), else onnxruntime.")
-    ocr_recheck_runtime: Literal["auto", "openvino", "onnxruntime"] = Field(
+    ocr_recheck_runtime: Literal["auto", "openvino", "openvino-f32", "onnxruntime"] = Field(
         "auto", description="Runtime that judges again, from scratch, an image the first read "
-        "did not pass; auto takes onnxruntime (always f32) when installed.")
+        "did not pass, at f32; auto takes the judge's runtime held to f32 (OpenVINO at f32 "
+        "behind OpenVINO: no second inference library in memory).")
     ocr_workers: int | None = Field(None, ge=1, le=256, description="Images OCR'd in parallel "
                                     "(one single-threaded model instance each); default: one "
                                     "per CPU core.")

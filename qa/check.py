@@ -12,7 +12,7 @@ The cascade keeps cost low:
    ``illegible`` (something there, read with low confidence), ``misspelt`` (read,
    differently: with a character diff) or ``missing`` (nothing there);
 5. whole-image lines that belong to no region are ``unexpected`` and fail the image;
-   with a ``recheck`` engine (the pipeline's: onnxruntime at f32, when the judge runs at
+   with a ``recheck`` engine (the pipeline's: OpenVINO held to f32, when the judge runs at
    bf16 for speed), an image that did not pass cleanly is judged again, steps 1–5, wholly
    by that engine: a failing verdict is never the fast engine's alone;
 6. optionally, a region still ``illegible`` is shown to a blind vision reader

@@ -261,7 +261,7 @@ image the first does not pass (set per run, and in each worker process)."""
 
 def _use_runtime(runtime: str, recheck: str = "auto") -> None:
     global _RUNTIME, _RECHECK
-    _RUNTIME, _RECHECK = resolve_runtime(runtime), resolve_recheck_runtime(recheck)
+    _RUNTIME, _RECHECK = resolve_runtime(runtime), resolve_recheck_runtime(recheck, runtime)
 
 
 def _reader():
