@@ -602,7 +602,7 @@ def qa(
     expect: Annotated[Optional[list[str]], typer.Option(help="A string that must appear (repeatable); location not judged.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print every finding as JSON.")] = False,
     overlay: Annotated[Optional[Path], typer.Option(help="Write an overlay PNG here.")] = None,
-    no_extra: Annotated[bool, typer.Option("--no-extra", help="With --expect: also fail when the image has any other text (a spec always does).")] = False,
+    no_extra: Annotated[bool, typer.Option("--no-extra", help="With --expect: also fail when the image has any other text (a spec always does); the expected text drawn again at its size, apart from itself, is listed as a repeat.")] = False,
     lang: Annotated[Optional[str], typer.Option("--lang", help="Language of the --expect strings (en, zh, zh-Hant, ja, ko, …); one no installed OCR judge reads is refused.")] = None,
     ignore_case: Annotated[bool, typer.Option("--ignore-case", help="Do not judge letter case (overrides a spec's case: exact); the report says so.")] = False,
     ignore_punctuation: Annotated[bool, typer.Option("--ignore-punctuation", help="Do not judge punctuation (a decimal point between digits still counts); the report says so.")] = False,
@@ -691,8 +691,8 @@ def qa(
                   title_justify="left")
         for col in ("region", "finding", "expected", "read", "note"):
             t.add_column(col)
-        for f in report.regions + report.unexpected:
-            style = "green" if f.kind == "ok" else "red"
+        for f in report.regions + report.unexpected + report.repeats:
+            style = "green" if f.kind == "ok" else "dim" if f.kind == "repeat" else "red"
             t.add_row(escape(f.region_id or "—"), f"[{style}]{f.kind}[/]",
                       escape(one_line(f.expected or "", 300)), escape(one_line(f.read or "", 300)),
                       escape(one_line(f.note, 300)))

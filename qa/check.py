@@ -11,7 +11,10 @@ The cascade keeps cost low:
 4. a region still not matching is ``misplaced`` (its text is read exactly elsewhere),
    ``illegible`` (something there, read with low confidence), ``misspelt`` (read,
    differently: with a character diff) or ``missing`` (nothing there);
-5. whole-image lines that belong to no region are ``unexpected`` and fail the image;
+5. whole-image lines that belong to no region are ``unexpected`` and fail the image —
+   except, in a check without boxes, a line that repeats a verified text (or one of the
+   lines it was read from) exactly, at the same size and apart from it: that is the copy
+   drawn again (two shirts, four packs), listed in the report's ``repeats``;
    with a ``recheck`` engine (the pipeline's: OpenVINO held to f32, when the judge runs at
    bf16 for speed), an image that did not pass cleanly is judged again, steps 1–5, wholly
    by that engine: a failing verdict is never the fast engine's alone;

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageDraw
 
 from generation.fonts import find_font, load_font
 from qa import check_image
 from qa.models import ExpectedText, Strictness
+from qa.report import GREY, render_overlay
 
 from tests.qa.images import draw_text
 
@@ -107,6 +109,9 @@ def test_copy_repeated_at_the_same_size_is_noted_not_failed(tmp_path):
     assert report.passed, report.unexpected
     assert report.repeats and all(r.kind == "repeat" and r.region_id == "t0"
                                   for r in report.repeats)
+    render_overlay(path, report, tmp_path / "overlay.png")  # the repeat boxed in grey
+    pixels = np.asarray(Image.open(tmp_path / "overlay.png").convert("RGB"))
+    assert (pixels == GREY).all(axis=-1).any()
 
 
 def test_copy_repeated_at_another_size_is_still_unexpected(tmp_path):
