@@ -298,7 +298,32 @@ def start_run(brief_path: str | Path, settings: Settings, *, on_event: OnEvent |
     """:func:`create_run` then :func:`execute`: every asset to accepted, needs_review or
     failed."""
     created = create_run(brief_path, settings, run_id=run_id, seed=seed, on_event=on_event)
-    return execute(created.run_id, settings, on_event=on_event)
+    return _announced(created.run_id, settings,
+                      lambda: execute(created.run_id, settings, on_event=on_event))
+
+
+def _announced(run_id: str, settings: Settings, work: Callable[[], RunResult]) -> RunResult:
+    """``work()`` (a plain run), then its events to the webhook outbox when a receiver is
+    configured, and one delivery pass (retries: ``signwriter schedule run``, the next
+    run or batch). A run that stops early announces the assets it finished."""
+    try:
+        result = work()
+    except RunStopped:
+        _announce(run_id, settings)
+        raise
+    _announce(run_id, settings, result.manifest)
+    return result
+
+
+def _announce(run_id: str, settings: Settings,
+              manifest: dict[str, Any] | None = None) -> None:
+    from agents.automation.webhooks import deliver_pending, record_run_events, target_from
+    if target_from(settings) is None:
+        return
+    if manifest is None:
+        manifest = RunStore.open(settings.runs_dir, run_id).manifest(RunStatus.STOPPED)
+    if record_run_events(manifest, settings):
+        deliver_pending(settings)
 
 
 def run_settings(store: RunStore, settings: Settings) -> tuple[Settings, int]:
@@ -337,7 +362,8 @@ def resume_run(run_id: str, settings: Settings, *, on_event: OnEvent | None = No
     """Continue a run: unfinished assets go on where they stopped; nothing finished reruns.
     Another process holding the run: :class:`~agents.errors.RunBusy` at once, or wait
     (``wait`` True, or at most that many seconds)."""
-    return execute(run_id, settings, on_event=on_event, wait=wait, on_wait=on_wait)
+    return _announced(run_id, settings, lambda: execute(run_id, settings, on_event=on_event,
+                                                         wait=wait, on_wait=on_wait))
 
 
 def execute(run_id: str, settings: Settings, *, on_event: OnEvent | None = None,
@@ -586,7 +612,18 @@ def _apply_review(store: RunStore, claim: Claim, settings: Settings) -> RunResul
     manifest = _set_process_status(store, process, None)
     index.sync_run(store)
     _decision_event(settings, store, claim, manifest)
+    _deliver_approved(store, claim, manifest)
     return RunResult(store.run_id, store.root, manifest)
+
+
+def _deliver_approved(store: RunStore, claim: Claim, manifest: dict[str, Any]) -> None:
+    """An approved asset goes to the destinations its scheduled job noted in the run
+    folder at once, not at the job's next tick (:mod:`agents.automation.destinations`)."""
+    a = next((x for x in manifest["assets"] if x["asset_id"] == claim.asset_id), {})
+    if str(claim.row.get("decision")) != "approve" or not a.get("final_image"):
+        return
+    from agents.automation.destinations import deliver_approved
+    deliver_approved(store, claim.asset_id, store.abs(a["final_image"]))
 
 
 def _decision_event(settings: Settings, store: RunStore, claim: Claim,

@@ -6,6 +6,7 @@ both index databases (the outbox lives there): SQLite and the real PostgreSQL.""
 from __future__ import annotations
 
 import base64
+import json
 import os
 import subprocess
 import sys
@@ -129,14 +130,66 @@ def test_a_review_decision_records_asset_approved_once(tmp_path: Path,
         run = start_run(tmp_path / "b.yaml", settings, seed=3)
         (asset,) = run.manifest["assets"]
         assert asset["status"] == "needs_review"
+        # the run announced its end (asset.needs_review, job.completed) and sent it
+        assert sorted(e["type"] for e in outbox(settings)) == ["asset.needs_review",
+                                                               "job.completed"]
+        assert len(rx.deliveries) == 2
         decide_review(run.run_id, asset["asset_id"], "approve", settings, reviewer="ana")
-        (event,) = outbox(settings)
+        (event,) = [e for e in outbox(settings) if e["status"] == "pending"]
         assert event["type"] == "asset.approved"
         (decision,) = decisions(settings, run.run_id)
         assert event["id"] == event_id(
             "asset.approved", f"{run.run_id}/{asset['asset_id']}/{decision['interrupt_id']}",
             rx.url)
         assert deliver_pending(settings)["delivered"] == 1
-        (d,) = rx.deliveries
+        d = rx.deliveries[-1]
         assert d.verified and d.event["data"]["reviewer"] == "ana"
         assert d.event["data"]["status"] == "approved_with_findings"  # the typo is known
+
+
+TWO = """\
+name: plain
+brand: {name: Acme, colors: ["#0b3d91", "#ffffff", "#fc3d21"]}
+copy: {headline: Spring Sale, price: Only $19.99}
+formats: [512x512, 640x640]
+"""
+
+
+def test_a_plain_run_sends_its_events_through_the_outbox(tmp_path: Path,
+                                                         db_url: str | None) -> None:
+    (tmp_path / "two.yaml").write_text(TWO)
+    runs = tmp_path / "runs"
+    env = {**os.environ, "SIGNWRITER_DATABASE_URL": db_url or "", "SIGNWRITER_RUNS_DIR":
+           str(runs), "SIGNWRITER_WEBHOOK_SECRET": SECRET}
+    with WebhookReceiver(SECRET) as rx:
+        env["SIGNWRITER_WEBHOOK_URL"] = rx.url
+        # every attempt misspelt, one attempt each: both assets wait for review
+        run = subprocess.run([sys.executable, "-m", "agents.cli", "run", str(tmp_path /
+                              "two.yaml"), "--simulate-errors", "1", "--max-attempts", "1",
+                              "--seed", "2", "--json"], capture_output=True, text=True,
+                             timeout=600, env=env)
+        assert run.returncode == 3, run.stderr
+        manifest = json.loads(run.stdout)
+        got = [(d.event["type"], d.event["data"].get("asset_id")) for d in rx.deliveries]
+        assert sorted(got) == [("asset.needs_review", "512x512"),
+                               ("asset.needs_review", "640x640"), ("job.completed", None)]
+        assert all(d.verified for d in rx.deliveries)
+        done = next(d.event for d in rx.deliveries if d.event["type"] == "job.completed")
+        assert done["data"]["run_id"] == manifest["run_id"]
+        assert done["data"]["status"] == "needs_review"
+        assert done["data"]["assets"] == {"needs_review": 2}
+        # resumed with nothing left to do: the same events, nothing new is sent
+        again = subprocess.run([sys.executable, "-m", "agents.cli", "resume",
+                                manifest["run_id"]], capture_output=True, text=True,
+                               timeout=600, env=env)
+        assert again.returncode == 3, again.stderr
+        assert len(rx.deliveries) == 3
+        # a person approves one: asset.approved, through the same outbox
+        approve = subprocess.run([sys.executable, "-m", "agents.cli", "review", "approve",
+                                  manifest["run_id"], "512x512"], capture_output=True,
+                                 text=True, timeout=600, env=env)
+        assert approve.returncode == 0, approve.stderr
+        assert [d.event["type"] for d in rx.deliveries][3:] == ["asset.approved"]
+    settings = Settings(runs_dir=runs, database_url=db_url, _env_file=None)
+    assert {e["status"] for e in outbox(settings)} == {"delivered"}
+    assert Counter(rx.accepted_ids()) == Counter(e["id"] for e in outbox(settings))
