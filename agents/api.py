@@ -154,11 +154,12 @@ def ocr_reader(settings: Settings) -> OCREngine:
 
 def ocr_recheck_reader(settings: Settings) -> OCREngine | None:
     """The engine that judges again, from scratch, an image the judge's first read did not
-    pass: for rapidocr, onnxruntime at f32 unless set otherwise (the first read may run at
+    pass: for rapidocr, OpenVINO held to f32 unless set otherwise (the first read may run at
     bf16). The same engine as :func:`ocr_reader` (or ``None``) means no second judgement."""
     if settings.ocr_engine != "rapidocr":
         return None
-    return get_engine("rapidocr", runtime=resolve_recheck_runtime(settings.ocr_recheck_runtime),
+    return get_engine("rapidocr", runtime=resolve_recheck_runtime(settings.ocr_recheck_runtime,
+                                                              settings.ocr_runtime),
                       instances=settings.ocr_workers)
 
 
@@ -206,7 +207,23 @@ def plan_brief(brief: Brief, settings: Settings) -> list[VisualSpec]:
 
 
 @contextmanager
-def _saver(store: RunStore) -> Iterator[SqliteSaver]:
+def _saver(store: RunStore, settings: Settings) -> Iterator[Any]:
+    """The run's checkpointer: where run.json says its checkpoints are — SQLite in the run
+    folder (one machine), or PostgreSQL (a run made for workers)."""
+    try:
+        where = read_json(store.root / "run.json").get("checkpoints")
+    except (OSError, ValueError):
+        where = None
+    if where == "postgresql":
+        from agents.workers.db import checkpointer
+        yield checkpointer(settings)
+        return
+    with _sqlite_saver(store) as saver:
+        yield saver
+
+
+@contextmanager
+def _sqlite_saver(store: RunStore) -> Iterator[SqliteSaver]:
     conn = sqlite3.connect(store.checkpoint_db, check_same_thread=False)
     # WAL (the saver's own setting) with NORMAL sync: a commit survives the process being
     # killed, only a power cut can lose the last few — and a lost checkpoint just replays
@@ -281,6 +298,7 @@ def write_run(specs: list[VisualSpec], settings: Settings, *, name: str, seed: i
         "run_id": run_id, "name": name, "brief": str(brief_path) if brief_path else None,
         "created": time.time(), "seed": seed, "status": RunStatus.RUNNING,
         "assets": [spec.asset_id for spec in specs],
+        **({"checkpoints": "postgresql"} if settings.cluster else {}),
         **{k: getattr(settings, k) for k in RUN_SETTINGS}})
     store = RunStore.create(settings.runs_dir, run_id, files)
     try:
@@ -297,7 +315,32 @@ def start_run(brief_path: str | Path, settings: Settings, *, on_event: OnEvent |
     """:func:`create_run` then :func:`execute`: every asset to accepted, needs_review or
     failed."""
     created = create_run(brief_path, settings, run_id=run_id, seed=seed, on_event=on_event)
-    return execute(created.run_id, settings, on_event=on_event)
+    return _announced(created.run_id, settings,
+                      lambda: execute(created.run_id, settings, on_event=on_event))
+
+
+def _announced(run_id: str, settings: Settings, work: Callable[[], RunResult]) -> RunResult:
+    """``work()`` (a plain run), then its events to the webhook outbox when a receiver is
+    configured, and one delivery pass (retries: ``signwriter schedule run``, the next
+    run or batch). A run that stops early announces the assets it finished."""
+    try:
+        result = work()
+    except RunStopped:
+        _announce(run_id, settings)
+        raise
+    _announce(run_id, settings, result.manifest)
+    return result
+
+
+def _announce(run_id: str, settings: Settings,
+              manifest: dict[str, Any] | None = None) -> None:
+    from agents.automation.webhooks import deliver_pending, record_run_events, target_from
+    if target_from(settings) is None:
+        return
+    if manifest is None:
+        manifest = RunStore.open(settings.runs_dir, run_id).manifest(RunStatus.STOPPED)
+    if record_run_events(manifest, settings):
+        deliver_pending(settings)
 
 
 def run_settings(store: RunStore, settings: Settings) -> tuple[Settings, int]:
@@ -336,7 +379,8 @@ def resume_run(run_id: str, settings: Settings, *, on_event: OnEvent | None = No
     """Continue a run: unfinished assets go on where they stopped; nothing finished reruns.
     Another process holding the run: :class:`~agents.errors.RunBusy` at once, or wait
     (``wait`` True, or at most that many seconds)."""
-    return execute(run_id, settings, on_event=on_event, wait=wait, on_wait=on_wait)
+    return _announced(run_id, settings, lambda: execute(run_id, settings, on_event=on_event,
+                                                         wait=wait, on_wait=on_wait))
 
 
 def execute(run_id: str, settings: Settings, *, on_event: OnEvent | None = None,
@@ -382,7 +426,7 @@ def _execute(store: RunStore, settings: Settings, *, on_event: OnEvent | None,
     _set_process_status(store, RunStatus.RUNNING, None)
     error: BaseException | None = None
     try:
-        with _saver(store) as saver:
+        with _saver(store, settings) as saver:
             graph = compiled_graph(saver)
 
             def run_asset(asset_id: str) -> None:
@@ -459,6 +503,81 @@ def _set_process_status(store: RunStore, process: RunStatus,
     return manifest
 
 
+# --- workers (many machines) ----------------------------------------------------------------
+Stage = str
+"""``"generate"`` or ``"check"``: which worker queue a stage of an asset's graph runs on."""
+
+
+def next_stage(snap: Any) -> Stage | None:
+    """Where an asset's graph thread goes next: ``generate`` (a new thread, or a paid
+    attempt to make), ``check`` (OCR, the QA decision, the hand-over to a person), or
+    ``None`` (finished, or waiting for a person)."""
+    from agents.graph import GENERATE_NODES
+    if not snap.values:
+        return "generate"
+    if snap.interrupts:
+        return None
+    if snap.next:
+        return "generate" if snap.next[0] in GENERATE_NODES else "check"
+    return None
+
+
+def advance_asset(run_id: str, asset_id: str, settings: Settings, *, stage: Stage,
+                  payments: Any = None, on_event: OnEvent | None = None) -> Stage | None:
+    """Run one stage of an asset's graph thread (a worker's task): from its last checkpoint
+    up to where the other stage's work begins. Returns the stage to queue next, or ``None``
+    when the asset is finished or waits for a person. A thread whose next step belongs to
+    the other stage is not touched (the answer says where it goes).
+
+    ``payments`` (:class:`~agents.workers.payments.ClusterPayments`) keeps paid attempts
+    once across workers and holds the job's budget; the caller holds the asset's lease.
+    Errors that stop a run on one machine (a refused key, an empty balance) are raised."""
+    store = RunStore.open(settings.runs_dir, run_id)
+    settings, seed = run_settings(store, settings)
+    index = Index.for_settings(settings)
+    ctx = Context(settings=settings, store=store, backend=make_backend(settings, seed),
+                  budget=Budget(None) if payments is not None else Budget(
+                      settings.max_cost, spent=store.spent_usd()),
+                  on_event=_indexed(index, store, on_event), seed=seed,
+                  vision=vision_reader(settings), payments=payments,
+                  reader=ocr_reader(settings) if stage == "check" else None,
+                  recheck=ocr_recheck_reader(settings) if stage == "check" else None)
+    from agents.graph import GENERATE_NODES
+    other = ("check",) if stage == "generate" else GENERATE_NODES
+    with _saver(store, settings) as saver:
+        graph = compiled_graph(saver, interrupt_before=other)
+        config = _thread(store, asset_id)
+        snap = graph.get_state(config)
+        stored = None
+        if snap.interrupts:  # a decision stored but not applied (its process died)
+            stored = index.decision_for(run_id, asset_id, snap.interrupts[0].id)
+            if not stored or stored.get("applied") is not None:
+                return None
+        elif next_stage(snap) != stage:
+            return next_stage(snap)
+        if not snap.values:
+            graph.invoke({"run_id": run_id, "asset_id": asset_id, "attempts": []}, config,
+                         context=ctx, durability="sync")
+        elif stored is not None:
+            graph.invoke(Command(resume=answer_of(stored)), config, context=ctx,
+                         durability="sync")
+        else:
+            graph.invoke(None, config, context=ctx, durability="sync")
+        _settle_decisions(index, store, graph)
+        return next_stage(graph.get_state(config))
+
+
+def settle_run(run_id: str, settings: Settings, error: BaseException | None = None
+               ) -> RunResult:
+    """Write a run's manifest and index row after workers moved its assets (``error``:
+    one stopped it, resumable). What ``execute`` does at its end on one machine."""
+    store = RunStore.open(settings.runs_dir, run_id)
+    manifest = _set_process_status(store, RunStatus.STOPPED if error else RunStatus.RUNNING,
+                                   error)
+    Index.for_settings(settings).sync_run(store)
+    return RunResult(store.run_id, store.root, manifest)
+
+
 # --- review --------------------------------------------------------------------------------
 def _indexed(index: Index, store: RunStore, on_event: OnEvent | None) -> OnEvent:
     """Progress events, with the run index updated when an asset finishes or waits."""
@@ -527,7 +646,7 @@ def claim_review(run_id: str, asset_id: str, decision: Decision | str, settings:
     raw = {"decision": str(decision), "attempt": attempt, "note": note, "region": region,
            "text": text}
     spec = VisualSpec.model_validate(read_json(store.spec_path(asset_id)))
-    with _saver(store) as saver:
+    with _saver(store, settings) as saver:
         snap = compiled_graph(saver).get_state(_thread(store, asset_id))
         row, answer = review_claim(interrupts=snap.interrupts, index=index, store=store,
                                    asset_id=asset_id, raw=raw, reviewer=reviewer, via=via,
@@ -551,7 +670,7 @@ def _complete_stored_decision(store: RunStore, asset_id: str, settings: Settings
     """Apply a decision that was stored but whose process died before applying it (the
     same as a resume would), so the next command finds it done, never contradicted."""
     index = Index.for_settings(settings)
-    with _saver(store) as saver:
+    with _saver(store, settings) as saver:
         snap = compiled_graph(saver).get_state(_thread(store, asset_id))
     if snap.interrupts:
         stored = index.decision_for(store.run_id, asset_id, snap.interrupts[0].id)
@@ -572,7 +691,7 @@ def _apply_review(store: RunStore, claim: Claim, settings: Settings) -> RunResul
                   budget=Budget(settings.max_cost, store.spent_usd()), seed=seed,
                   on_event=_indexed(index, store, None), reader=ocr_reader(settings),
                   recheck=ocr_recheck_reader(settings), vision=vision_reader(settings))
-    with _saver(store) as saver:
+    with _saver(store, settings) as saver:
         graph = compiled_graph(saver)
         config = _thread(store, claim.asset_id)
         snap = graph.get_state(config)
@@ -585,7 +704,18 @@ def _apply_review(store: RunStore, claim: Claim, settings: Settings) -> RunResul
     manifest = _set_process_status(store, process, None)
     index.sync_run(store)
     _decision_event(settings, store, claim, manifest)
+    _deliver_approved(store, claim, manifest)
     return RunResult(store.run_id, store.root, manifest)
+
+
+def _deliver_approved(store: RunStore, claim: Claim, manifest: dict[str, Any]) -> None:
+    """An approved asset goes to the destinations its scheduled job noted in the run
+    folder at once, not at the job's next tick (:mod:`agents.automation.destinations`)."""
+    a = next((x for x in manifest["assets"] if x["asset_id"] == claim.asset_id), {})
+    if str(claim.row.get("decision")) != "approve" or not a.get("final_image"):
+        return
+    from agents.automation.destinations import deliver_approved
+    deliver_approved(store, claim.asset_id, store.abs(a["final_image"]))
 
 
 def _decision_event(settings: Settings, store: RunStore, claim: Claim,

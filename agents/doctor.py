@@ -76,7 +76,7 @@ def run_checks(settings: Settings, *, timeout: float = 5.0, reach: bool = True) 
     from qa.ocr import resolve_recheck_runtime, resolve_runtime
     try:
         first = resolve_runtime(settings.ocr_runtime)
-        again = resolve_recheck_runtime(settings.ocr_recheck_runtime)
+        again = resolve_recheck_runtime(settings.ocr_recheck_runtime, settings.ocr_runtime)
         add("OCR runtime", "ok", first + ("" if again == first else
                                           f"; an image it does not pass is judged again on {again}"))
     except EngineUnavailable as e:

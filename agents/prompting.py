@@ -334,6 +334,7 @@ def compile_prompt(spec: VisualSpec, *, reinforce: Sequence[str] = (), attempt: 
         "language_name": " and ".join(languages),
         "has_cjk": any(is_cjk(c) for r in model_texts for c in (r.text or "")),
         "texts": texts, "images": images, "logo": logo, "logo_reference": logo_reference,
+        "has_references": bool(references),
         "overlays": [position_words(r.box) for r in overlays],
         "reinforce": reinforce_ctx, "attempt": attempt,
     }

@@ -42,6 +42,7 @@ import re
 import shutil
 import socket
 import sqlite3
+import stat
 import tempfile
 import threading
 import time
@@ -131,8 +132,14 @@ class RunStore:
         ensure_writable(runs)
         if root.exists():
             raise StorageError(f"run folder {root} already exists")
-        tmp = Path(tempfile.mkdtemp(prefix=f".creating-{run_id[:60]}-", dir=runs))
+        clean_partial_runs(runs)
+        tmp = Path(tempfile.mkdtemp(prefix=f"{CREATING}{run_id[:60]}-", dir=runs))
+        # held until the rename: a cleaner that can take it knows this creator is gone
+        # (after the rename the same file is the run's own lock file, see RunLock)
+        creating = FileLock(tmp / ".lock", timeout=0, thread_local=False,
+                            preserve_lock_file=True)
         try:
+            creating.acquire(timeout=0)
             for sub in ("specs", "images", "assets"):
                 (tmp / sub).mkdir()
             for rel, data in (files or {}).items():
@@ -148,10 +155,12 @@ class RunStore:
             _fsync_dir(runs)
         except BaseException as e:
             shutil.rmtree(tmp, ignore_errors=True)
+            creating.release(force=True)
             if isinstance(e, OSError):
                 raise storage_error(e, f"creating run {run_id}",
                                     "nothing was generated or paid for") from e
             raise
+        creating.release(force=True)
         return cls(root)
 
     @classmethod
@@ -395,6 +404,50 @@ class RunStore:
 
 
 # --- storage ---------------------------------------------------------------------------
+CREATING = ".creating-"
+"""Prefix of the hidden folder a run is built in before it is renamed into place."""
+STALE_CREATING_S = 60.0
+"""A ``.creating-*`` folder is only removed once it is this old (seconds since it last
+changed) AND no process holds its lock: building a run takes well under a second, and the
+age covers the instant between making the folder and locking it."""
+
+
+def clean_partial_runs(runs_dir: Path, older_than_s: float = STALE_CREATING_S) -> list[str]:
+    """Remove the ``.creating-*`` folders of runs whose creation died (a kill, a crash, a
+    full disk that could not even be cleaned up): older than ``older_than_s`` and with
+    their lock free, so a run another process is building right now is never touched.
+    Called at every run creation; returns the names removed. Nothing in such a folder was
+    ever generated or paid for (a run is executed only after it is in place)."""
+    runs = Path(runs_dir)
+    removed: list[str] = []
+    try:
+        names = [n for n in os.listdir(runs) if n.startswith(CREATING)]
+    except OSError:
+        return removed
+    now = time.time()
+    for name in names:
+        d = runs / name
+        try:
+            st = d.lstat()
+        except OSError:
+            continue
+        if not stat.S_ISDIR(st.st_mode) or now - st.st_mtime < older_than_s:
+            continue
+        lock = FileLock(d / ".lock", timeout=0, thread_local=False, preserve_lock_file=True)
+        try:
+            if (d / ".lock").exists():
+                lock.acquire(timeout=0)  # Timeout: its creator is still at work
+            shutil.rmtree(d)
+            removed.append(name)
+        except Timeout:
+            continue
+        except OSError:
+            continue  # not ours to remove (permissions, a race with another cleaner)
+        finally:
+            lock.release(force=True)
+    return removed
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:

@@ -22,7 +22,8 @@ them, the VAE and a flow-matching scheduler.
 - Reference images: ``generate`` with the brief's pictures (``request.references``, at
   most :data:`MAX_REFERENCE_IMAGES`) passes them as the pipeline's condition images,
   ``image=[PIL.Image, ...]`` (RGB, transparent areas white), in the order the prompt
-  names them.
+  names them, each resized by :func:`condition_image` to a size the pipeline's two paths
+  agree on (see there).
 - torch failures (out of memory, bad inputs) are wrapped into :mod:`generation.errors`
   with the backend name and attempt id.
 
@@ -66,6 +67,33 @@ RESERVED_KWARGS = frozenset({
     "guidance_scale", "output_type", "return_dict", "num_images_per_prompt",
 })
 """Pipeline arguments the backend sets itself; ``pipeline_kwargs`` may not override them."""
+
+
+CONDITION_MIN_SIDE = 512
+CONDITION_MAX_SIDE = 2048
+CONDITION_MAX_ASPECT = 4.0
+
+
+def condition_image(img: Image.Image) -> Image.Image:
+    """``img`` at a size GLM-Image's image-to-image takes as it is: both sides multiples of
+    32, the short side at least 512 px, the long side at most 2048, the aspect at most 4
+    (a longer picture is centred on white). The pipeline reads a condition image twice —
+    the AR stage through ``GlmImageProcessor`` (which rescales to those bounds, halves and
+    rounds to 16) and the DiT through the VAE (at its own size floored to 16) — and the
+    two token grids only match at such sizes; anywhere else the DiT would fail on the
+    mismatch."""
+    w, h = img.size
+    if max(w, h) / min(w, h) > CONDITION_MAX_ASPECT:  # pad the short side
+        side = int(max(w, h) / CONDITION_MAX_ASPECT) + 1
+        canvas = Image.new("RGB", (w, side) if w > h else (side, h), (255, 255, 255))
+        canvas.paste(img, ((canvas.width - w) // 2, (canvas.height - h) // 2))
+        img, (w, h) = canvas, canvas.size
+    scale = max(1.0, CONDITION_MIN_SIDE / min(w, h))
+    scale = min(scale, CONDITION_MAX_SIDE / max(w, h))
+    nw = max(CONDITION_MIN_SIDE if w <= h else 32, int(w * scale) // 32 * 32)
+    nh = max(CONDITION_MIN_SIDE if h <= w else 32, int(h * scale) // 32 * 32)
+    nw, nh = min(nw, CONDITION_MAX_SIDE), min(nh, CONDITION_MAX_SIDE)
+    return img if (nw, nh) == (w, h) else img.resize((nw, nh), Image.Resampling.LANCZOS)
 
 
 class DiffusersOptions(BaseModel):
@@ -280,7 +308,7 @@ class DiffusersBackend:
         if request.references:
             refs = request.references[:MAX_REFERENCE_IMAGES]
             try:
-                references = [reference_rgb(r.file) for r in refs]
+                references = [condition_image(reference_rgb(r.file)) for r in refs]
             except ImageAssetError as exc:
                 raise ImageAssetError(exc.detail, backend=NAME,
                                       attempt=request.attempt_id) from None

@@ -16,8 +16,9 @@ called then, and ``[{taskType: "getResponse", taskUUID}]`` is polled until the g
 
 A request carrying the brief's pictures (``request.references``, at most
 :data:`MAX_REFERENCE_IMAGES`) sends them as PNG data URIs in ``inputs.referenceImages``
-of the same ``imageInference`` task: GLM-Image on Runware is one model for text-to-image
-and image-to-image.
+of the same ``imageInference`` task (the ``inputs.referenceImages`` list Runware's own SDK
+sends; each item a URL, data URI or uploaded image UUID): GLM-Image on Runware is one
+model for text-to-image and image-to-image.
 
 ``errors[]`` items (``code``, ``message``, ``parameter``) are mapped by code: invalid key →
 AuthError, insufficient credits → QuotaExceeded, moderation → ContentRejected, rate limits →

@@ -57,26 +57,28 @@ copy is still found)."""
 
 
 
-OCRRuntime = Literal["auto", "openvino", "onnxruntime"]
+OCRRuntime = Literal["auto", "openvino", "openvino-f32", "onnxruntime"]
 """Which inference runtime runs rapidocr's ONNX models. ``auto`` takes OpenVINO when it is
-installed. OpenVINO computes in bf16 on CPUs with native bf16 (AVX512-BF16, AMX) and in f32
+installed; ``openvino-f32`` is OpenVINO held to f32 whatever the CPU offers. OpenVINO computes in bf16 on CPUs with native bf16 (AVX512-BF16, AMX) and in f32
 elsewhere; at bf16, with one single-threaded instance per core, it checks about 30 % more
 images per second than onnxruntime (measured on 512² and 1024² posters, 2 cores: 70 vs
 101 ms and 169 vs 253 ms per image), and on small type it is a little less sure — which is
-why the pipeline judges an image it does not pass again with onnxruntime at f32 (see
+why the pipeline judges an image it does not pass again at f32 (see
 :func:`resolve_recheck_runtime`)."""
 
+Runtime = Literal["openvino", "openvino-f32", "onnxruntime"]
 
-def resolve_runtime(runtime: str = "auto") -> Literal["openvino", "onnxruntime"]:
+
+def resolve_runtime(runtime: str = "auto") -> Runtime:
     """The runtime ``runtime`` names, ``auto`` resolved; raises
     :class:`~qa.errors.EngineUnavailable` for one that is not installed."""
     key = runtime.strip().lower()
-    if key not in ("auto", "openvino", "onnxruntime"):
-        raise EngineUnavailable(f"unknown OCR runtime {runtime!r}; choose auto, openvino or "
-                                "onnxruntime")
-    if key in ("auto", "openvino") and find_spec("openvino") is not None:
-        return "openvino"
-    if key == "openvino":
+    if key not in ("auto", "openvino", "openvino-f32", "onnxruntime"):
+        raise EngineUnavailable(f"unknown OCR runtime {runtime!r}; choose auto, openvino, "
+                                "openvino-f32 or onnxruntime")
+    if key in ("auto", "openvino", "openvino-f32") and find_spec("openvino") is not None:
+        return "openvino-f32" if key == "openvino-f32" else "openvino"
+    if key in ("openvino", "openvino-f32"):
         raise EngineUnavailable("OCR runtime openvino is not installed: pip install openvino "
                                 "(or set SIGNWRITER_OCR_RUNTIME=onnxruntime)")
     if find_spec("onnxruntime") is None:
@@ -85,11 +87,15 @@ def resolve_runtime(runtime: str = "auto") -> Literal["openvino", "onnxruntime"]
     return "onnxruntime"
 
 
-def resolve_recheck_runtime(runtime: str = "auto") -> Literal["openvino", "onnxruntime"]:
-    """The runtime that judges again, from scratch, an image the first read did not pass:
-    ``auto`` is onnxruntime when installed (always f32), else the default runtime."""
+def resolve_recheck_runtime(runtime: str = "auto", judge: str = "auto") -> Runtime:
+    """The runtime that judges again, from scratch, an image the first read (on ``judge``)
+    did not pass. ``auto`` is the judge's own runtime held to f32: OpenVINO at f32 behind
+    OpenVINO (no second inference library in memory: measured peak 1014 MiB against
+    1453 MiB with onnxruntime, 20 checks of 768–1024 px posters, and faster), the judge
+    itself when it already computes at f32 (then there is no second judgement)."""
     if runtime.strip().lower() == "auto":
-        return "onnxruntime" if find_spec("onnxruntime") is not None else resolve_runtime()
+        first = resolve_runtime(judge)
+        return "openvino-f32" if first == "openvino" else first
     return resolve_runtime(runtime)
 
 
@@ -126,7 +132,7 @@ class RapidOCREngine:
         except ImportError as exc:  # pragma: no cover - dependency of the package
             raise EngineUnavailable("rapidocr is not installed: pip install 'rapidocr>=3.4' "
                                     "openvino") from exc
-        engine_type = EngineType(self.runtime)
+        engine_type = EngineType(self.runtime.removesuffix("-f32"))
         ocr = RapidOCR(params={
             "Det.engine_type": engine_type,
             "Rec.engine_type": engine_type,
@@ -157,6 +163,8 @@ class RapidOCREngine:
             if first is None:
                 ocr._load_det_model()
                 ocr._load_rec_model()
+                if self.runtime.startswith("openvino"):
+                    _compile_openvino(ocr, f32=self.runtime == "openvino-f32")
                 self._first = ocr
         if first is not None:
             _share_models(ocr, first)
@@ -272,6 +280,31 @@ def _share_models(ocr: Any, first: Any) -> None:
         setattr(ocr, attr, model)
 
 
+OPENVINO_SHAPE_CACHE = 256
+"""Kernels OpenVINO's CPU plugin keeps per input shape, per model (its default is 5000).
+The judge sees a new shape with nearly every crop, so the default grows a checking
+process without end (measured: 1590 → 2564 MiB over 40 hard-set checks, still rising);
+0 keeps it flat but costs 20 % CPU; 200 cost 5 % and held 1849 MiB."""
+
+
+def _compile_openvino(ocr: Any, *, f32: bool) -> None:
+    """Compile a rapidocr instance's OpenVINO models again with our settings: the shape
+    cache bounded (:data:`OPENVINO_SHAPE_CACHE`), one unpinned thread as in
+    :meth:`RapidOCREngine._new`, and with ``f32`` held to f32 (OpenVINO picks bf16 on CPUs
+    with native bf16)."""
+    from openvino import Core
+
+    config = {"INFERENCE_NUM_THREADS": "1", "ENABLE_CPU_PINNING": "False",
+              "CPU_RUNTIME_CACHE_CAPACITY": str(OPENVINO_SHAPE_CACHE)}
+    if f32:
+        config["INFERENCE_PRECISION_HINT"] = "f32"
+    core = Core()
+    for attr in ("text_det", "text_rec"):
+        session = getattr(ocr, attr).session
+        session.session = core.compile_model(session.model, "CPU", config
+                                             ).create_infer_request()
+
+
 def _set_det_side(ocr: Any, side: int | None) -> None:
     """Point a borrowed rapidocr instance's detector at ``side`` (the long side it sees)."""
     side = int(side or DET_MAX_SIDE)
@@ -363,10 +396,11 @@ class HangulEngine:
     CONFIG = "--psm 7 -c load_system_dawg=0 -c load_freq_dawg=0"
     LINE_PX = 48
     """Line crops lower than this are upscaled to it for tesseract (at most 4×)."""
-    LINE_MAX_PX = 64
+    LINE_MAX_PX = 56
     """Line crops higher than this are scaled down to it. tesseract's Korean model misreads
     large lines of thin strokes: a regular-weight subtitle in a 96 px crop came out as
-    ``월 | OF PE] SICH 50% 알 인``, the same crop at 24–64 px as the text itself."""
+    ``월 | OF PE] SICH 50% 알 인``, the same crop at 24–64 px as the text itself. 56 rather
+    than 64: at 64 a bold 200 px price line lost its ``원`` on one of three seeds."""
 
     def __init__(self, detector: RapidOCREngine, lang: str = LANG) -> None:
         self.detector = detector

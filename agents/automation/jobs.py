@@ -15,6 +15,13 @@ generates an asset twice. Its ``status`` is computed from its assets each time i
 ``queued``/``running`` while the batch works, then ``completed`` (every asset accepted),
 ``needs_review`` (some wait for a person; it becomes ``completed`` once they are approved)
 or ``failed``.
+
+**Restarts.** One process at a time works on a job: it holds the job's lock
+(``<runs>/_jobs/<id>/.lock``, an OS file lock that dies with its process) while the batch
+runs. A server that starts picks up every job still ``queued`` or ``running`` from before
+it started whose lock is free (:func:`resume_jobs`): its batch runs again, which skips the
+assets already finished and continues the runs cut short from their checkpoints and ledger,
+so nothing is generated, paid for or announced (webhook ids come from the events) twice.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Literal
 
+from filelock import FileLock, Timeout
 from pydantic import BaseModel, ConfigDict, Field
 
 from agents.automation.db import tx
@@ -127,14 +135,46 @@ def _update(settings: Settings, job_id: str, **fields: Any) -> None:
         t.execute(f"UPDATE api_jobs SET {cols} WHERE id = ?", (*fields.values(), job_id))
 
 
-def run_job_now(job_id: str, settings: Settings) -> None:
-    """Run a queued job's batch (the API's background task); errors are kept on the job."""
-    from agents.automation.batch import collect_brief, collect_rows, run_batch
-    from agents.automation.webhooks import deliver_pending, record_batch_events
-    job = get_job(job_id, settings)
-    req = JobRequest.model_validate(json.loads(job["request"]))
+def run_job_now(job_id: str, settings: Settings) -> bool:
+    """Run a queued (or interrupted) job's batch, holding the job's lock: the API's
+    background task, and :func:`resume_jobs` after a restart. Errors are kept on the job.
+    False when there was nothing to do: another process or thread holds the job, or it
+    already ended."""
     folder = Path(settings.runs_dir) / "_jobs" / job_id  # the brief's folder: no files in it
     folder.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(folder / ".lock", timeout=0, thread_local=False, preserve_lock_file=True)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return False
+    try:
+        job = get_job(job_id, settings)
+        if job["state"] not in ("queued", "running"):
+            return False
+        _run_job(job, folder, settings)
+        return True
+    finally:
+        lock.release(force=True)
+
+
+def resume_jobs(settings: Settings, *, created_before: float | None = None) -> list[str]:
+    """Run again, one after another, every job left ``queued`` or ``running`` (a server
+    stopped or killed while it worked) that no live process holds: what a starting server
+    calls. ``created_before`` leaves out jobs posted since (the new server's own). Returns
+    the ids it ran."""
+    with tx(settings) as t:
+        rows = t.all("SELECT id, created_at FROM api_jobs WHERE state IN ('queued', "
+                     "'running') ORDER BY created_at, id")
+    return [r["id"] for r in rows
+            if (created_before is None or r["created_at"] < created_before)
+            and run_job_now(r["id"], settings)]
+
+
+def _run_job(job: dict[str, Any], folder: Path, settings: Settings) -> None:
+    from agents.automation.batch import collect_brief, collect_rows, run_batch
+    from agents.automation.webhooks import deliver_pending, record_batch_events
+    job_id = job["id"]
+    req = JobRequest.model_validate(json.loads(job["request"]))
     _update(settings, job_id, state="running")
     try:
         if req.csv is not None:

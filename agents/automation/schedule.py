@@ -206,8 +206,9 @@ def run_job(job: Job, tick: datetime, settings: Settings) -> dict[str, Any]:
     out: dict[str, Any] = {"batch_id": result.batch_id, "summary": result.summary_line(),
                            "exit_code": result.exit_code, "report": str(folder / "report.html")}
     if job.destination is not None:
-        from agents.automation.destinations import deliver
+        from agents.automation.destinations import deliver, remember_pending
         out["delivered"] = len(deliver(result, job.destination, s))
+        remember_pending(result, job.destination, s)  # delivered once a person approves
     out[BATCH] = result  # the tick's row and its webhook events are written together
     return out
 

@@ -4,7 +4,8 @@
 
 Events (thin payloads: ids, statuses, paths — never images)::
 
-    job.completed       a scheduled job's tick (or a batch) finished: counts, exit code
+    job.completed       a scheduled job's tick, a batch or a plain run (``signwriter run`` /
+                        ``resume``) finished: counts, status
     asset.accepted      QA accepted an asset
     asset.needs_review  an asset waits for a person
     asset.failed        an asset failed (or could not be paid for)
@@ -132,6 +133,44 @@ def record_batch_events(result: Any, settings: Settings, target: Any = None) -> 
         return []
     with tx(settings) as conn:
         return asset_events(conn, result, t) + [job_completed(conn, result, t)]
+
+
+_ASSET_EVENT = {"accepted": "asset.accepted", "needs_review": "asset.needs_review",
+                "failed": "asset.failed"}
+"""A plain run's asset statuses that are announced when the run ends (approvals and
+rejections are announced by the decision itself)."""
+
+
+def record_run_events(manifest: dict[str, Any], settings: Settings,
+                      target: Any = None) -> list[str]:
+    """A plain run (``signwriter run`` / ``resume``, :func:`agents.api.start_run`) that
+    ended: one event per asset in a final state, then ``job.completed`` — unless the run
+    stopped early (``stopped``/``running``: resumed later, it announces then). Ids come
+    from the run, asset, status and attempt count, so resuming a finished run records
+    nothing new, while an asset sent round again by a reviewer is announced again."""
+    t = target_from(settings, target)
+    if t is None:
+        return []
+    run_id, status = manifest["run_id"], str(manifest["status"])
+    ids: list[str] = []
+    counts: dict[str, int] = {}
+    with tx(settings) as conn:
+        for a in manifest["assets"]:
+            st = str(a["status"])
+            counts[st] = counts.get(st, 0) + 1
+            kind = _ASSET_EVENT.get(st)
+            if kind is None:
+                continue
+            n = len(a.get("attempts") or [])
+            ids.append(record(conn, kind, f"{run_id}/{a['asset_id']}/{n}", {
+                "run_id": run_id, "asset_id": a["asset_id"], "status": st, "attempts": n,
+                "reason": a.get("reason"), "image": a.get("final_image")}, t))
+        if status not in ("stopped", "running"):
+            attempts = sum(len(a.get("attempts") or []) for a in manifest["assets"])
+            ids.append(record(conn, "job.completed", f"run/{run_id}/{status}/{attempts}", {
+                "job": None, "run_id": run_id, "status": status, "assets": counts,
+                "cost_usd": manifest.get("cost_usd", 0.0)}, t))
+    return ids
 
 
 def job_status(result: Any) -> str:

@@ -22,6 +22,7 @@ requests a minute (then 429 with ``Retry-After``).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -41,6 +42,7 @@ from agents.errors import (AlreadyDecided, BatchInputError, InvalidDecision, Rev
 from agents.settings import Settings
 
 PROBLEM = "application/problem+json"
+log = logging.getLogger("signwriter.api")
 
 
 class Problem(Exception):
@@ -240,9 +242,23 @@ def router(settings: Settings) -> APIRouter:
 
 
 def mount(app: FastAPI, settings: Settings) -> None:
-    """Add the ``/v1`` routes, their problem+json errors and ``/v1/openapi.json``."""
+    """Add the ``/v1`` routes, their problem+json errors and ``/v1/openapi.json``; at
+    startup, jobs an earlier server left queued or running are picked up again in the
+    background (:func:`agents.automation.jobs.resume_jobs`)."""
     r = router(settings)
     app.include_router(r)
+
+    def resume_left_jobs() -> None:
+        started = time.time()
+
+        def work() -> None:
+            try:
+                jobs.resume_jobs(settings, created_before=started)
+            except Exception:  # noqa: BLE001 - a background thread: logged, never fatal
+                log.exception("could not resume the jobs left by an earlier server")
+        threading.Thread(target=work, name="resume-jobs", daemon=True).start()
+
+    app.router.add_event_handler("startup", resume_left_jobs)
 
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> Response:

@@ -199,4 +199,4 @@ def test_bench_refuses_an_unknown_ocr_runtime_naming_the_choices() -> None:
     r = runner.invoke(app, ["bench", "pipeline", "--ocr-runtime", "tensorrt"])
     assert r.exit_code == 2
     out = " ".join(r.output.replace("│", " ").split())
-    assert "tensorrt" in out and "'auto', 'openvino', 'onnxruntime'" in out
+    assert "tensorrt" in out and "'auto', 'openvino', 'openvino-f32', 'onnxruntime'" in out

@@ -48,6 +48,6 @@ def test_doctor_names_the_ocr_runtimes() -> None:
         return next(c for c in checks if c.name == "OCR runtime")
 
     c = ocr()
-    assert c.level == "ok" and c.message.startswith("openvino") and "onnxruntime" in c.message
+    assert c.level == "ok" and c.message.startswith("openvino") and "openvino-f32" in c.message
     c = ocr(ocr_runtime="onnxruntime")
     assert c.level == "ok" and c.message == "onnxruntime"

@@ -114,6 +114,9 @@ def test_pictures_sent_as_reference_images_are_named_where_they_go():
     assert "brand logo from the second reference image is reproduced small" in prompt
     assert "The background is the scene of the third reference image" in prompt
     assert "placed later" not in prompt and "clear space is left" not in prompt
+    # the pictures may carry their own lettering (a wordmark, a label): not forbidden
+    assert prompt.endswith("beyond what the reference images themselves show.")
+    assert compile_prompt(spec).endswith("anywhere in the image.")
     two = references_for(layout_for(spec), Capabilities(reference_images=2))
     partly = compile_prompt(spec, references=two)
     assert "brand logo from the second reference image" in partly

@@ -93,3 +93,47 @@ def test_accepted_assets_go_to_an_s3_bucket(s3_server: str, batch_result) -> Non
     missing = Destination(s3="s3://no-such-bucket/x", endpoint_url=s3_server)
     with pytest.raises(DestinationError, match=r"s3://no-such-bucket: .*NoSuchBucket"):
         deliver(batch_result, missing)
+
+
+@pytest.mark.parametrize("where", ["folder", "s3"])
+def test_an_approved_asset_is_delivered_at_the_approval_not_the_next_tick(
+        tmp_path: Path, where: str, request: pytest.FixtureRequest) -> None:
+    from datetime import datetime, timezone
+
+    from agents.api import decide_review
+    from agents.automation.schedule import Job, run_job
+    (tmp_path / "b.yaml").write_text(BRIEF % "Spring Sale")
+    if where == "folder":
+        dest = Destination(folder=tmp_path / "out")
+
+        def landed(name: str) -> bytes | None:
+            f = tmp_path / "out" / name
+            return f.read_bytes() if f.exists() else None
+    else:
+        import boto3
+        endpoint = request.getfixturevalue("s3_server")
+        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+        s3.create_bucket(Bucket="approved")
+        dest = Destination(s3="s3://approved/weekly", endpoint_url=endpoint)
+
+        def landed(name: str) -> bytes | None:
+            try:
+                return s3.get_object(Bucket="approved", Key=f"weekly/{name}")["Body"].read()
+            except s3.exceptions.NoSuchKey:
+                return None
+    settings = Settings(runs_dir=tmp_path / "runs", _env_file=None)
+    job = Job(name="weekly", cron="0 9 * * MON", briefs=[tmp_path / "b.yaml"],
+              simulate_errors=1.0, max_attempts=1, destination=dest)  # every image misspelt
+    first = run_job(job, datetime(2026, 1, 5, 9, tzinfo=timezone.utc), settings)
+    (item,) = first["_batch"].items
+    assert item.outcome == "needs_review" and first["delivered"] == 0
+    assert landed(f"{item.run_id}.png") is None  # waits for a person
+
+    result = decide_review(item.run_id, item.format, "approve", settings, reviewer="ana")
+    (asset,) = result.manifest["assets"]
+    assert asset["status"] == "approved_with_findings"
+    final = (Path(settings.runs_dir) / item.run_id / asset["final_image"]).read_bytes()
+    assert landed(f"{item.run_id}.png") == final  # at once, before any further tick
+
+    later = run_job(job, datetime(2026, 1, 12, 9, tzinfo=timezone.utc), settings)
+    assert later["delivered"] == 0  # the next tick finds it there already

@@ -159,7 +159,8 @@ def test_edit_redraws_the_source_image(tiny_pipeline, tmp_path):
 
 def test_reference_images_are_the_pipelines_condition_images(tiny_pipeline, tmp_path):
     """The brief's pictures go in as ``image=[...]``: two 32x32 references (a red product
-    with a transparent margin, a blue logo) condition the DiT, in order."""
+    with a transparent margin, a blue logo) condition the DiT, in order, each brought to
+    512x512 (:func:`condition_image`: the size both of the pipeline's paths agree on)."""
     from generation.base import ReferenceImage
 
     product = Image.new("RGBA", (32, 32), (0, 0, 0, 0))
@@ -167,8 +168,8 @@ def test_reference_images_are_the_pipelines_condition_images(tiny_pipeline, tmp_
     product.save(tmp_path / "product.png")
     Image.new("RGB", (32, 32), (20, 60, 200)).save(tmp_path / "logo.png")
     Image.new("RGB", (32, 32), (20, 200, 60)).save(tmp_path / "other.png")
-    grid = torch.tensor([[1, 2, 2], [1, 2, 2]])
-    tokens = torch.cat([prior_tokens(32, 32, seed=5)[0], prior_tokens(32, 32, seed=6)[0]])
+    grid = torch.tensor([[1, 32, 32], [1, 32, 32]])  # 512 px / 16, per condition image
+    tokens = torch.cat([prior_tokens(512, 512, seed=5)[0], prior_tokens(512, 512, seed=6)[0]])
     backend = backend_for(tiny_pipeline, pipeline_kwargs={
         "prior_token_image_ids": [tokens], "source_image_grid_thw": [grid]})
     seen = []
@@ -195,10 +196,26 @@ def test_reference_images_are_the_pipelines_condition_images(tiny_pipeline, tmp_
         GenerationRequest(prompt='A poster reading "SALE"', width=32, height=32, seed=2))
 
     assert first.metadata["reference_images"] == 2 and first.metadata["mode"] == "text_to_image"
-    assert [im.getpixel((16, 16)) for im in seen[:2]] == [(200, 20, 20), (20, 60, 200)]
-    assert seen[0].getpixel((1, 1)) == (255, 255, 255)  # transparency flattened on white
+    assert [im.size for im in seen[:2]] == [(512, 512), (512, 512)]
+    assert [im.getpixel((256, 256)) for im in seen[:2]] == [(200, 20, 20), (20, 60, 200)]
+    assert seen[0].getpixel((8, 8)) == (255, 255, 255)  # transparency flattened on white
     assert first.data == again.data
     assert first.data != plain.data and first.data != other.data
+
+
+@pytest.mark.parametrize("size,expected", [
+    ((32, 32), (512, 512)), ((120, 80), (768, 512)), ((1020, 765), (992, 736)),
+    ((1536, 768), (1536, 768)), ((3000, 500), (2048, 512)), ((600, 2048), (576, 2048))])
+def test_condition_images_get_a_size_both_pipeline_paths_agree_on(size, expected):
+    from generation.diffusers_local import condition_image
+    from transformers.models.glm_image.image_processing_pil_glm_image import smart_resize
+
+    out = condition_image(Image.new("RGB", size, (10, 20, 30)))
+    assert out.size == expected
+    w, h = out.size
+    # the AR stage's processor keeps it (halved, on its 16 px grid), so its token grid,
+    # upsampled x2, is the VAE's 16 px grid of the same picture
+    assert smart_resize(h, w) == (h // 2, w // 2) and w % 32 == 0 and h % 32 == 0
 
 
 def test_edit_of_a_missing_file_is_invalid(tiny_pipeline, tmp_path):

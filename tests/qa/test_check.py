@@ -253,7 +253,7 @@ def test_a_real_misspelling_fails_on_the_recheck_engine_too(poster):
 
 def test_the_default_judge_judges_a_failing_image_again_at_f32(poster, monkeypatch):
     path, expected = _sale_poster(poster, drawn="SUMMER SALT")
-    f32 = get_engine("rapidocr", runtime="onnxruntime")
+    f32 = get_engine("rapidocr", runtime="openvino-f32")
     calls = []
     real_read = f32.read
     monkeypatch.setattr(f32, "read", lambda img: calls.append(img.shape) or real_read(img))

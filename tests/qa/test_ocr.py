@@ -85,18 +85,43 @@ def test_both_runtimes_read_the_same_line():
         "Grand Opening 2026"]
 
 
-def test_auto_runtime_is_openvino_when_installed_and_recheck_is_f32_onnxruntime():
+def test_auto_runtime_is_openvino_when_installed_and_recheck_is_openvino_at_f32():
     assert resolve_runtime("auto") == "openvino"  # a dependency of the package
-    assert resolve_recheck_runtime("auto") == "onnxruntime"
+    assert resolve_recheck_runtime("auto") == "openvino-f32"
+    assert resolve_recheck_runtime("onnxruntime") == "onnxruntime"
+    # a judge that already computes at f32 is not judged again by another runtime
+    assert resolve_recheck_runtime("auto", judge="onnxruntime") == "onnxruntime"
+    assert resolve_recheck_runtime("auto", judge="openvino-f32") == "openvino-f32"
     assert get_engine("rapidocr") is get_engine("rapidocr", runtime="openvino")
 
 
+def _precision(engine) -> str:
+    with engine._engine() as ocr:
+        return str(ocr.text_rec.session.session.get_compiled_model().get_property(
+            "INFERENCE_PRECISION_HINT"))
+
+
+def test_openvino_f32_is_held_to_f32_in_every_instance_and_reads_like_onnxruntime():
+    from qa.ocr import RapidOCREngine
+
+    engine = RapidOCREngine(instances=2, runtime="openvino-f32")
+    img = _line("Only $19.99 today")
+    with engine._engine() as a, engine._engine() as b:  # two instances, models shared
+        for ocr in (a, b):
+            for attr in ("text_det", "text_rec"):
+                compiled = getattr(ocr, attr).session.session.get_compiled_model()
+                assert "32" in str(compiled.get_property("INFERENCE_PRECISION_HINT"))
+    ort = get_engine("rapidocr", runtime="onnxruntime")
+    assert [l.text for l in engine.read(img)] == [l.text for l in ort.read(img)] == [
+        "Only $19.99 today"]
+
+
 def test_unknown_runtime_names_the_choices():
-    with pytest.raises(EngineUnavailable, match="auto, openvino or onnxruntime"):
+    with pytest.raises(EngineUnavailable, match="auto, openvino, openvino-f32 or onnxruntime"):
         get_engine("rapidocr", runtime="tensorrt")
 
 
-@pytest.mark.parametrize("runtime", ["openvino", "onnxruntime"])
+@pytest.mark.parametrize("runtime", ["openvino", "openvino-f32", "onnxruntime"])
 def test_parallel_instances_share_one_copy_of_the_models_and_read_alike(runtime):
     from qa.ocr import RapidOCREngine
 
@@ -120,7 +145,7 @@ def test_parallel_instances_share_one_copy_of_the_models_and_read_alike(runtime)
     for attr in ("text_det", "text_rec"):
         sa, sb = getattr(a, attr).session, getattr(b, attr).session
         assert getattr(a, attr) is not getattr(b, attr)       # per-call state apart
-        if runtime == "openvino":  # one model, one infer request per instance
+        if runtime.startswith("openvino"):  # one model, one infer request per instance
             assert sa.model is sb.model and sa.session is not sb.session
         else:                      # one thread-safe session
             assert sa.session is sb.session

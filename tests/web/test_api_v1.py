@@ -1,6 +1,8 @@
 """The /v1 JSON API: Bearer tokens on every route, jobs from a brief or CSV (Idempotency-Key
 honoured), status/counts/cost, assets and images, review decisions, pagination, RFC 9457
-problems, the per-token rate limit — and schemathesis against the app served on 127.0.0.1."""
+problems, the per-token rate limit — and schemathesis against the app served on 127.0.0.1.
+Every test runs on both index databases: SQLite and the real PostgreSQL
+(:mod:`tests.databases`)."""
 
 from __future__ import annotations
 
@@ -20,15 +22,23 @@ from starlette.testclient import TestClient
 from agents.automation.jobs import create_token
 from agents.settings import Settings
 from agents.web.app import create_app
+from tests.databases import database_url
 
 BRIEF = {"name": "api", "brand": {"name": "Acme", "colors": ["#0b3d91", "#ffffff", "#fc3d21"]},
          "copy": {"headline": "Spring Sale", "price": "Only $19.99"}, "formats": ["512x512"]}
 PROBLEM = "application/problem+json"
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str | None]:
+    """The index database: None (SQLite under the runs folder) or a PostgreSQL URL."""
+    with database_url(request.param, tmp_path) as url:
+        yield url
+
+
 @pytest.fixture
-def api_settings(tmp_path: Path) -> Settings:
-    return Settings(runs_dir=tmp_path / "runs", _env_file=None)
+def api_settings(tmp_path: Path, db_url: str | None) -> Settings:
+    return Settings(runs_dir=tmp_path / "runs", database_url=db_url, _env_file=None)
 
 
 def _client(settings: Settings) -> TestClient:
@@ -123,9 +133,9 @@ def test_csv_jobs_report_bad_rows_and_pages_follow_cursors(api_settings: Setting
         assert r.status_code == 422 and r.headers["content-type"] == PROBLEM
 
 
-def test_review_decisions_through_the_api(tmp_path: Path) -> None:
+def test_review_decisions_through_the_api(tmp_path: Path, db_url: str | None) -> None:
     settings = Settings(runs_dir=tmp_path / "runs", simulate_errors=1.0, max_attempts=1,
-                        _env_file=None)
+                        database_url=db_url, _env_file=None)
     creator = create_token("ci", "creator", settings)
     viewer = create_token("dash", "viewer", settings)
     reviewer = create_token("ana", "reviewer", settings)
@@ -149,8 +159,9 @@ def test_review_decisions_through_the_api(tmp_path: Path) -> None:
         assert c.get(f"/v1/jobs/{job_id}", headers=_auth(viewer)).json()["status"] == "completed"
 
 
-def test_each_token_has_its_rate_limit(tmp_path: Path) -> None:
-    settings = Settings(runs_dir=tmp_path / "runs", api_rate_limit=3, _env_file=None)
+def test_each_token_has_its_rate_limit(tmp_path: Path, db_url: str | None) -> None:
+    settings = Settings(runs_dir=tmp_path / "runs", api_rate_limit=3, database_url=db_url,
+                        _env_file=None)
     a = create_token("a", "viewer", settings)
     b = create_token("b", "viewer", settings)
     with _client(settings) as c:
@@ -161,28 +172,41 @@ def test_each_token_has_its_rate_limit(tmp_path: Path) -> None:
         assert c.get("/v1/jobs", headers=_auth(b)).status_code == 200  # its own bucket
 
 
-def test_tokens_create_prints_only_the_token_and_stores_its_hash(tmp_path: Path) -> None:
+def test_tokens_create_prints_only_the_token_and_stores_its_hash(tmp_path: Path,
+                                                                 db_url: str | None) -> None:
+    import hashlib
+    import os
+
+    from agents.automation.db import tx
+    env = {**os.environ, "SIGNWRITER_DATABASE_URL": db_url or ""}
     proc = subprocess.run([sys.executable, "-m", "agents.cli", "tokens", "create", "ci",
                            "--role", "creator", "--out", str(tmp_path / "runs")],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 0, proc.stderr
     token = proc.stdout.strip()
     assert re.fullmatch(r"sw_[A-Za-z0-9_-]{40,}", token) and proc.stdout == token + "\n"
-    files = list((tmp_path / "runs").glob("index.sqlite*"))  # the index, its WAL
-    assert files and all(token.encode() not in f.read_bytes() for f in files)
-    import hashlib
-    assert any(hashlib.sha256(token.encode()).hexdigest().encode() in f.read_bytes()
-               for f in files)
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    if db_url is None:
+        files = list((tmp_path / "runs").glob("index.sqlite*"))  # the index, its WAL
+        assert files and all(token.encode() not in f.read_bytes() for f in files)
+        assert any(digest.encode() in f.read_bytes() for f in files)
+    settings = Settings(runs_dir=tmp_path / "runs", database_url=db_url, _env_file=None)
+    with tx(settings) as t:
+        rows = t.all("SELECT * FROM api_tokens")
+    assert [(r["name"], r["role"], r["hash"]) for r in rows] == [("ci", "creator", digest)]
+    assert token not in repr(rows)
     dup = subprocess.run([sys.executable, "-m", "agents.cli", "tokens", "create", "ci",
-                          "--out", str(tmp_path / "runs")], capture_output=True, text=True)
+                          "--out", str(tmp_path / "runs")], capture_output=True, text=True,
+                         env=env)
     assert dup.returncode == 2 and dup.stdout == "" and "exists" in dup.stderr
 
 
 # --- schemathesis against the app served by uvicorn on 127.0.0.1 ---------------------------
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[str, str]]:
+def served(tmp_path: Path, db_url: str | None) -> Iterator[tuple[str, str]]:
     import uvicorn
-    api_settings = Settings(runs_dir=tmp_path / "runs", api_rate_limit=100_000, _env_file=None)
+    api_settings = Settings(runs_dir=tmp_path / "runs", api_rate_limit=100_000,
+                            database_url=db_url, _env_file=None)
     token = create_token("fuzz", "admin", api_settings)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
