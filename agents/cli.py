@@ -645,7 +645,7 @@ def qa(
     expect: Annotated[Optional[list[str]], typer.Option(help="A string that must appear (repeatable); location not judged.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print every finding as JSON.")] = False,
     overlay: Annotated[Optional[Path], typer.Option(help="Write an overlay PNG here.")] = None,
-    no_extra: Annotated[bool, typer.Option("--no-extra", help="With --expect: also fail when the image has any other text (a spec always does).")] = False,
+    no_extra: Annotated[bool, typer.Option("--no-extra", help="With --expect: also fail when the image has any other text (a spec always does); the expected text drawn again at its size, apart from itself, is listed as a repeat.")] = False,
     lang: Annotated[Optional[str], typer.Option("--lang", help="Language of the --expect strings (en, zh, zh-Hant, ja, ko, …); one no installed OCR judge reads is refused.")] = None,
     ignore_case: Annotated[bool, typer.Option("--ignore-case", help="Do not judge letter case (overrides a spec's case: exact); the report says so.")] = False,
     ignore_punctuation: Annotated[bool, typer.Option("--ignore-punctuation", help="Do not judge punctuation (a decimal point between digits still counts); the report says so.")] = False,
@@ -734,8 +734,8 @@ def qa(
                   title_justify="left")
         for col in ("region", "finding", "expected", "read", "note"):
             t.add_column(col)
-        for f in report.regions + report.unexpected:
-            style = "green" if f.kind == "ok" else "red"
+        for f in report.regions + report.unexpected + report.repeats:
+            style = "green" if f.kind == "ok" else "dim" if f.kind == "repeat" else "red"
             t.add_row(escape(f.region_id or "—"), f"[{style}]{f.kind}[/]",
                       escape(one_line(f.expected or "", 300)), escape(one_line(f.read or "", 300)),
                       escape(one_line(f.note, 300)))
@@ -1229,6 +1229,7 @@ def bench_qa(
     recheck_runtime: Annotated[Optional[Runtime], typer.Option(help="What judges again an image the first read did not pass (default: SIGNWRITER_OCR_RECHECK_RUNTIME).")] = None,
     ignore_case: Annotated[bool, typer.Option("--ignore-case", help="With --folder: letter case is not judged.")] = False,
     ignore_punctuation: Annotated[bool, typer.Option("--ignore-punctuation", help="With --folder: punctuation is not judged.")] = False,
+    half: Annotated[str, typer.Option("--half", help="With --folder: all | tune | held-out (a fixed split by the SHA-256 of each image's id; tune on one, report the other).")] = "all",
     set_name: Annotated[str, typer.Option("--set", help="Generated set: synthetic | hard (unseen faces and backgrounds, drift, rotation) | lookalike (one look-alike character per wrong poster).")] = "synthetic",
 ) -> None:
     """QA catch rate and false rejects with 95 % intervals, time per image, peak memory.
@@ -1237,6 +1238,8 @@ def bench_qa(
     if folder is None and (ignore_case or ignore_punctuation):
         raise typer.BadParameter("--ignore-case and --ignore-punctuation apply to --folder "
                                  "(the synthetic set judges as its specs say)")
+    if folder is None and half != "all":
+        raise typer.BadParameter("--half applies to --folder")
     runtime = ocr_runtime.value if ocr_runtime else _settings().ocr_runtime
     recheck = recheck_runtime.value if recheck_runtime else _settings().ocr_recheck_runtime
     bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn(
@@ -1252,7 +1255,7 @@ def bench_qa(
         if folder is not None:
             from qa.models import Strictness
             r = score_folder(folder, workers=workers, runtime=runtime, recheck=recheck,
-                             progress=progress, strictness=Strictness(
+                             progress=progress, half=half, strictness=Strictness(
                                  case=not ignore_case, punctuation=not ignore_punctuation))
             if out_dir is not None:
                 out_dir.mkdir(parents=True, exist_ok=True)
