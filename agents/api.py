@@ -537,14 +537,17 @@ def next_stage(snap: Any) -> Stage | None:
 
 
 def advance_asset(run_id: str, asset_id: str, settings: Settings, *, stage: Stage,
-                  payments: Any = None, on_event: OnEvent | None = None) -> Stage | None:
+                  payments: Any = None, slots: Any = None,
+                  on_event: OnEvent | None = None) -> Stage | None:
     """Run one stage of an asset's graph thread (a worker's task): from its last checkpoint
     up to where the other stage's work begins. Returns the stage to queue next, or ``None``
     when the asset is finished or waits for a person. A thread whose next step belongs to
     the other stage is not touched (the answer says where it goes).
 
     ``payments`` (:class:`~agents.workers.payments.ClusterPayments`) keeps paid attempts
-    once across workers and holds the job's budget; the caller holds the asset's lease.
+    once across workers and holds the job's budget; ``slots`` bounds the provider calls
+    (:class:`~agents.workers.limits.ProviderLimit`: the account's limits across workers);
+    the caller holds the asset's lease.
     Errors that stop a run on one machine (a refused key, an empty balance) are raised."""
     store = RunStore.open(settings.runs_dir, run_id)
     settings, seed = run_settings(store, settings)
@@ -554,6 +557,7 @@ def advance_asset(run_id: str, asset_id: str, settings: Settings, *, stage: Stag
                       settings.max_cost, spent=store.spent_usd()),
                   on_event=_indexed(index, store, on_event), seed=seed,
                   vision=vision_reader(settings), payments=payments,
+                  **({"slots": slots} if slots is not None else {}),
                   reader=ocr_reader(settings) if stage == "check" else None,
                   recheck=ocr_recheck_reader(settings) if stage == "check" else None)
     from agents.graph import GENERATE_NODES
