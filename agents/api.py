@@ -702,7 +702,33 @@ def _complete_stored_decision(store: RunStore, asset_id: str, settings: Settings
                 break
 
 
+def _on_workers(store: RunStore, settings: Settings) -> bool:
+    """A run made for workers (its checkpoints in PostgreSQL), with workers configured."""
+    try:
+        where = read_json(store.root / "run.json").get("checkpoints")
+    except (OSError, ValueError):
+        return False
+    return where == "postgresql" and settings.cluster
+
+
+def _apply_on_workers(store: RunStore, claim: Claim, settings: Settings) -> RunResult:
+    """Workers apply a stored decision (the graph resumes there: a new attempt is paid for
+    and checked on the worker queues, under the run's budget); wait for them."""
+    from agents.workers import jobs
+    rs, _ = run_settings(store, settings)
+    job_id = jobs.enqueue(settings, "review", [(store.run_id, claim.asset_id)],
+                          max_cost=rs.max_cost, spent=store.spent_usd(),
+                          request={"decision": claim.row.get("decision"),
+                                   "reviewer": claim.row.get("reviewer")})
+    jobs.wait(settings, job_id)
+    manifest = store.manifest()
+    _decision_event(settings, store, claim, manifest)
+    return RunResult(store.run_id, store.root, manifest)
+
+
 def _apply_review(store: RunStore, claim: Claim, settings: Settings) -> RunResult:
+    if _on_workers(store, settings):
+        return _apply_on_workers(store, claim, settings)
     settings, seed = run_settings(store, settings)
     index = Index.for_settings(settings)
     ctx = Context(settings=settings, store=store, backend=make_backend(settings, seed),

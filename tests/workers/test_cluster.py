@@ -199,6 +199,11 @@ def test_run_enqueues_waits_and_the_review_queue_sees_workers_assets(tmp_path: P
         reviews = api.list_reviews(c.settings)
         decided = api.decide_review(reviews[0].run_id, reviews[0].asset_id, "approve",
                                     c.settings, reviewer="ana")
+        # a new attempt asked for in this process is made by the worker (and paid once)
+        regen = api.decide_review(reviews[1].run_id, reviews[1].asset_id, "regenerate",
+                                  c.settings, reviewer="ana", note="brighter")
+        second = c.rows("SELECT owner FROM paid_intents WHERE run_id = %s AND asset_id = %s"
+                        " AND attempt = 2", (reviews[1].run_id, reviews[1].asset_id))
         listed = api.list_runs(c.settings)
         # checkpoint retention: the latest checkpoint of each thread is enough to review
         threads = "SELECT thread_id, count(*) AS n FROM checkpoints GROUP BY thread_id"
@@ -228,7 +233,10 @@ def test_run_enqueues_waits_and_the_review_queue_sees_workers_assets(tmp_path: P
     a = next(x for x in decided.manifest["assets"] if x["asset_id"] == reviews[0].asset_id)
     assert a["status"] == "accepted" and a["review"]["reviewer"] == "ana"
     assert len(listed) == 2
-    assert len(c.server.calls("submit")) == 4
+    r = next(x for x in regen.manifest["assets"] if x["asset_id"] == reviews[1].asset_id)
+    assert r["status"] == "needs_review" and len(r["attempts"]) == 2  # policy: always
+    assert len(second) == 1 and f":{c.workers['a'].pid}:" in second[0]["owner"]
+    assert len(c.server.calls("submit")) == 5
 
 
 def test_a_broker_needs_postgresql(tmp_path: Path) -> None:
