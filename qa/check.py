@@ -575,9 +575,12 @@ def _vfold(key: str) -> str:
 
 
 def _vertical(ln: OCRLine) -> bool:
-    """A vertical line of CJK text: much taller than wide."""
+    """A vertical line: much taller than wide, and CJK or at least three characters long
+    (upright Latin set in a column of vertical text, ``Claude!`` between two columns of
+    Japanese; one or two narrow Latin letters can be tall on their own)."""
     x0, y0, x1, y1 = ln.box
-    return (y1 - y0) >= 1.8 * max(1, x1 - x0) and has_cjk(ln.text)
+    return (y1 - y0) >= 1.8 * max(1, x1 - x0) and (has_cjk(ln.text)
+                                                   or len(ln.text.strip()) >= 3)
 
 
 FOLLOW_GAP = 4.0

@@ -151,3 +151,10 @@ def test_several_texts_on_one_line_account_for_each_other(tmp_path):
     path = _line(tmp_path / "names.png", "Clawd → Moltbot → OpenClaw")
     report = _check(path, "Clawd", "Moltbot", "OpenClaw")
     assert report.passed, report.unexpected
+
+
+def test_upright_latin_in_a_column_of_vertical_text_is_read_in_column_order(tmp_path):
+    path = _page(tmp_path / "latin.png", [(780, 60, "一番のおすすめは"), (700, 60, "Claude"),
+                                          (620, 60, "との相性")])
+    report = _check(path, "一番のおすすめはClaudeとの相性")
+    assert report.passed, report
