@@ -51,7 +51,7 @@ from qa.glyphs import (FOOTNOTE_MARKS, fold, identical_note, pictograph_note, pi
 from qa.image import load_image
 from qa.models import BoxTuple, CharDiff, ExpectedText, Finding, OCRLine, QAReport, Strictness
 from qa.normalize import has_cjk, is_traditional, normalize, wants_simplified
-from qa.ocr import OCREngine, Reader, get_engine, resolve_recheck_runtime
+from qa.ocr import HangulEngine, OCREngine, Reader, get_engine, resolve_recheck_runtime
 from qa.scripts import judges
 from qa.vision import VisionReader, vision_confirms
 
@@ -721,7 +721,11 @@ def _verified(ctx: _Context, exp: ExpectedText, read: _Read, extra: str = "") ->
     each doubt in the note and as a diff."""
     if not lookalike.suspects(exp.text) or read.box is None:
         return _ok(ctx, exp, read, extra)
-    engine = ctx.engine if hasattr(ctx.engine, "read_glyphs") else get_engine("rapidocr")
+    inner = getattr(ctx.engine, "engine", ctx.engine)  # a PageReader reads with its engine
+    if isinstance(inner, HangulEngine):  # Hangul lines: glyphs located by tesseract's boxes
+        engine = inner
+    else:
+        engine = ctx.engine if hasattr(ctx.engine, "read_glyphs") else get_engine("rapidocr")
     line_h = statistics.median(ln.box[3] - ln.box[1] for ln in read.lines)
     doubts = lookalike.verify(ctx.arr, read.box, exp.text, engine, line_height=line_h,
                               read_confidence=read.confidence)
