@@ -27,6 +27,7 @@ Statuses are :mod:`agents.status` enums; ``result.status`` is the run's, and
 from __future__ import annotations
 
 import functools
+import os
 import sqlite3
 import threading
 import time
@@ -239,8 +240,20 @@ def _sqlite_saver(store: RunStore) -> Iterator[SqliteSaver]:
         conn.close()
 
 
+def thread_id(store: RunStore, asset_id: str) -> str:
+    """An asset's graph thread: ``<run>/<asset>``, or for a run whose checkpoints are in
+    PostgreSQL ``<run>#<nonce>/<asset>`` (the nonce is made with the run folder, so a run
+    made again under the same id — a batch's idempotent run ids — never continues the
+    checkpoints of a folder that was removed)."""
+    try:
+        nonce = read_json(store.root / "run.json").get("thread_nonce")
+    except (OSError, ValueError):
+        nonce = None
+    return f"{store.run_id}#{nonce}/{asset_id}" if nonce else f"{store.run_id}/{asset_id}"
+
+
 def _thread(store: RunStore, asset_id: str) -> dict[str, Any]:
-    return {"configurable": {"thread_id": f"{store.run_id}/{asset_id}"}}
+    return {"configurable": {"thread_id": thread_id(store, asset_id)}}
 
 
 def create_run(brief_path: str | Path, settings: Settings, *, run_id: str | None = None,
@@ -298,7 +311,8 @@ def write_run(specs: list[VisualSpec], settings: Settings, *, name: str, seed: i
         "run_id": run_id, "name": name, "brief": str(brief_path) if brief_path else None,
         "created": time.time(), "seed": seed, "status": RunStatus.RUNNING,
         "assets": [spec.asset_id for spec in specs],
-        **({"checkpoints": "postgresql"} if settings.cluster else {}),
+        **({"checkpoints": "postgresql", "thread_nonce": os.urandom(6).hex()}
+           if settings.cluster else {}),
         **{k: getattr(settings, k) for k in RUN_SETTINGS}})
     store = RunStore.create(settings.runs_dir, run_id, files)
     try:
@@ -523,14 +537,17 @@ def next_stage(snap: Any) -> Stage | None:
 
 
 def advance_asset(run_id: str, asset_id: str, settings: Settings, *, stage: Stage,
-                  payments: Any = None, on_event: OnEvent | None = None) -> Stage | None:
+                  payments: Any = None, slots: Any = None,
+                  on_event: OnEvent | None = None) -> Stage | None:
     """Run one stage of an asset's graph thread (a worker's task): from its last checkpoint
     up to where the other stage's work begins. Returns the stage to queue next, or ``None``
     when the asset is finished or waits for a person. A thread whose next step belongs to
     the other stage is not touched (the answer says where it goes).
 
     ``payments`` (:class:`~agents.workers.payments.ClusterPayments`) keeps paid attempts
-    once across workers and holds the job's budget; the caller holds the asset's lease.
+    once across workers and holds the job's budget; ``slots`` bounds the provider calls
+    (:class:`~agents.workers.limits.ProviderLimit`: the account's limits across workers);
+    the caller holds the asset's lease.
     Errors that stop a run on one machine (a refused key, an empty balance) are raised."""
     store = RunStore.open(settings.runs_dir, run_id)
     settings, seed = run_settings(store, settings)
@@ -540,6 +557,7 @@ def advance_asset(run_id: str, asset_id: str, settings: Settings, *, stage: Stag
                       settings.max_cost, spent=store.spent_usd()),
                   on_event=_indexed(index, store, on_event), seed=seed,
                   vision=vision_reader(settings), payments=payments,
+                  **({"slots": slots} if slots is not None else {}),
                   reader=ocr_reader(settings) if stage == "check" else None,
                   recheck=ocr_recheck_reader(settings) if stage == "check" else None)
     from agents.graph import GENERATE_NODES
@@ -684,7 +702,33 @@ def _complete_stored_decision(store: RunStore, asset_id: str, settings: Settings
                 break
 
 
+def _on_workers(store: RunStore, settings: Settings) -> bool:
+    """A run made for workers (its checkpoints in PostgreSQL), with workers configured."""
+    try:
+        where = read_json(store.root / "run.json").get("checkpoints")
+    except (OSError, ValueError):
+        return False
+    return where == "postgresql" and settings.cluster
+
+
+def _apply_on_workers(store: RunStore, claim: Claim, settings: Settings) -> RunResult:
+    """Workers apply a stored decision (the graph resumes there: a new attempt is paid for
+    and checked on the worker queues, under the run's budget); wait for them."""
+    from agents.workers import jobs
+    rs, _ = run_settings(store, settings)
+    job_id = jobs.enqueue(settings, "review", [(store.run_id, claim.asset_id)],
+                          max_cost=rs.max_cost, spent=store.spent_usd(),
+                          request={"decision": claim.row.get("decision"),
+                                   "reviewer": claim.row.get("reviewer")})
+    jobs.wait(settings, job_id)
+    manifest = store.manifest()
+    _decision_event(settings, store, claim, manifest)
+    return RunResult(store.run_id, store.root, manifest)
+
+
 def _apply_review(store: RunStore, claim: Claim, settings: Settings) -> RunResult:
+    if _on_workers(store, settings):
+        return _apply_on_workers(store, claim, settings)
     settings, seed = run_settings(store, settings)
     index = Index.for_settings(settings)
     ctx = Context(settings=settings, store=store, backend=make_backend(settings, seed),

@@ -1179,14 +1179,16 @@ def bench_batch(
 def bench_scale(
     assets: Annotated[int, typer.Option(min=1, help="Assets (CSV rows, one format each).")] = 500,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes to start.")] = 4,
-    concurrency: Annotated[int, typer.Option(min=1, max=256, help="Threads per worker.")] = 8,
+    concurrency: Annotated[int, typer.Option(min=1, max=256, help="Threads per generate worker.")] = 8,
+    check_workers: Annotated[int, typer.Option(min=1, max=64, help="Check (OCR) worker processes to start.")] = 1,
+    check_concurrency: Annotated[Optional[int], typer.Option(min=1, max=256, help="Processes per check worker.", show_default="one per core")] = None,
     latency: Annotated[float, typer.Option(min=0.0, help="Fixed latency of the fake backend, seconds.")] = 1.0,
     size: Annotated[int, typer.Option(min=512, max=2048, help="Square image side, px.")] = 512,
     json_out: Annotated[bool, typer.Option("--json", help="Machine-readable.")] = False,
 ) -> None:
     """A batch on real workers (needs SIGNWRITER_BROKER_URL and a PostgreSQL
-    SIGNWRITER_DATABASE_URL): wall time against the ideal ceil(assets / (workers x
-    concurrency)) x latency, overhead per asset, memory per worker at half-way and at the
+    SIGNWRITER_DATABASE_URL): generate workers (threads) and check workers (processes);
+    wall time against the ideal ceil(assets / (workers x concurrency)) x latency, overhead per asset, memory per worker at half-way and at the
     end. The last line is ratio=wall/ideal."""
     from agents.benchmarks.scale import format_result, run_scale_bench
     s = _settings()
@@ -1194,6 +1196,7 @@ def bench_scale(
         _fail("bench scale needs workers: set SIGNWRITER_BROKER_URL and a PostgreSQL "
               "SIGNWRITER_DATABASE_URL")
     r = run_scale_bench(s, assets=assets, workers=workers, concurrency=concurrency,
+                        check_workers=check_workers, check_concurrency=check_concurrency,
                         latency_s=latency, size=size)
     print(r.model_dump_json(indent=2) if json_out else format_result(r))
 

@@ -40,6 +40,11 @@ def prune_checkpoints(settings: Settings, *, older_than_s: float,
         if (r.get("updated") or r.get("created") or 0) >= cutoff:
             continue
         picked = []
+        with tx(settings) as c:  # the run's threads (``run/asset`` or ``run#nonce/asset``)
+            threads_of = {t["thread_id"].rsplit("/", 1)[-1]: t["thread_id"] for t in c.execute(
+                "SELECT DISTINCT thread_id FROM checkpoints WHERE thread_id LIKE %s"
+                " OR thread_id LIKE %s", (f"{r['run_id']}/%", f"{r['run_id']}#%"))
+                if t["thread_id"].split("/", 1)[0].split("#", 1)[0] == r["run_id"]}
         for a in index.assets(r["run_id"]):
             status = AssetStatus(a["status"])
             if status in KEEP_WHILE:
@@ -47,7 +52,8 @@ def prune_checkpoints(settings: Settings, *, older_than_s: float,
                 break  # a run still at work is left alone
             if strategy == "delete" and status is AssetStatus.NEEDS_REVIEW:
                 continue
-            picked.append(f"{r['run_id']}/{a['asset_id']}")
+            if a["asset_id"] in threads_of:
+                picked.append(threads_of[a["asset_id"]])
         if picked:
             runs += 1
             threads += picked

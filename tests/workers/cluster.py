@@ -51,13 +51,14 @@ class Cluster:
     logs: dict[str, Path] = field(default_factory=dict)
 
     def start_worker(self, name: str, concurrency: int = 3, queues: str = "generate,check",
-                     extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+                     extra_env: dict[str, str] | None = None,
+                     pool: str = "threads") -> subprocess.Popen:
         log = self.root / f"worker-{name}.log"
         self.logs[name] = log
         with open(log, "wb") as out:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "agents.cli", "worker", "-c", str(concurrency),
-                 "--queues", queues, "--loglevel", "INFO"],
+                 "--queues", queues, "--pool", pool, "--loglevel", "INFO"],
                 env={**self.env, **(extra_env or {})}, stdout=out,
                 stderr=subprocess.STDOUT, start_new_session=True)
         self.workers[name] = proc
