@@ -352,3 +352,58 @@ def test_two_schedulers_against_one_database_fire_each_tick_once(tmp_path: Path)
     assert len(calls) == 30 and len(set(calls)) == 30  # 2 jobs x 15 ticks, each once
     assert sorted(fired[0] + fired[1]) == sorted(
         (n, f"2026-12-01T10:{m:02d}", "done") for n in ("a", "b") for m in range(15))
+
+
+@pytest.mark.timeout(300)
+def test_a_worker_killed_before_it_submits_leaves_one_submit(tmp_path: Path) -> None:
+    # the provider takes one request at a time: the other attempts have their intent
+    # (and budget) recorded and wait for a slot, not yet sent — kill a worker there
+    with cluster(tmp_path, SIGNWRITER_PROVIDER_MAX_IN_FLIGHT="1") as c:
+        items = c.items(3)
+        c.server.queue_polls = 10**6
+        c.start_worker("a", concurrency=2)
+        c.start_worker("b", concurrency=2)
+        job_id, _, _ = enqueue_batch(items, [], c.settings)
+
+        def waiting() -> list[dict]:
+            rows = c.rows("SELECT owner, state FROM paid_intents")
+            return rows if len(rows) == 3 and sum(r["state"] == "reserved" for r in rows) == 2 \
+                else []
+        rows = wait_for("two attempts waiting to submit", waiting, 90,
+                        on_timeout=lambda: c.log("a") + c.log("b"))
+        owner = next(r["owner"] for r in rows if r["state"] == "reserved")
+        victim = next(n for n, p in c.workers.items() if f":{p.pid}:" in owner)
+        assert len(c.server.calls("submit")) == 1
+        c.kill9(victim)
+        c.server.queue_polls = 2
+        done = jobs.wait(c.settings, job_id, timeout_s=180)
+        intents = c.rows("SELECT takeovers, handle FROM paid_intents")
+        submits = c.server.calls("submit")
+    assert [r["outcome"] for r in done] == ["accepted"] * 3
+    assert len(submits) == len(intents) == 3
+    assert sum(i["takeovers"] for i in intents) >= 1
+    assert len({i["handle"] for i in intents}) == 3
+
+
+def test_worker_commands_without_workers_configured_say_what_is_missing(tmp_path: Path
+                                                                       ) -> None:
+    import os
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNWRITER_")}
+    env["SIGNWRITER_RUNS_DIR"] = str(tmp_path / "runs")
+    brief = tmp_path / "b.yaml"
+    from tests.workers.cluster import BASE
+    brief.write_text(BASE)
+    for args in (["worker"], ["status"], ["run", str(brief), "--no-wait"],
+                 ["bench", "scale", "--assets", "1"]):
+        p = subprocess.run([sys.executable, "-m", "agents.cli", *args], env=env,
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 2, (args, p.stdout, p.stderr)
+        lines = (p.stdout + p.stderr).strip().splitlines()
+        assert len(lines) == 1 and "SIGNWRITER_BROKER_URL" in lines[0], (args, lines)
+    env["SIGNWRITER_BROKER_URL"] = "redis://127.0.0.1:6379/0"
+    p = subprocess.run([sys.executable, "-m", "agents.cli", "status"], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and "SIGNWRITER_DATABASE_URL" in p.stdout + p.stderr
+    assert len((p.stdout + p.stderr).strip().splitlines()) == 1
