@@ -373,12 +373,22 @@ def test_a_worker_killed_before_it_submits_leaves_one_submit(tmp_path: Path) -> 
                         on_timeout=lambda: c.log("a") + c.log("b"))
         owner = next(r["owner"] for r in rows if r["state"] == "reserved")
         victim = next(n for n, p in c.workers.items() if f":{p.pid}:" in owner)
+        pid = c.workers[victim].pid
+        resent = sum(r["state"] == "reserved" and f":{pid}:" in r["owner"] for r in rows)
         assert len(c.server.calls("submit")) == 1
         c.kill9(victim)
         c.server.queue_polls = 2
         done = jobs.wait(c.settings, job_id, timeout_s=180)
         intents = c.rows("SELECT takeovers, handle FROM paid_intents")
         submits = c.server.calls("submit")
+        job = jobs.job(c.settings, job_id)
+    from generation.zai import COST_PER_IMAGE_USD
+    # an intent without the provider's answer may have been sent: counted as possibly paid
+    assert job["spent_usd"] == pytest.approx((3 + resent) * COST_PER_IMAGE_USD)
+    assert job["reserved_usd"] == pytest.approx(0)
+    maybe = [json.loads(line) for f in Path(c.settings.runs_dir).glob("*/ledger.jsonl")
+             for line in f.read_text().splitlines()]
+    assert sum(e["kind"] == "failed" and e["possibly_charged_usd"] > 0 for e in maybe) == resent
     assert [r["outcome"] for r in done] == ["accepted"] * 3
     assert len(submits) == len(intents) == 3
     assert sum(i["takeovers"] for i in intents) >= 1
