@@ -27,6 +27,7 @@ Statuses are :mod:`agents.status` enums; ``result.status`` is the run's, and
 from __future__ import annotations
 
 import functools
+import os
 import sqlite3
 import threading
 import time
@@ -207,7 +208,23 @@ def plan_brief(brief: Brief, settings: Settings) -> list[VisualSpec]:
 
 
 @contextmanager
-def _saver(store: RunStore) -> Iterator[SqliteSaver]:
+def _saver(store: RunStore, settings: Settings) -> Iterator[Any]:
+    """The run's checkpointer: where run.json says its checkpoints are — SQLite in the run
+    folder (one machine), or PostgreSQL (a run made for workers)."""
+    try:
+        where = read_json(store.root / "run.json").get("checkpoints")
+    except (OSError, ValueError):
+        where = None
+    if where == "postgresql":
+        from agents.workers.db import checkpointer
+        yield checkpointer(settings)
+        return
+    with _sqlite_saver(store) as saver:
+        yield saver
+
+
+@contextmanager
+def _sqlite_saver(store: RunStore) -> Iterator[SqliteSaver]:
     conn = sqlite3.connect(store.checkpoint_db, check_same_thread=False)
     # WAL (the saver's own setting) with NORMAL sync: a commit survives the process being
     # killed, only a power cut can lose the last few — and a lost checkpoint just replays
@@ -223,8 +240,20 @@ def _saver(store: RunStore) -> Iterator[SqliteSaver]:
         conn.close()
 
 
+def thread_id(store: RunStore, asset_id: str) -> str:
+    """An asset's graph thread: ``<run>/<asset>``, or for a run whose checkpoints are in
+    PostgreSQL ``<run>#<nonce>/<asset>`` (the nonce is made with the run folder, so a run
+    made again under the same id — a batch's idempotent run ids — never continues the
+    checkpoints of a folder that was removed)."""
+    try:
+        nonce = read_json(store.root / "run.json").get("thread_nonce")
+    except (OSError, ValueError):
+        nonce = None
+    return f"{store.run_id}#{nonce}/{asset_id}" if nonce else f"{store.run_id}/{asset_id}"
+
+
 def _thread(store: RunStore, asset_id: str) -> dict[str, Any]:
-    return {"configurable": {"thread_id": f"{store.run_id}/{asset_id}"}}
+    return {"configurable": {"thread_id": thread_id(store, asset_id)}}
 
 
 def create_run(brief_path: str | Path, settings: Settings, *, run_id: str | None = None,
@@ -282,6 +311,8 @@ def write_run(specs: list[VisualSpec], settings: Settings, *, name: str, seed: i
         "run_id": run_id, "name": name, "brief": str(brief_path) if brief_path else None,
         "created": time.time(), "seed": seed, "status": RunStatus.RUNNING,
         "assets": [spec.asset_id for spec in specs],
+        **({"checkpoints": "postgresql", "thread_nonce": os.urandom(6).hex()}
+           if settings.cluster else {}),
         **{k: getattr(settings, k) for k in RUN_SETTINGS}})
     store = RunStore.create(settings.runs_dir, run_id, files)
     try:
@@ -409,7 +440,7 @@ def _execute(store: RunStore, settings: Settings, *, on_event: OnEvent | None,
     _set_process_status(store, RunStatus.RUNNING, None)
     error: BaseException | None = None
     try:
-        with _saver(store) as saver:
+        with _saver(store, settings) as saver:
             graph = compiled_graph(saver)
 
             def run_asset(asset_id: str) -> None:
@@ -486,6 +517,81 @@ def _set_process_status(store: RunStore, process: RunStatus,
     return manifest
 
 
+# --- workers (many machines) ----------------------------------------------------------------
+Stage = str
+"""``"generate"`` or ``"check"``: which worker queue a stage of an asset's graph runs on."""
+
+
+def next_stage(snap: Any) -> Stage | None:
+    """Where an asset's graph thread goes next: ``generate`` (a new thread, or a paid
+    attempt to make), ``check`` (OCR, the QA decision, the hand-over to a person), or
+    ``None`` (finished, or waiting for a person)."""
+    from agents.graph import GENERATE_NODES
+    if not snap.values:
+        return "generate"
+    if snap.interrupts:
+        return None
+    if snap.next:
+        return "generate" if snap.next[0] in GENERATE_NODES else "check"
+    return None
+
+
+def advance_asset(run_id: str, asset_id: str, settings: Settings, *, stage: Stage,
+                  payments: Any = None, on_event: OnEvent | None = None) -> Stage | None:
+    """Run one stage of an asset's graph thread (a worker's task): from its last checkpoint
+    up to where the other stage's work begins. Returns the stage to queue next, or ``None``
+    when the asset is finished or waits for a person. A thread whose next step belongs to
+    the other stage is not touched (the answer says where it goes).
+
+    ``payments`` (:class:`~agents.workers.payments.ClusterPayments`) keeps paid attempts
+    once across workers and holds the job's budget; the caller holds the asset's lease.
+    Errors that stop a run on one machine (a refused key, an empty balance) are raised."""
+    store = RunStore.open(settings.runs_dir, run_id)
+    settings, seed = run_settings(store, settings)
+    index = Index.for_settings(settings)
+    ctx = Context(settings=settings, store=store, backend=make_backend(settings, seed),
+                  budget=Budget(None) if payments is not None else Budget(
+                      settings.max_cost, spent=store.spent_usd()),
+                  on_event=_indexed(index, store, on_event), seed=seed,
+                  vision=vision_reader(settings), payments=payments,
+                  reader=ocr_reader(settings) if stage == "check" else None,
+                  recheck=ocr_recheck_reader(settings) if stage == "check" else None)
+    from agents.graph import GENERATE_NODES
+    other = ("check",) if stage == "generate" else GENERATE_NODES
+    with _saver(store, settings) as saver:
+        graph = compiled_graph(saver, interrupt_before=other)
+        config = _thread(store, asset_id)
+        snap = graph.get_state(config)
+        stored = None
+        if snap.interrupts:  # a decision stored but not applied (its process died)
+            stored = index.decision_for(run_id, asset_id, snap.interrupts[0].id)
+            if not stored or stored.get("applied") is not None:
+                return None
+        elif next_stage(snap) != stage:
+            return next_stage(snap)
+        if not snap.values:
+            graph.invoke({"run_id": run_id, "asset_id": asset_id, "attempts": []}, config,
+                         context=ctx, durability="sync")
+        elif stored is not None:
+            graph.invoke(Command(resume=answer_of(stored)), config, context=ctx,
+                         durability="sync")
+        else:
+            graph.invoke(None, config, context=ctx, durability="sync")
+        _settle_decisions(index, store, graph)
+        return next_stage(graph.get_state(config))
+
+
+def settle_run(run_id: str, settings: Settings, error: BaseException | None = None
+               ) -> RunResult:
+    """Write a run's manifest and index row after workers moved its assets (``error``:
+    one stopped it, resumable). What ``execute`` does at its end on one machine."""
+    store = RunStore.open(settings.runs_dir, run_id)
+    manifest = _set_process_status(store, RunStatus.STOPPED if error else RunStatus.RUNNING,
+                                   error)
+    Index.for_settings(settings).sync_run(store)
+    return RunResult(store.run_id, store.root, manifest)
+
+
 # --- review --------------------------------------------------------------------------------
 def _indexed(index: Index, store: RunStore, on_event: OnEvent | None) -> OnEvent:
     """Progress events, with the run index updated when an asset finishes or waits."""
@@ -554,7 +660,7 @@ def claim_review(run_id: str, asset_id: str, decision: Decision | str, settings:
     raw = {"decision": str(decision), "attempt": attempt, "note": note, "region": region,
            "text": text}
     spec = VisualSpec.model_validate(read_json(store.spec_path(asset_id)))
-    with _saver(store) as saver:
+    with _saver(store, settings) as saver:
         snap = compiled_graph(saver).get_state(_thread(store, asset_id))
         row, answer = review_claim(interrupts=snap.interrupts, index=index, store=store,
                                    asset_id=asset_id, raw=raw, reviewer=reviewer, via=via,
@@ -578,7 +684,7 @@ def _complete_stored_decision(store: RunStore, asset_id: str, settings: Settings
     """Apply a decision that was stored but whose process died before applying it (the
     same as a resume would), so the next command finds it done, never contradicted."""
     index = Index.for_settings(settings)
-    with _saver(store) as saver:
+    with _saver(store, settings) as saver:
         snap = compiled_graph(saver).get_state(_thread(store, asset_id))
     if snap.interrupts:
         stored = index.decision_for(store.run_id, asset_id, snap.interrupts[0].id)
@@ -599,7 +705,7 @@ def _apply_review(store: RunStore, claim: Claim, settings: Settings) -> RunResul
                   budget=Budget(settings.max_cost, store.spent_usd()), seed=seed,
                   on_event=_indexed(index, store, None), reader=ocr_reader(settings),
                   recheck=ocr_recheck_reader(settings), vision=vision_reader(settings))
-    with _saver(store) as saver:
+    with _saver(store, settings) as saver:
         graph = compiled_graph(saver)
         config = _thread(store, claim.asset_id)
         snap = graph.get_state(config)

@@ -50,6 +50,8 @@ users_app = typer.Typer(no_args_is_help=True, help="Accounts of the review web a
 app.add_typer(users_app, name="users")
 index_app = typer.Typer(no_args_is_help=True, help="The run index (what the CLI and web app query).")
 app.add_typer(index_app, name="index")
+db_app = typer.Typer(no_args_is_help=True, help="The database: migrations, checkpoint retention.")
+app.add_typer(db_app, name="db")
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that print figures.")
 app.add_typer(bench_app, name="bench")
 
@@ -343,15 +345,44 @@ def run(
     review: Annotated[Optional[ReviewPolicyChoice], typer.Option(help="Who sees an asset before it is final: failures (what QA could not accept), always, never.", show_default="the brief's `review:`, else failures")] = None,
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder.", show_default=_default("runs_dir"))] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON (progress lines go to stderr).")] = False,
+    no_wait: Annotated[bool, typer.Option("--no-wait", help="With workers (SIGNWRITER_BROKER_URL): enqueue, print the job id and exit.")] = False,
 ) -> None:
-    """Plan a brief, generate every format, OCR-check it, retry what is wrong."""
+    """Plan a brief, generate every format, OCR-check it, retry what is wrong.
+
+    With SIGNWRITER_BROKER_URL and a PostgreSQL SIGNWRITER_DATABASE_URL, the assets are
+    queued for `signwriter worker` processes; the command waits and prints the same
+    summary (--no-wait: the job id)."""
     from agents.api import start_run
     s = _settings(backend=backend, planner=planner, max_attempts=max_attempts,
                   simulate_errors=simulate_errors, max_cost=max_cost, concurrency=concurrency,
                   runs_dir=out_dir, review_policy=review.value if review else None)
+    if no_wait and not s.cluster:
+        _fail("--no-wait needs workers: set SIGNWRITER_BROKER_URL and a PostgreSQL "
+              "SIGNWRITER_DATABASE_URL")
     with _progress(s.max_attempts, json_out) as progress:
-        result = start_run(brief, s, on_event=progress, seed=seed)
+        if s.cluster:
+            result = _run_on_workers(brief, s, progress, seed, no_wait)
+        else:
+            result = start_run(brief, s, on_event=progress, seed=seed)
     _finish(result, json_out)
+
+
+def _run_on_workers(brief: Path, s: Settings, progress: Any, seed: int | None,
+                    no_wait: bool) -> Any:
+    """Plan here, queue every asset for the workers, wait (or print the job id)."""
+    from agents.api import RunResult, create_run, read_manifest
+    from agents.workers import jobs
+    created = create_run(brief, s, seed=seed, on_event=progress)
+    assets = [a["asset_id"] for a in created.manifest["assets"]]
+    job_id = jobs.enqueue(s, "run", [(created.run_id, a) for a in assets],
+                          max_cost=s.max_cost, request={"brief": str(brief)})
+    if no_wait:
+        console.print(f"queued run {created.run_id} for the workers", highlight=False)
+        print(job_id, flush=True)
+        raise typer.Exit(0)
+    jobs.wait(s, job_id, on_item=lambda r: progress(Event(
+        "done", r["asset_id"], detail={"status": r["outcome"] or ""})))
+    return RunResult(created.run_id, created.run_dir, read_manifest(created.run_id, s))
 
 
 def _finish(result: Any, json_out: bool) -> None:
@@ -404,6 +435,7 @@ def batch(
     seed: Annotated[int, typer.Option(help="Base seed (part of each asset's idempotency key).")] = 0,
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="Runs folder.", show_default=_default("runs_dir"))] = None,
     report: Annotated[Optional[Path], typer.Option(help="Folder for report.html and report.json.", show_default="RUNS/_batches/BATCH_ID")] = None,
+    no_wait: Annotated[bool, typer.Option("--no-wait", help="With workers (SIGNWRITER_BROKER_URL): enqueue, print the job id and exit.")] = False,
 ) -> None:
     """Many assets at once: brief files/folders, or CSV rows filling a base brief.
 
@@ -426,9 +458,20 @@ def batch(
         items, bad = collect_paths(list(paths or []), s, seed=seed)
     for b in bad:
         console.print(f"[yellow]skipped[/] {escape(one_line(b.line()))}", highlight=False)
+    if no_wait and not s.cluster:
+        _fail("--no-wait needs workers: set SIGNWRITER_BROKER_URL and a PostgreSQL "
+              "SIGNWRITER_DATABASE_URL")
+    if no_wait:
+        from agents.automation.batch import enqueue_batch
+        job_id, queued, known = enqueue_batch(items, bad, s,
+                                              max_attempts_total=max_attempts_total)
+        console.print(f"queued {len(queued)} asset(s) for the workers ({len(known)} skipped "
+                      "or invalid)", highlight=False)
+        print(job_id or "nothing to run", flush=True)
+        raise typer.Exit(0)
     with _batch_progress(len(items)) as on_item:
         result = run_batch(items, bad, s, max_attempts_total=max_attempts_total,
-                           on_item=on_item)
+                           on_item=on_item)  # with workers configured: queued for them
     for it in result.items:
         if it.outcome == "invalid":
             where = it.source + (f" row {it.row}" if it.row is not None else "")
@@ -602,7 +645,7 @@ def qa(
     expect: Annotated[Optional[list[str]], typer.Option(help="A string that must appear (repeatable); location not judged.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print every finding as JSON.")] = False,
     overlay: Annotated[Optional[Path], typer.Option(help="Write an overlay PNG here.")] = None,
-    no_extra: Annotated[bool, typer.Option("--no-extra", help="With --expect: also fail when the image has any other text (a spec always does).")] = False,
+    no_extra: Annotated[bool, typer.Option("--no-extra", help="With --expect: also fail when the image has any other text (a spec always does); the expected text drawn again at its size, apart from itself, is listed as a repeat.")] = False,
     lang: Annotated[Optional[str], typer.Option("--lang", help="Language of the --expect strings (en, zh, zh-Hant, ja, ko, …); one no installed OCR judge reads is refused.")] = None,
     ignore_case: Annotated[bool, typer.Option("--ignore-case", help="Do not judge letter case (overrides a spec's case: exact); the report says so.")] = False,
     ignore_punctuation: Annotated[bool, typer.Option("--ignore-punctuation", help="Do not judge punctuation (a decimal point between digits still counts); the report says so.")] = False,
@@ -691,8 +734,8 @@ def qa(
                   title_justify="left")
         for col in ("region", "finding", "expected", "read", "note"):
             t.add_column(col)
-        for f in report.regions + report.unexpected:
-            style = "green" if f.kind == "ok" else "red"
+        for f in report.regions + report.unexpected + report.repeats:
+            style = "green" if f.kind == "ok" else "dim" if f.kind == "repeat" else "red"
             t.add_row(escape(f.region_id or "—"), f"[{style}]{f.kind}[/]",
                       escape(one_line(f.expected or "", 300)), escape(one_line(f.read or "", 300)),
                       escape(one_line(f.note, 300)))
@@ -959,6 +1002,110 @@ def index_rebuild(out_dir: _Out = None) -> None:
     out.print(f"indexed {n} run(s) from {s.runs_dir}", highlight=False)
 
 
+@db_app.command("upgrade")
+@_guard
+def db_upgrade(out_dir: _Out = None) -> None:
+    """Create or migrate every table: the run index (runs, reviews, schedules, outbox, jobs,
+    leases, payment intents) and, on PostgreSQL, LangGraph's checkpoint tables."""
+    from agents.workers.db import upgrade
+    s = _settings(runs_dir=out_dir)
+    applied = upgrade(s)
+    where = "PostgreSQL" if s.database_url else f"SQLite under {s.runs_dir}"
+    out.print(f"{where}: applied {', '.join(applied)}" if applied
+              else f"{where}: up to date", highlight=False)
+
+
+@db_app.command("prune")
+@_guard
+def db_prune(
+    older_than_days: Annotated[float, typer.Option(min=0.0, help="Prune the checkpoints of runs last updated more than this many days ago.")] = 30.0,
+    delete: Annotated[bool, typer.Option("--delete", help="Delete every checkpoint of their finished assets (default: keep each thread's latest).")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be pruned; change nothing.")] = False,
+    out_dir: _Out = None,
+) -> None:
+    """Checkpoint retention for PostgreSQL checkpoints (workers): old runs keep only each
+    asset's latest checkpoint, or, with --delete, none for assets that are finished
+    (assets waiting for review always keep theirs)."""
+    from agents.workers.retention import prune_checkpoints
+    s = _settings(runs_dir=out_dir)
+    r = prune_checkpoints(s, older_than_s=older_than_days * 86400,
+                          strategy="delete" if delete else "keep_latest", dry_run=dry_run)
+    verb = "would prune" if dry_run else "pruned"
+    out.print(f"{verb} {r['threads']} asset thread(s) of {r['runs']} run(s) "
+              f"({r['strategy']}); checkpoints {r['before']} → {r['after']}", highlight=False)
+
+
+@app.command()
+@_guard
+def worker(
+    queues: Annotated[str, typer.Option("--queues", "-Q", help="Comma-separated: generate (waits on providers: threads), check (CPU-bound OCR: one process per slot).")] = "generate,check",
+    concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1, max=512, help="Tasks at once (threads, or processes for a check-only worker).")] = 8,
+    pool: Annotated[Optional[str], typer.Option(help="threads | prefork | solo.", show_default="threads when serving generate, else prefork")] = None,
+    loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
+) -> None:
+    """Run a worker: takes assets queued by `run`/`batch` on any machine (needs
+    SIGNWRITER_BROKER_URL and a PostgreSQL SIGNWRITER_DATABASE_URL, and the shared runs
+    folder). SIGTERM: finish the stages in hand, then exit."""
+    from agents.workers.app import run_worker
+    s = _settings()
+    if not s.cluster:
+        _fail("a worker needs SIGNWRITER_BROKER_URL=redis://… and "
+              "SIGNWRITER_DATABASE_URL=postgresql://…")
+    wanted = [q.strip() for q in queues.split(",") if q.strip()]
+    if not wanted or any(q not in ("generate", "check") for q in wanted):
+        _fail(f"--queues {queues!r}: name generate and/or check")
+    if pool not in (None, "threads", "prefork", "solo"):
+        _fail(f"--pool {pool!r}: threads, prefork or solo")
+    run_worker(s, queues=wanted, concurrency=concurrency, pool=pool, loglevel=loglevel)
+
+
+@app.command()
+@_guard
+def status(json_out: Annotated[bool, typer.Option("--json", help="Machine-readable.")] = False
+           ) -> None:
+    """Workers at a glance: queue lengths, live workers, leases held, paid provider tasks
+    in flight and unfinished jobs."""
+    from agents.workers.jobs import cluster_status
+    s = _settings()
+    if not s.cluster:
+        _fail("status shows workers: set SIGNWRITER_BROKER_URL and a PostgreSQL "
+              "SIGNWRITER_DATABASE_URL")
+    st = cluster_status(s)
+    if json_out:
+        out.print_json(json.dumps(st, default=str))
+        return
+    for name, n in st["queues"].items():
+        out.print(f"queue {name}: {'broker unreachable' if n is None else f'{n} waiting'}",
+                  highlight=False)
+    t = Table(title=f"workers ({len(st['workers'])} alive)", title_justify="left")
+    for col in ("worker", "queues", "concurrency", "last heartbeat"):
+        t.add_column(col)
+    for w in st["workers"]:
+        t.add_row(escape(w["id"]), w["queues"], str(w["concurrency"]), f"{w['age_s']:.0f}s ago")
+    out.print(t)
+    t = Table(title=f"leases ({len(st['leases'])} held)", title_justify="left")
+    for col in ("run/asset", "stage", "owner", "token", "expires in"):
+        t.add_column(col)
+    for x in st["leases"]:
+        t.add_row(escape(f"{x['run_id']}/{x['asset_id']}"), x["stage"] or "",
+                  escape(x["owner"]), str(x["token"]), f"{x['expires_in_s']:.0f}s")
+    out.print(t)
+    t = Table(title=f"paid tasks in flight ({len(st['paid_in_flight'])})", title_justify="left")
+    for col in ("run/asset", "attempt", "backend", "state", "provider task", "age"):
+        t.add_column(col)
+    for p in st["paid_in_flight"]:
+        h = p["handle"] or {}
+        t.add_row(escape(f"{p['run_id']}/{p['asset_id']}"), str(p["attempt"]),
+                  p["backend"] or "", p["state"],
+                  escape(str(h.get("task_id") or h.get("request_id") or (h and h) or "—")),
+                  f"{p['age_s']:.0f}s")
+    out.print(t)
+    for j in st["jobs"]:
+        budget = f" of ${j['max_cost']:.2f}" if j["max_cost"] is not None else ""
+        out.print(f"job {j['id']} ({j['kind']}): {j['done']} done, {j['queued']} queued, "
+                  f"${j['spent_usd']:.4f}{budget} spent", highlight=False)
+
+
 @app.command()
 def backends(json_out: Annotated[bool, typer.Option("--json", help="Machine-readable.")] = False,
              markdown: Annotated[bool, typer.Option("--markdown", help="The README's table (built-in backends).")] = False,
@@ -1027,6 +1174,33 @@ def bench_batch(
     print(format_result(run_batch_bench(assets, latency, concurrency, size)))
 
 
+@bench_app.command("scale")
+@_guard
+def bench_scale(
+    assets: Annotated[int, typer.Option(min=1, help="Assets (CSV rows, one format each).")] = 500,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes to start.")] = 4,
+    concurrency: Annotated[int, typer.Option(min=1, max=256, help="Threads per generate worker.")] = 8,
+    check_workers: Annotated[int, typer.Option(min=1, max=64, help="Check (OCR) worker processes to start.")] = 1,
+    check_concurrency: Annotated[Optional[int], typer.Option(min=1, max=256, help="Processes per check worker.", show_default="one per core")] = None,
+    latency: Annotated[float, typer.Option(min=0.0, help="Fixed latency of the fake backend, seconds.")] = 1.0,
+    size: Annotated[int, typer.Option(min=512, max=2048, help="Square image side, px.")] = 512,
+    json_out: Annotated[bool, typer.Option("--json", help="Machine-readable.")] = False,
+) -> None:
+    """A batch on real workers (needs SIGNWRITER_BROKER_URL and a PostgreSQL
+    SIGNWRITER_DATABASE_URL): generate workers (threads) and check workers (processes);
+    wall time against the ideal ceil(assets / (workers x concurrency)) x latency, overhead per asset, memory per worker at half-way and at the
+    end. The last line is ratio=wall/ideal."""
+    from agents.benchmarks.scale import format_result, run_scale_bench
+    s = _settings()
+    if not s.cluster:
+        _fail("bench scale needs workers: set SIGNWRITER_BROKER_URL and a PostgreSQL "
+              "SIGNWRITER_DATABASE_URL")
+    r = run_scale_bench(s, assets=assets, workers=workers, concurrency=concurrency,
+                        check_workers=check_workers, check_concurrency=check_concurrency,
+                        latency_s=latency, size=size)
+    print(r.model_dump_json(indent=2) if json_out else format_result(r))
+
+
 @bench_app.command("scripts")
 @_guard
 def bench_scripts(
@@ -1055,6 +1229,7 @@ def bench_qa(
     recheck_runtime: Annotated[Optional[Runtime], typer.Option(help="What judges again an image the first read did not pass (default: SIGNWRITER_OCR_RECHECK_RUNTIME).")] = None,
     ignore_case: Annotated[bool, typer.Option("--ignore-case", help="With --folder: letter case is not judged.")] = False,
     ignore_punctuation: Annotated[bool, typer.Option("--ignore-punctuation", help="With --folder: punctuation is not judged.")] = False,
+    half: Annotated[str, typer.Option("--half", help="With --folder: all | tune | held-out (a fixed split by the SHA-256 of each image's id; tune on one, report the other).")] = "all",
     set_name: Annotated[str, typer.Option("--set", help="Generated set: synthetic | hard (unseen faces and backgrounds, drift, rotation) | lookalike (one look-alike character per wrong poster).")] = "synthetic",
 ) -> None:
     """QA catch rate and false rejects with 95 % intervals, time per image, peak memory.
@@ -1063,6 +1238,8 @@ def bench_qa(
     if folder is None and (ignore_case or ignore_punctuation):
         raise typer.BadParameter("--ignore-case and --ignore-punctuation apply to --folder "
                                  "(the synthetic set judges as its specs say)")
+    if folder is None and half != "all":
+        raise typer.BadParameter("--half applies to --folder")
     runtime = ocr_runtime.value if ocr_runtime else _settings().ocr_runtime
     recheck = recheck_runtime.value if recheck_runtime else _settings().ocr_recheck_runtime
     bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn(
@@ -1078,7 +1255,7 @@ def bench_qa(
         if folder is not None:
             from qa.models import Strictness
             r = score_folder(folder, workers=workers, runtime=runtime, recheck=recheck,
-                             progress=progress, strictness=Strictness(
+                             progress=progress, half=half, strictness=Strictness(
                                  case=not ignore_case, punctuation=not ignore_punctuation))
             if out_dir is not None:
                 out_dir.mkdir(parents=True, exist_ok=True)

@@ -26,6 +26,8 @@
      ├── StorageError        the runs folder is not writable, or the disk filled up mid-run
      ├── IndexUnavailable    the run index database cannot be reached
      ├── Conflict            a row that must be unique exists already (index)
+     ├── LeaseLost           a worker's lease on an asset expired or was taken over (fencing):
+     │                       it stops before paying or writing anything more
      └── AccountError        a user account that cannot be added, found or used
 
 Image-backend failures are :mod:`generation.errors`; QA failures are values, not errors.
@@ -143,6 +145,11 @@ class IndexUnavailable(SignwriterError):
 
 class Conflict(SignwriterError):
     """A row that must be unique exists already."""
+
+
+class LeaseLost(SignwriterError):
+    """This worker no longer holds the asset's lease (it expired, another worker took it
+    over): it must not pay for or write anything more of that asset."""
 
 
 class AccountError(SignwriterError):

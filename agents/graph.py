@@ -42,10 +42,20 @@ def _compiled() -> CompiledStateGraph:
     return build_graph().compile()
 
 
-def compiled_graph(checkpointer: BaseCheckpointSaver) -> CompiledStateGraph:
+GENERATE_NODES = ("start", "generate")
+"""Nodes a worker's generate stage runs (waiting on the provider); every other node is the
+check stage's (OCR, the QA decision, the hand-over to a person)."""
+
+
+def compiled_graph(checkpointer: BaseCheckpointSaver,
+                   interrupt_before: tuple[str, ...] = ()) -> CompiledStateGraph:
     """The graph compiled once per process (compiling inspects every node's bytecode:
-    about 10 ms), bound to ``checkpointer``."""
-    return _compiled().copy({"checkpointer": checkpointer})
+    about 10 ms), bound to ``checkpointer``. ``interrupt_before``: nodes to stop in front
+    of (a worker's stage ends where the other queue's work begins)."""
+    update: dict[str, object] = {"checkpointer": checkpointer}
+    if interrupt_before:
+        update["interrupt_before_nodes"] = list(interrupt_before)
+    return _compiled().copy(update)
 
 
 def studio_graph():  # pragma: no cover - for `langgraph.json` / LangGraph Studio

@@ -120,6 +120,7 @@ def generate(state: AssetState, runtime: Runtime[Context]) -> Command[Literal["c
     (adir / "prompt.txt").write_text(prompt + "\n", encoding="utf-8")
 
     done = store.find_generation(aid, n)
+    payments = ctx.payments  # workers: intents and the job's budget in PostgreSQL
     lost = None  # paid for, recorded, but the image never reached the disk
     if done is not None and not store.has_image(done["image"], done["sha256"]):
         lost, done = done, None
@@ -137,11 +138,24 @@ def generate(state: AssetState, runtime: Runtime[Context]) -> Command[Literal["c
         price = 0.0 if lost is not None else estimate_cost(ctx.backend, spec.width, spec.height)
         ctx.emit("generating", aid, n, action=action)
         try:
-            ctx.budget.reserve(price, f"attempt {n} of {aid}")
+            if payments is not None:  # an accepted task of this attempt is polled, not paid
+                held = payments.begin(aid, n, price, f"attempt {n} of {aid}")
+                if held is not None:
+                    request.resume = held
+            else:
+                ctx.budget.reserve(price, f"attempt {n} of {aid}")
         except BudgetExceeded as e:
             return _fail(ctx, aid, f"budget: {e}")
 
+        def settle(actual: float) -> None:
+            if payments is not None:
+                payments.finish(aid, n, actual)
+            else:
+                ctx.budget.settle(price, actual)
+
         def on_submit(handle: dict[str, Any]) -> None:
+            if payments is not None:
+                payments.accepted(aid, n, handle)
             store.record_generation({"kind": "submitted", "asset_id": aid, "attempt": n,
                                      "backend": ctx.backend.name, "handle": handle})
         try:
@@ -157,7 +171,7 @@ def generate(state: AssetState, runtime: Runtime[Context]) -> Command[Literal["c
                                          "backend": ctx.backend.name, "cost_usd": 0.0,
                                          "possibly_charged_usd": e.possibly_charged_usd,
                                          "error": str(e)})
-            ctx.budget.settle(price, e.possibly_charged_usd)
+            settle(e.possibly_charged_usd)
             if isinstance(e, STOP_RUN):
                 raise
             return _fail(ctx, aid, str(e))
@@ -177,11 +191,12 @@ def generate(state: AssetState, runtime: Runtime[Context]) -> Command[Literal["c
             # resume, instead of a paid image nobody knows about
             store.record_generation(done)
         store.save_image(result.data, result.media_type)
-        ctx.budget.settle(price, 0.0 if recovered
-                          else result.cost_usd + result.possibly_charged_usd)
+        settle(0.0 if recovered else result.cost_usd + result.possibly_charged_usd)
         if recovered:  # the attempt still cost what was paid for it the first time
             done = {**done, "cost_usd": lost.get("cost_usd", 0.0),  # type: ignore[union-attr]
                     "possibly_charged_usd": lost.get("possibly_charged_usd", 0.0)}  # type: ignore[union-attr]
+    elif payments is not None:  # paid and recorded, then the worker died: settle it once
+        payments.finish(aid, n, done.get("cost_usd", 0.0) + done.get("possibly_charged_usd", 0.0))
     image_rel, image_sha = done["image"], done["sha256"]
     # the overlay policy: signwriter sets these texts itself onto the paid picture (and
     # the brief's product photos and logo into the areas the prompt kept free)

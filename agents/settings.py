@@ -134,6 +134,37 @@ class Settings(BaseSettings):
         None, description="PostgreSQL URL of the run index, e.g. "
         "postgresql://user@127.0.0.1:5432/signwriter; unset: SQLite at runs/index.sqlite.")
 
+    # --- many machines (Celery workers on Redis, state in PostgreSQL) --------------------
+    broker_url: str | None = Field(
+        None, description="Redis URL of the Celery broker, e.g. redis://127.0.0.1:6379/0; with "
+        "a PostgreSQL SIGNWRITER_DATABASE_URL, `run` and `batch` enqueue for `signwriter "
+        "worker` processes instead of running in-process.")
+    lease_ttl_s: float = Field(60.0, ge=1, le=3600, description="How long an asset's lease "
+                               "lasts without a heartbeat (every third of it) before another "
+                               "worker may take the asset over.")
+    requeue_after_s: float = Field(900.0, ge=1, description="A queued asset no worker has "
+                                   "taken for this long is queued again (a lost message).")
+    broker_visibility_timeout_s: float = Field(3600.0, ge=1, description="Seconds a task "
+                                               "taken but not acknowledged stays invisible "
+                                               "before Redis hands it out again.")
+    queue_prefix: str = Field("signwriter", pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+                              description="Names the broker's queues (<prefix>.generate, "
+                              "<prefix>.check): two deployments can share one Redis.")
+    db_pool_size: int = Field(8, ge=1, le=200, description="PostgreSQL connections per process "
+                              "(checkpoints, leases, payment intents).")
+
+    @field_validator("broker_url")
+    @classmethod
+    def _broker_url(cls, v: str | None) -> str | None:
+        if v and not v.startswith(("redis://", "rediss://")):
+            raise ValueError("SIGNWRITER_BROKER_URL must be a redis:// URL")
+        return v or None
+
+    @property
+    def cluster(self) -> bool:
+        """Both switches set: the CLI, API and scheduler enqueue for workers."""
+        return bool(self.broker_url and self.database_url)
+
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, v: str | None) -> str | None:
@@ -141,6 +172,13 @@ class Settings(BaseSettings):
             raise ValueError("SIGNWRITER_DATABASE_URL must be a postgresql:// URL (unset it "
                              "for SQLite under the runs folder)")
         return v or None
+
+    @model_validator(mode="after")
+    def _broker_needs_postgres(self) -> "Settings":
+        if self.broker_url and not self.database_url:
+            raise ValueError("SIGNWRITER_BROKER_URL needs SIGNWRITER_DATABASE_URL=postgresql://… "
+                             "(workers keep runs, leases and payments in PostgreSQL)")
+        return self
 
     @model_validator(mode="after")
     def _enhancer_needs_llm(self) -> "Settings":

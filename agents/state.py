@@ -106,6 +106,10 @@ class Context:
     """Bounds the backend calls in flight (``settings.concurrency``)."""
     submitted: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(0))
     """Released once per backend call started (the runner staggers asset starts on it)."""
+    payments: Any = None
+    """Workers (:class:`agents.workers.payments.ClusterPayments`): the intent row before a
+    paid submit, the task handle once accepted, the job's shared budget. ``None`` on one
+    machine (the run folder's ledger and ``budget`` do it)."""
 
     def emit(self, kind: str, asset_id: str, attempt: int | None = None, **detail: Any) -> None:
         if self.on_event:

@@ -69,6 +69,9 @@ class TypesetOptions(BaseModel):
                                 "call, for tests.")
     fault_seed: int | None = Field(None, description="Seed for choosing faults, combined "
                                    "with each request's seed (e.g. the run's seed).")
+    latency_s: float = Field(0.0, ge=0.0, le=600.0, description="Answer this many seconds "
+                             "after the request (drawing included), like a remote API with a "
+                             "fixed latency: for benchmarks of many workers (`bench scale`).")
 
 
 @dataclass
@@ -120,6 +123,7 @@ class TypesetBackend:
         result.metadata["backdrop"] = (
             "the brief's background picture" if layout.background_image is not None else
             "painted in the palette; the described scene is not drawn")
+        self._wait(started)
         return result
 
     def edit(self, request: EditRequest, *, on_submit: OnSubmit | None = None) -> GeneratedImage:
@@ -147,7 +151,14 @@ class TypesetBackend:
             sets[block.id] = _set_text(img, block, pal, attempt, context)
         result = self._result(img, request.seed, started, injected, sets)
         result.metadata["edited_regions"] = sorted(ids)
+        self._wait(started)
         return result
+
+    def _wait(self, started: float) -> None:
+        """Sleep out the rest of ``latency_s`` (a fixed latency, drawing included)."""
+        rest = self.options.latency_s - (time.perf_counter() - started)
+        if rest > 0:
+            time.sleep(rest)
 
     # -- helpers -------------------------------------------------------------------------
 

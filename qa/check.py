@@ -11,7 +11,10 @@ The cascade keeps cost low:
 4. a region still not matching is ``misplaced`` (its text is read exactly elsewhere),
    ``illegible`` (something there, read with low confidence), ``misspelt`` (read,
    differently: with a character diff) or ``missing`` (nothing there);
-5. whole-image lines that belong to no region are ``unexpected`` and fail the image;
+5. whole-image lines that belong to no region are ``unexpected`` and fail the image —
+   except, in a check without boxes, a line that repeats a verified text (or one of the
+   lines it was read from) exactly, at the same size and apart from it: that is the copy
+   drawn again (two shirts, four packs), listed in the report's ``repeats``;
    with a ``recheck`` engine (the pipeline's: OpenVINO held to f32, when the judge runs at
    bf16 for speed), an image that did not pass cleanly is judged again, steps 1–5, wholly
    by that engine: a failing verdict is never the fast engine's alone;
@@ -48,7 +51,7 @@ from qa.glyphs import (FOOTNOTE_MARKS, fold, identical_note, pictograph_note, pi
 from qa.image import load_image
 from qa.models import BoxTuple, CharDiff, ExpectedText, Finding, OCRLine, QAReport, Strictness
 from qa.normalize import has_cjk, is_traditional, normalize, wants_simplified
-from qa.ocr import OCREngine, Reader, get_engine, resolve_recheck_runtime
+from qa.ocr import HangulEngine, OCREngine, Reader, get_engine, resolve_recheck_runtime
 from qa.scripts import judges
 from qa.vision import VisionReader, vision_confirms
 
@@ -152,13 +155,17 @@ def check_image(image: str | Path, expected: list[ExpectedText], *, reader: Read
     if second_opinion:
         _add_second_opinion(ctx, expected, findings)
 
+    repeats: list[Finding] = []
+    if not locate or all(e.box is None for e in expected):
+        unexpected, repeats = _split_repeats(ctx, expected, findings, unexpected)
+
     pairs = [(e.text, f.read or "", e.strictness) for e, f in zip(expected, findings)]
     passed = all(f.kind == "ok" for f in findings) and not unexpected
     return QAReport(
         image=str(image), width=w, height=h, passed=passed,
         score=metrics.score(findings, unexpected),
         word_accuracy=metrics.word_accuracy(pairs), ned=metrics.ned(pairs),
-        regions=findings, unexpected=unexpected, engine=ctx.engine.name,
+        regions=findings, unexpected=unexpected, repeats=repeats, engine=ctx.engine.name,
         elapsed_s=round(time.perf_counter() - t0, 3), not_judged=not_judged(expected),
     )
 
@@ -180,10 +187,12 @@ def not_judged(expected: list[ExpectedText]) -> list[str]:
 
 def _judge(ctx: _Context, expected: list[ExpectedText], locate: bool
            ) -> tuple[list[Finding], set[int], list[PixelBox]]:
-    """A finding per expected text (in order), the page lines they used, their pixel boxes."""
+    """A finding per expected text (in order), the page lines they used, their pixel boxes
+    (the lines each finding used are in ``ctx.region_lines``, by the finding's index)."""
     w, h = ctx.size
     used: set[int] = set()
     boxes_px: list[PixelBox] = []
+    ctx.region_lines = {}
     order = sorted(range(len(expected)), key=lambda i: expected[i].box is None or not locate)
     by_index: dict[int, Finding] = {}
     for i in order:
@@ -200,6 +209,7 @@ def _judge(ctx: _Context, expected: list[ExpectedText], locate: bool
         else:
             finding, ids = _check_unboxed(ctx, exp)
         used |= ids
+        ctx.region_lines[i] = set(ids)
         by_index[i] = finding
     return [by_index[i] for i in range(len(expected))], used, boxes_px
 
@@ -210,6 +220,7 @@ class _Context:
     page: list[OCRLine]
     engine: OCREngine
     cascade: bool = True  # re-read regions that did not read exactly from crops
+    region_lines: dict[int, set[int]] = field(default_factory=dict)  # by expected index
 
     @property
     def size(self) -> tuple[int, int]:
@@ -453,37 +464,147 @@ def _separator_note(exp: ExpectedText, read: str) -> str:
 
 def _assemble(ctx: _Context, exp: ExpectedText, candidates: set[int], *, whole: bool = False
               ) -> _Read | None:
-    """``exp.text`` put together from whole-image lines anywhere among ``candidates``
-    (panels, columns, blocks apart, vertical CJK one character per line): the lines that
-    each hold a piece of it, in one of the reading orders — rows top to bottom (left to
-    right within a row), columns left to right, columns right to left (vertical CJK) —
-    whose consecutive run reads exactly it; None when none does."""
-    loose = Strictness(case=False, punctuation=False, whitespace=False)
-    want = fold(normalize(_unseparated(exp.text), loose))
+    """``exp.text`` put together from whole-image lines among ``candidates`` (panels,
+    columns, blocks apart, vertical CJK one column per line): a chain of lines, each
+    holding the next piece of it exactly, each next to the one before in a reading order —
+    the next line of a row below, the next words of a row to its right, the next column of
+    vertical text to its left (or below it in the same column); None when no chain reads
+    exactly it (under ``exp``'s strictness; a separator may be a line break). ``whole`` is
+    kept for the callers' symmetry: a chain is always the whole text, never more.
+
+    Chains are searched depth first over the lines whose key is a piece of the expected
+    key, so lines of other texts in between (another bubble's column, a label between two
+    lines) do not break a chain, and a piece that is misread breaks it (no chain, no
+    pass). In a vertical line (:func:`_vertical`), an upright ``I`` and the length mark
+    ``ー`` (turned upright in vertical setting) are one stroke (:data:`VERTICAL_IDENTICAL`)."""
+    del whole
+    s = exp.strictness
+    cased = Strictness(case=True, punctuation=s.punctuation, whitespace=False)
+    want = normalize(_unseparated(exp.text), cased)
     if not want:
         return None
-    pieces = [i for i in candidates
-              if ctx.page[i].confidence >= MIN_CONFIDENCE
-              and (key := fold(normalize(_unseparated(ctx.page[i].text), loose))) and key in want]
-    if len(pieces) < 2:
+    want_v = _vfold(want)
+
+    def fits(key: str, vert: bool, pos: int) -> bool:
+        target = want_v if vert else want
+        return (pos + len(key) <= len(target)
+                and same_text(target[pos:pos + len(key)], key, case=s.case))
+
+    pieces: dict[int, tuple[str, bool]] = {}
+    for i in candidates:
+        ln = ctx.page[i]
+        if ln.confidence < MIN_CONFIDENCE:
+            continue
+        key = normalize(_unseparated(ln.text), cased)
+        if not key:
+            continue
+        vert = _vertical(ln)
+        key = _vfold(key) if vert else key
+        if any(fits(key, vert, pos) for pos in range(len(want) - len(key) + 1)):
+            pieces[i] = (key, vert)
+    if not pieces:
         return None
-    lines = {i: ctx.page[i] for i in pieces}
-    rows = [i for ln in align.in_reading_order(list(lines.values()))
-            for i in pieces if lines[i] is ln]
-    ltr = sorted(pieces, key=lambda i: (lines[i].box[0], lines[i].box[1]))
-    rtl = sorted(pieces, key=lambda i: (-lines[i].box[2], lines[i].box[1]))
-    orders = [(rows, "rows"), (ltr, "columns left to right")]
-    if all(has_cjk(lines[i].text) for i in pieces):  # vertical CJK reads right to left
-        orders.append((rtl, "columns right to left"))
-    for order, how in orders:
-        for a in range(len(order)):
-            for b in range(a + 2, len(order) + 1):
-                run = [lines[i] for i in order[a:b]]
-                text = " ".join(ln.text.strip() for ln in run)
-                if _same(text, exp) or (not whole and _matches(text, exp)):
-                    return _Read(text, run, ctx.engine.name, "page", set(order[a:b]),
-                                 note=f"read across {len(run)} lines ({how})")
-    return None
+    breaks = _sentence_breaks(exp.text, want, cased)
+    budget = [ASSEMBLE_STEPS]
+
+    def extend(pos: int, chain: list[tuple[int, int]]) -> list[tuple[int, int]] | None:
+        if pos == len(want):
+            return chain
+        budget[0] -= 1
+        if budget[0] < 0:
+            return None
+        last = ctx.page[chain[-1][0]] if chain else None
+        taken = {j for j, _ in chain}
+        options = [j for j, (key, vert) in pieces.items()
+                   if j not in taken and fits(key, vert, pos)
+                   and (last is None or _follows(last, ctx.page[j], near=pos not in breaks))]
+        if last is not None:  # the nearest piece first
+            options.sort(key=lambda j: _gap(last.box, ctx.page[j].box))
+        for j in options:
+            found = extend(pos + len(pieces[j][0]), chain + [(j, pos)])
+            if found:
+                return found
+        return None
+
+    chain = extend(0, [])
+    if not chain or len(chain) < 2 and not pieces[chain[0][0]][1]:
+        return None  # one horizontal line is _search's to find
+    run = [ctx.page[j] for j, _ in chain]
+    text = " ".join(ln.text.strip() for ln in run)
+    how = ("columns right to left" if all(pieces[j][1] for j, _ in chain) else "lines")
+    note = f"read across {len(run)} {how}" if len(run) > 1 else ""
+    if any(pieces[j][1] and not fits(normalize(_unseparated(ctx.page[j].text), cased), False, pos)
+           for j, pos in chain):
+        note = _append(note, "vertical text: an upright I and the length mark ー read as "
+                             "one stroke")
+    return _Read(text, run, ctx.engine.name, "page", {j for j, _ in chain}, note=note)
+
+
+SENTENCE_END = re.compile(r"(?:[。！？!?…]+|\.(?=\s|$))[」』”\"')）]*")
+"""The end of a sentence (with its closing quotes or brackets): a long text may go on in
+another bubble, panel or column from there, anywhere on the image."""
+
+
+def _sentence_breaks(text: str, want: str, strictness: Strictness) -> set[int]:
+    """Positions in the key ``want`` (of ``text``) where a sentence of ``text`` ends, or a
+    separator (`` - ``, `` | ``, a line break) stands."""
+    out = set()
+    for m in list(SENTENCE_END.finditer(text)) + list(SEPARATORS.finditer(text)):
+        key = normalize(_unseparated(text[:m.end()]), strictness)
+        if 0 < len(key) < len(want) and same_text(want[:len(key)], key, case=True):
+            out.add(len(key))
+    return out
+
+
+ASSEMBLE_STEPS = 20000
+"""At most this many partial chains are tried per expected text (a page of short lines that
+each occur in the text many times cannot make the search blow up)."""
+
+VERTICAL_IDENTICAL = "ー一丨|IlＩｌ"
+"""Drawn as one upright stroke in a vertical line: the length mark ``ー`` (set upright in
+vertical text), the ideograph one, and an upright capital I or small l (``AI`` set upright
+in a vertical bubble reads ``Aー``). Compared as one character in vertical lines only;
+digits are never among them."""
+
+_VFOLD = {ord(ch): "ー" for ch in VERTICAL_IDENTICAL}
+
+
+def _vfold(key: str) -> str:
+    return key.translate(_VFOLD)
+
+
+def _vertical(ln: OCRLine) -> bool:
+    """A vertical line of CJK text: much taller than wide."""
+    x0, y0, x1, y1 = ln.box
+    return (y1 - y0) >= 1.8 * max(1, x1 - x0) and has_cjk(ln.text)
+
+
+FOLLOW_GAP = 4.0
+"""How far (in character sizes: a horizontal line's height, a vertical line's width) the
+next piece of a text may be from the one before."""
+
+
+def _follows(a: OCRLine, b: OCRLine, *, near: bool = True) -> bool:
+    """``b`` can be the next piece of a text after ``a`` in a reading order: for a
+    horizontal line, ``b`` is further along its row or on a following row; for a vertical
+    line, ``b`` is a column to its left, further down its column, or wholly below it (the
+    next panel) — and, when ``near``, close to it (:data:`FOLLOW_GAP`)."""
+    ax0, ay0, ax1, ay1 = a.box
+    bx0, by0, bx1, by1 = b.box
+    va = _vertical(a)
+    size = max(min(ax1 - ax0, ay1 - ay0), min(bx1 - bx0, by1 - by0), 1)
+    gap_x = max(bx0 - ax1, ax0 - bx1, 0)
+    gap_y = max(by0 - ay1, ay0 - by1, 0)
+    if near and max(gap_x, gap_y) > FOLLOW_GAP * size:
+        return False
+    acx, acy = (ax0 + ax1) / 2, (ay0 + ay1) / 2
+    bcx, bcy = (bx0 + bx1) / 2, (by0 + by1) / 2
+    if va:
+        return (bcx < acx - 0.3 * size or (abs(bcx - acx) < 0.5 * size and bcy > acy)
+                or (not near and by0 >= ay1))
+    overlap_y = min(ay1, by1) - max(ay0, by0)
+    same_row = overlap_y >= 0.5 * min(ay1 - ay0, by1 - by0)
+    return (bcx > acx if same_row else bcy > acy)
 
 
 def _occurs(want: str, got: str, case: bool) -> Iterator[int]:
@@ -596,7 +717,11 @@ def _verified(ctx: _Context, exp: ExpectedText, read: _Read, extra: str = "") ->
     each doubt in the note and as a diff."""
     if not lookalike.suspects(exp.text) or read.box is None:
         return _ok(ctx, exp, read, extra)
-    engine = ctx.engine if hasattr(ctx.engine, "read_glyphs") else get_engine("rapidocr")
+    inner = getattr(ctx.engine, "engine", ctx.engine)  # a PageReader reads with its engine
+    if isinstance(inner, HangulEngine):  # Hangul lines: glyphs located by tesseract's boxes
+        engine = inner
+    else:
+        engine = ctx.engine if hasattr(ctx.engine, "read_glyphs") else get_engine("rapidocr")
     line_h = statistics.median(ln.box[3] - ln.box[1] for ln in read.lines)
     doubts = lookalike.verify(ctx.arr, read.box, exp.text, engine, line_height=line_h,
                               read_confidence=read.confidence)
@@ -761,6 +886,82 @@ def _unexpected(ctx: _Context, used: set[int], boxes: list[PixelBox]) -> list[Fi
                            confidence=ln.confidence, engine=ln.engine,
                            note="text that no region asked for"))
     return out
+
+
+REPEAT_SIZE_RATIO = 1.5
+"""A repeat of the copy is drawn at the same size when its character size is within this
+factor of the copy's (either way)."""
+
+REPEAT_MIN_GAP = 1.5
+"""…and stands apart from it: at least this many character sizes from every line the copy
+was read from (a word doubled next to itself is the copy misdrawn, not a second copy)."""
+
+
+def _split_repeats(ctx: _Context, expected: list[ExpectedText], findings: list[Finding],
+                   unexpected: list[Finding]) -> tuple[list[Finding], list[Finding]]:
+    """``unexpected`` split into the text that still fails the image, and the repeats of
+    the copy: lines that read exactly a verified expected text, or one of the lines it was
+    read from, again — at the same size and apart from it (a second T-shirt, four packs
+    of one product range, a billboard and its reflection). Without boxes the check does
+    not know how many times a text is meant to appear, and a repeat adds no words that
+    were not asked for; with boxes it does, so this split is for box-less checks only.
+    Words repeated at another size are another element of the layout (a caption, a label
+    nobody asked for) and stay unexpected, as does anything not read exactly."""
+    loose = Strictness(case=True, punctuation=False, whitespace=False)
+    copies: list[tuple[str, list[OCRLine], float, str]] = []
+    for i, (exp, f) in enumerate(zip(expected, findings)):
+        ids = ctx.region_lines.get(i, set())
+        if f.kind != "ok" or not ids:
+            continue
+        lines = [ctx.page[j] for j in ids]
+        keys = {_repeat_key(exp.text, loose)} | {_repeat_key(ln.text, loose) for ln in lines}
+        size = statistics.median(_char_size(ln) for ln in lines)
+        for key in keys:
+            if len(key) >= 2:
+                copies.append((key, lines, size, exp.id))
+    if not copies:
+        return unexpected, []
+    keep: list[Finding] = []
+    repeats: list[Finding] = []
+    for u in unexpected:
+        ln = next((l for l in ctx.page if l.text == u.read and ctx.frac(l.box) == u.read_box),
+                  None)
+        key = _repeat_key(u.read or "", loose)
+        match = None
+        if ln is not None and key:
+            size = _char_size(ln)
+            for ckey, lines, csize, rid in copies:
+                if (same_text(ckey, key, case=False) and max(size, csize) <= REPEAT_SIZE_RATIO * min(size, csize)
+                        and all(_gap(ln.box, c.box) >= REPEAT_MIN_GAP * max(size, csize)
+                                for c in lines)):
+                    match = rid
+                    break
+        if match is None:
+            keep.append(u)
+        else:
+            repeats.append(u.model_copy(update={
+                "kind": "repeat", "region_id": match,
+                "note": f"repeats {match}'s text at the same size, apart from it; "
+                        "not judged as extra copy"}))
+    return keep, repeats
+
+
+def _repeat_key(text: str, loose: Strictness) -> str:
+    return normalize(_unseparated(text), loose)
+
+
+def _char_size(ln: OCRLine) -> float:
+    """A line's character size in pixels: a horizontal line's height, a vertical one's
+    width."""
+    x0, y0, x1, y1 = ln.box
+    return float(max(1, min(x1 - x0, y1 - y0)))
+
+
+def _gap(a: PixelBox, b: PixelBox) -> float:
+    """The distance between two boxes (0 when they touch or overlap)."""
+    gx = max(b[0] - a[2], a[0] - b[2], 0)
+    gy = max(b[1] - a[3], a[1] - b[3], 0)
+    return float((gx * gx + gy * gy) ** 0.5)
 
 
 def _add_second_opinion(ctx: _Context, expected: list[ExpectedText],

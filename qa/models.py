@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 BoxTuple = tuple[float, float, float, float]
 """A box as fractions of the image: (x, y, w, h), each within 0..1."""
 
-FindingKind = Literal["ok", "misspelt", "missing", "misplaced", "illegible", "unexpected"]
+FindingKind = Literal["ok", "misspelt", "missing", "misplaced", "illegible", "unexpected",
+                      "repeat"]
 
 
 class Strictness(BaseModel):
@@ -99,6 +100,10 @@ class QAReport(BaseModel):
     ned: float = Field(description="CVTG-2K normalised edit distance similarity (1 = exact).")
     regions: list[Finding] = Field(default_factory=list)
     unexpected: list[Finding] = Field(default_factory=list)
+    repeats: list[Finding] = Field(default_factory=list, description="Text read again "
+                                   "that repeats a verified expected text at the same size, "
+                                   "apart from it (checks without boxes only); noted, never "
+                                   "failing: kind 'repeat', region_id the text it repeats.")
     engine: str = ""
     elapsed_s: float = 0.0
     not_judged: list[str] = Field(default_factory=list, description="What this check did not "

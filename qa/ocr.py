@@ -163,8 +163,8 @@ class RapidOCREngine:
             if first is None:
                 ocr._load_det_model()
                 ocr._load_rec_model()
-                if self.runtime == "openvino-f32":
-                    _compile_f32(ocr)
+                if self.runtime.startswith("openvino"):
+                    _compile_openvino(ocr, f32=self.runtime == "openvino-f32")
                 _gate_openvino(ocr)
                 self._first = ocr
         if first is not None:
@@ -293,14 +293,16 @@ def _gate_openvino(ocr: Any) -> None:
 class _ShapeGate:
     """Who may run an inference on one shared OpenVINO compiled model.
 
-    Infer requests of one compiled model running their first inference at a new input
-    shape at the same moment (the CPU plugin specialises the model for the shape then)
-    can deadlock the process for good: a thread blocked inside OpenVINO holding Python's
-    GIL, every other thread frozen (seen as batches hanging for minutes under load;
-    reproduced about once in twelve fresh processes with two instances reading two new
-    shapes at once, never with each instance on its own compiled model). So a request's
-    first inference at a shape it has not run runs alone on the model; inferences at
-    shapes it has run before go on in parallel, as before."""
+    An infer request whose input shape changes is re-specialised by the CPU plugin
+    (kernels looked up in, or compiled into, the model's shared shape cache). Two requests
+    of one compiled model doing that at the same moment can deadlock the process for good:
+    a thread blocked inside OpenVINO holding Python's GIL, every other thread frozen (seen
+    as batches hanging for minutes: test_batch's attempt cap; reproduced about once in
+    twelve fresh processes with two instances reading new shapes at once; 0 in 60 with
+    this gate). So an inference that changes its request's shape runs alone on the model;
+    inferences at the shape their request ran last go on in parallel, as before (the
+    detector on same-sized pages; the recogniser's line crops change shape nearly every
+    call and so mostly take turns)."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
@@ -338,33 +340,42 @@ class _Gated:
     def __init__(self, inner: Any, gate: _ShapeGate) -> None:
         self.inner = inner
         self.gate = gate
-        self._shapes: set[tuple[int, ...]] = set()
+        self._shape: tuple[int, ...] | None = None  # what this request ran last
 
     def __call__(self, input_content: np.ndarray) -> np.ndarray:
         shape = tuple(np.shape(input_content))
-        known = shape in self._shapes
-        with self.gate.together() if known else self.gate.alone():
+        with self.gate.together() if shape == self._shape else self.gate.alone():
             out = self.inner(input_content)
-        if not known:
-            self._shapes.add(shape)
+        self._shape = shape
         return out
 
     def __getattr__(self, name: str) -> Any:  # have_key, get_character_list, model...
         return getattr(self.inner, name)
 
 
-def _compile_f32(ocr: Any) -> None:
-    """Compile a rapidocr instance's OpenVINO models again, held to f32 (OpenVINO picks bf16
-    on CPUs with native bf16), with the same threading as :meth:`RapidOCREngine._new`."""
+OPENVINO_SHAPE_CACHE = 256
+"""Kernels OpenVINO's CPU plugin keeps per input shape, per model (its default is 5000).
+The judge sees a new shape with nearly every crop, so the default grows a checking
+process without end (measured: 1590 → 2564 MiB over 40 hard-set checks, still rising);
+0 keeps it flat but costs 20 % CPU; 200 cost 5 % and held 1849 MiB."""
+
+
+def _compile_openvino(ocr: Any, *, f32: bool) -> None:
+    """Compile a rapidocr instance's OpenVINO models again with our settings: the shape
+    cache bounded (:data:`OPENVINO_SHAPE_CACHE`), one unpinned thread as in
+    :meth:`RapidOCREngine._new`, and with ``f32`` held to f32 (OpenVINO picks bf16 on CPUs
+    with native bf16)."""
     from openvino import Core
 
+    config = {"INFERENCE_NUM_THREADS": "1", "ENABLE_CPU_PINNING": "False",
+              "CPU_RUNTIME_CACHE_CAPACITY": str(OPENVINO_SHAPE_CACHE)}
+    if f32:
+        config["INFERENCE_PRECISION_HINT"] = "f32"
     core = Core()
     for attr in ("text_det", "text_rec"):
         session = getattr(ocr, attr).session
-        compiled = core.compile_model(session.model, "CPU", {
-            "INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": "1",
-            "ENABLE_CPU_PINNING": "False"})
-        session.session = compiled.create_infer_request()
+        session.session = core.compile_model(session.model, "CPU", config
+                                             ).create_infer_request()
 
 
 def _set_det_side(ocr: Any, side: int | None) -> None:
@@ -442,6 +453,10 @@ def _plain(ocr: Any) -> None:
                       return_single_char_box=False)
 
 
+def _is_hangul(ch: str) -> bool:
+    return 0xAC00 <= ord(ch) <= 0xD7AF or 0x3130 <= ord(ch) <= 0x318F
+
+
 class HangulEngine:
     """The judge for copy with Hangul (rapidocr's vocabulary has none): rapidocr's detector
     finds the text lines; each line is read by tesseract ``kor+eng`` (dictionaries off)
@@ -488,12 +503,48 @@ class HangulEngine:
             return r_text, r_conf
         return text, conf
 
-    def _tesseract_line(self, crop: np.ndarray) -> tuple[str, float]:
+    def recognize(self, line: np.ndarray) -> tuple[str, float]:
+        """rapidocr's recogniser on one crop (:mod:`qa.lookalike` reads a lone glyph with it)."""
+        return self.detector.recognize(line)
+
+    def read_glyphs(self, img: np.ndarray) -> list[tuple[str, float, tuple[int, int, int, int],
+                                                         tuple[int, int, int, int]]]:
+        """Every character read, as :meth:`RapidOCREngine.read_glyphs` gives them: in a line
+        that holds Hangul, tesseract's own character boxes, with the line's tesseract
+        confidence (rapidocr's boxes there are guesses: it cannot read the Hangul around a
+        digit, and the box it gave the ``0`` of ``최대 50%`` covered ``대 5``); every other
+        line as rapidocr reads it."""
+        arr = _rgb(img)
+        out: list[tuple[str, float, tuple[int, int, int, int], tuple[int, int, int, int]]] = []
+        hangul_lines: list[tuple[int, int, int, int]] = []
+        for box in self.detector.detect(arr):
+            x0, y0, x1, y1 = box
+            crop = arr[max(0, y0):y1, max(0, x0):x1]
+            if crop.size == 0:
+                continue
+            text, conf = self._tesseract_line(crop)
+            if not any(_is_hangul(c) for c in text):
+                continue
+            hangul_lines.append(box)
+            for ch, (bx0, by0, bx1, by1) in self._tesseract_symbols(crop):
+                out.append((ch, conf, (max(0, x0) + bx0, max(0, y0) + by0, max(0, x0) + bx1,
+                                       max(0, y0) + by1), box))
+        for entry in self.detector.read_glyphs(arr):
+            line = entry[3]
+            cx, cy = (line[0] + line[2]) / 2, (line[1] + line[3]) / 2
+            if not any(b[0] <= cx <= b[2] and b[1] <= cy <= b[3] for b in hangul_lines):
+                out.append(entry)
+        return out
+
+    def _prepared(self, crop: np.ndarray) -> tuple[np.ndarray, float, int]:
+        """A line crop as tesseract reads it: grey, dark on light, scaled to
+        :data:`LINE_PX`–:data:`LINE_MAX_PX` high, padded; with the scale and the pad."""
         gray = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
         border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
         if float(np.median(border)) < 128:  # light text on a dark ground
             gray = 255 - gray
         h = gray.shape[0]
+        f = 1.0
         if h < self.LINE_PX:
             f = min(4.0, self.LINE_PX / max(h, 1))
             gray = cv2.resize(gray, None, fx=f, fy=f, interpolation=cv2.INTER_CUBIC)
@@ -502,6 +553,32 @@ class HangulEngine:
             gray = cv2.resize(gray, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
         pad = max(8, gray.shape[0] // 4)
         gray = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        return gray, f, pad
+
+    def _tesseract_symbols(self, crop: np.ndarray) -> list[tuple[str, tuple[int, int, int, int]]]:
+        """tesseract's characters of one line crop, each with its box in the crop's pixels."""
+        from PIL import Image
+
+        gray, f, pad = self._prepared(crop)
+        tess = self.tesseract._tess
+        try:
+            data = tess.image_to_boxes(Image.fromarray(gray), lang=self.tesseract.lang,
+                                       config=self.tesseract.config, output_type=tess.Output.DICT)
+        except tess.TesseractError as exc:
+            raise QAError(f"tesseract failed: {exc}") from exc
+        height = gray.shape[0]
+        out = []
+        for ch, left, bottom, right, top in zip(data.get("char", []), data.get("left", []),
+                                                data.get("bottom", []), data.get("right", []),
+                                                data.get("top", [])):
+            if not ch.strip():
+                continue
+            out.append((ch, (int((left - pad) / f), int((height - top - pad) / f),
+                             int(np.ceil((right - pad) / f)), int(np.ceil((height - bottom - pad) / f)))))
+        return out
+
+    def _tesseract_line(self, crop: np.ndarray) -> tuple[str, float]:
+        gray, _, _ = self._prepared(crop)
         lines = self.tesseract.read(np.stack([gray] * 3, axis=-1))
         if not lines:
             return "", 0.0

@@ -21,6 +21,7 @@ from qa.models import BoxTuple, QAReport
 GREEN = (0, 200, 0)
 RED = (230, 0, 0)
 ORANGE = (255, 140, 0)
+GREY = (150, 150, 150)
 
 _LABEL_FONTS = [
     "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
@@ -81,6 +82,12 @@ def render_overlay(image: str | Path, report: QAReport, out: Path, *,
         rect = _rect(f.read_box, w, h)
         draw.rectangle(rect, outline=ORANGE, width=width)
         _label(draw, rect, f"unexpected '{f.read}'", ORANGE, font)
+    for f in report.repeats:
+        if f.read_box is None:
+            continue
+        rect = _rect(f.read_box, w, h)
+        draw.rectangle(rect, outline=GREY, width=width)
+        _label(draw, rect, f"repeats {f.region_id}", GREY, font)
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -469,6 +469,24 @@ def _result_of(item: BatchItem, store: RunStore, action: Action) -> ItemResult:
 def run_item(item: BatchItem, settings: Settings, *, budget: BatchBudget,
              slots: threading.BoundedSemaphore, backend: Any = None) -> ItemResult:
     """Make (or skip, or continue) one asset through the library API."""
+    prepared = prepare_item(item, settings, budget_exhausted=budget.exhausted)
+    if isinstance(prepared, ItemResult):
+        return prepared
+    run_id, action = prepared
+    root = Path(settings.runs_dir) / run_id
+    try:
+        api.execute(run_id, settings, backend=backend, budget=budget, slots=slots)
+    except RunStopped as e:  # a refused key, an empty balance: recorded, the batch goes on
+        result = _result_of(item, RunStore(root), action)
+        return result.model_copy(update={"outcome": "failed", "reason": str(e)[:500]})
+    return _result_of(item, RunStore(root), action)
+
+
+def prepare_item(item: BatchItem, settings: Settings, *, budget_exhausted: bool = False
+                 ) -> ItemResult | tuple[str, Action]:
+    """What to do with one asset: its result when there is nothing to run (skipped,
+    invalid, no budget left), else the run to execute (created when new) and whether it
+    is ``generated`` or ``resumed``."""
     runs_dir = Path(settings.runs_dir)
     run_id, k = _latest_run(runs_dir, item)
     root = runs_dir / run_id
@@ -484,7 +502,7 @@ def run_item(item: BatchItem, settings: Settings, *, budget: BatchBudget,
         else:
             action = "resumed"
     if action == "generated":
-        if budget.exhausted:
+        if budget_exhausted:
             return ItemResult(key=item.key, source=item.source, row=item.row,
                               format=item.format, run_id=None, outcome="not_run",
                               action="none", reason="the batch budget was used up")
@@ -498,12 +516,7 @@ def run_item(item: BatchItem, settings: Settings, *, budget: BatchBudget,
             return ItemResult(key=item.key, source=item.source, row=item.row,
                               format=item.format, run_id=None, outcome="invalid",
                               action="none", reason=str(e).splitlines()[0][:500])
-    try:
-        api.execute(run_id, settings, backend=backend, budget=budget, slots=slots)
-    except RunStopped as e:  # a refused key, an empty balance: recorded, the batch goes on
-        result = _result_of(item, RunStore(root), action)
-        return result.model_copy(update={"outcome": "failed", "reason": str(e)[:500]})
-    return _result_of(item, RunStore(root), action)
+    return run_id, action
 
 
 OnItem = Callable[[ItemResult, int, int], None]
@@ -515,7 +528,14 @@ def run_batch(items: list[BatchItem], bad: list[BadInput], settings: Settings, *
     """Every item through the library API, ``concurrency`` generations in flight (twice as
     many assets worked on, so OCR overlaps with waiting), within ``settings.max_cost`` and
     ``max_attempts_total`` for the whole batch. ``on_item(result, done, total)`` is called as
-    each asset ends. Results come back in the items' order."""
+    each asset ends. Results come back in the items' order.
+
+    With workers configured (``settings.cluster``: a broker and PostgreSQL) the assets are
+    queued for them instead (:func:`run_batch_cluster`), for every door: the CLI, the /v1
+    API's jobs and the scheduler."""
+    if settings.cluster and backend is None:
+        return run_batch_cluster(items, bad, settings, max_attempts_total=max_attempts_total,
+                                 on_item=on_item)
     t0 = time.perf_counter()
     concurrency = concurrency or settings.concurrency
     runs_dir = Path(settings.runs_dir)
@@ -541,6 +561,69 @@ def run_batch(items: list[BatchItem], bad: list[BadInput], settings: Settings, *
         for f in [pool.submit(work, i) for i in range(len(items))]:
             f.result()
     return BatchResult(batch_id(items), [r for r in results if r is not None], bad,
+                       wall_s=time.perf_counter() - t0)
+
+
+def enqueue_batch(items: list[BatchItem], bad: list[BadInput], settings: Settings, *,
+                  max_attempts_total: int | None = None
+                  ) -> tuple[str | None, dict[int, tuple[str, Action]], dict[int, ItemResult]]:
+    """Many machines (:mod:`agents.workers`): create every asset's run here (skipping,
+    resuming or retrying as :func:`run_item` does), then queue them all as one job whose
+    budget (``settings.max_cost``, ``max_attempts_total``, counting what the batch's runs
+    paid before) every worker shares. Returns the job id (``None``: nothing to run), the
+    queued items (index → run, action) and the results already known."""
+    from agents.workers import jobs
+    runs_dir = Path(settings.runs_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    spent, attempts = _paid_before(runs_dir, items)
+    queued: dict[int, tuple[str, Action]] = {}
+    known: dict[int, ItemResult] = {}
+    for i, item in enumerate(items):
+        prepared = prepare_item(item, settings)
+        if isinstance(prepared, ItemResult):
+            known[i] = prepared
+        else:
+            queued[i] = prepared
+    assets = [(run_id, RunStore(runs_dir / run_id).asset_ids()[0])
+              for run_id, _ in queued.values()]
+    job_id = jobs.enqueue(settings, "batch", assets, max_cost=settings.max_cost, spent=spent,
+                          max_attempts=max_attempts_total, attempts=attempts,
+                          request={"items": len(items), "bad": len(bad)}) if assets else None
+    return job_id, queued, known
+
+
+def run_batch_cluster(items: list[BatchItem], bad: list[BadInput], settings: Settings, *,
+                      max_attempts_total: int | None = None, on_item: OnItem | None = None,
+                      timeout_s: float | None = None) -> BatchResult:
+    """:func:`run_batch` on workers: :func:`enqueue_batch`, then wait for the job; the
+    same :class:`BatchResult` (results in the items' order)."""
+    from agents.workers import jobs
+    t0 = time.perf_counter()
+    job_id, queued, known = enqueue_batch(items, bad, settings,
+                                          max_attempts_total=max_attempts_total)
+    results: dict[int, ItemResult] = dict(known)
+    done = 0
+    for r in known.values():
+        done += 1
+        if on_item:
+            on_item(r, done, len(items))
+    by_run = {run_id: (i, action) for i, (run_id, action) in queued.items()}
+    runs_dir = Path(settings.runs_dir)
+
+    def finished(row: dict[str, Any]) -> None:
+        nonlocal done
+        i, action = by_run[row["run_id"]]
+        r = _result_of(items[i], RunStore(runs_dir / row["run_id"]), action)
+        if (row.get("outcome") or "").startswith("stopped:"):
+            r = r.model_copy(update={"outcome": "failed", "reason": row["outcome"][:500]})
+        results[i] = r
+        done += 1
+        if on_item:
+            on_item(r, done, len(items))
+
+    if job_id is not None:
+        jobs.wait(settings, job_id, on_item=finished, timeout_s=timeout_s)
+    return BatchResult(batch_id(items), [results[i] for i in sorted(results)], bad,
                        wall_s=time.perf_counter() - t0)
 
 

@@ -35,6 +35,12 @@ order), one row per image:
 Other columns (provenance, notes) are ignored, so a set's own manifest can be the labels
 file: ``bench/real/rebuild.py`` writes ``labels.jsonl`` in this format.
 
+``--half tune`` / ``--half held-out`` scores one of two fixed halves of a folder, so that a
+policy can be tuned on one half and measured on the other (:func:`half_of`): an image is
+*held out* when the SHA-256 of its ``id`` (its row number when it has none), read as a
+big-endian integer, is odd, and in the *tune* half when it is even. The rule depends on the
+id alone, so the halves never change when rows are added, removed or reordered.
+
 A wrong image counts as *caught* when QA fails it; a right image failed by QA is a *false
 reject*. Rates carry Wilson score intervals (95 %). Seconds per image are measured around
 each :func:`qa.check.check_image` call after the OCR models are loaded (the load is reported
@@ -46,6 +52,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import csv
+import hashlib
 import json
 import math
 import os
@@ -186,17 +193,33 @@ def run_qa_bench(n: int, seed: int, out: Path, *, workers: int = 1, runtime: str
     return result
 
 
+HALVES = ("all", "tune", "held-out")
+"""Which images of a folder :func:`score_folder` checks (see :func:`half_of`)."""
+
+
+def half_of(item_id: str) -> str:
+    """``"held-out"`` or ``"tune"``: the fixed half of a folder an image with this id is in
+    (odd SHA-256 of the id: held out)."""
+    digest = hashlib.sha256(item_id.encode("utf-8")).digest()
+    return "held-out" if digest[-1] & 1 else "tune"
+
+
 def score_folder(folder: Path, *, workers: int = 1, runtime: str = "auto",
                  recheck: str = "auto", progress: Progress | None = None,
-                 strictness: Strictness | None = None) -> QABenchResult:
+                 strictness: Strictness | None = None, half: str = "all") -> QABenchResult:
     """Score a user's labelled images (see the module docstring for the manifest).
     ``strictness`` (default: case and punctuation judged) applies to every expected text;
-    the result's ``source`` says what was not judged."""
+    ``half`` (:data:`HALVES`) picks the tuning or the held-out half; the result's
+    ``source`` says what was not judged and which half was scored."""
+    if half not in HALVES:
+        raise ManifestError(f"unknown half {half!r}; choose one of {', '.join(HALVES)}")
     folder = Path(folder)
     rows = read_manifest(folder)
     strict = strictness or Strictness(case=True)
     jobs: list[_Job] = []
     for i, row in enumerate(rows):
+        if half != "all" and half_of(row.get("id") or f"{i + 1}") != half:
+            continue
         expected = [ExpectedText(id=f"text-{k + 1}", text=t, language=_lang_of(t),
                                  strictness=strict).model_dump()
                     for k, t in enumerate(row["expected"])]
@@ -204,7 +227,10 @@ def score_folder(folder: Path, *, workers: int = 1, runtime: str = "auto",
                      row["correct"], row["error_kind"], None, row["language"], False))
     lenient = [name for name, judged in (("case", strict.case),
                                          ("punctuation", strict.punctuation)) if not judged]
-    source = f"folder {folder}" + (f" ({' and '.join(lenient)} not judged)" if lenient else "")
+    source = (f"folder {folder}" + (f", {half} half" if half != "all" else "")
+              + (f" ({' and '.join(lenient)} not judged)" if lenient else ""))
+    if not jobs:
+        raise ManifestError(f"{folder}: no images in the {half} half")
     return _run(jobs, source, workers, runtime=runtime, recheck=recheck, progress=progress)
 
 

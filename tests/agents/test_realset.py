@@ -140,3 +140,39 @@ def test_leniency_flags_belong_to_folder_scoring():
     result = CliRunner().invoke(app, ["bench", "qa", "--ignore-case", "--n", "2"])
     assert result.exit_code != 0
     assert "apply to --folder" in result.output
+
+
+def test_the_tuning_and_held_out_halves_are_fixed_by_each_images_id():
+    from agents.benchmarks.qa import half_of
+
+    rows = rebuild.load_manifest()
+    halves = {r["id"]: half_of(r["id"]) for r in rows}
+    assert set(halves.values()) == {"tune", "held-out"}
+    # the rule is the id's SHA-256 (odd: held out), so adding rows never moves an image
+    assert all(halves[i] == ("held-out" if int(hashlib.sha256(i.encode()).hexdigest(), 16) % 2
+                             else "tune") for i in halves)
+    counts = {(halves[r["id"]], r["correct"]): 0 for r in rows}
+    for r in rows:
+        counts[(halves[r["id"]], r["correct"])] += 1
+    # the figures in bench/real/README.md are for these halves
+    assert counts == {("tune", True): 47, ("tune", False): 35,
+                      ("held-out", True): 48, ("held-out", False): 27}
+
+
+def test_bench_qa_scores_one_half_of_a_folder(mirror, tmp_path):
+    from agents.benchmarks.qa import ManifestError, half_of
+
+    mirrors, rows = mirror
+    rows.append(dict(rows[1], id="typo-b"))  # the same image under an id in the other half
+    assert {half_of(r["id"]) for r in rows} == {"tune", "held-out"}
+    dest = tmp_path / "set"
+    assert rebuild.main([str(dest), "--manifest", str(_write(tmp_path / "m.jsonl", rows)),
+                         "--mirror-dir", str(mirrors)]) == 0
+    for half in ("tune", "held-out"):
+        result = score_folder(dest, half=half)
+        assert {i.id for i in result.items} == {r["id"] for r in rows if half_of(r["id"]) == half}
+        assert f"{half} half" in result.source
+    with pytest.raises(ManifestError, match="unknown half"):
+        score_folder(dest, half="train")
+    out = CliRunner().invoke(app, ["bench", "qa", "--half", "tune", "--n", "2"])
+    assert out.exit_code != 0 and "--half applies to --folder" in out.output

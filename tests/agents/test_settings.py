@@ -42,10 +42,12 @@ def test_a_bad_backend_setting_names_its_variable(monkeypatch: pytest.MonkeyPatc
 
 
 def test_unused_service_settings_are_gone() -> None:
-    # database_url is the run index's (agents/index.py); redis has no user yet
+    # database_url is the run index's (agents/index.py); the broker is the workers'
+    # (agents/workers: SIGNWRITER_BROKER_URL); the old unused redis_url is gone
     assert "redis_url" not in Settings.model_fields
+    assert "broker_url" in Settings.model_fields
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert "SIGNWRITER_REDIS_URL" not in readme and "Celery broker" not in readme
+    assert "SIGNWRITER_REDIS_URL" not in readme and "SIGNWRITER_BROKER_URL" in readme
 
 
 def test_readme_configuration_table_is_current() -> None:

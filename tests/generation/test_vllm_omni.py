@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import socket
 import threading
-import time
 
 import pytest
 from PIL import Image
@@ -14,6 +13,7 @@ from generation.base import EditRequest, GenerationRequest
 from generation.errors import InvalidRequest, RateLimited, TransientError
 from generation.pool import clear_pools
 from generation.vllm_omni import VllmOmniBackend, find_image_url
+from tests.servers.openai_images_server import InFlight
 from tests.servers.vllm_omni_server import VllmOmniServer
 
 KEY = "vo-secret-key-987654321"
@@ -115,22 +115,42 @@ def test_two_servers_one_down_fail_over_and_share_the_load():
         s.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{s.getsockname()[1]}"
     with VllmOmniServer(work_s=0.1) as a, VllmOmniServer(work_s=0.1) as b:
+        both = InFlight()  # requests in flight on the two servers together
+
+        class Counted:
+            def __init__(self, own: InFlight) -> None:
+                self.own = own
+
+            @property
+            def max(self) -> int:
+                return self.own.max
+
+            def __enter__(self) -> "Counted":
+                self.own.__enter__()
+                both.__enter__()
+                return self
+
+            def __exit__(self, *exc: object) -> None:
+                both.__exit__()
+                self.own.__exit__()
+
+        a.in_flight, b.in_flight = Counted(a.in_flight), Counted(b.in_flight)
         vo = backend([dead, a.url, b.url], per_server_concurrency=1, cooldown_s=60)
         results: list = []
         threads = [threading.Thread(target=lambda i=i: results.append(
             vo.generate(req(seed=i)))) for i in range(6)]
-        started = time.monotonic()
         for t in threads:
             t.start()
         for t in threads:
             t.join(timeout=30)
-        elapsed = time.monotonic() - started
     assert len(results) == 6
     assert (a.max_in_flight, b.max_in_flight) == (1, 1)
     assert len(a.calls("chat")) + len(b.calls("chat")) == 6
     assert len(a.calls("chat")) >= 2 and len(b.calls("chat")) >= 2
     assert not vo.pool.is_healthy(dead)
-    assert elapsed < 6 * 0.1
+    # the load was shared, not taken in turns: both servers worked at the same moment
+    # (counted, not timed: a wall-clock bound failed on a loaded host)
+    assert both.max == 2
 
 
 def test_image_url_is_found_in_both_documented_shapes():

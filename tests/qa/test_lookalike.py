@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from PIL import Image, ImageDraw
 
 from qa import check_image
-from qa.lookalike import CJK_LOOKALIKES, lookalikes_of, suspects
+from qa.lookalike import CJK_LOOKALIKES, flagged_stem, lookalikes_of, suspects
+from qa.models import ExpectedText
 
 from tests.qa.images import Block, render
 
@@ -119,3 +121,112 @@ def test_a_line_under_a_dark_picture_keeps_its_ink_polarity():
     out = CliRunner().invoke(app, ["qa", str(data / "price-under-dark-picture.png"),
                                    "--spec", str(data / "price-under-dark-picture.json")])
     assert out.exit_code == 0, out.output
+
+
+# -- a sans-serif 1 is narrow like an l: its flag is the evidence ---------------------------------
+
+
+def _ink(char: str, font_file: str, px: int = 72, angle: float = 0.0):
+    import numpy as np
+
+    from generation.fonts import load_font
+
+    path = next(Path("/usr/share/fonts").rglob(font_file))
+    img = Image.new("L", (px * 3, px * 3), 0)
+    ImageDraw.Draw(img).text((px, px // 2), char, font=load_font(str(path), px), fill=255)
+    img = img.rotate(angle, resample=Image.BICUBIC)
+    m = np.asarray(img) > 110
+    ys, xs = np.nonzero(m)
+    return m[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+
+
+@pytest.mark.parametrize("face", ["URWGothic-Book.otf", "URWGothic-Demi.otf",
+                                  "NimbusSans-Regular.otf", "FreeSans.ttf"])
+@pytest.mark.parametrize("angle", [0.0, -4.0, 4.0])
+def test_a_sans_one_with_a_flag_and_no_foot_is_a_one(face, angle):
+    assert flagged_stem(_ink("1", face, angle=angle))
+
+
+@pytest.mark.parametrize("face", ["DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSerif.ttf",
+                                  "DejaVuSansMono.ttf", "LiberationSans-Regular.ttf",
+                                  "LiberationSerif-Regular.ttf", "LiberationMono-Regular.ttf",
+                                  "FreeSerif.ttf", "URWGothic-Book.otf", "NimbusSans-Regular.otf",
+                                  "NimbusRoman-Regular.otf", "C059-Roman.otf", "P052-Roman.otf"])
+@pytest.mark.parametrize("char", ["l", "I"])
+def test_no_face_draws_l_or_I_with_a_flag_and_a_plain_foot(face, char):
+    for angle in (0.0, -4.0, 4.0):
+        assert not flagged_stem(_ink(char, face, angle=angle)), (face, char, angle)
+
+
+def test_a_price_in_a_face_whose_one_has_no_foot_passes():
+    """Regression (bench qa --set hard, seed 4, item H4-0050, cropped): '$19.99' in URW
+    Gothic, rotated 3.9°, failed as '$l9.99': the reference faces' 1 has a foot bar, so
+    their 'l' fitted the narrow glyph better."""
+    data = Path(__file__).parent / "data"
+    report = check_image(data / "price-urw-gothic-one.png", [
+        ExpectedText(id="price", text="$19.99", box=(0.0607, 0.1677, 0.8808, 0.6678))])
+    assert report.passed, [(f.kind, f.read, f.note) for f in report.regions]
+
+
+@pytest.mark.parametrize("face", ["URWGothic-Book.otf", "NimbusSans-Regular.otf"])
+@pytest.mark.parametrize("angle", [0.0, -4.0])
+def test_an_l_for_the_one_in_that_face_still_fails(tmp_path, face, angle):
+    from generation.fonts import load_font
+
+    path = next(Path("/usr/share/fonts").rglob(face))
+    img = Image.new("RGB", (900, 400), (240, 236, 228))
+    ImageDraw.Draw(img).text((250, 130), "$l9.99", font=load_font(str(path), 110),
+                             fill=(60, 80, 100))
+    img = img.rotate(angle, resample=Image.BICUBIC, fillcolor=(240, 236, 228))
+    img.save(tmp_path / "l.png")
+    report = check_image(tmp_path / "l.png", [
+        ExpectedText(id="price", text="$19.99", box=(0.2, 0.2, 0.7, 0.6))])
+    assert not report.passed
+
+
+def test_a_digit_in_a_korean_line_is_located_by_the_korean_judge():
+    """Regression (bench scripts ko): '최대 50% 할인' in the Korean face failed as '5O%':
+    rapidocr cannot read Hangul, and the box it guessed for the 0 covered '대 5'. The
+    Korean judge's own character boxes find the 0; a round O there still fails."""
+    from agents.benchmarks.scripts import BOXES, render_poster
+
+    texts = {"headline": "회원 전용", "body": "최대 50% 할인, 지금 구매하세요",
+             "small": "자세한 내용은 매장에 문의하세요."}
+    expected = [ExpectedText(id=k, text=v, box=BOXES[k], language="ko") for k, v in texts.items()]
+    report = check_image("ko.png", expected, pixels=render_poster(texts, "ko"))
+    assert report.passed, [(f.kind, f.read, f.note) for f in report.regions]
+    wrong = dict(texts, body="최대 5O% 할인, 지금 구매하세요")
+    report = check_image("ko-wrong.png", expected, pixels=render_poster(wrong, "ko"))
+    body = {f.region_id: f for f in report.regions}["body"]
+    assert body.kind == "misspelt" and "look-alike" in body.note, body
+
+
+def test_a_small_lookalike_the_judge_reads_as_intended_even_alone_fails(tmp_path):
+    """Regression (bench qa --set lookalike --seed 1, items 8 and 9): '夭天特价' in 15 px
+    Noto Sans passed: the judge reads it '天天特价' with confidence 1.0, and 夭 alone as 天.
+    Its shape, in a face the references explain, is the evidence; the correct twin passes."""
+    from agents.benchmarks.lookalikes import make_item
+
+    (tmp_path / "images").mkdir()
+
+    def report(index: int):
+        item = make_item(1, index, tmp_path)
+        return check_image(tmp_path / item.file, item.expected_texts())
+
+    wrong = report(9)
+    small = {f.region_id: f for f in wrong.regions}["small"]
+    assert small.kind == "misspelt" and "夭" in small.read, small
+    assert report(8).passed
+
+
+def test_a_sure_digit_whose_lone_glyph_reads_as_a_letter_is_not_enough(tmp_path):
+    """Regression (bench qa --n 100 --seed 3, item 77): the legal line's '5' of '2025',
+    read surely in its line, read 'S' on its own, with shapes 0.05 apart: a correct 5
+    failed. Both pieces of evidence must be strong for a sure read."""
+    from agents.benchmarks.dataset import make_item
+
+    (tmp_path / "images").mkdir()
+    item = make_item(3, 77, tmp_path)
+    report = check_image(tmp_path / item.file, item.expected_texts())
+    legal = {f.region_id: f for f in report.regions}["legal"]
+    assert legal.kind == "ok", legal

@@ -1,0 +1,115 @@
+"""Pay once, across machines; one budget for every worker of a job.
+
+Before a paid submit, :meth:`ClusterPayments.begin` (in one transaction, with the asset's
+lease row locked and checked: fencing) finds or creates the attempt's row in
+``paid_intents`` — primary key (run, asset, attempt):
+
+- no row: the job's budget is reserved (``cluster_jobs``: an atomic conditional update, so
+  ``--max-cost`` and ``--max-attempts-total`` hold across all workers) and the intent is
+  written; the caller submits.
+- a row with the provider's task handle: the attempt was accepted before (its worker died
+  or its task was handed out again): the caller *polls that task*, it never pays again.
+- a row without a handle: its worker died between the intent and the provider's answer;
+  the submit is sent again (``takeovers`` counts it) under the budget already reserved.
+
+:meth:`accepted` records the handle the moment the provider accepts the task (before the
+image exists); :meth:`finish` settles the reservation with what was paid, once (a replay
+after a crash settles nothing twice). The run folder's ledger (``ledger.jsonl``) records
+the same as on one machine.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from agents.errors import BudgetExceeded
+from agents.settings import Settings
+from agents.workers.db import now_sql, tx
+from agents.workers.leases import Lease, check
+
+NOW = now_sql()
+
+
+class ClusterPayments:
+    """The ``payments`` of a worker's :class:`~agents.state.Context` for one leased asset."""
+
+    def __init__(self, settings: Settings, lease: Lease, job_id: str | None,
+                 backend: str) -> None:
+        self.settings = settings
+        self.lease = lease
+        self.job_id = job_id
+        self.backend = backend
+
+    def check(self) -> None:
+        """Raise :class:`~agents.errors.LeaseLost` unless the lease is still ours."""
+        with tx(self.settings) as c:
+            check(c, self.lease)
+
+    def begin(self, asset_id: str, attempt: int, price: float,
+              what: str) -> dict[str, Any] | None:
+        """Before a paid submit: the accepted task to poll, or ``None`` to submit. Raises
+        :class:`~agents.errors.BudgetExceeded` (nothing reserved) or
+        :class:`~agents.errors.LeaseLost`."""
+        run_id = self.lease.run_id
+        with tx(self.settings) as c:
+            check(c, self.lease)
+            row = c.execute("SELECT handle FROM paid_intents WHERE run_id = %s AND asset_id = %s"
+                            " AND attempt = %s FOR UPDATE", (run_id, asset_id, attempt)
+                            ).fetchone()
+            if row is not None:
+                c.execute("UPDATE paid_intents SET owner = %s, lease_token = %s,"
+                          " takeovers = takeovers + 1 WHERE run_id = %s AND asset_id = %s"
+                          " AND attempt = %s", (self.lease.owner, self.lease.token, run_id,
+                                                asset_id, attempt))
+                return json.loads(row["handle"]) if row["handle"] else None
+            if self.job_id is not None:
+                self._reserve(c, price, what)
+            c.execute(f"INSERT INTO paid_intents (run_id, asset_id, attempt, job_id, owner,"
+                      f" lease_token, backend, price_usd, state, created_at) VALUES"
+                      f" (%s, %s, %s, %s, %s, %s, %s, %s, 'reserved', {NOW})",
+                      (run_id, asset_id, attempt, self.job_id, self.lease.owner,
+                       self.lease.token, self.backend, price))
+        return None
+
+    def _reserve(self, c: Any, price: float, what: str) -> None:
+        ok = c.execute(
+            "UPDATE cluster_jobs SET reserved_usd = reserved_usd + %s, attempts = attempts + 1"
+            " WHERE id = %s AND (max_attempts IS NULL OR attempts < max_attempts)"
+            " AND (max_cost IS NULL OR %s <= 0 OR spent_usd + reserved_usd + %s <= max_cost"
+            " + 1e-9) RETURNING id", (price, self.job_id, price, price)).fetchone()
+        if ok:
+            return
+        job = c.execute("SELECT * FROM cluster_jobs WHERE id = %s", (self.job_id,)).fetchone()
+        if job is None:
+            return  # a job removed meanwhile: no budget to hold
+        if job["max_attempts"] is not None and job["attempts"] >= job["max_attempts"]:
+            raise BudgetExceeded(f"{what}: the job used its {job['max_attempts']} attempts "
+                                 "(--max-attempts-total)")
+        raise BudgetExceeded(f"{what} would cost ${price:.4f}; the job's workers spent "
+                             f"${job['spent_usd']:.4f} (and hold ${job['reserved_usd']:.4f} "
+                             f"for attempts in flight) of its ${job['max_cost']:.4f} budget "
+                             "(--max-cost)")
+
+    def accepted(self, asset_id: str, attempt: int, handle: dict[str, Any]) -> None:
+        """The provider accepted the task: record its handle at once (the first one wins;
+        recorded even by a worker that lost its lease, so nobody pays for it again)."""
+        with tx(self.settings) as c:
+            c.execute(f"UPDATE paid_intents SET handle = %s, state = 'submitted',"
+                      f" accepted_at = {NOW} WHERE run_id = %s AND asset_id = %s"
+                      " AND attempt = %s AND handle IS NULL",
+                      (json.dumps(handle, default=str), self.lease.run_id, asset_id, attempt))
+
+    def finish(self, asset_id: str, attempt: int, cost_usd: float) -> None:
+        """The attempt ended (an image, or a failure that may have cost ``cost_usd``):
+        release its reservation and count what it cost, once."""
+        with tx(self.settings) as c:
+            row = c.execute(f"UPDATE paid_intents SET state = 'settled', settled_at = {NOW},"
+                            " cost_usd = %s WHERE run_id = %s AND asset_id = %s"
+                            " AND attempt = %s AND state <> 'settled'"
+                            " RETURNING job_id, price_usd",
+                            (cost_usd, self.lease.run_id, asset_id, attempt)).fetchone()
+            if row is not None and row["job_id"] is not None:
+                c.execute("UPDATE cluster_jobs SET reserved_usd = GREATEST(0, reserved_usd - %s),"
+                          " spent_usd = spent_usd + %s WHERE id = %s",
+                          (row["price_usd"], cost_usd, row["job_id"]))

@@ -1,0 +1,243 @@
+"""Many machines, for real: ``signwriter worker`` processes on the real Redis and
+PostgreSQL share a batch through a local Z.ai server that counts submits. Workers are
+killed with SIGKILL mid-attempt; the others finish every asset, and the provider sees
+exactly one submit per paid attempt."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from agents.automation.batch import enqueue_batch
+from agents.store import RunStore
+from agents.workers import jobs
+from tests.workers.cluster import cluster, wait_for
+
+
+def _ledger_attempts(runs: Path) -> list[tuple[str, str, int]]:
+    out = []
+    for run in sorted(runs.glob("*/ledger.jsonl")):
+        for line in run.read_text().splitlines():
+            e = json.loads(line)
+            if e["kind"] == "done":
+                out.append((run.parent.name, e["asset_id"], e["attempt"]))
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(420)
+def test_killed_workers_lose_nothing_and_pay_once(tmp_path: Path) -> None:
+    with cluster(tmp_path) as c:
+        items = c.items(10)
+        c.server.queue_polls = 10**6  # every task stays PROCESSING until we say
+        c.start_worker("a")
+        c.start_worker("b")
+        job_id, queued, known = enqueue_batch(items, [], c.settings)
+        assert job_id and len(queued) == 10 and not known
+
+        # 1. kill -9 worker a after the provider accepted its tasks, before their results
+        # (all three of its threads are polling: none is between sending a submit and
+        # recording the provider's answer, the one window where a submit is sent again)
+        pid_a = c.workers["a"].pid
+
+        def polling() -> list[dict]:
+            rows = c.rows("SELECT run_id, asset_id, attempt, handle, state FROM paid_intents"
+                          " WHERE owner LIKE %s", (f"%:{pid_a}:%",))
+            return rows if len(rows) == 3 and all(r["handle"] for r in rows) else []
+        held = wait_for("worker a to have paid tasks in flight", polling, 90,
+                        on_timeout=lambda: c.log("a"))
+        c.kill9("a")
+        submits_at_kill = len(c.server.calls("submit"))
+        c.start_worker("c", queues="check")  # OCR only: it never submits anything
+        c.server.queue_polls = 2  # the provider finishes its tasks
+
+        # 2. kill -9 worker c during the OCR check of an asset
+        pid_c = c.workers["c"].pid
+
+        def checking() -> list[dict]:
+            return c.rows("SELECT run_id, asset_id FROM leases WHERE stage = 'check'"
+                          " AND owner LIKE %s AND expires_at > EXTRACT(EPOCH FROM"
+                          " clock_timestamp())", (f"%:{pid_c}:%",))
+        checked = wait_for("worker c checking an image", checking, 120,
+                           on_timeout=lambda: c.log("b") + c.log("c"))
+        c.kill9("c")
+        c.start_worker("d")
+
+        rows = jobs.wait(c.settings, job_id, timeout_s=240)
+        submits = c.server.calls("submit")
+        intents = c.rows("SELECT * FROM paid_intents ORDER BY run_id, attempt")
+
+    assert [r["state"] for r in rows] == ["done"] * 10
+    assert all(r["outcome"] in ("accepted", "needs_review") for r in rows), rows
+    for r in rows:  # every asset finished in its run folder, image on disk
+        a = RunStore(Path(c.settings.runs_dir) / r["run_id"]).manifest()["assets"][0]
+        assert a["status"] in ("accepted", "needs_review")
+        if a["status"] == "accepted":
+            assert (Path(c.settings.runs_dir) / r["run_id"] / a["final_image"]).is_file()
+    # exactly one submit per paid attempt: the killed worker's accepted tasks were polled
+    paid = _ledger_attempts(Path(c.settings.runs_dir))
+    assert len(submits) == len(intents) == len(paid) == len(set(paid))
+    assert submits_at_kill <= len(submits)
+    taken_over = {(i["run_id"], i["asset_id"], i["attempt"]): i for i in intents}
+    for h in held:
+        i = taken_over[(h["run_id"], h["asset_id"], h["attempt"])]
+        assert i["takeovers"] >= 1 and i["handle"] == h["handle"]  # the same provider task
+    done = {(r["run_id"], r["asset_id"]) for r in rows}
+    assert {(x["run_id"], x["asset_id"]) for x in checked} <= done
+
+
+@pytest.mark.timeout(240)
+def test_a_redelivered_task_does_not_run_twice(tmp_path: Path) -> None:
+    with cluster(tmp_path, SIGNWRITER_BROKER_VISIBILITY_TIMEOUT_S="1") as c:
+        items = c.items(1)
+        c.server.queue_polls = 10**6
+        c.start_worker("a", concurrency=2)
+        job_id, queued, _ = enqueue_batch(items, [], c.settings)
+        pid_a = c.workers["a"].pid
+        wait_for("worker a to pay", lambda: c.rows(
+            "SELECT 1 FROM paid_intents WHERE state = 'submitted' AND owner LIKE %s",
+            (f"%:{pid_a}:%",)), 60, on_timeout=lambda: c.log("a"))
+        time.sleep(1.5)  # past the visibility timeout: Redis hands the task out again
+        c.start_worker("b", concurrency=2)  # restores unacknowledged tasks as it starts
+        # the copy goes to whichever worker has a free slot; it finds the lease held
+        wait_for("the broker to redeliver the task", lambda: "'busy'" in c.log("a") + c.log("b"),
+                 60, poll_s=0.2, on_timeout=lambda: c.log("a")[-3000:] + c.log("b")[-3000:])
+        c.server.queue_polls = 0
+        rows = jobs.wait(c.settings, job_id, timeout_s=120)
+        submits = c.server.calls("submit")
+    assert rows[0]["outcome"] == "accepted"
+    assert len(submits) == 1
+
+
+@pytest.mark.timeout(240)
+def test_the_budget_holds_across_workers(tmp_path: Path) -> None:
+    from generation.zai import COST_PER_IMAGE_USD
+    with cluster(tmp_path, SIGNWRITER_MAX_COST=str(COST_PER_IMAGE_USD * 3.5)) as c:
+        items = c.items(6)
+        c.server.queue_polls = 3
+        c.start_worker("a", concurrency=3)
+        c.start_worker("b", concurrency=3)
+        job_id, queued, _ = enqueue_batch(items, [], c.settings)
+        rows = jobs.wait(c.settings, job_id, timeout_s=180)
+        job = jobs.job(c.settings, job_id)
+        submits = c.server.calls("submit")
+    outcomes = sorted(r["outcome"] for r in rows)
+    assert outcomes == ["accepted"] * 3 + ["failed"] * 3, outcomes
+    assert len(submits) == 3
+    assert job["spent_usd"] == pytest.approx(3 * COST_PER_IMAGE_USD)
+    assert job["reserved_usd"] == pytest.approx(0)
+    for r in rows:
+        a = RunStore(Path(c.settings.runs_dir) / r["run_id"]).manifest()["assets"][0]
+        if a["status"] == "failed":
+            assert "budget" in a["reason"] and "--max-cost" in a["reason"]
+
+
+@pytest.mark.timeout(240)
+def test_sigterm_finishes_the_stage_in_hand_then_exits(tmp_path: Path) -> None:
+    import signal
+    with cluster(tmp_path) as c:
+        items = c.items(1)
+        c.server.queue_polls = 10**6
+        worker = c.start_worker("a", concurrency=2, queues="generate")
+        job_id, queued, _ = enqueue_batch(items, [], c.settings)
+        wait_for("the provider task", lambda: c.rows(
+            "SELECT 1 FROM paid_intents WHERE state = 'submitted'"), 60,
+            on_timeout=lambda: c.log("a"))
+        status = jobs.cluster_status(c.settings)  # what `signwriter status` shows
+        worker.send_signal(signal.SIGTERM)
+        time.sleep(1.0)
+        assert worker.poll() is None  # still finishing its attempt
+        c.server.queue_polls = 0
+        assert worker.wait(timeout=60) == 0, c.log("a")
+        item = jobs.items(c.settings, job_id)[0]
+        lease = c.rows("SELECT owner FROM leases")[0]
+        intent = c.rows("SELECT state FROM paid_intents")[0]
+        c.start_worker("b", concurrency=1, queues="generate,check")  # takes the check stage
+        rows = jobs.wait(c.settings, job_id, timeout_s=120)
+    assert [q for q in status["queues"]] == [c.settings.queue_prefix + ".generate",
+                                             c.settings.queue_prefix + ".check"]
+    assert len(status["workers"]) == 1 and status["workers"][0]["queues"] == "generate"
+    assert len(status["leases"]) == 1 and status["leases"][0]["stage"] == "generate"
+    assert [p["handle"]["task_id"] for p in status["paid_in_flight"]] == ["task-1"]
+    assert item["stage"] == "check" and item["state"] == "queued"  # the stage it held ended
+    assert lease["owner"] == "" and intent["state"] == "settled"   # and gave its lease back
+    assert rows[0]["outcome"] == "accepted"
+    assert len(c.server.calls("submit")) == 1
+
+
+def _cli(c, *args: str, timeout: float = 180) -> "subprocess.CompletedProcess[str]":
+    import subprocess
+    import sys
+    return subprocess.run([sys.executable, "-m", "agents.cli", *args], env={
+        **c.env, "COLUMNS": "200"}, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.timeout(300)
+def test_run_enqueues_waits_and_the_review_queue_sees_workers_assets(tmp_path: Path) -> None:
+    from agents import api
+    from agents.brief import load_brief
+    from agents.planner import make_planner
+    from tests.agents.test_pipeline_remote import Model
+    from tests.workers.cluster import BASE
+    with cluster(tmp_path) as c:
+        brief = tmp_path / "brief.yaml"
+        brief.write_text(BASE.replace("[social-square]", "[512x512, 768x512]"))
+        by_size = {(s.width, s.height): Model([s], wrong=0)  # the two formats' copy is the same
+                   for s in make_planner(c.settings, "rules").plan(load_brief(brief))}
+        c.server.painter = lambda prompt, w, h: by_size[(w, h)](prompt, w, h)
+        upgraded = _cli(c, "db", "upgrade")
+        c.start_worker("a", concurrency=2)
+        done = _cli(c, "run", str(brief), "--seed", "1")
+        queued = _cli(c, "run", str(brief), "--seed", "2", "--no-wait", "--review", "always")
+        job_id = queued.stdout.strip().splitlines()[-1]
+        rows = jobs.wait(c.settings, job_id, timeout_s=180)
+        status = json.loads(_cli(c, "status", "--json").stdout)
+        # this process (the review app's) sees what the worker made, and decides
+        reviews = api.list_reviews(c.settings)
+        decided = api.decide_review(reviews[0].run_id, reviews[0].asset_id, "approve",
+                                    c.settings, reviewer="ana")
+        listed = api.list_runs(c.settings)
+    assert upgraded.returncode == 0 and "up to date" in upgraded.stdout, upgraded.stdout
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "succeeded" in done.stdout and done.stdout.count("accepted") >= 2
+    assert "run folder:" in done.stdout
+    assert queued.returncode == 0 and job_id.startswith("job-"), queued.stdout + queued.stderr
+    assert [r["outcome"] for r in rows] == ["needs_review", "needs_review"]
+    assert len(status["workers"]) == 1 and status["leases"] == []
+    assert status["paid_in_flight"] == [] and status["jobs"] == []
+    assert {r.run_id for r in reviews} == {rows[0]["run_id"]} and len(reviews) == 2
+    a = next(x for x in decided.manifest["assets"] if x["asset_id"] == reviews[0].asset_id)
+    assert a["status"] == "accepted" and a["review"]["reviewer"] == "ana"
+    assert len(listed) == 2
+    assert len(c.server.calls("submit")) == 4
+
+
+def test_a_broker_needs_postgresql(tmp_path: Path) -> None:
+    from pydantic import ValidationError
+    from agents.settings import Settings
+    with pytest.raises(ValidationError, match="SIGNWRITER_BROKER_URL needs SIGNWRITER_DATABASE_URL"):
+        Settings(_env_file=None, broker_url="redis://127.0.0.1:6379/0")
+    with pytest.raises(ValidationError, match="must be a redis:// URL"):
+        Settings(_env_file=None, broker_url="http://x", database_url="postgresql://x/y")
+    s = Settings(_env_file=None, database_url="postgresql://x/y")
+    assert not s.cluster  # PostgreSQL alone: the index there, runs still in-process
+
+
+@pytest.mark.timeout(300)
+def test_bench_scale_runs_separate_generate_and_check_workers(tmp_path: Path) -> None:
+    from agents.benchmarks.scale import format_result, run_scale_bench
+    with cluster(tmp_path) as c:
+        r = run_scale_bench(c.settings, assets=6, workers=2, concurrency=2, check_workers=1,
+                            check_concurrency=1, latency_s=0.5, folder=tmp_path / "bench")
+        workers = c.rows("SELECT queues, state FROM workers ORDER BY queues")
+    assert r.accepted == 6 and r.ideal_s == 1.0 and r.wall_s >= r.ideal_s
+    assert r.generate_s >= 0.5 and [m.queue for m in r.memory] == ["generate", "generate",
+                                                                     "check"]
+    assert all(m.rss_end_mb > 0 for m in r.memory)
+    assert format_result(r).splitlines()[-1].startswith("ratio=")
+    # the workers were stopped with SIGTERM and recorded themselves stopped
+    assert {w["queues"] for w in workers} == {"generate", "check"}
+    assert all(w["state"] == "stopped" for w in workers), workers
