@@ -537,14 +537,17 @@ def next_stage(snap: Any) -> Stage | None:
 
 
 def advance_asset(run_id: str, asset_id: str, settings: Settings, *, stage: Stage,
-                  payments: Any = None, on_event: OnEvent | None = None) -> Stage | None:
+                  payments: Any = None, slots: Any = None,
+                  on_event: OnEvent | None = None) -> Stage | None:
     """Run one stage of an asset's graph thread (a worker's task): from its last checkpoint
     up to where the other stage's work begins. Returns the stage to queue next, or ``None``
     when the asset is finished or waits for a person. A thread whose next step belongs to
     the other stage is not touched (the answer says where it goes).
 
     ``payments`` (:class:`~agents.workers.payments.ClusterPayments`) keeps paid attempts
-    once across workers and holds the job's budget; the caller holds the asset's lease.
+    once across workers and holds the job's budget; ``slots`` bounds the provider calls
+    (:class:`~agents.workers.limits.ProviderLimit`: the account's limits across workers);
+    the caller holds the asset's lease.
     Errors that stop a run on one machine (a refused key, an empty balance) are raised."""
     store = RunStore.open(settings.runs_dir, run_id)
     settings, seed = run_settings(store, settings)
@@ -554,6 +557,7 @@ def advance_asset(run_id: str, asset_id: str, settings: Settings, *, stage: Stag
                       settings.max_cost, spent=store.spent_usd()),
                   on_event=_indexed(index, store, on_event), seed=seed,
                   vision=vision_reader(settings), payments=payments,
+                  **({"slots": slots} if slots is not None else {}),
                   reader=ocr_reader(settings) if stage == "check" else None,
                   recheck=ocr_recheck_reader(settings) if stage == "check" else None)
     from agents.graph import GENERATE_NODES
@@ -698,7 +702,33 @@ def _complete_stored_decision(store: RunStore, asset_id: str, settings: Settings
                 break
 
 
+def _on_workers(store: RunStore, settings: Settings) -> bool:
+    """A run made for workers (its checkpoints in PostgreSQL), with workers configured."""
+    try:
+        where = read_json(store.root / "run.json").get("checkpoints")
+    except (OSError, ValueError):
+        return False
+    return where == "postgresql" and settings.cluster
+
+
+def _apply_on_workers(store: RunStore, claim: Claim, settings: Settings) -> RunResult:
+    """Workers apply a stored decision (the graph resumes there: a new attempt is paid for
+    and checked on the worker queues, under the run's budget); wait for them."""
+    from agents.workers import jobs
+    rs, _ = run_settings(store, settings)
+    job_id = jobs.enqueue(settings, "review", [(store.run_id, claim.asset_id)],
+                          max_cost=rs.max_cost, spent=store.spent_usd(),
+                          request={"decision": claim.row.get("decision"),
+                                   "reviewer": claim.row.get("reviewer")})
+    jobs.wait(settings, job_id)
+    manifest = store.manifest()
+    _decision_event(settings, store, claim, manifest)
+    return RunResult(store.run_id, store.root, manifest)
+
+
 def _apply_review(store: RunStore, claim: Claim, settings: Settings) -> RunResult:
+    if _on_workers(store, settings):
+        return _apply_on_workers(store, claim, settings)
     settings, seed = run_settings(store, settings)
     index = Index.for_settings(settings)
     ctx = Context(settings=settings, store=store, backend=make_backend(settings, seed),

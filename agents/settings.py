@@ -147,6 +147,12 @@ class Settings(BaseSettings):
     broker_visibility_timeout_s: float = Field(3600.0, ge=1, description="Seconds a task "
                                                "taken but not acknowledged stays invisible "
                                                "before Redis hands it out again.")
+    provider_max_in_flight: int | None = Field(
+        None, ge=1, description="Requests at once to the image provider's account across all "
+        "workers (its concurrency limit); unset: only each worker's --concurrency bounds them.")
+    provider_requests_per_min: int | None = Field(
+        None, ge=1, description="Requests the image provider's account may start per minute, "
+        "across all workers; unset: no bound.")
     queue_prefix: str = Field("signwriter", pattern=r"^[A-Za-z0-9_.-]{1,64}$",
                               description="Names the broker's queues (<prefix>.generate, "
                               "<prefix>.check): two deployments can share one Redis.")

@@ -140,14 +140,15 @@ def check_image(image: str | Path, expected: list[ExpectedText], *, reader: Read
     judge_again = recheck if recheck is not None and recheck is not engine else None
     ctx = _Context(arr=arr, page=engine.read(arr), engine=engine, cascade=judge_again is None)
     findings, used, boxes_px = _judge(ctx, expected, locate)
-    unexpected = _unexpected(ctx, used, boxes_px)
+    unexpected = _unexpected(ctx, used, boxes_px) + _residue(ctx, expected, findings, locate)
     if judge_again is not None and not (all(f.kind == "ok" for f in findings)
                                         and not unexpected):
         # the fast read did not pass cleanly: judge again, wholly, at full precision, so a
         # failing verdict is never the fast engine's alone
         ctx = _Context(arr=arr, page=judge_again.read(arr), engine=judge_again)
         findings, used, boxes_px = _judge(ctx, expected, locate)
-        unexpected = _unexpected(ctx, used, boxes_px)
+        unexpected = (_unexpected(ctx, used, boxes_px)
+                      + _residue(ctx, expected, findings, locate))
     if vision is not None:
         for exp, f in zip(expected, findings):
             if f.kind == "illegible":
@@ -574,9 +575,12 @@ def _vfold(key: str) -> str:
 
 
 def _vertical(ln: OCRLine) -> bool:
-    """A vertical line of CJK text: much taller than wide."""
+    """A vertical line: much taller than wide, and CJK or at least three characters long
+    (upright Latin set in a column of vertical text, ``Claude!`` between two columns of
+    Japanese; one or two narrow Latin letters can be tall on their own)."""
     x0, y0, x1, y1 = ln.box
-    return (y1 - y0) >= 1.8 * max(1, x1 - x0) and has_cjk(ln.text)
+    return (y1 - y0) >= 1.8 * max(1, x1 - x0) and (has_cjk(ln.text)
+                                                   or len(ln.text.strip()) >= 3)
 
 
 FOLLOW_GAP = 4.0
@@ -886,6 +890,53 @@ def _unexpected(ctx: _Context, used: set[int], boxes: list[PixelBox]) -> list[Fi
                            confidence=ln.confidence, engine=ln.engine,
                            note="text that no region asked for"))
     return out
+
+
+def _residue(ctx: _Context, expected: list[ExpectedText], findings: list[Finding],
+             locate: bool) -> list[Finding]:
+    """Words on the lines of a text found without a box that are not that text: a search
+    finds ``Summer Sale`` inside the line ``HOT Summer Sale``, and ``HOT`` is then text
+    no region asked for — unless it is another expected text read on the same line
+    (``Clawd → Moltbot → OpenClaw``). Only letters, digits and CJK count (punctuation and
+    symbols are judged, or not, with the region's text)."""
+    out: list[Finding] = []
+    oks = [(e, f) for e, f in zip(expected, findings) if f.kind == "ok" and f.read]
+    for i, (exp, f) in enumerate(zip(expected, findings)):
+        if f.kind != "ok" or not f.read or (exp.box is not None and locate):
+            continue
+        # the whole-image lines the text was found on (a crop re-read's margin may hold
+        # a neighbour's text, which is judged as the page line it is)
+        lines = [ctx.page[j] for j in ctx.region_lines.get(i, ())]
+        if not lines:
+            continue
+        s = exp.strictness
+        cased = Strictness(case=True, punctuation=s.punctuation, whitespace=False)
+        got = normalize(_unseparated(align.join(lines)), cased)
+        rest = _remove(got, normalize(_unseparated(exp.text), cased), s.case)
+        if rest is None or rest == got:
+            continue  # exact, or matched only through vertical folding: nothing to split
+        for other, _ in oks:
+            if other is not exp:
+                rest = _remove(rest, normalize(_unseparated(other.text), cased), s.case) or rest
+        left = "".join(ch for ch in rest if ch.isalnum() or ch == " ").strip()
+        if len(left.replace(" ", "")) < 2 and not has_cjk(left):
+            continue
+        out.append(Finding(kind="unexpected", read=left, read_box=f.read_box,
+                           confidence=f.confidence, engine=f.engine,
+                           note=f"on the line of {exp.id} ({f.read!r}): text that no region "
+                                f"asked for"))
+    return out
+
+
+def _remove(got: str, want: str, case: bool) -> str | None:
+    """``got`` with the first occurrence of ``want`` (position by position, identical
+    glyphs and, unless ``case``, letter case aside) replaced by a space; None when
+    ``want`` does not occur."""
+    if not want:
+        return None
+    for start in _occurs(want, got, case):
+        return got[:start] + " " + got[start + len(want):]
+    return None
 
 
 REPEAT_SIZE_RATIO = 1.5

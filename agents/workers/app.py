@@ -79,6 +79,20 @@ def heartbeat(settings: Settings) -> leases.Heartbeat:
         return _heartbeat
 
 
+_LIMITS: dict[str, Any] = {}
+
+
+def provider_limit(settings: Settings, backend: str) -> Any:
+    """The account limits of ``backend`` shared by all workers, or ``None`` (unset)."""
+    from agents.workers import limits
+    if not limits.configured(settings):
+        return None
+    with _APPS_LOCK:
+        if backend not in _LIMITS:
+            _LIMITS[backend] = limits.ProviderLimit(settings, backend)
+        return _LIMITS[backend]
+
+
 def _advance_task(task: Any, run_id: str, asset_id: str, job_id: str | None,
                   stage: str) -> str:
     settings = get_settings()
@@ -107,7 +121,8 @@ def advance(settings: Settings, run_id: str, asset_id: str, job_id: str | None,
         error: Exception | None = None
         try:
             nxt = api.advance_asset(run_id, asset_id, settings, stage=stage,
-                                    payments=payments)
+                                    payments=payments, slots=provider_limit(settings,
+                                                                            rs.backend))
         except LeaseLost as e:
             log.warning("%s", e)
             return "lost"

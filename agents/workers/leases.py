@@ -184,6 +184,9 @@ class Heartbeat:
         with tx(self.settings) as c:
             c.execute(f"UPDATE workers SET heartbeat_at = {NOW} WHERE id = %s",
                       (self.worker_id,))
+        if self.settings.provider_max_in_flight:
+            from agents.workers.limits import renew_all
+            renew_all()  # the provider slots held here stay held
         for item in sweep(self.settings):
             log.warning("re-queueing %s/%s (its worker stopped)", item["run_id"],
                         item["asset_id"])

@@ -128,3 +128,33 @@ def test_with_boxes_a_second_copy_outside_the_box_still_fails(tmp_path):
                                              strictness=LENIENT)])
     assert not report.passed
     assert report.unexpected and not report.repeats
+
+
+# -- words on the line of a text -------------------------------------------------------------
+
+
+def _line(path: Path, text: str) -> Path:
+    img = Image.new("RGB", (1200, 400), (250, 246, 236))
+    draw_text(img, text, (0.05, 0.3, 0.9, 0.3), max_size=80)
+    img.save(path)
+    return path
+
+
+def test_a_word_added_on_the_line_of_the_copy_fails(tmp_path):
+    report = _check(_line(tmp_path / "hot.png", "HOT Summer Sale"), "Summer Sale")
+    assert report.regions[0].kind == "ok"  # the copy is there…
+    assert not report.passed  # …but so is a word nobody asked for
+    assert [u.read for u in report.unexpected] == ["HOT"]
+
+
+def test_several_texts_on_one_line_account_for_each_other(tmp_path):
+    path = _line(tmp_path / "names.png", "Clawd → Moltbot → OpenClaw")
+    report = _check(path, "Clawd", "Moltbot", "OpenClaw")
+    assert report.passed, report.unexpected
+
+
+def test_upright_latin_in_a_column_of_vertical_text_is_read_in_column_order(tmp_path):
+    path = _page(tmp_path / "latin.png", [(780, 60, "一番のおすすめは"), (700, 60, "Claude"),
+                                          (620, 60, "との相性")])
+    report = _check(path, "一番のおすすめはClaudeとの相性")
+    assert report.passed, report

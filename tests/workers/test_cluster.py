@@ -199,7 +199,28 @@ def test_run_enqueues_waits_and_the_review_queue_sees_workers_assets(tmp_path: P
         reviews = api.list_reviews(c.settings)
         decided = api.decide_review(reviews[0].run_id, reviews[0].asset_id, "approve",
                                     c.settings, reviewer="ana")
+        # a new attempt asked for in this process is made by the worker (and paid once)
+        regen = api.decide_review(reviews[1].run_id, reviews[1].asset_id, "regenerate",
+                                  c.settings, reviewer="ana", note="brighter")
+        second = c.rows("SELECT owner FROM paid_intents WHERE run_id = %s AND asset_id = %s"
+                        " AND attempt = 2", (reviews[1].run_id, reviews[1].asset_id))
         listed = api.list_runs(c.settings)
+        # checkpoint retention: the latest checkpoint of each thread is enough to review
+        threads = "SELECT thread_id, count(*) AS n FROM checkpoints GROUP BY thread_id"
+        before = {r["thread_id"]: r["n"] for r in c.rows(threads)}
+        kept = _cli(c, "db", "prune", "--older-than-days", "0")
+        after_keep = {r["thread_id"]: r["n"] for r in c.rows(threads)}
+        deleted = _cli(c, "db", "prune", "--older-than-days", "0", "--delete")
+        after_delete = {r["thread_id"]: r["n"] for r in c.rows(threads)}
+        last = api.decide_review(reviews[1].run_id, reviews[1].asset_id, "approve",
+                                 c.settings, reviewer="ana")
+    assert len(before) == 4 and min(before.values()) > 1
+    assert kept.returncode == 0 and "pruned 4 asset thread(s) of 2 run(s)" in kept.stdout
+    assert after_keep == {t: 1 for t in before}
+    assert deleted.returncode == 0, deleted.stdout + deleted.stderr
+    assert list(after_delete) == [t for t in before if t.endswith("/" + reviews[1].asset_id)
+                                  and t.startswith(reviews[1].run_id + "#")]
+    assert all(a["status"] == "accepted" for a in last.manifest["assets"])
     assert upgraded.returncode == 0 and "up to date" in upgraded.stdout, upgraded.stdout
     assert done.returncode == 0, done.stdout + done.stderr
     assert "succeeded" in done.stdout and done.stdout.count("accepted") >= 2
@@ -212,7 +233,10 @@ def test_run_enqueues_waits_and_the_review_queue_sees_workers_assets(tmp_path: P
     a = next(x for x in decided.manifest["assets"] if x["asset_id"] == reviews[0].asset_id)
     assert a["status"] == "accepted" and a["review"]["reviewer"] == "ana"
     assert len(listed) == 2
-    assert len(c.server.calls("submit")) == 4
+    r = next(x for x in regen.manifest["assets"] if x["asset_id"] == reviews[1].asset_id)
+    assert r["status"] == "needs_review" and len(r["attempts"]) == 2  # policy: always
+    assert len(second) == 1 and f":{c.workers['a'].pid}:" in second[0]["owner"]
+    assert len(c.server.calls("submit")) == 5
 
 
 def test_a_broker_needs_postgresql(tmp_path: Path) -> None:
@@ -241,3 +265,145 @@ def test_bench_scale_runs_separate_generate_and_check_workers(tmp_path: Path) ->
     # the workers were stopped with SIGTERM and recorded themselves stopped
     assert {w["queues"] for w in workers} == {"generate", "check"}
     assert all(w["state"] == "stopped" for w in workers), workers
+
+
+@pytest.mark.timeout(240)
+def test_the_providers_concurrency_limit_holds_across_workers(tmp_path: Path) -> None:
+    with cluster(tmp_path, SIGNWRITER_PROVIDER_MAX_IN_FLIGHT="2") as c:
+        items = c.items(6)
+        c.server.queue_polls = 10**6
+        c.start_worker("a", concurrency=3)
+        c.start_worker("b", concurrency=3)
+        job_id, _, _ = enqueue_batch(items, [], c.settings)
+        wait_for("two submits", lambda: len(c.server.calls("submit")) >= 2, 60)
+        time.sleep(4.0)  # six threads are free: without the limit all six would submit
+        held = len(c.server.calls("submit"))
+        c.server.queue_polls = 3
+        most = 0
+        end = time.monotonic() + 180
+        while time.monotonic() < end:
+            tasks = list(c.server.tasks.values())
+            most = max(most, sum("url" not in t for t in tasks))
+            if all(r["state"] == "done" for r in jobs.items(c.settings, job_id)):
+                break
+            time.sleep(0.02)
+        rows = jobs.items(c.settings, job_id)
+    assert held == 2
+    assert most == 2
+    assert [r["outcome"] for r in rows] == ["accepted"] * 6
+    assert len(c.server.calls("submit")) == 6
+
+
+@pytest.mark.timeout(240)
+def test_the_providers_rate_limit_holds_across_workers(tmp_path: Path) -> None:
+    with cluster(tmp_path, SIGNWRITER_PROVIDER_REQUESTS_PER_MIN="3") as c:
+        items = c.items(6)
+        c.start_worker("a", concurrency=3)
+        c.start_worker("b", concurrency=3)
+        enqueue_batch(items, [], c.settings)
+        wait_for("three submits", lambda: len(c.server.calls("submit")) >= 3, 60)
+        time.sleep(5.0)  # the others wait for the minute to pass
+        submits = len(c.server.calls("submit"))
+    assert submits == 3
+
+
+def test_two_schedulers_against_one_database_fire_each_tick_once(tmp_path: Path) -> None:
+    import threading
+    from datetime import datetime, timedelta, timezone
+
+    from agents.automation.schedule import Job, Scheduler
+    from agents.settings import Settings
+    from tests.databases import postgres_schema
+
+    class Clock:
+        def __init__(self) -> None:
+            self.now = datetime(2026, 12, 1, 10, 0, 5, tzinfo=timezone.utc)
+
+        def __call__(self) -> datetime:
+            return self.now
+
+    calls: list[tuple[str, str]] = []
+    lock = threading.Lock()
+
+    def runner(job: Job, tick: datetime, settings: Settings) -> dict:
+        with lock:
+            calls.append((job.name, tick.isoformat()))
+        time.sleep(0.01)
+        return {"summary": "ok"}
+
+    jobs_ = [Job(name=n, cron="* * * * *", briefs=[Path("x.yaml")]) for n in ("a", "b")]
+    clock = Clock()
+    with postgres_schema() as url:
+        settings = Settings(runs_dir=tmp_path / "runs", database_url=url, _env_file=None)
+        schedulers = [Scheduler(jobs_, settings, clock=clock, runner=runner) for _ in range(2)]
+        fired: list[list[tuple[str, str, str]]] = [[], []]
+        for _minute in range(15):
+            start = threading.Barrier(2)
+
+            def go(i: int) -> None:
+                start.wait()
+                fired[i] += schedulers[i].run_pending()
+            threads = [threading.Thread(target=go, args=(i,)) for i in range(2)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            clock.now += timedelta(minutes=1)
+    assert len(calls) == 30 and len(set(calls)) == 30  # 2 jobs x 15 ticks, each once
+    assert sorted(fired[0] + fired[1]) == sorted(
+        (n, f"2026-12-01T10:{m:02d}", "done") for n in ("a", "b") for m in range(15))
+
+
+@pytest.mark.timeout(300)
+def test_a_worker_killed_before_it_submits_leaves_one_submit(tmp_path: Path) -> None:
+    # the provider takes one request at a time: the other attempts have their intent
+    # (and budget) recorded and wait for a slot, not yet sent — kill a worker there
+    with cluster(tmp_path, SIGNWRITER_PROVIDER_MAX_IN_FLIGHT="1") as c:
+        items = c.items(3)
+        c.server.queue_polls = 10**6
+        c.start_worker("a", concurrency=2)
+        c.start_worker("b", concurrency=2)
+        job_id, _, _ = enqueue_batch(items, [], c.settings)
+
+        def waiting() -> list[dict]:
+            rows = c.rows("SELECT owner, state FROM paid_intents")
+            return rows if len(rows) == 3 and sum(r["state"] == "reserved" for r in rows) == 2 \
+                else []
+        rows = wait_for("two attempts waiting to submit", waiting, 90,
+                        on_timeout=lambda: c.log("a") + c.log("b"))
+        owner = next(r["owner"] for r in rows if r["state"] == "reserved")
+        victim = next(n for n, p in c.workers.items() if f":{p.pid}:" in owner)
+        assert len(c.server.calls("submit")) == 1
+        c.kill9(victim)
+        c.server.queue_polls = 2
+        done = jobs.wait(c.settings, job_id, timeout_s=180)
+        intents = c.rows("SELECT takeovers, handle FROM paid_intents")
+        submits = c.server.calls("submit")
+    assert [r["outcome"] for r in done] == ["accepted"] * 3
+    assert len(submits) == len(intents) == 3
+    assert sum(i["takeovers"] for i in intents) >= 1
+    assert len({i["handle"] for i in intents}) == 3
+
+
+def test_worker_commands_without_workers_configured_say_what_is_missing(tmp_path: Path
+                                                                       ) -> None:
+    import os
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNWRITER_")}
+    env["SIGNWRITER_RUNS_DIR"] = str(tmp_path / "runs")
+    brief = tmp_path / "b.yaml"
+    from tests.workers.cluster import BASE
+    brief.write_text(BASE)
+    for args in (["worker"], ["status"], ["run", str(brief), "--no-wait"],
+                 ["bench", "scale", "--assets", "1"]):
+        p = subprocess.run([sys.executable, "-m", "agents.cli", *args], env=env,
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 2, (args, p.stdout, p.stderr)
+        lines = (p.stdout + p.stderr).strip().splitlines()
+        assert len(lines) == 1 and "SIGNWRITER_BROKER_URL" in lines[0], (args, lines)
+    env["SIGNWRITER_BROKER_URL"] = "redis://127.0.0.1:6379/0"
+    p = subprocess.run([sys.executable, "-m", "agents.cli", "status"], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and "SIGNWRITER_DATABASE_URL" in p.stdout + p.stderr
+    assert len((p.stdout + p.stderr).strip().splitlines()) == 1
