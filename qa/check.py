@@ -901,12 +901,17 @@ def _residue(ctx: _Context, expected: list[ExpectedText], findings: list[Finding
     symbols are judged, or not, with the region's text)."""
     out: list[Finding] = []
     oks = [(e, f) for e, f in zip(expected, findings) if f.kind == "ok" and f.read]
-    for exp, f in oks:
-        if exp.box is not None and locate:
+    for i, (exp, f) in enumerate(zip(expected, findings)):
+        if f.kind != "ok" or not f.read or (exp.box is not None and locate):
+            continue
+        # the whole-image lines the text was found on (a crop re-read's margin may hold
+        # a neighbour's text, which is judged as the page line it is)
+        lines = [ctx.page[j] for j in ctx.region_lines.get(i, ())]
+        if not lines:
             continue
         s = exp.strictness
         cased = Strictness(case=True, punctuation=s.punctuation, whitespace=False)
-        got = normalize(_unseparated(f.read), cased)
+        got = normalize(_unseparated(align.join(lines)), cased)
         rest = _remove(got, normalize(_unseparated(exp.text), cased), s.case)
         if rest is None or rest == got:
             continue  # exact, or matched only through vertical folding: nothing to split

@@ -165,6 +165,7 @@ class RapidOCREngine:
                 ocr._load_rec_model()
                 if self.runtime.startswith("openvino"):
                     _compile_openvino(ocr, f32=self.runtime == "openvino-f32")
+                _gate_openvino(ocr)
                 self._first = ocr
         if first is not None:
             _share_models(ocr, first)
@@ -266,18 +267,90 @@ def _share_models(ocr: Any, first: Any) -> None:
     """Give a new rapidocr instance the models ``first`` loaded instead of its own copies:
     the weights are held once (about 250 MB less per extra instance). Each instance keeps
     its own detector/recogniser objects (per-call state) and, under OpenVINO, its own
-    infer request on the shared compiled model; an onnxruntime session runs calls from
-    several threads at once by design, so it is shared as it is."""
+    infer request on the shared compiled model, behind the model's :class:`_ShapeGate`;
+    an onnxruntime session runs calls from several threads at once by design, so it is
+    shared as it is."""
     for attr in ("text_det", "text_rec"):
         model = copy.copy(getattr(first, attr))
-        session = copy.copy(model.session)
-        request = getattr(session.session, "get_compiled_model", None)
-        if request is not None:  # OpenVINO: one infer request per instance
-            session.session = request().create_infer_request()
-        model.session = session
+        if isinstance(model.session, _Gated):  # OpenVINO: one infer request per instance
+            inner = copy.copy(model.session.inner)
+            inner.session = inner.session.get_compiled_model().create_infer_request()
+            model.session = _Gated(inner, model.session.gate)
         if hasattr(model, "postprocess_op"):
             model.postprocess_op = copy.copy(model.postprocess_op)
         setattr(ocr, attr, model)
+
+
+def _gate_openvino(ocr: Any) -> None:
+    """Put the first instance's OpenVINO sessions behind a :class:`_ShapeGate` each (the
+    instances made later share it with their own infer requests: :func:`_share_models`)."""
+    for attr in ("text_det", "text_rec"):
+        model = getattr(ocr, attr)
+        if getattr(model.session.session, "get_compiled_model", None) is not None:
+            model.session = _Gated(model.session, _ShapeGate())
+
+
+class _ShapeGate:
+    """Who may run an inference on one shared OpenVINO compiled model.
+
+    An infer request whose input shape changes is re-specialised by the CPU plugin
+    (kernels looked up in, or compiled into, the model's shared shape cache). Two requests
+    of one compiled model doing that at the same moment can deadlock the process for good:
+    a thread blocked inside OpenVINO holding Python's GIL, every other thread frozen (seen
+    as batches hanging for minutes: test_batch's attempt cap; reproduced about once in
+    twelve fresh processes with two instances reading new shapes at once; 0 in 60 with
+    this gate). So an inference that changes its request's shape runs alone on the model;
+    inferences at the shape their request ran last go on in parallel, as before (the
+    detector on same-sized pages; the recogniser's line crops change shape nearly every
+    call and so mostly take turns)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._running = 0
+        self._alone = False
+
+    @contextmanager
+    def together(self) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._alone)
+            self._running += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._running -= 1
+                self._cond.notify_all()
+
+    @contextmanager
+    def alone(self) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._alone and self._running == 0)
+            self._alone = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._alone = False
+                self._cond.notify_all()
+
+
+class _Gated:
+    """A rapidocr OpenVINO session (infer request + output) behind its model's gate."""
+
+    def __init__(self, inner: Any, gate: _ShapeGate) -> None:
+        self.inner = inner
+        self.gate = gate
+        self._shape: tuple[int, ...] | None = None  # what this request ran last
+
+    def __call__(self, input_content: np.ndarray) -> np.ndarray:
+        shape = tuple(np.shape(input_content))
+        with self.gate.together() if shape == self._shape else self.gate.alone():
+            out = self.inner(input_content)
+        self._shape = shape
+        return out
+
+    def __getattr__(self, name: str) -> Any:  # have_key, get_character_list, model...
+        return getattr(self.inner, name)
 
 
 OPENVINO_SHAPE_CACHE = 256

@@ -435,6 +435,7 @@ def _paid_before(runs_dir: Path, items: list[BatchItem]) -> tuple[float, int]:
                 store = RunStore(root)
                 spent += store.spent_usd()
                 attempts += sum(e.get("kind", "done") in ("done", "failed")
+                                and not e.get("recovered")  # a lost image fetched again
                                 for e in store.ledger())
     return spent, attempts
 

@@ -149,3 +149,65 @@ def test_parallel_instances_share_one_copy_of_the_models_and_read_alike(runtime)
             assert sa.model is sb.model and sa.session is not sb.session
         else:                      # one thread-safe session
             assert sa.session is sb.session
+
+
+@pytest.mark.parametrize("runtime", ["openvino", "openvino-f32"])
+def test_no_two_instances_specialise_a_shared_openvino_model_at_once(runtime):
+    """An infer request whose input shape changes is re-specialised by OpenVINO; two
+    requests of one compiled model doing that together can deadlock the process with the
+    GIL held (batches hung for minutes: tests/automation/test_batch.py's attempt cap). Two
+    threads read pages of new sizes at the same moment: an inference that changes its
+    request's shape never overlaps another inference on the same model."""
+    import time
+
+    from qa.ocr import RapidOCREngine
+
+    engine = RapidOCREngine(instances=2, runtime=runtime)
+    calls: list[tuple[str, int, tuple, float, float, bool]] = []
+    lock = threading.Lock()
+
+    def record(model: str, inner, who: int):  # the call that reaches OpenVINO itself
+        last: list[tuple] = []
+
+        def call(x):
+            shape = tuple(np.shape(x))
+            start = time.perf_counter()
+            try:
+                return inner(x)
+            finally:
+                with lock:
+                    calls.append((model, who, shape, start, time.perf_counter(),
+                                  last[-1:] != [shape]))
+                last.append(shape)
+        return call
+
+    with engine._engine() as a, engine._engine() as b:  # both instances made, then back
+        pass
+    for who, ocr in enumerate((a, b)):
+        for attr in ("text_det", "text_rec"):
+            session = getattr(ocr, attr).session
+            holder = session if hasattr(session, "inner") else getattr(ocr, attr)
+            name = "inner" if holder is session else "session"
+            setattr(holder, name, record(attr, getattr(holder, name), who))
+    sizes = [(512, 512), (640, 512), (512, 640), (704, 480)]
+    barrier = threading.Barrier(2)
+
+    def work(k: int) -> None:
+        for w, h in sizes:
+            barrier.wait()
+            img = np.full((h, w, 3), 235, np.uint8)
+            img[h // 3:h // 3 + 60, 40:w - 40] = 20
+            engine.read(img)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "OCR threads hung"
+    changes = [c for c in calls if c[5]]
+    assert changes
+    for m, who, shape, s, e, _ in changes:
+        for m2, who2, _, s2, e2, _ in calls:
+            if m2 == m and who2 != who:
+                assert e <= s2 or e2 <= s, f"{m}: a reshaped inference at {shape} overlapped"
