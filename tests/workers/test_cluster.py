@@ -417,3 +417,31 @@ def test_worker_commands_without_workers_configured_say_what_is_missing(tmp_path
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 2 and "SIGNWRITER_DATABASE_URL" in p.stdout + p.stderr
     assert len((p.stdout + p.stderr).strip().splitlines()) == 1
+
+
+@pytest.mark.timeout(240)
+def test_a_v1_api_job_is_made_by_the_workers(tmp_path: Path) -> None:
+    from starlette.testclient import TestClient
+
+    from agents.automation.jobs import create_token
+    from agents.web.app import create_app
+    brief = {"name": "api", "brand": {"name": "Acme", "colors": ["#0b3d91", "#ffffff",
+                                                                  "#fc3d21"]},
+             "copy": {"headline": "Spring Sale", "price": "Only $19.99"},
+             "formats": ["512x512"]}
+    with cluster(tmp_path, SIGNWRITER_BACKEND="typeset") as c:
+        c.start_worker("a", concurrency=2)
+        token = create_token("ci", "creator", c.settings)
+        auth = {"Authorization": f"Bearer {token}"}
+        with TestClient(create_app(c.settings), base_url="http://testserver") as client:
+            r = client.post("/v1/jobs", json={"brief": brief}, headers=auth)
+            assert r.status_code == 202, r.text
+            job = wait_for("the API job", lambda: (lambda j: j if j["status"] not in (
+                "queued", "running") else None)(client.get(
+                    f"/v1/jobs/{r.json()['id']}", headers=auth).json()), 180, poll_s=0.5)
+            (asset,) = client.get(f"/v1/jobs/{job['id']}/assets", headers=auth).json()["items"]
+            img = client.get(asset["image_url"], headers=auth)
+        made_by = c.rows("SELECT owner FROM paid_intents")
+    assert job["status"] == "completed" and job["counts"] == {"accepted": 1}
+    assert img.status_code == 200 and img.content[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(made_by) == 1 and f":{c.workers['a'].pid}:" in made_by[0]["owner"]
