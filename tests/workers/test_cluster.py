@@ -445,3 +445,24 @@ def test_a_v1_api_job_is_made_by_the_workers(tmp_path: Path) -> None:
     assert job["status"] == "completed" and job["counts"] == {"accepted": 1}
     assert img.status_code == 200 and img.content[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(made_by) == 1 and f":{c.workers['a'].pid}:" in made_by[0]["owner"]
+
+
+@pytest.mark.timeout(240)
+def test_a_scheduled_tick_is_made_by_the_workers(tmp_path: Path) -> None:
+    from datetime import datetime, timezone
+
+    from agents.automation.schedule import Job, Scheduler, history
+    from tests.workers.cluster import BASE
+    brief = tmp_path / "weekly.yaml"
+    brief.write_text(BASE.replace("[social-square]", "[512x512]"))
+    with cluster(tmp_path, SIGNWRITER_BACKEND="typeset") as c:
+        c.start_worker("a", concurrency=2)
+        job = Job(name="weekly", cron="0 9 * * MON", briefs=[brief], backend="typeset")
+        now = datetime(2026, 11, 30, 9, 0, 30, tzinfo=timezone.utc)  # a Monday, 09:00
+        fired = Scheduler([job], c.settings, clock=lambda: now).run_pending()
+        again = Scheduler([job], c.settings, clock=lambda: now).run_pending()
+        ticks = history(c.settings, "weekly")
+        made_by = c.rows("SELECT owner FROM paid_intents")
+    assert fired == [("weekly", "2026-11-30T09:00", "done")] and again == []
+    assert len(ticks) == 1 and "accepted 1" in json.loads(ticks[0]["result"])["summary"]
+    assert len(made_by) == 1 and f":{c.workers['a'].pid}:" in made_by[0]["owner"]
