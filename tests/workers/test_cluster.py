@@ -147,6 +147,7 @@ def test_sigterm_finishes_the_stage_in_hand_then_exits(tmp_path: Path) -> None:
             "SELECT 1 FROM paid_intents WHERE state = 'submitted'"), 60,
             on_timeout=lambda: c.log("a"))
         status = jobs.cluster_status(c.settings)  # what `signwriter status` shows
+        shown = _cli(c, "status")
         worker.send_signal(signal.SIGTERM)
         time.sleep(1.0)
         assert worker.poll() is None  # still finishing its attempt
@@ -162,6 +163,9 @@ def test_sigterm_finishes_the_stage_in_hand_then_exits(tmp_path: Path) -> None:
     assert len(status["workers"]) == 1 and status["workers"][0]["queues"] == "generate"
     assert len(status["leases"]) == 1 and status["leases"][0]["stage"] == "generate"
     assert [p["handle"]["task_id"] for p in status["paid_in_flight"]] == ["task-1"]
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert "workers (1 alive)" in shown.stdout and "leases (1 held)" in shown.stdout
+    assert "paid tasks in flight (1)" in shown.stdout and "task-1" in shown.stdout
     assert item["stage"] == "check" and item["state"] == "queued"  # the stage it held ended
     assert lease["owner"] == "" and intent["state"] == "settled"   # and gave its lease back
     assert rows[0]["outcome"] == "accepted"
@@ -466,3 +470,19 @@ def test_a_scheduled_tick_is_made_by_the_workers(tmp_path: Path) -> None:
     assert fired == [("weekly", "2026-11-30T09:00", "done")] and again == []
     assert len(ticks) == 1 and "accepted 1" in json.loads(ticks[0]["result"])["summary"]
     assert len(made_by) == 1 and f":{c.workers['a'].pid}:" in made_by[0]["owner"]
+
+
+@pytest.mark.timeout(240)
+def test_a_task_the_broker_lost_is_queued_again(tmp_path: Path) -> None:
+    import redis
+    with cluster(tmp_path, SIGNWRITER_REQUEUE_AFTER_S="2") as c:
+        items = c.items(2)
+        job_id, _, _ = enqueue_batch(items, [], c.settings)
+        r = redis.Redis.from_url(c.env["SIGNWRITER_BROKER_URL"])
+        lost = r.delete(f"{c.settings.queue_prefix}.generate")  # Redis lost its data
+        r.close()
+        c.start_worker("a", concurrency=2)
+        rows = jobs.wait(c.settings, job_id, timeout_s=120)
+    assert lost == 1
+    assert [x["outcome"] for x in rows] == ["accepted", "accepted"]
+    assert "re-queueing" in c.log("a")
