@@ -139,9 +139,17 @@ def generate(state: AssetState, runtime: Runtime[Context]) -> Command[Literal["c
         ctx.emit("generating", aid, n, action=action)
         try:
             if payments is not None:  # an accepted task of this attempt is polled, not paid
-                held = payments.begin(aid, n, price, f"attempt {n} of {aid}")
+                held = payments.begin(aid, n, price, f"attempt {n} of {aid}",
+                                      known=request.resume)
                 if held is not None:
                     request.resume = held
+                elif payments.resending and price:  # maybe sent (and billed) by a dead worker
+                    store.record_generation({
+                        "kind": "failed", "asset_id": aid, "attempt": n,
+                        "backend": ctx.backend.name, "cost_usd": 0.0,
+                        "possibly_charged_usd": price, "error": "a worker died after this "
+                        "attempt's intent, before the provider's answer was recorded; sent "
+                        "again"})
             else:
                 ctx.budget.reserve(price, f"attempt {n} of {aid}")
         except BudgetExceeded as e:
@@ -149,7 +157,7 @@ def generate(state: AssetState, runtime: Runtime[Context]) -> Command[Literal["c
 
         def settle(actual: float) -> None:
             if payments is not None:
-                payments.finish(aid, n, actual)
+                payments.finish(aid, n, actual, price)
             else:
                 ctx.budget.settle(price, actual)
 
@@ -196,7 +204,8 @@ def generate(state: AssetState, runtime: Runtime[Context]) -> Command[Literal["c
             done = {**done, "cost_usd": lost.get("cost_usd", 0.0),  # type: ignore[union-attr]
                     "possibly_charged_usd": lost.get("possibly_charged_usd", 0.0)}  # type: ignore[union-attr]
     elif payments is not None:  # paid and recorded, then the worker died: settle it once
-        payments.finish(aid, n, done.get("cost_usd", 0.0) + done.get("possibly_charged_usd", 0.0))
+        payments.finish(aid, n, done.get("cost_usd", 0.0) + done.get("possibly_charged_usd", 0.0),
+                        estimate_cost(ctx.backend, spec.width, spec.height))
     image_rel, image_sha = done["image"], done["sha256"]
     # the overlay policy: signwriter sets these texts itself onto the paid picture (and
     # the brief's product photos and logo into the areas the prompt kept free)

@@ -9,8 +9,12 @@ lease row locked and checked: fencing) finds or creates the attempt's row in
   written; the caller submits.
 - a row with the provider's task handle: the attempt was accepted before (its worker died
   or its task was handed out again): the caller *polls that task*, it never pays again.
-- a row without a handle: its worker died between the intent and the provider's answer;
-  the submit is sent again (``takeovers`` counts it) under the budget already reserved.
+- a row without a handle: its worker died between the intent and the provider's answer
+  being recorded (milliseconds, or while it waited for a provider slot): the submit is sent
+  again. It may have been sent the first time, so the job's budget reserves the price a
+  second time and counts it as possibly charged, and the run folder's ledger records it
+  (a ``failed`` line with ``possibly_charged_usd``), as one machine does for a submit sent
+  again after no answer.
 
 :meth:`accepted` records the handle the moment the provider accepts the task (before the
 image exists); :meth:`finish` settles the reservation with what was paid, once (a replay
@@ -36,6 +40,7 @@ class ClusterPayments:
 
     def __init__(self, settings: Settings, lease: Lease, job_id: str | None,
                  backend: str) -> None:
+        self.resending = False
         self.settings = settings
         self.lease = lease
         self.job_id = job_id
@@ -46,23 +51,36 @@ class ClusterPayments:
         with tx(self.settings) as c:
             check(c, self.lease)
 
-    def begin(self, asset_id: str, attempt: int, price: float,
-              what: str) -> dict[str, Any] | None:
-        """Before a paid submit: the accepted task to poll, or ``None`` to submit. Raises
-        :class:`~agents.errors.BudgetExceeded` (nothing reserved) or
+    def begin(self, asset_id: str, attempt: int, price: float, what: str, *,
+              known: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        """Before a paid submit: the accepted task to poll, or ``None`` to submit (then
+        :attr:`resending` says whether an earlier worker may already have sent it).
+        ``known``: a handle the run folder's ledger has (recorded here if the row lacks
+        it). Raises :class:`~agents.errors.BudgetExceeded` (nothing reserved) or
         :class:`~agents.errors.LeaseLost`."""
         run_id = self.lease.run_id
+        self.resending = False
         with tx(self.settings) as c:
             check(c, self.lease)
-            row = c.execute("SELECT handle FROM paid_intents WHERE run_id = %s AND asset_id = %s"
-                            " AND attempt = %s FOR UPDATE", (run_id, asset_id, attempt)
-                            ).fetchone()
+            row = c.execute("SELECT handle, job_id FROM paid_intents WHERE run_id = %s"
+                            " AND asset_id = %s AND attempt = %s FOR UPDATE",
+                            (run_id, asset_id, attempt)).fetchone()
             if row is not None:
+                handle = json.loads(row["handle"]) if row["handle"] else known
+                if handle is None and row["job_id"] is not None:
+                    # its worker died after the intent, before the provider's answer was
+                    # recorded: it may have been sent (and billed); sent again, the budget
+                    # holds the price twice and counts it as possibly charged
+                    self._reserve(c, price, what, row["job_id"])
+                    self.resending = True
                 c.execute("UPDATE paid_intents SET owner = %s, lease_token = %s,"
-                          " takeovers = takeovers + 1 WHERE run_id = %s AND asset_id = %s"
-                          " AND attempt = %s", (self.lease.owner, self.lease.token, run_id,
-                                                asset_id, attempt))
-                return json.loads(row["handle"]) if row["handle"] else None
+                          " takeovers = takeovers + 1, price_usd = price_usd + %s,"
+                          " handle = COALESCE(handle, %s) WHERE run_id = %s AND asset_id = %s"
+                          " AND attempt = %s",
+                          (self.lease.owner, self.lease.token, price if self.resending else 0.0,
+                           json.dumps(known, default=str) if known else None, run_id,
+                           asset_id, attempt))
+                return handle
             if self.job_id is not None:
                 self._reserve(c, price, what)
             c.execute(f"INSERT INTO paid_intents (run_id, asset_id, attempt, job_id, owner,"
@@ -72,15 +90,16 @@ class ClusterPayments:
                        self.lease.token, self.backend, price))
         return None
 
-    def _reserve(self, c: Any, price: float, what: str) -> None:
+    def _reserve(self, c: Any, price: float, what: str, job_id: str | None = None) -> None:
+        job_id = job_id or self.job_id
         ok = c.execute(
             "UPDATE cluster_jobs SET reserved_usd = reserved_usd + %s, attempts = attempts + 1"
             " WHERE id = %s AND (max_attempts IS NULL OR attempts < max_attempts)"
             " AND (max_cost IS NULL OR %s <= 0 OR spent_usd + reserved_usd + %s <= max_cost"
-            " + 1e-9) RETURNING id", (price, self.job_id, price, price)).fetchone()
+            " + 1e-9) RETURNING id", (price, job_id, price, price)).fetchone()
         if ok:
             return
-        job = c.execute("SELECT * FROM cluster_jobs WHERE id = %s", (self.job_id,)).fetchone()
+        job = c.execute("SELECT * FROM cluster_jobs WHERE id = %s", (job_id,)).fetchone()
         if job is None:
             return  # a job removed meanwhile: no budget to hold
         if job["max_attempts"] is not None and job["attempts"] >= job["max_attempts"]:
@@ -100,9 +119,12 @@ class ClusterPayments:
                       " AND attempt = %s AND handle IS NULL",
                       (json.dumps(handle, default=str), self.lease.run_id, asset_id, attempt))
 
-    def finish(self, asset_id: str, attempt: int, cost_usd: float) -> None:
+    def finish(self, asset_id: str, attempt: int, cost_usd: float,
+               price: float | None = None) -> None:
         """The attempt ended (an image, or a failure that may have cost ``cost_usd``):
-        release its reservation and count what it cost, once."""
+        release its reservation and count what it cost, once — plus, for an attempt sent
+        again after a take-over, what the first send may have cost (the reservation beyond
+        one ``price``)."""
         with tx(self.settings) as c:
             row = c.execute(f"UPDATE paid_intents SET state = 'settled', settled_at = {NOW},"
                             " cost_usd = %s WHERE run_id = %s AND asset_id = %s"
@@ -110,6 +132,7 @@ class ClusterPayments:
                             " RETURNING job_id, price_usd",
                             (cost_usd, self.lease.run_id, asset_id, attempt)).fetchone()
             if row is not None and row["job_id"] is not None:
+                extra = max(0.0, row["price_usd"] - price) if price is not None else 0.0
                 c.execute("UPDATE cluster_jobs SET reserved_usd = GREATEST(0, reserved_usd - %s),"
                           " spent_usd = spent_usd + %s WHERE id = %s",
-                          (row["price_usd"], cost_usd, row["job_id"]))
+                          (row["price_usd"], cost_usd + extra, row["job_id"]))

@@ -147,6 +147,7 @@ def test_sigterm_finishes_the_stage_in_hand_then_exits(tmp_path: Path) -> None:
             "SELECT 1 FROM paid_intents WHERE state = 'submitted'"), 60,
             on_timeout=lambda: c.log("a"))
         status = jobs.cluster_status(c.settings)  # what `signwriter status` shows
+        shown = _cli(c, "status")
         worker.send_signal(signal.SIGTERM)
         time.sleep(1.0)
         assert worker.poll() is None  # still finishing its attempt
@@ -162,6 +163,9 @@ def test_sigterm_finishes_the_stage_in_hand_then_exits(tmp_path: Path) -> None:
     assert len(status["workers"]) == 1 and status["workers"][0]["queues"] == "generate"
     assert len(status["leases"]) == 1 and status["leases"][0]["stage"] == "generate"
     assert [p["handle"]["task_id"] for p in status["paid_in_flight"]] == ["task-1"]
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert "workers (1 alive)" in shown.stdout and "leases (1 held)" in shown.stdout
+    assert "paid tasks in flight (1)" in shown.stdout and "task-1" in shown.stdout
     assert item["stage"] == "check" and item["state"] == "queued"  # the stage it held ended
     assert lease["owner"] == "" and intent["state"] == "settled"   # and gave its lease back
     assert rows[0]["outcome"] == "accepted"
@@ -373,12 +377,22 @@ def test_a_worker_killed_before_it_submits_leaves_one_submit(tmp_path: Path) -> 
                         on_timeout=lambda: c.log("a") + c.log("b"))
         owner = next(r["owner"] for r in rows if r["state"] == "reserved")
         victim = next(n for n, p in c.workers.items() if f":{p.pid}:" in owner)
+        pid = c.workers[victim].pid
+        resent = sum(r["state"] == "reserved" and f":{pid}:" in r["owner"] for r in rows)
         assert len(c.server.calls("submit")) == 1
         c.kill9(victim)
         c.server.queue_polls = 2
         done = jobs.wait(c.settings, job_id, timeout_s=180)
         intents = c.rows("SELECT takeovers, handle FROM paid_intents")
         submits = c.server.calls("submit")
+        job = jobs.job(c.settings, job_id)
+    from generation.zai import COST_PER_IMAGE_USD
+    # an intent without the provider's answer may have been sent: counted as possibly paid
+    assert job["spent_usd"] == pytest.approx((3 + resent) * COST_PER_IMAGE_USD)
+    assert job["reserved_usd"] == pytest.approx(0)
+    maybe = [json.loads(line) for f in Path(c.settings.runs_dir).glob("*/ledger.jsonl")
+             for line in f.read_text().splitlines()]
+    assert sum(e["kind"] == "failed" and e["possibly_charged_usd"] > 0 for e in maybe) == resent
     assert [r["outcome"] for r in done] == ["accepted"] * 3
     assert len(submits) == len(intents) == 3
     assert sum(i["takeovers"] for i in intents) >= 1
@@ -407,3 +421,68 @@ def test_worker_commands_without_workers_configured_say_what_is_missing(tmp_path
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 2 and "SIGNWRITER_DATABASE_URL" in p.stdout + p.stderr
     assert len((p.stdout + p.stderr).strip().splitlines()) == 1
+
+
+@pytest.mark.timeout(240)
+def test_a_v1_api_job_is_made_by_the_workers(tmp_path: Path) -> None:
+    from starlette.testclient import TestClient
+
+    from agents.automation.jobs import create_token
+    from agents.web.app import create_app
+    brief = {"name": "api", "brand": {"name": "Acme", "colors": ["#0b3d91", "#ffffff",
+                                                                  "#fc3d21"]},
+             "copy": {"headline": "Spring Sale", "price": "Only $19.99"},
+             "formats": ["512x512"]}
+    with cluster(tmp_path, SIGNWRITER_BACKEND="typeset") as c:
+        c.start_worker("a", concurrency=2)
+        token = create_token("ci", "creator", c.settings)
+        auth = {"Authorization": f"Bearer {token}"}
+        with TestClient(create_app(c.settings), base_url="http://testserver") as client:
+            r = client.post("/v1/jobs", json={"brief": brief}, headers=auth)
+            assert r.status_code == 202, r.text
+            job = wait_for("the API job", lambda: (lambda j: j if j["status"] not in (
+                "queued", "running") else None)(client.get(
+                    f"/v1/jobs/{r.json()['id']}", headers=auth).json()), 180, poll_s=0.5)
+            (asset,) = client.get(f"/v1/jobs/{job['id']}/assets", headers=auth).json()["items"]
+            img = client.get(asset["image_url"], headers=auth)
+        made_by = c.rows("SELECT owner FROM paid_intents")
+    assert job["status"] == "completed" and job["counts"] == {"accepted": 1}
+    assert img.status_code == 200 and img.content[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(made_by) == 1 and f":{c.workers['a'].pid}:" in made_by[0]["owner"]
+
+
+@pytest.mark.timeout(240)
+def test_a_scheduled_tick_is_made_by_the_workers(tmp_path: Path) -> None:
+    from datetime import datetime, timezone
+
+    from agents.automation.schedule import Job, Scheduler, history
+    from tests.workers.cluster import BASE
+    brief = tmp_path / "weekly.yaml"
+    brief.write_text(BASE.replace("[social-square]", "[512x512]"))
+    with cluster(tmp_path, SIGNWRITER_BACKEND="typeset") as c:
+        c.start_worker("a", concurrency=2)
+        job = Job(name="weekly", cron="0 9 * * MON", briefs=[brief], backend="typeset")
+        now = datetime(2026, 11, 30, 9, 0, 30, tzinfo=timezone.utc)  # a Monday, 09:00
+        fired = Scheduler([job], c.settings, clock=lambda: now).run_pending()
+        again = Scheduler([job], c.settings, clock=lambda: now).run_pending()
+        ticks = history(c.settings, "weekly")
+        made_by = c.rows("SELECT owner FROM paid_intents")
+    assert fired == [("weekly", "2026-11-30T09:00", "done")] and again == []
+    assert len(ticks) == 1 and "accepted 1" in json.loads(ticks[0]["result"])["summary"]
+    assert len(made_by) == 1 and f":{c.workers['a'].pid}:" in made_by[0]["owner"]
+
+
+@pytest.mark.timeout(240)
+def test_a_task_the_broker_lost_is_queued_again(tmp_path: Path) -> None:
+    import redis
+    with cluster(tmp_path, SIGNWRITER_REQUEUE_AFTER_S="2") as c:
+        items = c.items(2)
+        job_id, _, _ = enqueue_batch(items, [], c.settings)
+        r = redis.Redis.from_url(c.env["SIGNWRITER_BROKER_URL"])
+        lost = r.delete(f"{c.settings.queue_prefix}.generate")  # Redis lost its data
+        r.close()
+        c.start_worker("a", concurrency=2)
+        rows = jobs.wait(c.settings, job_id, timeout_s=120)
+    assert lost == 1
+    assert [x["outcome"] for x in rows] == ["accepted", "accepted"]
+    assert "re-queueing" in c.log("a")
