@@ -297,9 +297,9 @@ class _ShapeGate:
     (kernels looked up in, or compiled into, the model's shared shape cache). Two requests
     of one compiled model doing that at the same moment can deadlock the process for good:
     a thread blocked inside OpenVINO holding Python's GIL, every other thread frozen (seen
-    as batches hanging for minutes: test_batch's attempt cap; reproduced about once in
-    twelve fresh processes with two instances reading new shapes at once; 0 in 60 with
-    this gate). So an inference that changes its request's shape runs alone on the model;
+    as batches hanging for minutes: test_batch's attempt cap; reproduced in 3 of 34 fresh
+    processes with two instances reading new page sizes at once, in none of 90 behind a
+    gate). So an inference that changes its request's shape runs alone on the model;
     inferences at the shape their request ran last go on in parallel, as before (the
     detector on same-sized pages; the recogniser's line crops change shape nearly every
     call and so mostly take turns)."""
