@@ -133,7 +133,7 @@ def advance(settings: Settings, run_id: str, asset_id: str, job_id: str | None,
             leases.check(c, lease)
             if nxt is not None:
                 c.execute(f"UPDATE cluster_items SET stage = %s, enqueued_at = {NOW},"
-                          " published = 0 WHERE run_id = %s AND asset_id = %s"
+                          " published = 0, received_by = NULL WHERE run_id = %s AND asset_id = %s"
                           " AND state = 'queued'", (nxt, run_id, asset_id))
                 queued = [dict(r) for r in c.execute(
                     "SELECT job_id, run_id, asset_id, stage FROM cluster_items"
@@ -164,6 +164,21 @@ def advance(settings: Settings, run_id: str, asset_id: str, job_id: str | None,
         hb.drop(lease)
 
 
+def _on_task_received(request: Any = None, **_: Any) -> None:
+    """The consumer took a task from the broker: say which worker holds it, so that if
+    this worker dies before starting it the sweep queues it again at once."""
+    try:
+        run_id, asset_id = request.args[0], request.args[1]
+        settings = get_settings()
+        hb = heartbeat(settings)
+        with tx(settings) as c:
+            c.execute(f"UPDATE cluster_items SET received_by = %s, received_at = {NOW}"
+                      " WHERE run_id = %s AND asset_id = %s AND state = 'queued'",
+                      (hb.worker_id, run_id, asset_id))
+    except Exception:  # noqa: BLE001 - a courtesy: expiry and the broker still recover it
+        log.exception("could not record a received task")
+
+
 def _on_worker_shutdown(**_: Any) -> None:
     global _heartbeat
     hb = _heartbeat
@@ -192,6 +207,7 @@ def run_worker(settings: Settings, *, queues: list[str], concurrency: int,
     signals.worker_shutdown.connect(_on_worker_shutdown, weak=False)
     signals.worker_process_shutdown.connect(_on_worker_shutdown, weak=False)
     signals.worker_ready.connect(lambda **_: heartbeat(settings), weak=False)
+    signals.task_received.connect(_on_task_received, weak=False)
     signals.worker_process_init.connect(lambda **_: heartbeat(settings), weak=False)
     app.worker_main(["worker", "-Q", ",".join(jobs.queue_name(settings, q) for q in queues),
                      "-c", str(concurrency), "-P", pool, "--loglevel", loglevel,

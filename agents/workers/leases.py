@@ -124,12 +124,16 @@ def sweep(settings: Settings) -> list[dict[str, Any]]:
             " WHERE i.state = 'queued' AND (l.run_id IS NULL OR l.expires_at < "
             f"{NOW}) AND ((l.owner <> '' AND l.heartbeat_at >= i.enqueued_at)"
             f" OR (i.published = 0 AND i.enqueued_at < {NOW} - %s)"
-            f" OR i.enqueued_at < {NOW} - %s)"
+            f" OR i.enqueued_at < {NOW} - %s"
+            # taken from the broker by a worker that stopped beating before it started it
+            " OR (i.received_by IS NOT NULL AND NOT EXISTS (SELECT 1 FROM workers w"
+            f" WHERE w.id = i.received_by AND w.state = 'up' AND w.heartbeat_at > {NOW} - %s)"
+            " AND (l.run_id IS NULL OR l.owner = '' OR l.heartbeat_at < i.received_at)))"
             " FOR UPDATE OF i SKIP LOCKED",
-            (REPUBLISH_AFTER_S, settings.requeue_after_s)).fetchall()
+            (REPUBLISH_AFTER_S, settings.requeue_after_s, settings.lease_ttl_s)).fetchall()
         for r in rows:
-            c.execute(f"UPDATE cluster_items SET enqueued_at = {NOW}, published = 1"
-                      " WHERE job_id = %s AND run_id = %s AND asset_id = %s",
+            c.execute(f"UPDATE cluster_items SET enqueued_at = {NOW}, published = 1,"
+                      " received_by = NULL WHERE job_id = %s AND run_id = %s AND asset_id = %s",
                       (r["job_id"], r["run_id"], r["asset_id"]))
             c.execute(f"UPDATE leases SET owner = '' WHERE run_id = %s AND asset_id = %s"
                       f" AND expires_at < {NOW}", (r["run_id"], r["asset_id"]))

@@ -43,7 +43,7 @@ def _store(root: Path, run_id: str, status: str, passed: bool) -> RunStore:
 
 def test_migrations_are_named_recorded_and_applied_once(index: Index) -> None:
     assert index.applied_migrations() == ["0001_initial", "0002_users", "0003_automation",
-                                         "0004_cluster"]
+                                         "0004_cluster", "0005_cluster_received"]
     fresh = Index(index.url)  # another process starting on the same database
     assert fresh.migrate() == []
 
@@ -149,4 +149,5 @@ def test_two_processes_creating_the_index_at_once(tmp_path: Path) -> None:
                               stderr=subprocess.PIPE, text=True) for _ in range(3)]
     outs = [p.communicate(timeout=120) for p in procs]
     assert all(p.returncode == 0 for p in procs), [e for _, e in outs]
-    assert {o.strip() for o, _ in outs} == {"0001_initial,0002_users,0003_automation,0004_cluster"}
+    assert {o.strip() for o, _ in outs} == {
+        "0001_initial,0002_users,0003_automation,0004_cluster,0005_cluster_received"}
