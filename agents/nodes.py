@@ -136,6 +136,10 @@ def generate(state: AssetState, runtime: Runtime[Context]) -> Command[Literal["c
                          "so as not to pay twice")
         # fetching a lost image from its recorded task costs nothing more
         price = 0.0 if lost is not None else estimate_cost(ctx.backend, spec.width, spec.height)
+        # room for the answer, held before paying: a disk that fills during the call can
+        # then no longer lose a paid image (a full disk now stops the run here, unpaid)
+        space = (store.reserve_space(f"{aid}-{n}", _answer_bytes(spec.width, spec.height))
+                 if price > 0 or lost is not None else None)
         ctx.emit("generating", aid, n, action=action)
         try:
             if payments is not None:  # an accepted task of this attempt is polled, not paid
@@ -152,8 +156,12 @@ def generate(state: AssetState, runtime: Runtime[Context]) -> Command[Literal["c
                         "again"})
             else:
                 ctx.budget.reserve(price, f"attempt {n} of {aid}")
-        except BudgetExceeded as e:
-            return _fail(ctx, aid, f"budget: {e}")
+        except BaseException as e:
+            if space is not None:
+                space.release()
+            if isinstance(e, BudgetExceeded):
+                return _fail(ctx, aid, f"budget: {e}")
+            raise
 
         def settle(actual: float) -> None:
             if payments is not None:
@@ -174,6 +182,8 @@ def generate(state: AssetState, runtime: Runtime[Context]) -> Command[Literal["c
                 else:
                     result = ctx.backend.generate(request, on_submit=on_submit)
         except BackendError as e:
+            if space is not None:
+                space.release()  # room for the failure's own ledger line
             if e.possibly_charged_usd:  # sent, unanswered, sent again: counted as paid
                 store.record_generation({"kind": "failed", "asset_id": aid, "attempt": n,
                                          "backend": ctx.backend.name, "cost_usd": 0.0,
@@ -183,6 +193,9 @@ def generate(state: AssetState, runtime: Runtime[Context]) -> Command[Literal["c
             if isinstance(e, STOP_RUN):
                 raise
             return _fail(ctx, aid, str(e))
+        finally:
+            if space is not None:
+                space.release()  # the answer's ledger line and bytes go into this room
         image_rel, sha = store.image_path(result.data, result.media_type)
         done = {"kind": "done", "asset_id": aid, "attempt": n, "action": action,
                 "backend": result.backend, "model": result.model, "image": image_rel,
@@ -233,6 +246,11 @@ def generate(state: AssetState, runtime: Runtime[Context]) -> Command[Literal["c
     write_json(adir / "attempt.json", attempt)
     ctx.emit("generated", aid, n, action=action, cost_usd=attempt["cost_usd"])
     return Command(goto="check", update={"current": attempt})
+
+
+def _answer_bytes(width: int, height: int) -> int:
+    """Disk an answer may need: the image (at most RGBA, uncompressed) and its ledger line."""
+    return width * height * 4 + (1 << 20)
 
 
 def _paid(entry: dict[str, Any]) -> float:

@@ -238,6 +238,23 @@ class RunStore:
         except OSError:
             return False
 
+    def reserve_space(self, key: str, nbytes: int) -> "SpaceReservation":
+        """Hold ``nbytes`` of the run folder's disk before a paid call (a preallocated file,
+        ``.reserve-<key>``), so the answer can be written however full the disk gets
+        meanwhile: released just before the ledger line and image are written. Raises
+        ``OSError`` (ENOSPC) when the space is not there, before anything is paid for. A
+        reservation left by a killed process is reused by the same attempt's next try."""
+        path = self.root / f".reserve-{key}"
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+        try:
+            os.posix_fallocate(fd, 0, max(1, int(nbytes)))
+        except OSError:
+            os.close(fd)
+            path.unlink(missing_ok=True)
+            raise
+        os.close(fd)
+        return SpaceReservation(path)
+
     def record_generation(self, entry: dict[str, Any]) -> None:
         """Append one generation to ledger.jsonl and fsync it."""
         entry = {"ts": time.time(), **entry}
@@ -600,3 +617,20 @@ def locked(runs_dir: Path, run_id: str, command: str, wait: bool | float = False
 
 def iter_runs(runs_dir: Path) -> Iterator[RunStore]:
     yield from RunStore.list(runs_dir)
+
+
+class SpaceReservation:
+    """Disk held by :meth:`RunStore.reserve_space`; :meth:`release` (idempotent) gives it
+    back. Also a context manager that releases on exit."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def release(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+    def __enter__(self) -> "SpaceReservation":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

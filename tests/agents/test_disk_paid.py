@@ -1,11 +1,12 @@
-"""A disk that fills up between the provider's answer and the image bytes reaching the disk
-never makes a resume pay again (issue 11): the ledger line, the fact of payment, is
-written before the image, so a resumed run fetches the lost image from its recorded task,
-or, where the provider gives no task to fetch it from, refuses to generate it again.
+"""A disk that fills up while a paid image is being drawn loses nothing and pays nothing
+twice (issue 11): room for the answer is held before the call (``.reserve-*``), so the
+paid image is written however full the disk got; the run then stops, before paying, at the
+next attempt it has no room for, and a resume pays that attempt once. (Should an image
+still be lost, by a kill between its ledger line and its bytes, the ledger line, written
+first, makes a resume fetch it from its task or refuse to pay for it again.)
 
 Real small tmpfs mounts, a real local Z.ai server counting every paid call, the real CLI
-in a subprocess. The server fills the disk while it "draws" the first image, so the run's
-next write after that answer is the one that meets ENOSPC."""
+in a subprocess. The server fills the disk while it "draws" the first image."""
 
 from __future__ import annotations
 
@@ -67,8 +68,8 @@ def _ledger(run_dir: Path) -> list[dict]:
             if x.strip()]
 
 
-def _stopped_on_a_full_disk(tmp_path: Path, tmpfs: Callable[..., Path], server: ZaiServer,
-                            mode: str) -> tuple[Path, dict[str, str]]:
+def _filled_during_the_first_call(tmp_path: Path, tmpfs: Callable[..., Path],
+                                  server: ZaiServer, mode: str) -> tuple[Path, Path, dict]:
     brief = tmp_path / "brief.yaml"
     brief.write_text(BRIEF)
     disk = tmpfs("8m")
@@ -79,58 +80,66 @@ def _stopped_on_a_full_disk(tmp_path: Path, tmpfs: Callable[..., Path], server: 
     assert "the disk is full" in r.stderr and "signwriter resume" in r.stderr, r.stderr
     assert "Traceback" not in r.stderr
     (run_dir,) = [d for d in disk.iterdir() if d.name.startswith("2")]
-    assert not list((run_dir / "images").iterdir())  # the image never reached the disk
-    (disk / "filler").unlink()  # the space comes back
-    return run_dir, env
+    return disk, run_dir, env
 
 
-def _paid_line_kept(run_dir: Path) -> None:
-    """Attempt 1's payment is in the ledger once, with its price."""
-    first = [e for e in _ledger(run_dir) if e["attempt"] == 1 and e["kind"] == "done"]
-    assert len(first) == 1 and first[0]["cost_usd"] > 0, _ledger(run_dir)
+def _paid_once_and_kept(run_dir: Path) -> list[dict]:
+    """Every paid attempt is in the ledger once, with its price and its image on disk."""
+    entries = _ledger(run_dir)
+    done = [e["attempt"] for e in entries if e["kind"] == "done"]
+    assert len(done) == len(set(done)), entries
+    for e in entries:
+        if e["kind"] == "done":
+            assert e["cost_usd"] > 0 and (run_dir / e["image"]).is_file(), e
+    return entries
 
 
 @pytest.mark.slow
-def test_sync_image_lost_to_a_full_disk_is_never_paid_for_again(tmp_path: Path,
-                                                                  tmpfs) -> None:
+@pytest.mark.parametrize("mode,paid_calls", [("sync", "sync"), ("async", "submit")])
+def test_a_disk_filled_during_a_paid_call_loses_nothing_and_pays_nothing_twice(
+        tmp_path: Path, tmpfs, mode: str, paid_calls: str) -> None:
     with ZaiServer() as server:
-        run_dir, env = _stopped_on_a_full_disk(tmp_path, tmpfs, server, "sync")
-        assert len(server.calls("sync")) == 1
+        disk, run_dir, env = _filled_during_the_first_call(tmp_path, tmpfs, server, mode)
+        # attempt 1 (its image misspelt the headline) was paid for and kept, in the room
+        # held for it; attempt 2 found no room and was not sent
+        assert len(server.calls(paid_calls)) == 1
+        entries = _paid_once_and_kept(run_dir)
+        assert [e["attempt"] for e in entries if e["kind"] == "done"] == [1]
+        assert not list(run_dir.glob(".reserve-*"))  # no room left held
+        (disk / "filler").unlink()  # the space comes back
         res = _run(["resume", run_dir.name, "--json"], env)
-        paid = len(server.calls("sync"))
-    # Z.ai's sync call leaves no task to fetch the image from: generating it again would
-    # pay a second time for attempt 1, so the asset fails and says why
-    assert paid == 1, "the resumed run paid again for the attempt whose image was lost"
-    _paid_line_kept(run_dir)
-    assert res.returncode == 1, res.stdout + res.stderr
-    (asset,) = json.loads(res.stdout)["assets"]
-    assert asset["status"] == "failed"
-    assert "paid for" in asset["reason"] and "not to pay twice" in asset["reason"]
-    assert json.loads(res.stdout)["cost_usd"] > 0  # what was paid is still counted
+        paid = len(server.calls(paid_calls))
+    assert res.returncode == 0, res.stdout + res.stderr
+    m = json.loads(res.stdout)
+    assert m["status"] == "succeeded"
+    assert paid == 2  # attempt 2 once; attempt 1 never again
+    entries = _paid_once_and_kept(run_dir)
+    assert [e["attempt"] for e in entries if e["kind"] == "done"] == [1, 2]
+    (asset,) = m["assets"]
+    assert [a["n"] for a in asset["attempts"]] == [1, 2]
+    assert m["cost_usd"] == pytest.approx(sum(a["cost_usd"] for a in asset["attempts"]))
     assert KEY not in (run_dir / "ledger.jsonl").read_text()
 
 
 @pytest.mark.slow
-def test_async_image_lost_to_a_full_disk_is_fetched_again_from_its_task(tmp_path: Path,
-                                                                        tmpfs) -> None:
+def test_a_disk_too_full_for_the_answer_stops_the_run_before_paying(tmp_path: Path,
+                                                                    tmpfs) -> None:
+    brief = tmp_path / "brief.yaml"
+    brief.write_text(BRIEF)
+    disk = tmpfs("8m")
     with ZaiServer() as server:
-        run_dir, env = _stopped_on_a_full_disk(tmp_path, tmpfs, server, "async")
-        assert len(server.calls("submit")) == 1
+        server.painter = Model(_specs(brief, Settings(_env_file=None)))
+        env = _env(disk, server, "sync")
+        st = os.statvfs(disk)  # room for the run's own files, not for a 1024² answer
+        with open(disk / "filler", "wb") as f:
+            f.write(b"\0" * (st.f_bavail * st.f_frsize - 2 * 1024 * 1024))
+        r = _run(["run", str(brief), "--seed", "3"], env)
+        assert r.returncode == 4, r.stdout + r.stderr
+        assert "the disk is full" in r.stderr and "Traceback" not in r.stderr, r.stderr
+        assert server.calls("sync") == []  # nothing was paid for
+        (run_dir,) = [d for d in disk.iterdir() if d.name.startswith("2")]
+        (disk / "filler").unlink()
         res = _run(["resume", run_dir.name, "--json"], env)
-        submits = len(server.calls("submit"))
-    assert res.returncode == 0, res.stdout + res.stderr
-    m = json.loads(res.stdout)
-    assert m["status"] == "succeeded"
-    # attempt 1 (its first image misspelt the headline) polled again, not submitted again;
-    # attempt 2 submitted once
-    assert submits == 2
-    _paid_line_kept(run_dir)
-    entries = _ledger(run_dir)
-    assert [e["kind"] for e in entries if e["attempt"] == 1] == ["submitted", "done"]
-    for e in entries:
-        if e["kind"] == "done":
-            assert (run_dir / e["image"]).is_file()
-    (asset,) = m["assets"]
-    assert [a["n"] for a in asset["attempts"]] == [1, 2]
-    assert asset["attempts"][0]["cost_usd"] > 0  # attempt 1's price is still its cost
-    assert m["cost_usd"] == pytest.approx(sum(a["cost_usd"] for a in asset["attempts"]))
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert len(server.calls("sync")) == 2  # attempts 1 and 2, each once
+        _paid_once_and_kept(run_dir)
