@@ -245,13 +245,18 @@ class RunStore:
         ``OSError`` (ENOSPC) when the space is not there, before anything is paid for. A
         reservation left by a killed process is reused by the same attempt's next try."""
         path = self.root / f".reserve-{key}"
+        fallocate = getattr(os, "posix_fallocate", None)
+        if fallocate is None:  # not on this OS: no room held (the ledger-first order stays)
+            return SpaceReservation(path)
         fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
         try:
-            os.posix_fallocate(fd, 0, max(1, int(nbytes)))
-        except OSError:
+            fallocate(fd, 0, max(1, int(nbytes)))
+        except OSError as e:
             os.close(fd)
             path.unlink(missing_ok=True)
-            raise
+            if e.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            return SpaceReservation(path)  # a filesystem that cannot preallocate
         os.close(fd)
         return SpaceReservation(path)
 
