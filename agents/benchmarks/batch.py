@@ -57,6 +57,17 @@ class BatchBenchResult(BaseModel):
     cpu: str = ""
 
 
+def write_inputs(root: Path, assets: int, size: int) -> tuple[Path, Path]:
+    """The benchmark's base brief (one ``size``-square format) and a CSV of ``assets`` rows,
+    written into ``root``; returns their paths."""
+    (root / "base.yaml").write_text(BASE.replace("SIZE", f"{size}x{size}"))
+    rows = ["headline,price,cta"] + [
+        f"{HEADLINES[i % len(HEADLINES)]} {i + 1},{PRICES[i % len(PRICES)]},"
+        f"{CTAS[i % len(CTAS)]}" for i in range(assets)]
+    (root / "rows.csv").write_text("\n".join(rows) + "\n")
+    return root / "base.yaml", root / "rows.csv"
+
+
 def _rss_mb() -> float:
     with open("/proc/self/statm", encoding="ascii") as f:
         pages = int(f.read().split()[1])
@@ -70,13 +81,9 @@ def run_batch_bench(assets: int = 300, latency_s: float = 2.0, concurrency: int 
     try:
         settings = Settings(runs_dir=root / "runs", concurrency=concurrency, max_attempts=1,
                             planner="rules", _env_file=None)
-        (root / "base.yaml").write_text(BASE.replace("SIZE", f"{size}x{size}"))
-        rows = ["headline,price,cta"] + [
-            f"{HEADLINES[i % len(HEADLINES)]} {i + 1},{PRICES[i % len(PRICES)]},"
-            f"{CTAS[i % len(CTAS)]}" for i in range(assets)]
-        (root / "rows.csv").write_text("\n".join(rows) + "\n")
+        base, rows = write_inputs(root, assets, size)
         t0 = time.perf_counter()
-        items, bad = collect_csv(root / "base.yaml", root / "rows.csv", settings)
+        items, bad = collect_csv(base, rows, settings)
         backend = LatencyBackend(latency_s)
         fitter = api.make_backend(settings)
         for it in items:  # the remote side draws; and the OCR models load once

@@ -30,8 +30,8 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from agents.automation.batch import collect_csv, enqueue_batch
-from agents.benchmarks.batch import BASE
-from agents.benchmarks.pipeline import CTAS, HEADLINES, PRICES, host
+from agents.benchmarks.batch import write_inputs
+from agents.benchmarks.pipeline import host
 from agents.settings import Settings
 
 
@@ -155,13 +155,9 @@ def run_scale_bench(settings: Settings, *, assets: int = 500, workers: int = 4,
             time.sleep(0.5)
         else:
             raise RuntimeError(f"the workers did not start within {start_timeout_s:.0f}s")
-        (root / "base.yaml").write_text(BASE.replace("SIZE", f"{size}x{size}"))
-        rows = ["headline,price,cta"] + [
-            f"{HEADLINES[i % len(HEADLINES)]} {i + 1},{PRICES[i % len(PRICES)]},"
-            f"{CTAS[i % len(CTAS)]}" for i in range(assets)]
-        (root / "rows.csv").write_text("\n".join(rows) + "\n")
+        base, rows = write_inputs(root, assets, size)
         t0 = time.perf_counter()
-        items, bad = collect_csv(root / "base.yaml", root / "rows.csv", s)
+        items, bad = collect_csv(base, rows, s)
         job_id, queued, _ = enqueue_batch(items, bad, s)
         t_planned = time.perf_counter()
         half: dict[int, float] = {}
