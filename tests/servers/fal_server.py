@@ -18,15 +18,12 @@ kept in :attr:`received_images`, per request). The text-to-image endpoint refuse
 
 from __future__ import annotations
 
-import base64
-import binascii
-import io
 import itertools
 from typing import Any
 
 from PIL import Image
 
-from tests.servers.provider_server import ProviderServer, Recorded, Reply
+from tests.servers.provider_server import ProviderServer, Recorded, Reply, image_from_data_uri
 
 APP = "/fal-ai/glm-image"
 
@@ -86,11 +83,8 @@ class FalServer(ProviderServer):
         for url in urls:
             if not url.startswith("data:image/") or ";base64," not in url:
                 return f"not a data URI of an image: {url[:40]}"
-            try:
-                im = Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1],
-                                                            validate=True)))
-                im.load()
-            except (binascii.Error, OSError, ValueError):
+            im = image_from_data_uri(url)
+            if im is None:
                 return "an image_urls item does not decode to an image"
             images.append(im)
         self.received_images.append(images)

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import base64
+import binascii
 import io
 import json
 import threading
@@ -73,6 +75,19 @@ def png_bytes(width: int, height: int, label: str = "signwriter") -> bytes:
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     return buf.getvalue()
+
+
+def image_from_data_uri(uri: object) -> Image.Image | None:
+    """The image a ``data:image/...;base64,`` URI carries, decoded; ``None`` when it is not
+    one or does not decode (each provider server answers that in its own words)."""
+    if not isinstance(uri, str) or not uri.startswith("data:image/") or ";base64," not in uri:
+        return None
+    try:
+        im = Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1], validate=True)))
+        im.load()
+    except (binascii.Error, OSError, ValueError):
+        return None
+    return im
 
 
 def assert_png(data: bytes, size: tuple[int, int]) -> None:

@@ -18,14 +18,12 @@ ones are kept in :attr:`received_images`, per task).
 from __future__ import annotations
 
 import base64
-import binascii
-import io
 import json
 from typing import Any
 
 from PIL import Image
 
-from tests.servers.provider_server import ProviderServer, Recorded, Reply
+from tests.servers.provider_server import ProviderServer, Recorded, Reply, image_from_data_uri
 
 PATH = "/v1"
 
@@ -101,11 +99,8 @@ class RunwareServer(ProviderServer):
         for ref in refs:
             if not isinstance(ref, str) or not ref.startswith("data:image/"):
                 return "each reference image must be a data URI, URL or image UUID"
-            try:
-                im = Image.open(io.BytesIO(base64.b64decode(ref.split(",", 1)[1],
-                                                            validate=True)))
-                im.load()
-            except (binascii.Error, OSError, ValueError):
+            im = image_from_data_uri(ref)
+            if im is None:
                 return "a reference image does not decode to an image"
             images.append(im)
         self.received_images.append(images)

@@ -16,7 +16,6 @@ payload is not base64), ``"text"`` (the assistant answers with text, no image),
 from __future__ import annotations
 
 import base64
-import io
 import json
 import time
 from typing import Any, Literal
@@ -24,7 +23,7 @@ from typing import Any, Literal
 from PIL import Image
 
 from tests.servers.openai_images_server import InFlight
-from tests.servers.provider_server import ProviderServer, Recorded, Reply
+from tests.servers.provider_server import ProviderServer, Recorded, Reply, image_from_data_uri
 
 
 class VllmOmniServer(ProviderServer):
@@ -75,12 +74,8 @@ class VllmOmniServer(ProviderServer):
                                                  "type": "BadRequestError", "code": 400}})
                 if part["type"] != "image_url":
                     continue
-                url = (part.get("image_url") or {}).get("url", "")
-                try:
-                    raw = base64.b64decode(url.split(",", 1)[1], validate=True)
-                    im = Image.open(io.BytesIO(raw))
-                    im.load()
-                except (IndexError, ValueError, OSError):
+                im = image_from_data_uri((part.get("image_url") or {}).get("url", ""))
+                if im is None:
                     return Reply(400, {"error": {"message": "image_url is not a base64 "
                                                  "data URL of an image",
                                                  "type": "BadRequestError", "code": 400}})
