@@ -76,18 +76,14 @@ def render_overlay(image: str | Path, report: QAReport, out: Path, *,
             if f.box is None or f.kind == "misplaced":
                 _label(draw, rect, label if f.box is None else f"{f.region_id}: read here",
                        colour, font)
-    for f in report.unexpected:
+    stray = [(f, ORANGE, f"unexpected '{f.read}'") for f in report.unexpected]
+    stray += [(f, GREY, f"repeats {f.region_id}") for f in report.repeats]
+    for f, colour, label in stray:
         if f.read_box is None:
             continue
         rect = _rect(f.read_box, w, h)
-        draw.rectangle(rect, outline=ORANGE, width=width)
-        _label(draw, rect, f"unexpected '{f.read}'", ORANGE, font)
-    for f in report.repeats:
-        if f.read_box is None:
-            continue
-        rect = _rect(f.read_box, w, h)
-        draw.rectangle(rect, outline=GREY, width=width)
-        _label(draw, rect, f"repeats {f.region_id}", GREY, font)
+        draw.rectangle(rect, outline=colour, width=width)
+        _label(draw, rect, label, colour, font)
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
