@@ -20,6 +20,7 @@ from agents.automation.batch import asset_key, collect_csv, collect_paths, run_b
 from agents.brief import load_brief
 from agents.errors import BatchInputError
 from agents.settings import Settings
+from tests.agents.ledger_wait import done_entries
 
 BASE = """\
 name: offers
@@ -56,19 +57,6 @@ def _write(tmp: Path, rows: list[str], base: str = BASE) -> tuple[Path, Path]:
     (tmp / "base.yaml").write_text(base)
     (tmp / "rows.csv").write_text("\n".join(rows) + "\n")
     return tmp / "base.yaml", tmp / "rows.csv"
-
-
-def _done_entries(runs: Path) -> list[tuple[str, str, int, str]]:
-    out = []
-    for ledger in runs.glob("*/ledger.jsonl"):
-        for line in ledger.read_text().splitlines():
-            try:
-                e = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if e.get("kind", "done") == "done":
-                out.append((ledger.parent.name, e["asset_id"], e["attempt"], e["sha256"]))
-    return out
 
 
 # --- inputs --------------------------------------------------------------------------------
@@ -194,17 +182,17 @@ def test_the_attempt_cap_stops_the_batch_and_fails_what_it_could_not_pay_for(
     assert proc.returncode == 1, proc.stdout + proc.stderr
     gen, skipped, accepted, review, failed = _last(proc)
     assert accepted == 2 and failed == 4
-    assert len(_done_entries(runs)) == 2  # the cap: two paid attempts, no more
+    assert len(done_entries(runs)) == 2  # the cap: two paid attempts, no more
     # a new invocation counts what was paid before: the cap is for the batch, not the process
     again = _cli("--brief", str(base), "--csv", str(rows), "--out", str(runs),
                  "--max-attempts-total", "2", "--concurrency", "1")
-    assert len(_done_entries(runs)) == 2 and _last(again)[1] == 2
+    assert len(done_entries(runs)) == 2 and _last(again)[1] == 2
     # a bigger budget: what failed for lack of budget is tried again, in a new run
     more = _cli("--brief", str(base), "--csv", str(rows), "--out", str(runs),
                 "--max-attempts-total", "20")
     assert more.returncode == 0, more.stdout + more.stderr
     assert _last(more)[:3] == (4, 2, 6)
-    counts = Counter((run.split("-retry")[0], a, n) for run, a, n, _ in _done_entries(runs))
+    counts = Counter((run.split("-retry")[0], a, n) for run, a, n, _ in done_entries(runs))
     assert len(counts) == 6 and set(counts.values()) == {1}
 
 
@@ -238,12 +226,12 @@ def test_a_killed_batch_finishes_when_run_again_and_nothing_is_generated_twice(
                                 stdout=f, stderr=subprocess.STDOUT, start_new_session=True,
                                 env={**os.environ, "COLUMNS": "200"})
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and len(_done_entries(runs)) < 20:
+    while time.monotonic() < deadline and len(done_entries(runs)) < 20:
         assert proc.poll() is None, "finished before it could be killed:\n" + log.read_text()
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
-    before = {(r, a, n): sha for r, a, n, sha in _done_entries(runs)}
+    before = {(r, a, n): sha for r, a, n, sha in done_entries(runs)}
     assert before, "nothing was generated before the kill"
     unfinished = [m for m in runs.glob("*/run.json")
                   if json.loads(m.read_text()).get("status") == "running"]
@@ -254,7 +242,7 @@ def test_a_killed_batch_finishes_when_run_again_and_nothing_is_generated_twice(
     gen, skipped, accepted, review, failed = _last(second)
     assert skipped >= 1 and gen + skipped == 60 and accepted + review == 60 and failed == 0
 
-    done = _done_entries(runs)
+    done = done_entries(runs)
     counts = Counter((r, a, n) for r, a, n, _ in done)
     assert set(counts.values()) == {1}, "an attempt was generated twice"
     assert all(dict(((r, a, n), s) for r, a, n, s in done)[k] == v for k, v in before.items())
@@ -266,7 +254,7 @@ def test_a_killed_batch_finishes_when_run_again_and_nothing_is_generated_twice(
     third = _cli(*args)
     assert third.returncode == second.returncode
     assert _last(third) == (0, 60, accepted, review, 0)
-    assert len(_done_entries(runs)) == len(done)
+    assert len(done_entries(runs)) == len(done)
 
 
 def test_bench_batch_reports_wall_against_ideal_and_memory() -> None:

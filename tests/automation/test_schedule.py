@@ -19,6 +19,7 @@ import pytest
 from agents.automation.schedule import Job, Scheduler, history, job_settings, load_jobs
 from agents.errors import ScheduleError
 from agents.settings import Settings
+from tests.agents.ledger_wait import done_entries
 from tests.databases import database_url
 
 UTC = timezone.utc
@@ -228,16 +229,7 @@ def test_a_scheduler_killed_during_a_real_tick_is_continued_once(tmp_path: Path)
                             start_new_session=True)
 
     def done() -> list[tuple[str, str, int]]:
-        out = []
-        for ledger in runs.glob("*/ledger.jsonl"):
-            for line in ledger.read_text().splitlines():
-                try:
-                    e = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if e.get("kind", "done") == "done":
-                    out.append((ledger.parent.name, e["asset_id"], e["attempt"]))
-        return out
+        return [(run, asset, n) for run, asset, n, _ in done_entries(runs)]
 
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and len(done()) < 3:
