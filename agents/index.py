@@ -29,6 +29,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
+
 from agents.errors import Conflict, IndexUnavailable
 from agents.status import RunStatus, run_status
 from agents.store import RunStore, read_json
@@ -127,7 +129,6 @@ class Index:
         # SQLite: one migration at a time, across the threads of this process and across
         # processes (two batch threads, or a worker and the web app, opening a new index at
         # the same moment), and WAL set once, before anything else uses the file.
-        from filelock import FileLock
         path = Path(self.url.removeprefix("sqlite:///"))
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._migrate_lock, FileLock(f"{path}.migrate.lock", timeout=60):
