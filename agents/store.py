@@ -542,6 +542,14 @@ class RunLock:
         except (OSError, ValueError):
             return None
 
+    def _holder(self, patience_s: float = 0.5) -> dict[str, Any] | None:
+        """Who holds the lock, for the message: a process that has just taken it writes
+        its name a moment later, so an absent name is looked for again briefly."""
+        deadline = time.monotonic() + patience_s
+        while (who := self.owner()) is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return who
+
     def acquire(self, wait: bool | float = False,
                 on_wait: Any = None) -> "RunLock":
         """Take the lock; ``wait`` False: :class:`RunBusy` at once if held, True: wait as
@@ -562,13 +570,13 @@ class RunLock:
             lock.acquire(timeout=0)
         except Timeout:
             if wait is False:
-                raise RunBusy(self.run_id, self.owner()) from None
+                raise RunBusy(self.run_id, self._holder()) from None
             if on_wait is not None:
-                on_wait(self.owner())
+                on_wait(self._holder())
             try:
                 lock.acquire(timeout=-1 if wait is True else float(wait))
             except Timeout:
-                raise RunBusy(self.run_id, self.owner()) from None
+                raise RunBusy(self.run_id, self._holder()) from None
         self._lock = lock
         self._depth = 1
         with _held_lock:
