@@ -29,6 +29,15 @@ reliably at that size, so a confident read that differs from the expected text O
 those passes — with a note on the finding saying what was not verified; footnote marks
 (``*``, ``※``) likewise, in any script. Letters, digits, prices (a ``.``/``,`` between
 digits is kept) and all other CJK text stay exact.
+
+A second exception, for the judge's own misreads (``detalls``, ``6月80日`` on correct
+lines): in the final judgement, a region whose closest read differs from the expected
+text by at most two substituted characters (and marks the judge did not see) passes when
+an independent reader with another prior — tesseract, dictionaries off, on the judge's
+lines — reads the expected text exactly AND the glyph of each substituted character is
+not the judge's character by its shape (positive shape evidence for the expected
+character where the pair is a look-alike pair or involves a digit). See
+:mod:`qa.second_reader`; the finding's note names the characters in dispute.
 """
 
 from __future__ import annotations
