@@ -104,3 +104,38 @@ def test_a_wrong_line_is_not_rescued(tmp_path, drawn, expected):
                          pixels=arr)
     assert not report.passed
     assert report.regions[0].engine != "tesseract", report.regions[0]
+
+
+class _SubstitutingJudge:
+    """The real judge, reading one letter of every line as another (``SALE`` as ``SALF``),
+    on the page and on every crop: a judge's misread of a correct line."""
+
+    def __init__(self) -> None:
+        self.name = "misreading"
+        self._judge = get_engine("rapidocr")
+
+    def read(self, img):
+        return [ln.model_copy(update={"text": ln.text.replace("SALE", "SALF")})
+                for ln in self._judge.read(img)]
+
+    def read_glyphs(self, img):
+        return self._judge.read_glyphs(img)
+
+    def recognize(self, line):
+        return self._judge.recognize(line)
+
+
+def test_a_judge_that_misreads_a_letter_is_corrected_by_the_second_reader(poster):
+    from tests.qa.images import Block
+
+    path, expected = poster([Block("headline", "SUMMER SALE", (0.08, 0.05, 0.84, 0.12),
+                                   max_size=120)], size=(768, 1024))
+    report = check_image(path, expected, reader=_SubstitutingJudge())
+    headline = report.regions[0]
+    assert report.passed and headline.engine == "tesseract", headline
+    assert "'E' (char 11) read 'F' by the judge" in headline.note, headline.note
+    # the same judge on a line that really says SALT: tesseract reads SALT, no rescue
+    path, expected = poster([Block("headline", "SUMMER SALE", (0.08, 0.05, 0.84, 0.12),
+                                   max_size=120, drawn="SUMMER SALT")],
+                            name="salt.png", size=(768, 1024))
+    assert not check_image(path, expected, reader=_SubstitutingJudge()).passed
