@@ -152,12 +152,6 @@ tells ``0`` (narrow) from ``O`` (round), and ``日`` (tall) from ``曰`` (wide).
 GLYPH_PX = 40
 """Glyphs are located on a crop upscaled so a line is about this high."""
 
-GLYPH_MAX_PX = 80
-"""…and scaled down so a line is at most this high: the glyph read (detection and
-recognition of the crop) costs by the pixel, and a 1024² poster's headline (line boxes of
-150–250 px) is read on a sixth to a tenth of its pixels, its glyphs still 40 px or more
-high, above the 32 px reference templates (:data:`_SIDE`)."""
-
 _FONT_DIRS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"))
 REFERENCE_FACES: tuple[tuple[str, int], ...] = (
     ("DejaVuSans.ttf", 0), ("DejaVuSans-Bold.ttf", 0), ("DejaVuSerif.ttf", 0),
@@ -530,14 +524,10 @@ def verify(arr: np.ndarray, box: tuple[int, int, int, int], text: str, engine,
     x0, y0 = max(0, box[0] - margin), max(0, box[1] - margin)
     x1, y1 = min(w, box[2] + margin), min(h, box[3] + margin)
     crop = arr[y0:y1, x0:x1]
-    if lh > GLYPH_MAX_PX:
-        scale = GLYPH_MAX_PX / lh
-    else:
-        scale = max(1.0, min(4.0, GLYPH_PX / max(lh, 1)))
+    scale = max(1.0, min(4.0, GLYPH_PX / max(lh, 1)))
     scale = min(scale, 2000 / max(crop.shape[:2]))
-    if abs(scale - 1.0) > 0.01:
-        crop = cv2.resize(crop, None, fx=scale, fy=scale,
-                          interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+    if scale > 1.01:
+        crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
     crop = np.ascontiguousarray(crop)
     gray = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
     glyphs = _glyphs(engine, crop)

@@ -236,10 +236,10 @@ BIG_ROWS = [("price_O", "$109", "$1O9", 300), ("ri_yue", "9月6日", "9月6曰",
 
 
 @pytest.mark.parametrize("wrong", [True, False])
-def test_lookalikes_in_huge_type_are_judged_on_a_scaled_down_glyph_read(tmp_path, wrong):
-    """At 2048² a headline's lines are 250–400 px high; the glyph read runs on a crop
-    scaled down to GLYPH_MAX_PX lines (a tenth of the pixels), and still tells O from 0
-    and 曰 from 日 there — the correct twin passes."""
+def test_lookalikes_in_huge_type_at_2048_fail_and_their_twins_pass(tmp_path, wrong):
+    """At 2048² a headline's lines are 250–400 px high (the page is detected below full
+    resolution, the glyph read runs on the full-resolution crop): O is still told from 0
+    and 曰 from 日, and the correct twin passes."""
     step = 0.94 / len(BIG_ROWS)
     blocks = [Block(rid, good, (0.06, 0.03 + i * step, 0.88, step * 0.8),
                     drawn=bad if wrong else good, max_size=size, language="zh",
