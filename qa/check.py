@@ -735,13 +735,8 @@ def _verified(ctx: _Context, exp: ExpectedText, read: _Read, extra: str = "") ->
     each doubt in the note and as a diff."""
     if not lookalike.suspects(exp.text) or read.box is None:
         return _ok(ctx, exp, read, extra)
-    inner = getattr(ctx.engine, "engine", ctx.engine)  # a PageReader reads with its engine
-    if isinstance(inner, HangulEngine):  # Hangul lines: glyphs located by tesseract's boxes
-        engine = inner
-    else:
-        engine = ctx.engine if hasattr(ctx.engine, "read_glyphs") else get_engine("rapidocr")
     line_h = statistics.median(ln.box[3] - ln.box[1] for ln in read.lines)
-    doubts = lookalike.verify(ctx.arr, read.box, exp.text, engine, line_height=line_h,
+    doubts = lookalike.verify(ctx.arr, read.box, exp.text, _glyph_engine(ctx), line_height=line_h,
                               read_confidence=read.confidence)
     if not doubts:
         return _ok(ctx, exp, read, extra)
