@@ -872,10 +872,15 @@ def _second_read(ctx: _Context, exp: ExpectedText, reads: list[_Read]
         return None
     subs, dropped = dispute
     want_small = _small_key(exp.text, exp.strictness, marks)
+    judged_key = _small_key(judged.text, exp.strictness, marks)
+    text = None
     try:
-        text = next((t for t in second_reader.readings(ctx.arr, judged.lines, lang)
-                     if _same(t, exp) or small and _small_key(t, exp.strictness, marks)
-                     == want_small), None)
+        for t in second_reader.readings(ctx.arr, judged.lines, lang):
+            if _same(t, exp) or small and _small_key(t, exp.strictness, marks) == want_small:
+                text = t
+                break
+            if _small_key(t, exp.strictness, marks) == judged_key:
+                break  # both readers read what the judge read: that is what is drawn
     except QAError:  # no tesseract or no language data: no second reader, no rescue
         return None
     if text is None:

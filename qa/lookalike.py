@@ -739,7 +739,13 @@ def verify_disputed(arr: np.ndarray, box: tuple[int, int, int, int], text: str,
                           "scores": {c: round(v, 3) for c, v in scores.items()},
                           "lead": round(lead, 3), "ink_h": int(ink.shape[0]),
                           "lh": round(loc.lh, 1)})
-        if _strict_dispute(ch, judged):
+        said = _read_alone(engine, ink)
+        if len(said) == 1 and _fold(said) == _fold(judged) and _fold(said) != _fold(ch):
+            # the judge reads its character in the glyph alone too, without the line's
+            # context (a drawn v for y, read y by tesseract's own language model)
+            doubts.append(Doubt(i, ch, f"read {judged!r} by the judge, in its line and on its "
+                                "own; " + _fit(scores, ch, rival), likely=judged))
+        elif _strict_dispute(ch, judged):
             if lead < DISPUTE_MARGIN:
                 doubts.append(Doubt(i, ch, f"read {judged!r} by the judge; "
                                     + _fit(scores, ch, rival), likely=rival if lead < 0 else None))

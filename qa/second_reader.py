@@ -21,7 +21,12 @@ passes on three pieces of evidence together, and on nothing less:
    ``日``/``曰``), the substituted glyph's ink must fit the expected character better
    than the judge's character and the expected one's look-alikes — positive evidence;
    for any other pair (``t`` read ``f``, ``同`` read ``间``) the ink must not fit the
-   judge's character better where a reference face explains it. Every look-alike-prone
+   judge's character better where a reference face explains it; and the judge, reading
+   the glyph's ink alone (no line context), must not read its own character again
+   (measured: ``Fridav`` drawn for ``Friday``, held-out ``bench qa --set hard --seed 7``,
+   was read ``Friday`` by tesseract, whose LSTM has a character-level prior of its own,
+   and its ``v`` fitted ``y`` better in the reference faces; read alone it is ``V``).
+   Every look-alike-prone
    character of the text is then verified as on any exact read
    (:func:`qa.lookalike.verify`). So a look-alike substitution (``O`` for ``0``) still
    fails, and so does a wrong letter that tesseract happens to read as intended, unless

@@ -139,3 +139,18 @@ def test_a_judge_that_misreads_a_letter_is_corrected_by_the_second_reader(poster
                                    max_size=120, drawn="SUMMER SALT")],
                             name="salt.png", size=(768, 1024))
     assert not check_image(path, expected, reader=_SubstitutingJudge()).passed
+
+
+def test_a_wrong_letter_that_tesseract_reads_as_intended_still_fails(tmp_path):
+    """Regression (bench qa --set hard --seed 7, item H7-0065, a wrong image): 'Fridav'
+    drawn for 'Friday' (URW face, rotated) was read 'Friday' by tesseract, whose LSTM has
+    a character prior of its own, and its 'v' fitted 'y' better in the reference faces;
+    the judge reads the glyph alone as 'V', and that fails it."""
+    from agents.benchmarks.dataset import make_item
+
+    (tmp_path / "images").mkdir()
+    item = make_item(7, 65, tmp_path, hard=True)
+    assert item.rendered == "Open late every Fridav"
+    report = check_image(tmp_path / item.file, item.expected_texts())
+    sub = {f.region_id: f for f in report.regions}["subheadline"]
+    assert not report.passed and sub.kind == "misspelt", sub
