@@ -645,3 +645,37 @@ def test_the_review_app_and_the_api_in_one_process_see_the_workers_assets(tmp_pa
     assert done["counts"] == {"accepted": 1} and final["status"] == "accepted"
     assert final_image.status_code == 200 and final_image.content[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(made_by) == 1 and f":{c.workers['a'].pid}:" in made_by[0]["owner"]
+
+
+@pytest.mark.timeout(240)
+def test_deployments_sharing_one_redis_never_hand_out_each_others_tasks(tmp_path: Path
+                                                                        ) -> None:
+    # A worker starting up hands out again every task taken but not acknowledged for
+    # longer than its visibility timeout; it must only look at its own deployment's.
+    import redis
+
+    from tests.workers.cluster import REDIS
+    (tmp_path / "y").mkdir()
+    (tmp_path / "x").mkdir()
+    with cluster(tmp_path / "y") as y, \
+            cluster(tmp_path / "x", SIGNWRITER_BROKER_VISIBILITY_TIMEOUT_S="1") as x:
+        items = y.items(1)
+        y.server.queue_polls = 10**6
+        y.start_worker("a", concurrency=2)
+        job_id, _, _ = enqueue_batch(items, [], y.settings)
+        wait_for("y's worker to pay", lambda: y.rows(
+            "SELECT 1 FROM paid_intents WHERE state = 'submitted'"), 60,
+            on_timeout=lambda: y.log("a"))
+        time.sleep(1.5)  # y's task is older than x's visibility timeout
+        x.start_worker("a", concurrency=2)
+        wait_for("x's worker to start", lambda: x.rows("SELECT 1 FROM workers"), 60,
+                 on_timeout=lambda: x.log("a"))
+        time.sleep(2.0)  # it restores what it thinks is lost as it starts polling
+        r = redis.Redis.from_url(REDIS)
+        handed_out_again = r.llen(jobs.queue_name(y.settings, "generate"))
+        r.close()
+        y.server.queue_polls = 0
+        rows = jobs.wait(y.settings, job_id, timeout_s=120)
+    assert handed_out_again == 0 and "'busy'" not in y.log("a")
+    assert rows[0]["outcome"] == "accepted"
+    assert len(y.server.calls("submit")) == 1
