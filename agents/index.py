@@ -19,6 +19,7 @@ psycopg), so a query layer would be more code to read than it saves.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -49,11 +50,14 @@ def _statements(sql: str) -> list[str]:
 
 
 class Index:
-    """One run index (SQLite file or PostgreSQL database). Thread-safe; a connection per
-    transaction, so it can be shared by the asset threads of a run and a web server."""
+    """One run index (SQLite file or PostgreSQL database). Thread-safe, so it can be
+    shared by the asset threads of a run and a web server: SQLite opens a connection per
+    transaction; PostgreSQL takes one from a pool per process (``SIGNWRITER_DB_POOL_SIZE``)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, pool_size: int = 8) -> None:
         self.url = url
+        self.pool_size = pool_size
+        """PostgreSQL: connections this process keeps open to the index's database."""
         self.postgres = url.startswith(("postgresql://", "postgres://"))
         self._lock = threading.Lock()  # SQLite: one writer at a time within the process
         self._migrate_lock = threading.Lock()
@@ -63,7 +67,7 @@ class Index:
     def for_settings(cls, settings: Any) -> "Index":
         """The index the settings name (migrated, ready to use)."""
         url = settings.database_url or f"sqlite:///{Path(settings.runs_dir) / 'index.sqlite'}"
-        idx = _cache_get(url)
+        idx = _cache_get(url, settings.db_pool_size)
         if not idx.postgres and not Path(url.removeprefix("sqlite:///")).exists():
             idx._migrated = False  # the file was removed (a fresh start): create it again
         idx.migrate()
@@ -76,19 +80,12 @@ class Index:
         ``durable`` (decisions, the audit): on disk before it returns, power cut included."""
         if self.postgres:
             import psycopg
-            from psycopg.rows import dict_row
-            try:
-                conn = psycopg.connect(self.url, row_factory=dict_row)
-            except psycopg.OperationalError as e:
-                raise IndexUnavailable(f"cannot reach the run index database "
-                                  f"(SIGNWRITER_DATABASE_URL): {str(e).splitlines()[0]}") from None
-            try:
-                with conn.transaction():
-                    yield _Tx(conn, postgres=True)
-            except psycopg.errors.UniqueViolation as e:
-                raise Conflict(str(e).splitlines()[0]) from None
-            finally:
-                conn.close()
+            with self._pg_connection() as conn:
+                try:
+                    with conn.transaction():
+                        yield _Tx(conn, postgres=True)
+                except psycopg.errors.UniqueViolation as e:
+                    raise Conflict(str(e).splitlines()[0]) from None
             return
         path = Path(self.url.removeprefix("sqlite:///"))
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -119,6 +116,31 @@ class Index:
                                    f"for over 30 s ({e}); try again when it is done") from None
         finally:
             conn.close()
+
+    @contextmanager
+    def _pg_connection(self) -> Iterator[Any]:
+        """A connection from this process's pool for the index's database (checked before
+        it is handed out, so one the server dropped is replaced). A transaction opened
+        while this thread already holds one gets a connection of its own, as before the
+        pool: nested transactions can never wait on each other for the pool's last one."""
+        import psycopg
+        from psycopg.rows import dict_row
+        if getattr(_pg_held, "n", 0):
+            try:
+                conn = psycopg.connect(self.url, row_factory=dict_row)
+            except psycopg.OperationalError as e:
+                raise IndexUnavailable(f"cannot reach the run index database "
+                                       f"(SIGNWRITER_DATABASE_URL): {str(e).splitlines()[0]}"
+                                       ) from None
+            with conn:
+                yield conn
+            return
+        _pg_held.n = 1
+        try:
+            with _pg_pool(self.url, self.pool_size).connection() as conn:
+                yield conn
+        finally:
+            _pg_held.n = 0
 
     def migrate(self) -> list[str]:
         """Apply the migrations not applied yet; returns their names."""
@@ -465,8 +487,46 @@ _CACHE: dict[str, Index] = {}
 _CACHE_LOCK = threading.Lock()
 
 
-def _cache_get(url: str) -> Index:
+def _cache_get(url: str, pool_size: int = 8) -> Index:
     with _CACHE_LOCK:
         if url not in _CACHE:
-            _CACHE[url] = Index(url)
+            _CACHE[url] = Index(url, pool_size=pool_size)
         return _CACHE[url]
+
+
+_PG_POOLS: dict[tuple[int, str], Any] = {}
+_PG_POOLS_LOCK = threading.Lock()
+_pg_held = threading.local()
+"""``n``: 1 while this thread holds a pooled connection of the index."""
+
+
+def _pg_pool(url: str, size: int) -> Any:
+    """This process's pool for ``url`` (made on first use, and again after a fork: a pool
+    never crosses processes)."""
+    from psycopg.rows import dict_row
+    from psycopg_pool import ConnectionPool
+    key = (os.getpid(), url)
+    with _PG_POOLS_LOCK:
+        p = _PG_POOLS.get(key)
+        if p is None:
+            p = ConnectionPool(url, min_size=1, max_size=size, open=False,
+                               kwargs={"row_factory": dict_row}, name="signwriter-index",
+                               check=ConnectionPool.check_connection)
+            try:
+                p.open(wait=True, timeout=15)
+            except Exception as e:  # noqa: BLE001 - psycopg_pool.PoolTimeout and friends
+                p.close()
+                raise IndexUnavailable(f"cannot reach the run index database "
+                                       f"(SIGNWRITER_DATABASE_URL): "
+                                       f"{str(e).splitlines()[0] if str(e) else type(e).__name__}"
+                                       ) from None
+            _PG_POOLS[key] = p
+        return p
+
+
+def close_pools(containing: str = "") -> None:
+    """Close this process's index pools whose database URL contains ``containing`` (all by
+    default): a test dropping its schema, a process ending."""
+    with _PG_POOLS_LOCK:
+        for key in [k for k in _PG_POOLS if k[0] == os.getpid() and containing in k[1]]:
+            _PG_POOLS.pop(key).close()

@@ -170,10 +170,14 @@ def generate(state: AssetState, runtime: Runtime[Context]) -> Command[Literal["c
                 ctx.budget.settle(price, actual)
 
         def on_submit(handle: dict[str, Any]) -> None:
-            if payments is not None:
-                payments.accepted(aid, n, handle)
+            # the provider accepted a paid task: its handle is written first to the run
+            # folder's ledger (fsynced, into the room held above; no network), then, for
+            # the other workers, to the attempt's intent in PostgreSQL (which never raises:
+            # a worker that takes the attempt over finds the handle in the ledger)
             store.record_generation({"kind": "submitted", "asset_id": aid, "attempt": n,
                                      "backend": ctx.backend.name, "handle": handle})
+            if payments is not None:
+                payments.accepted(aid, n, handle)
         try:
             with ctx.slots:
                 ctx.submitted.release()

@@ -157,7 +157,8 @@ class Settings(BaseSettings):
                               description="Names the broker's queues (<prefix>.generate, "
                               "<prefix>.check): two deployments can share one Redis.")
     db_pool_size: int = Field(8, ge=1, le=200, description="PostgreSQL connections per process "
-                              "(checkpoints, leases, payment intents).")
+                              "in each pool: the run index's, and workers' (checkpoints, "
+                              "leases, payment intents).")
 
     @field_validator("broker_url")
     @classmethod

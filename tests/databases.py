@@ -24,6 +24,8 @@ def postgres_schema() -> Iterator[str]:
     try:
         yield f"{POSTGRES}?options=-csearch_path%3D{name}"
     finally:
+        from agents.index import close_pools
+        close_pools(name)  # the index's pooled connections to the schema
         with psycopg.connect(POSTGRES, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA "{name}" CASCADE')
 

@@ -9,22 +9,32 @@ lease row locked and checked: fencing) finds or creates the attempt's row in
   written; the caller submits.
 - a row with the provider's task handle: the attempt was accepted before (its worker died
   or its task was handed out again): the caller *polls that task*, it never pays again.
-- a row without a handle: its worker died between the intent and the provider's answer
-  being recorded (milliseconds, or while it waited for a provider slot): the submit is sent
+- a row without a handle, and no ``submitted`` line in the run folder's ledger: its worker
+  died after the intent, before the provider's answer was recorded: the submit is sent
   again. It may have been sent the first time, so the job's budget reserves the price a
   second time and counts it as possibly charged, and the run folder's ledger records it
   (a ``failed`` line with ``possibly_charged_usd``), as one machine does for a submit sent
   again after no answer.
 
-:meth:`accepted` records the handle the moment the provider accepts the task (before the
-image exists); :meth:`finish` settles the reservation with what was paid, once (a replay
-after a crash settles nothing twice). The run folder's ledger (``ledger.jsonl``) records
-the same as on one machine.
+The moment the provider's answer arrives, the handle goes first to the run folder's ledger
+(a ``submitted`` line, fsynced), then to the intent row (:meth:`accepted`, which never
+raises: the worker goes on polling a task it paid for). A worker that takes the attempt
+over reads both (``known``). What is left is the window between the provider acting on
+the submit and its answer being read — the time one HTTP response takes on the wire plus
+the ledger's fsync: a worker killed there leaves a task the provider runs (and may bill)
+and nobody knows about, and the attempt is sent again, counted as possibly charged
+(``tests/workers/test_cluster.py::test_a_worker_killed_while_the_providers_answer_is_on_the_wire_sends_again``).
+Only a provider that takes a client-chosen task id or an idempotency key could close it.
+
+:meth:`finish` settles the reservation with what was paid, once (a replay after a crash
+settles nothing twice). The run folder's ledger (``ledger.jsonl``) records the same as on
+one machine.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from agents.errors import BudgetExceeded
@@ -33,6 +43,7 @@ from agents.workers.db import now_sql, tx
 from agents.workers.leases import Lease, check
 
 NOW = now_sql()
+log = logging.getLogger("signwriter.workers")
 
 
 class ClusterPayments:
@@ -112,12 +123,23 @@ class ClusterPayments:
 
     def accepted(self, asset_id: str, attempt: int, handle: dict[str, Any]) -> None:
         """The provider accepted the task: record its handle at once (the first one wins;
-        recorded even by a worker that lost its lease, so nobody pays for it again)."""
-        with tx(self.settings) as c:
-            c.execute(f"UPDATE paid_intents SET handle = %s, state = 'submitted',"
-                      f" accepted_at = {NOW} WHERE run_id = %s AND asset_id = %s"
-                      " AND attempt = %s AND handle IS NULL",
-                      (json.dumps(handle, default=str), self.lease.run_id, asset_id, attempt))
+        recorded even by a worker that lost its lease, so nobody pays for it again).
+
+        Never raises: the task is paid for and this worker goes on polling it. The caller
+        wrote the handle to the run folder's ledger first, so if the database cannot take
+        it now, a worker that takes the attempt over still polls the task
+        (:meth:`begin` with ``known``) instead of paying again."""
+        try:
+            with tx(self.settings) as c:
+                c.execute(f"UPDATE paid_intents SET handle = %s, state = 'submitted',"
+                          f" accepted_at = {NOW} WHERE run_id = %s AND asset_id = %s"
+                          " AND attempt = %s AND handle IS NULL",
+                          (json.dumps(handle, default=str), self.lease.run_id, asset_id,
+                           attempt))
+        except Exception:  # noqa: BLE001 - the ledger holds the handle; polling goes on
+            log.exception("%s/%s attempt %s: could not record the provider's task %s in "
+                          "PostgreSQL (the run folder's ledger has it)", self.lease.run_id,
+                          asset_id, attempt, handle)
 
     def finish(self, asset_id: str, attempt: int, cost_usd: float,
                price: float | None = None) -> None:

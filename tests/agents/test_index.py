@@ -151,3 +151,43 @@ def test_two_processes_creating_the_index_at_once(tmp_path: Path) -> None:
     assert all(p.returncode == 0 for p in procs), [e for _, e in outs]
     assert {o.strip() for o, _ in outs} == {
         "0001_initial,0002_users,0003_automation,0004_cluster,0005_cluster_received"}
+
+
+def test_postgresql_transactions_share_a_pool_that_replaces_dropped_connections() -> None:
+    import uuid
+
+    import psycopg
+
+    from tests.databases import POSTGRES, postgres_schema
+    app = f"sw-index-{uuid.uuid4().hex[:8]}"  # this test's connections
+    with postgres_schema() as url:
+        index = Index(f"{url}&application_name={app}", pool_size=2)
+        index.migrate()
+        pids: set[int] = set()
+
+        def work() -> None:
+            for _ in range(10):
+                with index.tx() as t:
+                    pids.add(t.one("SELECT pg_backend_pid() AS pid")["pid"])
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        # the server drops them (a restart, an idle timeout): the next transaction works
+        with psycopg.connect(POSTGRES, autocommit=True) as admin:
+            dropped = admin.execute("SELECT count(pg_terminate_backend(pid)) FROM"
+                                    " pg_stat_activity WHERE application_name = %s",
+                                    (app,)).fetchone()[0]
+        with index.tx() as t:
+            after = t.one("SELECT count(*) AS n FROM migrations")["n"]
+        # a transaction opened inside another, on a pool of one, does not wait for it
+        one = Index(f"{url}&application_name={app}-1", pool_size=1)
+        with one.tx() as outer:
+            with one.tx() as inner:
+                inner.execute("INSERT INTO users (name, role, password_hash, created)"
+                              " VALUES (?, ?, ?, ?)", ("ana", "viewer", "x", 1.0))
+            seen = outer.one("SELECT count(*) AS n FROM users")["n"]
+    assert 1 <= len(pids) <= 2  # 40 transactions, two connections
+    assert dropped >= 1 and after >= 1
+    assert seen == 1

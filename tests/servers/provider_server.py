@@ -14,6 +14,9 @@ Generic faults understood for every route:
 - ``"timeout"`` sleeps :attr:`slow_s` before answering normally (past the client timeout)
 - ``"drop"`` closes the socket without any response
 - ``"badjson"`` 200 with a truncated JSON body
+- ``"hold"`` carries the request out (a submit creates its task) but holds the answer back
+  until :meth:`release_held` (or :attr:`hold_s` passes): the client waits for an answer
+  the provider already acted on
 
 Anything else is passed to :meth:`route` as ``fault`` for provider-specific behaviour.
 """
@@ -102,8 +105,14 @@ class ProviderServer:
     slow_s: float = 1.0
     """How long a ``"timeout"`` fault sleeps (tests set the client timeout well below)."""
 
+    hold_s: float = 60.0
+    """The longest a ``"hold"`` fault holds its answer back."""
+
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
+        self.holding = threading.Semaphore(0)
+        """Released once per request a ``"hold"`` fault is holding (tests wait on it)."""
+        self._release = threading.Event()
         self._faults: dict[str, list[str]] = {}
         self._lock = threading.Lock()
         self.images: dict[str, bytes] = {}
@@ -151,6 +160,10 @@ class ProviderServer:
         with self._lock:
             queue = self._faults.get(route)
             return queue.pop(0) if queue else None
+
+    def release_held(self) -> None:
+        """Send the answers ``"hold"`` faults are holding back (and hold no more)."""
+        self._release.set()
 
     def calls(self, route: str) -> list[Recorded]:
         """The requests that hit ``route``, in order."""
@@ -220,6 +233,10 @@ class ProviderServer:
         elif fault == "badjson":
             reply = Reply(200, b'{"id": "abc", "data": [{"url": ',
                           content_type="application/json")
+        elif fault == "hold":
+            reply = self.route(route, rec, None)
+            self.holding.release()
+            self._release.wait(self.hold_s)
         else:
             reply = self.route(route, rec, fault)
         self._send(handler, reply)

@@ -69,6 +69,32 @@ class Cluster:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
 
+    def hold_provider_slots(self, n: int) -> list[str]:
+        """Take ``n`` of the provider account's request slots (``SIGNWRITER_PROVIDER_MAX_IN_FLIGHT``)
+        for as long as the test likes: workers then stop after an attempt's intent, before
+        its submit (a worker holds a slot around the provider call). Returns the tokens for
+        :meth:`release_provider_slots`."""
+        import redis
+        tokens = [f"test-hold-{i}" for i in range(n)]
+        r = redis.Redis.from_url(REDIS)
+        r.zadd(self._slots_key, {t: time.time() + 3600 for t in tokens})
+        r.close()
+        return tokens
+
+    def release_provider_slots(self, tokens: list[str]) -> None:
+        import redis
+        r = redis.Redis.from_url(REDIS)
+        r.zrem(self._slots_key, *tokens)
+        r.close()
+
+    @property
+    def _slots_key(self) -> str:
+        return f"{self.settings.queue_prefix}:limit:{self.settings.backend}:inflight"
+
+    def owned_by(self, name: str) -> str:
+        """A LIKE pattern for the ``owner`` of leases and intents held by worker ``name``."""
+        return f"%:{self.workers[name].pid}:%"
+
     def log(self, name: str) -> str:
         return self.logs[name].read_text(errors="replace")
 
