@@ -722,7 +722,7 @@ def qa(
                              recheck=ocr_recheck_reader(settings), pixels=pixels)
         if spec is None and not no_extra:  # --expect: other text is reported, not a failure
             report = report.model_copy(update={
-                "passed": all(f.kind == "ok" for f in report.regions)})
+                "passed": all(f.kind == "ok" for f in report.regions), "review": False})
         if overlay:
             render_overlay(image, report, overlay, pixels=pixels)
     except QAError as e:
