@@ -19,7 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import (Field, SecretStr, ValidationError, create_model, field_validator,
+from pydantic import (BaseModel, Field, SecretStr, ValidationError, create_model, field_validator,
                       model_validator)
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
@@ -206,12 +206,7 @@ class Settings(BaseSettings):
 
     def configured_urls(self) -> list[str]:
         """Every URL configured (base URLs, server lists), as written."""
-        out: list[str] = []
-        for value in self._configured_values():
-            for u in value if isinstance(value, list) else [value]:
-                if isinstance(u, str) and "://" in u:
-                    out.append(u)
-        return out
+        return _urls(self._configured_values())
 
     def secrets(self) -> list[str]:
         """Every configured key (each ``SecretStr`` setting or backend option), and any
@@ -219,11 +214,9 @@ class Settings(BaseSettings):
         :mod:`generation.redact` cuts from every reply, message and file."""
         from urllib.parse import parse_qsl, unquote, urlsplit
 
-        out: list[str] = []
-        for value in self._configured_values():
-            if isinstance(value, SecretStr):
-                out.append(value.get_secret_value())
-        for u in self.configured_urls():
+        values = self._configured_values()
+        out = [value.get_secret_value() for value in values if isinstance(value, SecretStr)]
+        for u in _urls(values):
             try:
                 parts = urlsplit(u)
             except ValueError:
@@ -250,18 +243,29 @@ class Settings(BaseSettings):
         return options
 
 
-def _env_model(spec: BackendSpec) -> type[BaseSettings]:
-    """A settings model reading ``spec``'s options from ``SIGNWRITER_<BACKEND>_*``."""
-    prefix = spec.env("")
+def _urls(values: list[Any]) -> list[str]:
+    """The URLs among configured ``values`` (a value may be a list of them)."""
+    return [u for value in values for u in (value if isinstance(value, list) else [value])
+            if isinstance(u, str) and "://" in u]
 
+
+def _env_model(spec: BackendSpec) -> type[BaseSettings]:
+    """A settings model reading ``spec``'s options from ``SIGNWRITER_<BACKEND>_*`` (built
+    once per backend: building a pydantic model costs about a millisecond, and every run
+    reads every backend's options to know what to redact)."""
+    return _env_model_for(spec.env(""), spec.options)
+
+
+@lru_cache(maxsize=None)
+def _env_model_for(prefix: str, options: type[BaseModel]) -> type[BaseSettings]:
     class BackendEnv(BaseSettings):
         model_config = SettingsConfigDict(env_prefix=prefix, env_file=".env",
                                           env_file_encoding="utf-8", extra="ignore",
                                           validate_default=False)
 
     fields: dict[str, Any] = {name: (f.annotation, None) for name, f in
-                              spec.options.model_fields.items() if not f.exclude}
-    return create_model(f"{spec.options.__name__}Env", __base__=BackendEnv, **fields)
+                              options.model_fields.items() if not f.exclude}
+    return create_model(f"{options.__name__}Env", __base__=BackendEnv, **fields)
 
 
 def backend_env(spec: BackendSpec) -> dict[str, Any]:

@@ -120,6 +120,7 @@ class RapidOCREngine:
 
     def __init__(self, instances: int | None = None, runtime: str = "auto") -> None:
         self.instances = max(1, instances or os.cpu_count() or 1)
+        bound_malloc_arenas()
         self.runtime = resolve_runtime(runtime)
         self._idle: queue.LifoQueue = queue.LifoQueue()
         self._created = 0
@@ -158,17 +159,17 @@ class RapidOCREngine:
             "EngineConfig.openvino.enable_cpu_pinning": "False",
         })
         logging.getLogger("RapidOCR").setLevel(logging.ERROR)
+        f32 = self.runtime == "openvino-f32"
         with self._lock:
             first = self._first
             if first is None:
                 ocr._load_det_model()
                 ocr._load_rec_model()
                 if self.runtime.startswith("openvino"):
-                    _compile_openvino(ocr, f32=self.runtime == "openvino-f32")
-                _gate_openvino(ocr)
+                    _compile_openvino(ocr, f32=f32)
                 self._first = ocr
-        if first is not None:
-            _share_models(ocr, first)
+            else:  # compiled under the lock: one compilation of a model at a time
+                _share_models(ocr, first, f32=f32)
         return ocr
 
     @contextmanager
@@ -241,6 +242,7 @@ class RapidOCREngine:
         box comes from the recogniser's CTC positions: its column span is approximate."""
         bgr = np.ascontiguousarray(_rgb(img)[:, :, ::-1])
         with self._engine() as ocr:
+            _set_det_side(ocr, None)  # not the page scale the last borrower left
             try:
                 result = ocr(bgr, use_det=True, use_cls=False, use_rec=True,
                              return_word_box=True, return_single_char_box=True)
@@ -263,94 +265,55 @@ class RapidOCREngine:
         return out
 
 
-def _share_models(ocr: Any, first: Any) -> None:
+MALLOC_ARENAS = 2
+"""glibc malloc arenas a checking process may use (glibc's default is 8 per core). Every
+thread that runs an inference gets an arena of its own for the tensors OpenVINO allocates
+in it, and keeps the freed pages: 16 pipeline threads checking 1024² posters held
+1690 MB at peak with the default, 1064 MB with 2 arenas, at the same CPU time
+(``bench pipeline --size 1024 --assets 32``, 28.7 vs 29.4 CPU-s)."""
+
+_ARENAS_BOUND = False
+
+
+def bound_malloc_arenas(arenas: int = MALLOC_ARENAS) -> None:
+    """Hold glibc to ``arenas`` malloc arenas (see :data:`MALLOC_ARENAS`), once per
+    process, before the engine's threads allocate; nothing where the C library is not
+    glibc, or where ``MALLOC_ARENA_MAX`` already says how many."""
+    global _ARENAS_BOUND
+    if _ARENAS_BOUND or os.environ.get("MALLOC_ARENA_MAX"):
+        return
+    _ARENAS_BOUND = True
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").mallopt(-8, int(arenas))  # -8: M_ARENA_MAX
+    except (OSError, AttributeError):  # pragma: no cover - not glibc
+        pass
+
+
+def _share_models(ocr: Any, first: Any, *, f32: bool = False) -> None:
     """Give a new rapidocr instance the models ``first`` loaded instead of its own copies:
-    the weights are held once (about 250 MB less per extra instance). Each instance keeps
-    its own detector/recogniser objects (per-call state) and, under OpenVINO, its own
-    infer request on the shared compiled model, behind the model's :class:`_ShapeGate`;
-    an onnxruntime session runs calls from several threads at once by design, so it is
-    shared as it is."""
+    the weights are read once (about 250 MB less per extra instance). Each instance keeps
+    its own detector/recogniser objects (per-call state). Under OpenVINO each instance
+    compiles the shared model for itself (:func:`_openvino_request`: about 20 MB each), so
+    that no two infer requests ever share a compiled model: two requests of one compiled
+    model whose input shapes change at the same moment (the CPU plugin re-specialising
+    its kernels in the model's shared shape cache) can deadlock the process for good — a
+    thread blocked inside OpenVINO holding Python's GIL, every other thread frozen (seen
+    as batches hanging for minutes; reproduced in 3 of 34 fresh processes with two
+    instances reading new page sizes at once). Making such inferences take turns cost the
+    parallelism: nearly every line crop is a new shape, so most recognitions ran alone
+    (``bench batch``: 72 % of the inference CPU). An onnxruntime session runs calls from
+    several threads at once by design, so it is shared as it is."""
     for attr in ("text_det", "text_rec"):
         model = copy.copy(getattr(first, attr))
-        if isinstance(model.session, _Gated):  # OpenVINO: one infer request per instance
-            inner = copy.copy(model.session.inner)
-            inner.session = inner.session.get_compiled_model().create_infer_request()
-            model.session = _Gated(inner, model.session.gate)
+        if getattr(model.session.session, "get_compiled_model", None) is not None:
+            inner = copy.copy(model.session)  # OpenVINO: a compiled model of its own
+            inner.session = _openvino_request(inner.model, f32=f32)
+            model.session = inner
         if hasattr(model, "postprocess_op"):
             model.postprocess_op = copy.copy(model.postprocess_op)
         setattr(ocr, attr, model)
-
-
-def _gate_openvino(ocr: Any) -> None:
-    """Put the first instance's OpenVINO sessions behind a :class:`_ShapeGate` each (the
-    instances made later share it with their own infer requests: :func:`_share_models`)."""
-    for attr in ("text_det", "text_rec"):
-        model = getattr(ocr, attr)
-        if getattr(model.session.session, "get_compiled_model", None) is not None:
-            model.session = _Gated(model.session, _ShapeGate())
-
-
-class _ShapeGate:
-    """Who may run an inference on one shared OpenVINO compiled model.
-
-    An infer request whose input shape changes is re-specialised by the CPU plugin
-    (kernels looked up in, or compiled into, the model's shared shape cache). Two requests
-    of one compiled model doing that at the same moment can deadlock the process for good:
-    a thread blocked inside OpenVINO holding Python's GIL, every other thread frozen (seen
-    as batches hanging for minutes: test_batch's attempt cap; reproduced in 3 of 34 fresh
-    processes with two instances reading new page sizes at once, in none of 90 behind a
-    gate). So an inference that changes its request's shape runs alone on the model;
-    inferences at the shape their request ran last go on in parallel, as before (the
-    detector on same-sized pages; the recogniser's line crops change shape nearly every
-    call and so mostly take turns)."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._running = 0
-        self._alone = False
-
-    @contextmanager
-    def together(self) -> Iterator[None]:
-        with self._cond:
-            self._cond.wait_for(lambda: not self._alone)
-            self._running += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._running -= 1
-                self._cond.notify_all()
-
-    @contextmanager
-    def alone(self) -> Iterator[None]:
-        with self._cond:
-            self._cond.wait_for(lambda: not self._alone and self._running == 0)
-            self._alone = True
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._alone = False
-                self._cond.notify_all()
-
-
-class _Gated:
-    """A rapidocr OpenVINO session (infer request + output) behind its model's gate."""
-
-    def __init__(self, inner: Any, gate: _ShapeGate) -> None:
-        self.inner = inner
-        self.gate = gate
-        self._shape: tuple[int, ...] | None = None  # what this request ran last
-
-    def __call__(self, input_content: np.ndarray) -> np.ndarray:
-        shape = tuple(np.shape(input_content))
-        with self.gate.together() if shape == self._shape else self.gate.alone():
-            out = self.inner(input_content)
-        self._shape = shape
-        return out
-
-    def __getattr__(self, name: str) -> Any:  # have_key, get_character_list, model...
-        return getattr(self.inner, name)
 
 
 OPENVINO_SHAPE_CACHE = 256
@@ -361,21 +324,25 @@ process without end (measured: 1590 → 2564 MiB over 40 hard-set checks, still 
 
 
 def _compile_openvino(ocr: Any, *, f32: bool) -> None:
-    """Compile a rapidocr instance's OpenVINO models again with our settings: the shape
-    cache bounded (:data:`OPENVINO_SHAPE_CACHE`), one unpinned thread as in
-    :meth:`RapidOCREngine._new`, and with ``f32`` held to f32 (OpenVINO picks bf16 on CPUs
-    with native bf16)."""
+    """Compile a rapidocr instance's OpenVINO models again with our settings
+    (:func:`_openvino_request`)."""
+    for attr in ("text_det", "text_rec"):
+        session = getattr(ocr, attr).session
+        session.session = _openvino_request(session.model, f32=f32)
+
+
+def _openvino_request(model: Any, *, f32: bool) -> Any:
+    """An infer request on ``model`` (an OpenVINO model) compiled for the CPU with our
+    settings: the shape cache bounded (:data:`OPENVINO_SHAPE_CACHE`), one unpinned thread
+    as in :meth:`RapidOCREngine._new`, and with ``f32`` held to f32 (OpenVINO picks bf16 on
+    CPUs with native bf16)."""
     from openvino import Core
 
     config = {"INFERENCE_NUM_THREADS": "1", "ENABLE_CPU_PINNING": "False",
               "CPU_RUNTIME_CACHE_CAPACITY": str(OPENVINO_SHAPE_CACHE)}
     if f32:
         config["INFERENCE_PRECISION_HINT"] = "f32"
-    core = Core()
-    for attr in ("text_det", "text_rec"):
-        session = getattr(ocr, attr).session
-        session.session = core.compile_model(session.model, "CPU", config
-                                             ).create_infer_request()
+    return Core().compile_model(model, "CPU", config).create_infer_request()
 
 
 def _set_det_side(ocr: Any, side: int | None) -> None:

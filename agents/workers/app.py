@@ -58,7 +58,13 @@ def celery_app(settings: Settings) -> Any:
                 task_queues=[Queue(name, Exchange(name, type="direct"), routing_key=name)
                              for name in (jobs.queue_name(settings, q) for q in jobs.STAGES)],
                 broker_transport_options={
-                    "visibility_timeout": settings.broker_visibility_timeout_s},
+                    "visibility_timeout": settings.broker_visibility_timeout_s,
+                    # tasks taken and not yet acknowledged, kept per queue prefix (kombu's
+                    # default is one hash for the whole Redis): a worker of another
+                    # deployment on this Redis, with its own visibility timeout, never
+                    # hands ours out again
+                    **{f"unacked{k}_key": f"{settings.queue_prefix}:unacked{k}"
+                       for k in ("", "_index", "_mutex")}},
                 broker_connection_retry_on_startup=True, worker_hijack_root_logger=False,
                 worker_send_task_events=False, task_send_sent_event=False)
             app.task(name=jobs.TASK, bind=True)(_advance_task)

@@ -250,3 +250,25 @@ def test_the_next_lines_ink_cut_by_the_glyph_window_is_not_the_glyph():
     ink = glyph_ink(gray, (30, top, 30 + gw, top + gh), line)
     assert ink is not None and abs(ink.shape[0] - gh) <= 2, ink.shape
     assert flagged_stem(ink)
+
+
+BIG_ROWS = [("price_O", "$109", "$1O9", 300), ("ri_yue", "9月6日", "9月6曰", 260)]
+
+
+@pytest.mark.parametrize("wrong", [True, False])
+def test_lookalikes_in_huge_type_at_2048_fail_and_their_twins_pass(tmp_path, wrong):
+    """At 2048² a headline's lines are 250–400 px high (the page is detected below full
+    resolution, the glyph read runs on the full-resolution crop): O is still told from 0
+    and 曰 from 日, and the correct twin passes."""
+    step = 0.94 / len(BIG_ROWS)
+    blocks = [Block(rid, good, (0.06, 0.03 + i * step, 0.88, step * 0.8),
+                    drawn=bad if wrong else good, max_size=size, language="zh",
+                    weight="bold")
+              for i, (rid, good, bad, size) in enumerate(BIG_ROWS)]
+    path, expected = render(tmp_path / "big.png", blocks, size=(2048, 2048))
+    report = check_image(path, expected)
+    kinds = {f.region_id: f.kind for f in report.regions}
+    if wrong:
+        assert kinds == {"price_O": "misspelt", "ri_yue": "misspelt"}, report.regions
+    else:
+        assert report.passed, [(f.region_id, f.kind, f.read, f.note) for f in report.failing]

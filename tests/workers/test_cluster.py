@@ -30,8 +30,11 @@ def _ledger_attempts(runs: Path) -> list[tuple[str, str, int]]:
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_killed_workers_lose_nothing_and_pay_once(tmp_path: Path) -> None:
-    """Two workers share 40 assets; one worker is killed -9 at each of three points of an
-    attempt, each reached for certain (observed in PostgreSQL, Redis and the provider)."""
+    """Two workers share 40 assets; a worker is killed -9 at each of three points of an
+    attempt, each reached for certain (observed in PostgreSQL, Redis and the provider):
+    a (before submit), c (after submit, before the result) and e (an OCR-only worker,
+    during OCR). After each kill a fresh worker takes the dead one's place, as a
+    supervisor would restart it (b alone finishes too, in twice the time on 2 cores)."""
     n = 40
     with cluster(tmp_path, SIGNWRITER_PROVIDER_MAX_IN_FLIGHT="6") as c:
         items = c.items(n)
@@ -63,7 +66,7 @@ def test_killed_workers_lose_nothing_and_pay_once(tmp_path: Path) -> None:
                          120, on_timeout=lambda: c.log("b") + c.log("c"))
         assert all(h["handle"] for h in after)
         c.kill9("c")
-        c.start_worker("d")
+        c.start_worker("d")  # as a supervisor restarts a worker: two generate again
         c.start_worker("e", concurrency=1, queues="check")  # OCR only: never submits
         c.server.queue_polls = 2  # the provider finishes its tasks
 
@@ -80,7 +83,7 @@ def test_killed_workers_lose_nothing_and_pay_once(tmp_path: Path) -> None:
         submits = c.server.calls("submit")
         intents_all = c.rows("SELECT * FROM paid_intents ORDER BY run_id, attempt")
         job = jobs.job(c.settings, job_id)
-        survivors = {w: c.log(w) for w in ("b", "d")}
+        survivors = c.log("b") + c.log("d")
 
     assert [r["state"] for r in rows] == ["done"] * n
     assert all(r["outcome"] in ("accepted", "needs_review") for r in rows), rows
@@ -103,9 +106,10 @@ def test_killed_workers_lose_nothing_and_pay_once(tmp_path: Path) -> None:
     for h in after:  # taken over, the same provider task polled
         i = by_attempt[(h["run_id"], h["asset_id"], h["attempt"])]
         assert i["takeovers"] >= 1 and i["handle"] == h["handle"]
+        assert f":{c.workers['c'].pid}:" not in i["owner"]
     done = {(r["run_id"], r["asset_id"]) for r in rows}
     assert {(x["run_id"], x["asset_id"]) for x in checked} <= done
-    assert "re-queueing" in survivors["b"] + survivors["d"]  # the sweep, not the broker
+    assert "re-queueing" in survivors  # the sweep, not the broker (an hour away)
 
 
 @pytest.mark.timeout(240)
@@ -641,3 +645,37 @@ def test_the_review_app_and_the_api_in_one_process_see_the_workers_assets(tmp_pa
     assert done["counts"] == {"accepted": 1} and final["status"] == "accepted"
     assert final_image.status_code == 200 and final_image.content[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(made_by) == 1 and f":{c.workers['a'].pid}:" in made_by[0]["owner"]
+
+
+@pytest.mark.timeout(240)
+def test_deployments_sharing_one_redis_never_hand_out_each_others_tasks(tmp_path: Path
+                                                                        ) -> None:
+    # A worker starting up hands out again every task taken but not acknowledged for
+    # longer than its visibility timeout; it must only look at its own deployment's.
+    import redis
+
+    from tests.workers.cluster import REDIS
+    (tmp_path / "y").mkdir()
+    (tmp_path / "x").mkdir()
+    with cluster(tmp_path / "y") as y, \
+            cluster(tmp_path / "x", SIGNWRITER_BROKER_VISIBILITY_TIMEOUT_S="1") as x:
+        items = y.items(1)
+        y.server.queue_polls = 10**6
+        y.start_worker("a", concurrency=2)
+        job_id, _, _ = enqueue_batch(items, [], y.settings)
+        wait_for("y's worker to pay", lambda: y.rows(
+            "SELECT 1 FROM paid_intents WHERE state = 'submitted'"), 60,
+            on_timeout=lambda: y.log("a"))
+        time.sleep(1.5)  # y's task is older than x's visibility timeout
+        x.start_worker("a", concurrency=2)
+        wait_for("x's worker to start", lambda: x.rows("SELECT 1 FROM workers"), 60,
+                 on_timeout=lambda: x.log("a"))
+        time.sleep(2.0)  # it restores what it thinks is lost as it starts polling
+        r = redis.Redis.from_url(REDIS)
+        handed_out_again = r.llen(jobs.queue_name(y.settings, "generate"))
+        r.close()
+        y.server.queue_polls = 0
+        rows = jobs.wait(y.settings, job_id, timeout_s=120)
+    assert handed_out_again == 0 and "'busy'" not in y.log("a")
+    assert rows[0]["outcome"] == "accepted"
+    assert len(y.server.calls("submit")) == 1
