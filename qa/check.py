@@ -32,6 +32,15 @@ reliably at that size, so a confident read that differs from the expected text O
 those passes — with a note on the finding saying what was not verified; footnote marks
 (``*``, ``※``) likewise, in any script. Letters, digits, prices (a ``.``/``,`` between
 digits is kept) and all other CJK text stay exact.
+
+A second exception, for the judge's own misreads (``detalls``, ``6月80日`` on correct
+lines): in the final judgement, a region whose closest read differs from the expected
+text by at most two substituted characters (and marks the judge did not see) passes when
+an independent reader with another prior — tesseract, dictionaries off, on the judge's
+lines — reads the expected text exactly AND the glyph of each substituted character is
+not the judge's character by its shape (positive shape evidence for the expected
+character where the pair is a look-alike pair or involves a digit). See
+:mod:`qa.second_reader`; the finding's note names the characters in dispute.
 """
 
 from __future__ import annotations
@@ -47,7 +56,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from qa import align, lookalike, metrics
+from qa import align, lookalike, metrics, second_reader
 from qa.errors import BadImage, QAError
 from qa.glyphs import (FOOTNOTE_MARKS, fold, identical_note, pictograph_note, pictographs,
                        same_text)
@@ -279,6 +288,11 @@ def _check_boxed(ctx: _Context, exp: ExpectedText, pbox: PixelBox) -> tuple[Find
     if small is not None:
         return (_verified(ctx, exp, small, _small_note(small, exp)),
                 ids if small.source == "page" else _explained(ctx, ids, small, want, exp))
+    second = _second_read(ctx, exp, reads) if ctx.cascade else None
+    if second is not None:
+        read, judged, note = second
+        return (_verified(ctx, exp, read, note),
+                ids if judged.source == "page" else _explained(ctx, ids, judged, want, exp))
 
     elsewhere = _search(ctx, exp, exclude=ids)
     best = _best(reads, want, exp.strictness)
@@ -846,6 +860,61 @@ def _small_note(read: _Read, exp: ExpectedText | None = None) -> str:
             if exp is not None and has_cjk(exp.text)
             else "letter case and sentence punctuation")
     return f"small text ({height:.0f} px lines, read {read.text!r}): {what} not verified"
+
+
+def _second_read(ctx: _Context, exp: ExpectedText, reads: list[_Read]
+                 ) -> tuple[_Read, _Read, str] | None:
+    """A region no read of the judge matches, rescued by the second reader
+    (:mod:`qa.second_reader`, whose docstring gives the rule): the judge's closest read
+    differs only by a few substituted characters (and marks it did not see), tesseract
+    reads the expected text exactly on the judge's lines, and no substituted glyph is the
+    judge's character by its shape (:func:`qa.lookalike.verify_disputed`). (the second
+    reader's read, the judge's read it rescues, the note), or None. The look-alike-prone characters of the text are then
+    verified by the caller, as on any exact read."""
+    want = normalize(exp.text, exp.strictness)
+    judged = _best(reads, want, exp.strictness)
+    lang = second_reader.lang_for(exp.text)
+    if judged is None or judged.box is None or lang is None \
+            or judged.confidence < MIN_CONFIDENCE:
+        return None
+    # small text: what small text does not judge (case, sentence punctuation) is not in
+    # dispute either (see _small_text_match)
+    small = statistics.median(ln.box[3] - ln.box[1] for ln in judged.lines) < SMALL_TEXT_PX
+    strict = (Strictness(case=False, punctuation=exp.strictness.punctuation,
+                         whitespace=exp.strictness.whitespace) if small else exp.strictness)
+    marks = _small_marks(exp) if small else frozenset()
+    dispute = second_reader.disputes(exp.text, judged.text, strict, marks)
+    if dispute is None:
+        return None
+    subs, dropped = dispute
+    want_small = _small_key(exp.text, exp.strictness, marks)
+    try:
+        text = next((t for t in second_reader.readings(ctx.arr, judged.lines, lang)
+                     if _same(t, exp) or small and _small_key(t, exp.strictness, marks)
+                     == want_small), None)
+    except QAError:  # no tesseract or no language data: no second reader, no rescue
+        return None
+    if text is None:
+        return None
+    line_h = statistics.median(ln.box[3] - ln.box[1] for ln in judged.lines)
+    doubts = lookalike.verify_disputed(ctx.arr, judged.box, exp.text,
+                                       subs, _glyph_engine(ctx),
+                                       line_height=line_h)
+    if doubts:
+        return None
+    read = _Read(text, judged.lines, "tesseract", "second-reader", set(judged.ids))
+    note = (f"the judge read {judged.text!r}; tesseract (dictionaries off) reads the "
+            f"expected text on the judge's lines, and no glyph in dispute is the judge's "
+            f"character by its shape: " + second_reader.describe(subs, dropped, exp.text))
+    return read, judged, note
+
+
+def _glyph_engine(ctx: _Context):
+    """The engine that reads a region glyph by glyph for :mod:`qa.lookalike`."""
+    inner = getattr(ctx.engine, "engine", ctx.engine)  # a PageReader reads with its engine
+    if isinstance(inner, HangulEngine):  # Hangul lines: glyphs located by tesseract's boxes
+        return inner
+    return ctx.engine if hasattr(ctx.engine, "read_glyphs") else get_engine("rapidocr")
 
 
 def _ask_vision(ctx: _Context, vision: VisionReader, exp: ExpectedText, f: Finding) -> None:
