@@ -722,7 +722,7 @@ def qa(
                              recheck=ocr_recheck_reader(settings), pixels=pixels)
         if spec is None and not no_extra:  # --expect: other text is reported, not a failure
             report = report.model_copy(update={
-                "passed": all(f.kind == "ok" for f in report.regions)})
+                "passed": all(f.kind == "ok" for f in report.regions), "review": False})
         if overlay:
             render_overlay(image, report, overlay, pixels=pixels)
     except QAError as e:
@@ -730,7 +730,7 @@ def qa(
     if json_out:
         out.print_json(report.model_dump_json())
     else:
-        t = Table(title=f"{escape(str(image))} — {'[green]PASS' if report.passed else '[red]FAIL'}[/]",
+        t = Table(title=f"{escape(str(image))} — {_VERDICT[report.verdict]}[/]",
                   title_justify="left")
         for col in ("region", "finding", "expected", "read", "note"):
             t.add_column(col)
@@ -745,6 +745,10 @@ def qa(
         out.print(f"word accuracy {report.word_accuracy:.3f}  NED {report.ned:.3f}  "
                   f"{report.elapsed_s:.2f}s")
     raise typer.Exit(0 if report.passed else 1)
+
+
+_VERDICT = {"pass": "[green]PASS", "review": "[yellow]REVIEW (copy verified; other text for "
+            "a person to judge)", "fail": "[red]FAIL"}
 
 
 @review_app.command("list")

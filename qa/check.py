@@ -14,7 +14,10 @@ The cascade keeps cost low:
 5. whole-image lines that belong to no region are ``unexpected`` and fail the image —
    except, in a check without boxes, a line that repeats a verified text (or one of the
    lines it was read from) exactly, at the same size and apart from it: that is the copy
-   drawn again (two shirts, four packs), listed in the report's ``repeats``;
+   drawn again (two shirts, four packs), listed in the report's ``repeats``; and, in a
+   check without boxes whose every text was verified, other text that looks like scene
+   text (apart from the copy, not a phrase as prominent as it: :func:`incidental`) sends
+   the image to ``review`` — neither accepted nor failed;
    with a ``recheck`` engine (the pipeline's: OpenVINO held to f32, when the judge runs at
    bf16 for speed), an image that did not pass cleanly is judged again, steps 1–5, wholly
    by that engine: a failing verdict is never the fast engine's alone;
@@ -166,16 +169,24 @@ def check_image(image: str | Path, expected: list[ExpectedText], *, reader: Read
         _add_second_opinion(ctx, expected, findings)
 
     repeats: list[Finding] = []
-    if not locate or all(e.box is None for e in expected):
+    boxless = not locate or all(e.box is None for e in expected)
+    if boxless:
         unexpected, repeats = _split_repeats(ctx, expected, findings, unexpected)
 
     pairs = [(e.text, f.read or "", e.strictness) for e, f in zip(expected, findings)]
     passed = all(f.kind == "ok" for f in findings) and not unexpected
+    review = (boxless and not passed and all(f.kind == "ok" for f in findings)
+              and incidental(ctx, findings, unexpected))
+    if review:
+        unexpected = [u.model_copy(update={"note": u.note + "; apart from the copy, not a "
+                                           "phrase as prominent as it: for review"})
+                      for u in unexpected]
     return QAReport(
         image=str(image), width=w, height=h, passed=passed,
         score=metrics.score(findings, unexpected),
         word_accuracy=metrics.word_accuracy(pairs), ned=metrics.ned(pairs),
-        regions=findings, unexpected=unexpected, repeats=repeats, engine=ctx.engine.name,
+        regions=findings, unexpected=unexpected, repeats=repeats, review=review,
+        engine=ctx.engine.name,
         elapsed_s=round(time.perf_counter() - t0, 3), not_judged=not_judged(expected),
     )
 
@@ -1064,6 +1075,50 @@ def _split_repeats(ctx: _Context, expected: list[ExpectedText], findings: list[F
                 "note": f"repeats {match}'s text at the same size, apart from it; "
                         "not judged as extra copy"}))
     return keep, repeats
+
+
+PROMINENT_RATIO = 0.8
+"""Other text at least this large (character size, against the median of the lines the
+copy was read from) and :data:`PHRASE_CHARS` long is as prominent as the copy: a caption or
+a sound effect nobody asked for, never scene text for review."""
+
+PHRASE_CHARS = 5
+"""Letters, digits and CJK characters from which a line of other text is a phrase rather
+than a logo, a jersey number, a code or a label (``10``, ``AFA``, ``美团美团``, ``9:16``)."""
+
+
+def incidental(ctx: _Context, findings: list[Finding], unexpected: list[Finding]) -> bool:
+    """Whether the other text of a check without boxes whose every expected text was
+    verified is scene text for a person to judge (:attr:`QAReport.review`) rather than
+    a failure. Without boxes the check knows what must be on the image, not what else
+    may be: a logo on a box, numbers on a jersey, a screen's title bar, a label inside
+    an icon are in images people call correct, while other images carry a caption or a
+    sound effect nobody asked for. OCR cannot tell the two apart, so such an image is
+    neither accepted nor failed: it goes to review with the text boxed. It stays a
+    failure when any of the other text
+
+    * is not a whole line of its own (words on the copy's own line: :func:`_residue`),
+    * touches or overlaps a line the copy was read from (text across the copy), or
+    * is a phrase (:data:`PHRASE_CHARS`) as prominent as the copy (:data:`PROMINENT_RATIO`).
+    """
+    if not unexpected:
+        return False
+    copy = [ctx.page[j] for ids in ctx.region_lines.values() for j in ids]
+    sizes = [_char_size(ln) for ln in copy]
+    if not sizes:
+        return False
+    size = statistics.median(sizes)
+    for u in unexpected:
+        ln = next((l for l in ctx.page if l.text == u.read and ctx.frac(l.box) == u.read_box),
+                  None)
+        if ln is None:  # residue on a line of the copy
+            return False
+        if any(_gap(ln.box, c.box) <= 0 for c in copy):
+            return False
+        chars = sum(1 for c in ln.text if c.isalnum())
+        if chars >= PHRASE_CHARS and _char_size(ln) >= PROMINENT_RATIO * size:
+            return False
+    return True
 
 
 def _repeat_key(text: str, loose: Strictness) -> str:

@@ -392,12 +392,16 @@ def glyph_ink(gray: np.ndarray, cell: tuple[int, int, int, int], line: tuple[int
     keep = np.zeros(n, bool)
     merged = False
     min_area = max(2, int(0.002 * window.size))
+    core = (line[1] + 0.25 * lh - y0, line[3] - 0.25 * lh - y0)  # the line's middle rows
     for k in range(1, n):
         x, y, bw, bh, area = stats[k]
         if area < min_area:
             continue
         if bh > 0.95 * (y1 - y0) and bw > 0.95 * (x1 - x0):
             continue  # a frame or background blob, not a glyph
+        if (y == 0 or y + bh >= y1 - y0) and (y + bh <= core[0] or y >= core[1]):
+            continue  # cut by the window's top or bottom, off the line's middle: the
+            # next line's ink (tight leading), not a part of this glyph
         centre = x + bw / 2
         nearest = min(centres, key=lambda c: abs(c - centre))
         if abs(mine - centre) <= abs(nearest - centre) + 0.5 and abs(mine - centre) <= (cx1 - cx0):

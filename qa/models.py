@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 
 BoxTuple = tuple[float, float, float, float]
 """A box as fractions of the image: (x, y, w, h), each within 0..1."""
@@ -104,11 +104,22 @@ class QAReport(BaseModel):
                                    "that repeats a verified expected text at the same size, "
                                    "apart from it (checks without boxes only); noted, never "
                                    "failing: kind 'repeat', region_id the text it repeats.")
+    review: bool = Field(default=False, description="A check without boxes verified every "
+                         "expected text exactly, and the only other text read is scene text "
+                         "apart from the copy (see qa.check.incidental): not accepted "
+                         "(passed is False), but for a person to decide, not a failure of "
+                         "the copy. Never set in a check with boxes.")
     engine: str = ""
     elapsed_s: float = 0.0
     not_judged: list[str] = Field(default_factory=list, description="What this check did not "
                                   "judge, and for which regions: letter case (case: any), "
                                   "punctuation, pictographs.")
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def verdict(self) -> Literal["pass", "review", "fail"]:
+        """``pass``, ``review`` (see :attr:`review`) or ``fail``."""
+        return "pass" if self.passed else "review" if self.review else "fail"
 
     @property
     def failing(self) -> list[Finding]:

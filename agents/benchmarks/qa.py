@@ -104,6 +104,9 @@ class ItemResult(BaseModel):
     error_kind: str | None = None
     language: str
     passed: bool | None = Field(description="QA's verdict; None when QA could not run.")
+    review: bool = Field(default=False, description="Not passed, but sent to a person: every "
+                         "expected text verified, other text read apart from it (checks "
+                         "without boxes only; see qa.check.incidental).")
     seconds: float = 0.0
     cpu_seconds: float = Field(default=0.0, description="CPU time of the check (all threads).")
     located: bool | None = Field(default=None, description="For a caught error with a known "
@@ -121,7 +124,12 @@ class QABenchResult(BaseModel):
     catch_by_kind: dict[str, Rate]
     catch_by_language: dict[str, Rate]
     located: Rate
-    false_reject: Rate
+    catch_outright: Rate | None = Field(default=None, description="Wrong images failed "
+                                        "outright (not sent to review).")
+    false_reject: Rate = Field(description="Right images failed outright (an image sent "
+                               "to review is not a reject: see review_right).")
+    review_right: Rate | None = Field(default=None, description="Right images sent to review.")
+    review_wrong: Rate | None = Field(default=None, description="Wrong images sent to review.")
     false_reject_by_language: dict[str, Rate]
     errors: int = Field(description="Images QA could not check (counted as neither).")
     median_s: float
@@ -322,7 +330,8 @@ def _check_one(job: _Job) -> ItemResult:
     except QAError as exc:
         return ItemResult(**base, passed=None, error=f"{type(exc).__name__}: {exc}")
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-    return ItemResult(**base, passed=report.passed, seconds=round(seconds, 4),
+    return ItemResult(**base, passed=report.passed, review=report.review,
+                      seconds=round(seconds, 4),
                       cpu_seconds=round(cpu, 4),
                       located=_located(report, kind, region) if not correct else None,
                       failing=_failing(report))
@@ -356,6 +365,10 @@ def summarise(results: list[ItemResult], *, source: str, workers: int = 1, load_
         rs = list(rs)
         return wilson(sum(1 for r in rs if not r.passed), len(rs))
 
+    def rejected(rs: Iterable[ItemResult]) -> Rate:  # failed outright, not sent to review
+        rs = list(rs)
+        return wilson(sum(1 for r in rs if not r.passed and not r.review), len(rs))
+
     kinds = sorted({r.error_kind or "unlabelled" for r in wrong})
     langs = sorted({r.language for r in ran})
     locatable = [r for r in wrong if r.located is not None]
@@ -368,8 +381,11 @@ def summarise(results: list[ItemResult], *, source: str, workers: int = 1, load_
         catch_by_language={lang: caught(r for r in wrong if r.language == lang)
                            for lang in langs if any(r.language == lang for r in wrong)},
         located=wilson(sum(1 for r in locatable if r.located), len(locatable)),
-        false_reject=caught(right),
-        false_reject_by_language={lang: caught(r for r in right if r.language == lang)
+        catch_outright=rejected(wrong),
+        false_reject=rejected(right),
+        review_right=wilson(sum(1 for r in right if r.review), len(right)),
+        review_wrong=wilson(sum(1 for r in wrong if r.review), len(wrong)),
+        false_reject_by_language={lang: rejected(r for r in right if r.language == lang)
                                   for lang in langs if any(r.language == lang for r in right)},
         errors=len(results) - len(ran),
         median_s=round(statistics.median(secs), 3) if secs else 0.0,
@@ -501,7 +517,12 @@ def format_result(r: QABenchResult) -> str:
         lines.append(f"  language {k:<18} {_pct(rate)}")
     if r.located.total:
         lines.append(f"  error located (right region)   {_pct(r.located)}")
+    if r.catch_outright is not None and r.review_wrong is not None and r.review_wrong.hits:
+        lines.append(f"  failed outright (not review)   {_pct(r.catch_outright)}")
+        lines.append(f"  sent to review                 {_pct(r.review_wrong)}")
     lines.append(f"false-reject rate (right failed)  {_pct(r.false_reject)}")
+    if r.review_right is not None and r.review_right.hits:
+        lines.append(f"  right sent to review           {_pct(r.review_right)}")
     for k, rate in r.false_reject_by_language.items():
         lines.append(f"  language {k:<18} {_pct(rate)}")
     if r.errors:
@@ -513,11 +534,16 @@ def format_result(r: QABenchResult) -> str:
               f"peak memory        {r.peak_rss_mb:.0f} MiB (max RSS of this process and workers)",
               f"cores              {os.cpu_count()} (load average {r.load_avg:.1f} at the end)"]
     misses = [i for i in r.items if i.passed and not i.correct]
-    rejects = [i for i in r.items if i.passed is False and i.correct]
+    rejects = [i for i in r.items if i.passed is False and i.correct and not i.review]
+    reviews = [i for i in r.items if i.review]
     if misses:
         lines += ["", "missed errors:"] + [f"  {i.id} {i.error_kind} ({i.language}) {i.file}"
                                            for i in misses[:20]]
     if rejects:
         lines += ["", "false rejects:"] + [f"  {i.id} ({i.language}) {'; '.join(i.failing)[:160]}"
                                            for i in rejects[:20]]
+    if reviews:
+        lines += ["", "sent to review:"] + [
+            f"  {i.id} ({'right' if i.correct else 'wrong'}, {i.language}) "
+            f"{'; '.join(i.failing)[:140]}" for i in reviews[:20]]
     return "\n".join(lines)

@@ -11,7 +11,8 @@ from PIL import Image, ImageDraw
 
 from agents.benchmarks.dataset import load_dataset, make_dataset
 from agents.benchmarks.qa import (
-    ManifestError, format_result, read_manifest, run_qa_bench, score_folder, wilson,
+    ItemResult, ManifestError, format_result, read_manifest, run_qa_bench, score_folder,
+    summarise, wilson,
 )
 from generation.fonts import find_font, load_font
 
@@ -53,6 +54,23 @@ def test_wilson_interval():
     none = wilson(0, 10)
     assert none.low == 0.0 and none.high == pytest.approx(0.2775, abs=1e-3)
     assert wilson(0, 0).total == 0
+
+
+def test_an_image_sent_to_review_is_neither_accepted_nor_a_reject():
+    def item(i: int, correct: bool, passed: bool, review: bool = False) -> ItemResult:
+        return ItemResult(id=str(i), file=f"{i}.png", correct=correct, language="en",
+                          passed=passed, review=review,
+                          failing=["unexpected read='AFA'"] if review else [])
+
+    result = summarise([item(1, True, True), item(2, True, False, True), item(3, True, False),
+                        item(4, False, False, True), item(5, False, False)], source="t")
+    assert (result.catch.hits, result.catch.total) == (2, 2)  # review is not acceptance
+    assert (result.catch_outright.hits, result.review_wrong.hits) == (1, 1)
+    assert (result.false_reject.hits, result.false_reject.total) == (1, 3)
+    assert (result.review_right.hits, result.review_right.total) == (1, 3)
+    assert result.false_reject_by_language["en"].hits == 1
+    text = format_result(result)
+    assert "right sent to review" in text and "sent to review:" in text
 
 
 @pytest.mark.slow

@@ -232,6 +232,26 @@ def test_a_sure_digit_whose_lone_glyph_reads_as_a_letter_is_not_enough(tmp_path)
     assert legal.kind == "ok", legal
 
 
+def test_the_next_lines_ink_cut_by_the_glyph_window_is_not_the_glyph():
+    """Regression (real set, gptimg1-ticket): in tightly set capitals the comma of the line
+    above reached into the window of the '1' below it; taken for part of the glyph, it made
+    the flagged 1 fit 'I' better, and a correct date failed as 'August I7'."""
+    import numpy as np
+
+    from qa.lookalike import glyph_ink
+
+    one = _ink("1", "FreeSansBold.ttf", px=60)
+    gh, gw = one.shape
+    gray = np.full((gh + 60, gw + 60), 230, np.uint8)
+    top = 30
+    gray[top:top + gh, 30:30 + gw][one] = 20
+    gray[top - 20:top - 6, 28:30 + gw] = 20  # the bottom of the line above, cut by the window's top
+    line = (0, top - 10, gray.shape[1], top + gh + 10)  # the detector's padded line box
+    ink = glyph_ink(gray, (30, top, 30 + gw, top + gh), line)
+    assert ink is not None and abs(ink.shape[0] - gh) <= 2, ink.shape
+    assert flagged_stem(ink)
+
+
 BIG_ROWS = [("price_O", "$109", "$1O9", 300), ("ri_yue", "9月6日", "9月6曰", 260)]
 
 
