@@ -61,10 +61,13 @@ class BatchBenchResult(BaseModel):
     cpu: str = ""
 
 
-def write_inputs(root: Path, assets: int, size: int) -> tuple[Path, Path]:
-    """The benchmark's base brief (one ``size``-square format) and a CSV of ``assets`` rows,
-    written into ``root``; returns their paths."""
-    (root / "base.yaml").write_text(BASE.replace("SIZE", f"{size}x{size}"))
+def write_inputs(root: Path, assets: int, size: int, name: str = "bench") -> tuple[Path, Path]:
+    """The benchmark's base brief (one ``size``-square format, named ``name``) and a CSV of
+    ``assets`` rows, written into ``root``; returns their paths. The name is part of every
+    asset's idempotency key: a run of its own needs a name of its own where the index is
+    shared (``bench scale`` on one PostgreSQL), or it would meet the runs of the last one."""
+    (root / "base.yaml").write_text(BASE.replace("SIZE", f"{size}x{size}")
+                                    .replace("name: bench\n", f"name: {name}\n", 1))
     rows = ["headline,price,cta"] + [
         f"{HEADLINES[i % len(HEADLINES)]} {i + 1},{PRICES[i % len(PRICES)]},"
         f"{CTAS[i % len(CTAS)]}" for i in range(assets)]

@@ -155,7 +155,7 @@ def run_scale_bench(settings: Settings, *, assets: int = 500, workers: int = 4,
             time.sleep(0.5)
         else:
             raise RuntimeError(f"the workers did not start within {start_timeout_s:.0f}s")
-        base, rows = write_inputs(root, assets, size)
+        base, rows = write_inputs(root, assets, size, name=prefix)
         t0 = time.perf_counter()
         items, bad = collect_csv(base, rows, s)
         job_id, queued, _ = enqueue_batch(items, bad, s)

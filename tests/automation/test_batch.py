@@ -104,6 +104,22 @@ def test_the_key_follows_content_format_and_output_settings(tmp_path: Path) -> N
     assert k != asset_key(changed, "512x512", s)
 
 
+def test_bench_inputs_of_two_runs_named_apart_share_no_asset(tmp_path: Path) -> None:
+    # bench scale names each run's brief after its queue prefix: on a shared PostgreSQL the
+    # second run must make new assets, not meet the first run's intents and runs
+    from agents.benchmarks.batch import write_inputs
+    s = Settings(runs_dir=tmp_path / "runs", _env_file=None)
+    keys = []
+    for name in ("bench-aaaa", "bench-bbbb", "bench-aaaa"):
+        (tmp_path / name).mkdir(exist_ok=True)
+        base, rows = write_inputs(tmp_path / name, 3, 512, name=name)
+        items, bad = collect_csv(base, rows, s)
+        assert not bad and len(items) == 3
+        keys.append({i.key for i in items})
+    assert not keys[0] & keys[1]
+    assert keys[0] == keys[2]
+
+
 def test_folders_of_briefs_and_missing_paths(tmp_path: Path, settings: Settings) -> None:
     folder = tmp_path / "briefs"
     folder.mkdir()
