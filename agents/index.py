@@ -503,23 +503,15 @@ _pg_held = threading.local()
 def _pg_pool(url: str, size: int) -> Any:
     """This process's pool for ``url`` (made on first use, and again after a fork: a pool
     never crosses processes)."""
-    from psycopg.rows import dict_row
     from psycopg_pool import ConnectionPool
+
+    from agents.pgpool import open_pool
     key = (os.getpid(), url)
     with _PG_POOLS_LOCK:
         p = _PG_POOLS.get(key)
         if p is None:
-            p = ConnectionPool(url, min_size=1, max_size=size, open=False,
-                               kwargs={"row_factory": dict_row}, name="signwriter-index",
-                               check=ConnectionPool.check_connection)
-            try:
-                p.open(wait=True, timeout=15)
-            except Exception as e:  # noqa: BLE001 - psycopg_pool.PoolTimeout and friends
-                p.close()
-                raise IndexUnavailable(f"cannot reach the run index database "
-                                       f"(SIGNWRITER_DATABASE_URL): "
-                                       f"{str(e).splitlines()[0] if str(e) else type(e).__name__}"
-                                       ) from None
+            p = open_pool(url, size, name="signwriter-index", what="the run index database",
+                          check=ConnectionPool.check_connection)
             _PG_POOLS[key] = p
         return p
 

@@ -32,23 +32,14 @@ def require_postgres(settings: Settings) -> str:
 def pool(settings: Settings) -> Any:
     """This process's pool for the settings' database (made on first use, after a fork
     too: a pool never crosses processes)."""
-    from psycopg.rows import dict_row
-    from psycopg_pool import ConnectionPool
+    from agents.pgpool import open_pool
     url = require_postgres(settings)
     key = (os.getpid(), url)
     with _POOLS_LOCK:
         p = _POOLS.get(key)
         if p is None:
-            p = ConnectionPool(url, min_size=1, max_size=settings.db_pool_size, open=False,
-                               kwargs={"autocommit": True, "prepare_threshold": 0,
-                                       "row_factory": dict_row}, name="signwriter")
-            try:
-                p.open(wait=True, timeout=15)
-            except Exception as e:  # noqa: BLE001 - psycopg_pool.PoolTimeout and friends
-                p.close()
-                raise IndexUnavailable(f"cannot reach PostgreSQL (SIGNWRITER_DATABASE_URL): "
-                                       f"{str(e).splitlines()[0] if str(e) else type(e).__name__}"
-                                       ) from None
+            p = open_pool(url, settings.db_pool_size, name="signwriter", what="PostgreSQL",
+                          autocommit=True, prepare_threshold=0)
             _POOLS[key] = p
         return p
 

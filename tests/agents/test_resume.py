@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.agents.ledger_wait import done_lines
+
 BRIEF = """\
 name: resume-test
 brand: {name: Acme, colors: ["#0b3d91", "#ffffff", "#fc3d21"]}
@@ -34,19 +36,6 @@ def _cli(*args: str, cwd: Path, log: Path) -> subprocess.Popen:
                             start_new_session=True)
 
 
-def _done(ledger: Path) -> list[dict]:
-    if not ledger.exists():
-        return []
-    out = []
-    for line in ledger.read_text().splitlines():
-        try:
-            e = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if e.get("kind", "done") == "done":
-            out.append(e)
-    return out
-
 
 @pytest.mark.slow
 def test_killed_run_resumes_without_repeating_finished_attempts(tmp_path: Path) -> None:
@@ -59,7 +48,7 @@ def test_killed_run_resumes_without_repeating_finished_attempts(tmp_path: Path) 
     ledger = None
     while time.monotonic() < deadline:
         found = list(runs.glob("*/ledger.jsonl")) if runs.exists() else []
-        if found and len(_done(found[0])) >= 2:
+        if found and len(done_lines(found[0])) >= 2:
             ledger = found[0]
             break
         if proc.poll() is not None:
@@ -69,7 +58,7 @@ def test_killed_run_resumes_without_repeating_finished_attempts(tmp_path: Path) 
     assert ledger is not None, "no generation was recorded within 120 s"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
-    before = {(e["asset_id"], e["attempt"]): e["sha256"] for e in _done(ledger)}
+    before = {(e["asset_id"], e["attempt"]): e["sha256"] for e in done_lines(ledger)}
     run_id = ledger.parent.name
     manifest = json.loads((ledger.parent / "manifest.json").read_text())
     assert manifest["status"] == "running", "killed mid-run: not finished, not stopped cleanly"
@@ -79,7 +68,7 @@ def test_killed_run_resumes_without_repeating_finished_attempts(tmp_path: Path) 
                              env={**os.environ, "COLUMNS": "200"})
     assert resumed.returncode in (0, 1, 3), resumed.stdout + resumed.stderr
 
-    done = _done(ledger)
+    done = done_lines(ledger)
     counts = Counter((e["asset_id"], e["attempt"]) for e in done)
     assert all(c == 1 for c in counts.values()), f"an attempt was generated twice: {counts}"
     after = {(e["asset_id"], e["attempt"]): e["sha256"] for e in done}
