@@ -199,3 +199,18 @@ def test_no_two_instances_share_an_openvino_compiled_model(runtime, monkeypatch)
         t.join(timeout=120)
     assert not any(t.is_alive() for t in threads), "OCR threads hung"
     assert reads[1] == [["Only $19.99"]] * len(sizes)
+
+
+@pytest.mark.parametrize("shape", [(512, 512), (1024, 768), (37, 301), (2100, 900)])
+def test_the_detectors_lookup_normalisation_gives_rapidocrs_own_input(shape):
+    """qa.ocr._lookup_normalise: the same float32 array as rapidocr's float64 arithmetic."""
+    from rapidocr.ch_ppocr_det.utils import DetPreProcess
+
+    engine = get_engine("rapidocr")
+    img = np.random.default_rng(sum(shape)).integers(0, 256, shape + (3,), dtype=np.uint8)
+    with engine._engine() as ocr:
+        det = ocr.text_det
+        ours = det.get_preprocess()(img)
+        theirs = DetPreProcess(det.limit_side_len, det.limit_type, det.mean, det.std)(img)
+    assert type(det.get_preprocess()) is not DetPreProcess
+    assert ours.dtype == theirs.dtype and np.array_equal(ours, theirs)
