@@ -442,7 +442,7 @@ class HangulEngine:
     ``월 | OF PE] SICH 50% 알 인``, the same crop at 24–64 px as the text itself. 56 rather
     than 64: at 64 a bold 200 px price line lost its ``원`` on one of three seeds."""
 
-    HANGUL_DOUBT = 0.5
+    HANGUL_DOUBT = 0.8
     """A tesseract read holding Hangul below this confidence is doubtful (see :meth:`_line`)."""
     OTHER_SURE = 0.9
     """rapidocr's read of a line overrides a doubtful Hangul read at this confidence or more."""
@@ -472,17 +472,19 @@ class HangulEngine:
     def _line(self, crop: np.ndarray) -> tuple[str, float, bool]:
         """One line crop's read and confidence, and whether it is tesseract's Hangul read.
         tesseract's read is kept when it holds Hangul, unless it is a doubtful one (below
-        :data:`HANGUL_DOUBT`) of a line rapidocr reads with near certainty (at least
-        :data:`OTHER_SURE`): tesseract's Korean model forces Hangul onto any glyphs, and read
-        a stray ``爆款`` as ``배제`` at 0.21, which then fell below the noise floor and left
-        the stray word unreported. On Hangul lines rapidocr, which has no Hangul, never
-        reached 0.75 on the examples, while tesseract's reads of them were 0.81 and up."""
+        :data:`HANGUL_DOUBT`) of a line that rapidocr reads with near certainty (at least
+        :data:`OTHER_SURE`) as letters of its own scripts (Han, kana, Latin): tesseract's
+        Korean model forces Hangul onto any glyphs, and read a stray ``爆款`` as ``배제`` at
+        0.21 and ``好物`` as ``기`` at 0.51, which left the stray words unreported. On the
+        examples' Hangul lines tesseract's reads were 0.81 and up, and rapidocr, which has
+        no Hangul, read only digits and punctuation surely there (``59,000`` of
+        ``59,000 원``) — never a letter above 0.75."""
         text, conf = self._tesseract_line(crop)
         if any(_is_hangul(c) for c in text):
             if conf >= self.HANGUL_DOUBT:
                 return text, conf, True
             r_text, r_conf = self.detector.recognize(crop)
-            if r_text.strip() and r_conf >= self.OTHER_SURE:
+            if r_conf >= self.OTHER_SURE and any(c.isalpha() and not _is_hangul(c) for c in r_text):
                 return r_text, r_conf, False
             return text, conf, True
         r_text, r_conf = self.detector.recognize(crop)
