@@ -7,11 +7,13 @@ every such character of an expected text (:data:`CJK_GROUPS`, :data:`DIGIT_LOOKA
 :data:`LETTER_LOOKALIKES`; see :func:`suspects`) the glyph itself is checked, without the
 line's context, and the region passes only on positive evidence for each of them:
 
-1. **locate** — the region is read again with a box per character (rapidocr's CTC
-   positions); the glyph is the ink under that character's box: the connected components
-   nearest its centre and of its colour, cut to its columns where blur joined it to a
-   neighbour. A :data:`PRIOR_BOUND` character that cannot be located fails the region;
-   any other stands on the judge's sure read of the region.
+1. **locate** — the region is read again, upscaled, with a box per character (rapidocr's
+   CTC positions): the lines the judge detected are recognised again, not detected again
+   (a rotated line is, :data:`QUAD_TILT`); the glyph is the ink under that character's
+   box: the connected components nearest its centre and of its colour, cut to its
+   columns where blur joined it to a neighbour. A :data:`PRIOR_BOUND` character that
+   cannot be located fails the region; any other stands on the judge's sure read of the
+   region.
 2. **shape** — the glyph's ink is compared with the expected character and each of its
    look-alikes rendered in reference faces (:data:`REFERENCE_FACES`: DejaVu, Liberation
    and FreeFont Latin faces, Noto Sans/Serif CJK; regular and bold), size-normalised, by
