@@ -364,7 +364,11 @@ def _crop_reads(ctx: _Context, pbox: PixelBox, line_h: float | None) -> Iterator
     seen_conf: list[float] = []
     seen_boxes: list[PixelBox] = []
     for source, img, k in variants:
-        lines = [_moved(ln, x0, y0, k) for ln in ctx.engine.read(np.ascontiguousarray(img))]
+        lines = [
+            ln.model_copy(update={"box": (int(x0 + ln.box[0] / k), int(y0 + ln.box[1] / k),
+                                          int(x0 + ln.box[2] / k), int(y0 + ln.box[3] / k))})
+            for ln in ctx.engine.read(np.ascontiguousarray(img))
+        ]
         seen_h += [ln.box[3] - ln.box[1] for ln in lines]
         seen_boxes += [ln.box for ln in lines]
         seen_conf.append(align.mean_confidence(lines))
@@ -390,21 +394,12 @@ def _crop_reads(ctx: _Context, pbox: PixelBox, line_h: float | None) -> Iterator
     g = cv2.cvtColor(np.ascontiguousarray(src), cv2.COLOR_RGB2GRAY)
     g = cv2.resize(g, None, fx=big, fy=big, interpolation=cv2.INTER_CUBIC)
     even = cv2.createCLAHE(clipLimit=3.0, tileGridSize=(8, 8)).apply(g)
-    lines = [_moved(ln, x0, y0, big)
-             for ln in ctx.engine.read(np.ascontiguousarray(np.stack([even] * 3, axis=-1)))]
+    lines = [
+        ln.model_copy(update={"box": (int(x0 + ln.box[0] / big), int(y0 + ln.box[1] / big),
+                                      int(x0 + ln.box[2] / big), int(y0 + ln.box[3] / big))})
+        for ln in ctx.engine.read(np.ascontiguousarray(np.stack([even] * 3, axis=-1)))
+    ]
     yield _Read(align.join(lines), lines, ctx.engine.name, "crop-enhanced")
-
-
-def _moved(ln: OCRLine, x0: int, y0: int, k: float) -> OCRLine:
-    """A line read on a crop whose top left is (``x0``, ``y0``) in the image, scaled by
-    ``k``, with its box in the image's pixels (its quad too, where it has one: the glyph
-    check recognises the line there again)."""
-    box = (int(x0 + ln.box[0] / k), int(y0 + ln.box[1] / k),
-           int(x0 + ln.box[2] / k), int(y0 + ln.box[3] / k))
-    quad = None
-    if ln.quad is not None:
-        quad = tuple((x0 + x / k, y0 + y / k) for x, y in ln.quad)
-    return ln.model_copy(update={"box": box, "quad": quad})
 
 
 ENHANCED_UPSCALE = 1.5
@@ -753,7 +748,7 @@ def _verified(ctx: _Context, exp: ExpectedText, read: _Read, extra: str = "") ->
         return _ok(ctx, exp, read, extra)
     line_h = statistics.median(ln.box[3] - ln.box[1] for ln in read.lines)
     doubts = lookalike.verify(ctx.arr, read.box, exp.text, _glyph_engine(ctx), line_height=line_h,
-                              read_confidence=read.confidence, lines=read.lines)
+                              read_confidence=read.confidence)
     if not doubts:
         return _ok(ctx, exp, read, extra)
     diff = [CharDiff(op="replace", expected=d.char, read=d.likely or "?", position=d.index)
@@ -904,7 +899,7 @@ def _second_read(ctx: _Context, exp: ExpectedText, reads: list[_Read]
     line_h = statistics.median(ln.box[3] - ln.box[1] for ln in judged.lines)
     doubts = lookalike.verify_disputed(ctx.arr, judged.box, exp.text,
                                        subs, _glyph_engine(ctx),
-                                       line_height=line_h, lines=judged.lines)
+                                       line_height=line_h)
     if doubts:
         return None
     read = _Read(text, judged.lines, "tesseract", "second-reader", set(judged.ids))

@@ -7,13 +7,11 @@ every such character of an expected text (:data:`CJK_GROUPS`, :data:`DIGIT_LOOKA
 :data:`LETTER_LOOKALIKES`; see :func:`suspects`) the glyph itself is checked, without the
 line's context, and the region passes only on positive evidence for each of them:
 
-1. **locate** — the region is read again, small type upscaled, with a box per character
-   (rapidocr's CTC positions): the lines the judge detected are recognised again, not
-   detected again (small type and rotated lines are, :func:`_locate`); the glyph is the
-   ink under that character's box: the connected components nearest its centre and of
-   its colour, cut to its columns where blur joined it to a neighbour. A
-   :data:`PRIOR_BOUND` character that cannot be located fails the region; any other
-   stands on the judge's sure read of the region.
+1. **locate** — the region is read again with a box per character (rapidocr's CTC
+   positions); the glyph is the ink under that character's box: the connected components
+   nearest its centre and of its colour, cut to its columns where blur joined it to a
+   neighbour. A :data:`PRIOR_BOUND` character that cannot be located fails the region;
+   any other stands on the judge's sure read of the region.
 2. **shape** — the glyph's ink is compared with the expected character and each of its
    look-alikes rendered in reference faces (:data:`REFERENCE_FACES`: DejaVu, Liberation
    and FreeFont Latin faces, Noto Sans/Serif CJK; regular and bold), size-normalised, by
@@ -59,7 +57,6 @@ from __future__ import annotations
 import math
 import threading
 import unicodedata
-from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -68,7 +65,6 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from qa.models import OCRLine
 from qa.normalize import is_cjk
 
 # -- the table ---------------------------------------------------------------------------------
@@ -492,9 +488,9 @@ def _vertical(line: tuple[int, int, int, int]) -> bool:
     return (line[3] - line[1]) > 1.5 * (line[2] - line[0])
 
 
-def _glyphs(engine, crop: np.ndarray, quads: list | None = None) -> list[Glyph]:
+def _glyphs(engine, crop: np.ndarray) -> list[Glyph]:
     out: list[Glyph] = []
-    entries = engine.read_glyphs(crop) if quads is None else engine.read_line_glyphs(crop, quads)
+    entries = engine.read_glyphs(crop)
     by_line: dict[tuple[int, int, int, int], list[int]] = {}
     for k, (_, _, _, line) in enumerate(entries):
         by_line.setdefault(line, []).append(k)
@@ -555,15 +551,11 @@ class _Located:
 
 
 def _locate(arr: np.ndarray, box: tuple[int, int, int, int], text: str, engine,
-            line_height: float | None, also: dict[int, tuple[str, ...]] | None = None,
-            lines: Sequence[OCRLine] | None = None) -> _Located:
+            line_height: float | None, also: dict[int, tuple[str, ...]] | None = None
+            ) -> _Located:
     """Read the region around ``box`` glyph by glyph and align ``text`` with the glyphs:
     an expected character maps to a glyph read as itself, as one of its look-alikes or
-    (``also``, by index) as one of the given characters. With ``lines`` (the read's lines,
-    whose union is ``box``) that all carry the detector's quads, and an engine that
-    recognises given lines (``read_line_glyphs``), those lines are recognised in the
-    crop without detecting it again (:func:`_line_quads`), where the crop is not
-    upscaled (lines of :data:`GLYPH_PX` and more)."""
+    (``also``, by index) as one of the given characters."""
     h, w = arr.shape[:2]
     lh = line_height or max(1, box[3] - box[1])
     margin = max(6, int(0.4 * lh))
@@ -576,14 +568,7 @@ def _locate(arr: np.ndarray, box: tuple[int, int, int, int], text: str, engine,
         crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
     crop = np.ascontiguousarray(crop)
     gray = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
-    # the judge's lines are reused only where the crop is the page at its own scale.
-    # Small type (the crop upscaled) is detected again: the page's quad of small type is
-    # lower than the detector finds at the larger scale, and the character boxes move
-    # (bench qa --set hard --seed 6, held out: on the judge's quads the 0 of a 26 px legal
-    # line 活动时间至6月30日止, tilted 0.5°, scored 0.35 below O — its neighbour's ink —
-    # where a detection of the upscaled crop scores it 0.49 above D)
-    quads = None if scale > 1.01 else _line_quads(lines, engine, (x0, y0), 1.0)
-    glyphs = _glyphs(engine, crop, quads)
+    glyphs = _glyphs(engine, crop)
 
     # align the expected characters (spaces dropped) with the characters read, line by
     # line (lines may come in any order: columns, panels)
@@ -615,57 +600,19 @@ def _locate(arr: np.ndarray, box: tuple[int, int, int, int], text: str, engine,
     return _Located(crop, gray, glyphs, where, float(lh))
 
 
-QUAD_TILT = 1.0
-"""Degrees. The judge's quad of a line tilted more than this is not reused by
-:func:`_locate`: on rotated legal-size lines the page's quad is much lower than what the
-detector finds in the upscaled crop (measured: 28 against 41 px on ``bench qa --set hard
---seed 4`` item H4-0092, tilted 2°), which moves the character boxes onto the
-neighbouring glyph (a correct ``r`` scored as ``t``); level lines come out within a few
-pixels of it. The detector's quads of level lines tilt up to about 0.7° (a word without
-descenders: ``Summer`` in ``bench batch``)."""
-
-
-def _line_quads(lines: Sequence[OCRLine] | None, engine, origin: tuple[int, int],
-                scale: float) -> list[list[tuple[float, float]]] | None:
-    """The quads of ``lines`` in the upscaled crop whose top left is ``origin`` (image
-    pixels) and whose scale is ``scale``, for :meth:`qa.ocr.RapidOCREngine.read_line_glyphs`:
-    the region's lines as the judge detected them, so the crop is not detected again.
-    None (detect the crop) when the engine cannot recognise given lines, or when a line
-    has no quad or one that is not its box's (a line whose box was moved without it;
-    boxes mapped from a scaled crop are rounded, hence the 2 px)."""
-    if not lines or not hasattr(engine, "read_line_glyphs"):
-        return None
-    out = []
-    for ln in lines:
-        q = ln.quad
-        if q is None or len(q) != 4:
-            return None
-        bounds = (min(x for x, _ in q), min(y for _, y in q), max(x for x, _ in q),
-                  max(y for _, y in q))
-        if any(abs(a - b) > 2 for a, b in zip(bounds, ln.box)):
-            return None
-        if any(abs(math.degrees(math.atan2(q[j][1] - q[i][1], q[j][0] - q[i][0]))) > QUAD_TILT
-               for i, j in ((0, 1), (3, 2))):
-            return None  # a rotated line: detected again in the crop (see QUAD_TILT)
-        out.append([((x - origin[0]) * scale, (y - origin[1]) * scale) for x, y in q])
-    return out
-
-
 def verify(arr: np.ndarray, box: tuple[int, int, int, int], text: str, engine,
            line_height: float | None = None, trace: list[dict] | None = None,
-           read_confidence: float = 0.0, lines: Sequence[OCRLine] | None = None
-           ) -> list[Doubt]:
+           read_confidence: float = 0.0) -> list[Doubt]:
     """Check every look-alike-prone character of ``text``, read in ``box`` (pixels) of the
     RGB image ``arr``, glyph by glyph (see the module docstring); the doubts, empty when
     each has positive evidence. ``engine`` is a rapidocr engine (``read_glyphs``,
-    ``recognize``); ``read_confidence``: the judge's confidence in the read that matched;
-    ``lines``: that read's lines (see :func:`_locate`)."""
+    ``recognize``); ``read_confidence``: the judge's confidence in the read that matched."""
     sus = suspects(text)
     if not sus:
         return []
     if not _faces():
         return [Doubt(s.index, s.char, "no reference font to compare glyphs with") for s in sus]
-    loc = _locate(arr, box, text, engine, line_height, lines=lines)
+    loc = _locate(arr, box, text, engine, line_height)
     glyphs, where, lh = loc.glyphs, loc.where, loc.lh
 
     clear = CLEAR_MARGIN if lh >= SMALL_LINE_PX else CLEAR_MARGIN_SMALL
@@ -755,8 +702,7 @@ def verify(arr: np.ndarray, box: tuple[int, int, int, int], text: str, engine,
 
 def verify_disputed(arr: np.ndarray, box: tuple[int, int, int, int], text: str,
                     disputed: dict[int, str], engine, line_height: float | None = None,
-                    trace: list[dict] | None = None,
-                    lines: Sequence[OCRLine] | None = None) -> list[Doubt]:
+                    trace: list[dict] | None = None) -> list[Doubt]:
     """Glyph evidence for characters in dispute: ``disputed`` maps an index of ``text``
     to the character the judge read there instead. Each such glyph, located as in
     :func:`verify` (read glyph by glyph, aligned with ``text``; the judge's character
@@ -772,7 +718,7 @@ def verify_disputed(arr: np.ndarray, box: tuple[int, int, int, int], text: str,
     alts_of = {i: tuple(dict.fromkeys(c for c in (r,) + lookalikes_of(text[i])
                                       if len(c) == 1 and c != text[i]))
                for i, r in disputed.items()}
-    loc = _locate(arr, box, text, engine, line_height, also=alts_of, lines=lines)
+    loc = _locate(arr, box, text, engine, line_height, also=alts_of)
     doubts: list[Doubt] = []
     for i, judged in sorted(disputed.items()):
         ch, alts = text[i], alts_of[i]

@@ -61,12 +61,6 @@ class OCRLine(BaseModel):
     box: tuple[int, int, int, int] = Field(description="x0, y0, x1, y1 in pixels")
     confidence: float = 1.0
     engine: str = ""
-    quad: tuple[tuple[float, float], ...] | None = Field(
-        default=None, exclude=True, repr=False,
-        description="The detector's four corners of the line (clockwise from top left, "
-                    "pixels), where the engine gives them: what :mod:`qa.lookalike` "
-                    "recognises the line's glyphs in, without detecting it again. Not "
-                    "serialised.")
 
 
 class CharDiff(BaseModel):

@@ -211,7 +211,7 @@ class RapidOCREngine:
         for quad, text, score in zip(result.boxes, result.txts, result.scores or ()):
             if text.strip():
                 lines.append(OCRLine(text=text, box=_quad_box(quad), confidence=float(score),
-                                     engine=self.name, quad=_quad_tuple(quad)))
+                                     engine=self.name))
         return lines
 
     def detect(self, img: np.ndarray, det_side: int | None = None
@@ -264,52 +264,6 @@ class RapidOCREngine:
                        int(np.ceil(w[:, 1].max())))
                 out.append((text, float(score), box, line))
         return out
-
-    def read_line_glyphs(self, img: np.ndarray, quads
-                         ) -> list[tuple[str, float, tuple[int, int, int, int],
-                                         tuple[int, int, int, int]]]:
-        """:meth:`read_glyphs` on lines already found: each quad (four corners in ``img``'s
-        pixels, as :attr:`OCRLine.quad <qa.models.OCRLine.quad>` holds them) is cropped
-        and recognised as rapidocr crops and recognises a line it detected, without
-        detecting ``img`` again (a detection costs more than the recognition of its
-        lines). Lines read below :data:`TEXT_SCORE` are dropped, as rapidocr drops them."""
-        from rapidocr.ch_ppocr_rec.typings import TextRecInput, TextRecOutput
-        from rapidocr.utils.process_img import get_rotate_crop_image
-
-        bgr = np.ascontiguousarray(_rgb(img)[:, :, ::-1])
-        boxes, crops = [], []
-        for quad in quads:
-            pts = np.asarray(quad, np.float32).reshape(4, 2)
-            crop = get_rotate_crop_image(bgr, pts.copy())
-            if crop.size:
-                boxes.append(pts)
-                crops.append(crop)
-        if not crops:
-            return []
-        with self._engine() as ocr:
-            rec = ocr.text_rec(TextRecInput(img=crops, return_word_box=True))
-            if rec.txts is None:
-                return []
-            keep = [k for k, text in enumerate(rec.txts) if text.strip()
-                    and rec.scores[k] >= TEXT_SCORE]
-            if not keep:
-                return []
-            boxes = [boxes[k] for k in keep]
-            rec = ocr.cal_rec_boxes([crops[k] for k in keep], boxes, TextRecOutput(
-                txts=tuple(rec.txts[k] for k in keep), scores=[rec.scores[k] for k in keep],
-                word_results=tuple(rec.word_results[k] for k in keep)), True)
-        out = []
-        for pts, words in zip(boxes, rec.word_results):
-            line = _quad_box(pts)
-            for ch, conf, wbox in words:
-                if not ch or not ch.strip() or wbox is None:
-                    continue
-                out.append((ch, float(conf), _quad_box(wbox), line))
-        return out
-
-
-def _quad_tuple(quad) -> tuple[tuple[float, float], ...]:
-    return tuple((float(x), float(y)) for x, y in np.asarray(quad).reshape(-1, 2))
 
 
 MALLOC_ARENAS = 2
@@ -365,12 +319,12 @@ def _share_models(ocr: Any, first: Any, *, f32: bool = False) -> None:
 
 def _lookup_normalise(det: Any) -> None:
     """Make a rapidocr detector normalise its input by table lookup. rapidocr normalises
-    the resized page in float64 arithmetic (``(x * scale - mean) / std`` with float64
-    mean and std, then cast to float32): about a fifth of a 512² page's detection.
-    A pixel is one of 256 values per channel, so the same float32 values come from a
-    table built by rapidocr's own ``normalize`` (bit for bit: each value goes through the
-    same operations), looked up channel by channel into the model's layout (measured on
-    a 640² page: 0.9 against 10.2 ms CPU)."""
+    the resized image in float64 arithmetic (``(x * scale - mean) / std`` with float64
+    mean and std, then cast to float32): about a fifth of a 512² page's detection. A
+    pixel is one of 256 values per channel, so the same float32 values come from a table
+    built by rapidocr's own ``normalize`` (bit for bit: each value goes through the same
+    operations), looked up channel by channel into the model's layout (measured on a 640²
+    page: 0.9 against 10.2 ms CPU)."""
     from rapidocr.ch_ppocr_det.utils import DetPreProcess
 
     class LookupDetPreProcess(DetPreProcess):
