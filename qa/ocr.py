@@ -442,6 +442,11 @@ class HangulEngine:
     ``월 | OF PE] SICH 50% 알 인``, the same crop at 24–64 px as the text itself. 56 rather
     than 64: at 64 a bold 200 px price line lost its ``원`` on one of three seeds."""
 
+    HANGUL_DOUBT = 0.8
+    """A tesseract read holding Hangul below this confidence is doubtful (see :meth:`_line`)."""
+    OTHER_SURE = 0.9
+    """rapidocr's read of a line overrides a doubtful Hangul read at this confidence or more."""
+
     def __init__(self, detector: RapidOCREngine, lang: str = LANG) -> None:
         self.detector = detector
         self.tesseract = TesseractEngine(lang, self.CONFIG)  # EngineUnavailable without kor
@@ -462,13 +467,30 @@ class HangulEngine:
         crop = arr[max(0, y0):y1, max(0, x0):x1]
         if crop.size == 0:
             return "", 0.0
+        return self._line(crop)[:2]
+
+    def _line(self, crop: np.ndarray) -> tuple[str, float, bool]:
+        """One line crop's read and confidence, and whether it is tesseract's Hangul read.
+        tesseract's read is kept when it holds Hangul, unless it is a doubtful one (below
+        :data:`HANGUL_DOUBT`) of a line that rapidocr reads with near certainty (at least
+        :data:`OTHER_SURE`) as letters of its own scripts (Han, kana, Latin): tesseract's
+        Korean model forces Hangul onto any glyphs, and read a stray ``爆款`` as ``배제`` at
+        0.21 and ``好物`` as ``기`` at 0.51, which left the stray words unreported. On the
+        examples' Hangul lines tesseract's reads were 0.81 and up, and rapidocr, which has
+        no Hangul, read only digits and punctuation surely there (``59,000`` of
+        ``59,000 원``) — never a letter above 0.75."""
         text, conf = self._tesseract_line(crop)
-        if any(0xAC00 <= ord(c) <= 0xD7AF or 0x3130 <= ord(c) <= 0x318F for c in text):
-            return text, conf
+        if any(_is_hangul(c) for c in text):
+            if conf >= self.HANGUL_DOUBT:
+                return text, conf, True
+            r_text, r_conf = self.detector.recognize(crop)
+            if r_conf >= self.OTHER_SURE and any(c.isalpha() and not _is_hangul(c) for c in r_text):
+                return r_text, r_conf, False
+            return text, conf, True
         r_text, r_conf = self.detector.recognize(crop)
         if r_text.strip() and r_conf >= TEXT_SCORE:
-            return r_text, r_conf
-        return text, conf
+            return r_text, r_conf, False
+        return text, conf, False
 
     def recognize(self, line: np.ndarray) -> tuple[str, float]:
         """rapidocr's recogniser on one crop (:mod:`qa.lookalike` reads a lone glyph with it)."""
@@ -489,8 +511,8 @@ class HangulEngine:
             crop = arr[max(0, y0):y1, max(0, x0):x1]
             if crop.size == 0:
                 continue
-            text, conf = self._tesseract_line(crop)
-            if not any(_is_hangul(c) for c in text):
+            text, conf, hangul = self._line(crop)
+            if not hangul:
                 continue
             hangul_lines.append(box)
             for ch, (bx0, by0, bx1, by1) in self._tesseract_symbols(crop):

@@ -7,13 +7,16 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image, ImageDraw
 from typer.testing import CliRunner
 
 from agents.benchmarks.scripts import BOXES, render_poster
 from agents.brief import parse_brief
 from agents.cli import app
 from agents.errors import BriefError
+from generation.fonts import find_font, load_font
 from qa import check_image
 from qa import scripts as registry
 from qa.models import ExpectedText
@@ -215,3 +218,20 @@ def test_bench_scripts_prints_figures_per_language():
     assert "all: false rejects 0/1" in out.output and "catch 1/1" in out.output
     bad = runner.invoke(app, ["bench", "scripts", "--lang", "klingon"])
     assert bad.exit_code == 2 and "ja, zh-Hant, ko" in bad.output
+
+
+@pytest.mark.parametrize("stray", ["爆款", "好物", "限时抢购"])
+def test_a_stray_chinese_word_on_a_korean_poster_is_unexpected_text(stray):
+    """tesseract's Korean model forces Hangul onto any glyphs: it read an injected ``爆款``
+    as ``배제`` at confidence 0.21, below the noise floor, and ``winter-sale-ko`` was accepted
+    with the stray word on it (``bench examples``, seed 13). rapidocr reads such a line with
+    near certainty, and its read now stands."""
+    arr = render_poster(KO, "ko").copy()
+    img = Image.fromarray(arr)
+    font = load_font(find_font("cjk", "bold"), 36, "zh")
+    ImageDraw.Draw(img).text((120, 30), stray, font=font, fill=(14, 42, 71))
+    exp = [ExpectedText(id=cls, text=t, box=BOXES[cls], language="ko") for cls, t in KO.items()]
+    report = check_image("ko-stray.png", exp, pixels=np.asarray(img))
+    assert not report.passed
+    assert all(f.kind == "ok" for f in report.regions), report.regions
+    assert [u.read for u in report.unexpected] == [stray], report.unexpected
