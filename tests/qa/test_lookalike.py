@@ -8,7 +8,8 @@ import pytest
 from PIL import Image, ImageDraw
 
 from qa import check_image
-from qa.lookalike import CJK_LOOKALIKES, flagged_stem, lookalikes_of, suspects
+from qa.lookalike import (CJK_LOOKALIKES, faint_flag, flagged_stem, ink_mask, lookalikes_of,
+                          suspects)
 from qa.models import ExpectedText
 
 from tests.qa.images import Block, render
@@ -182,6 +183,61 @@ def test_an_l_for_the_one_in_that_face_still_fails(tmp_path, face, angle):
     report = check_image(tmp_path / "l.png", [
         ExpectedText(id="price", text="$19.99", box=(0.2, 0.2, 0.7, 0.6))])
     assert not report.passed
+
+
+# -- at legal size the flag is one blurred pixel: measured on the grey levels ----------------------
+
+
+def _small_glyph(char: str, font_file: str, px: int, angle: float = 0.0):
+    """``char`` in legal-size type, as :mod:`qa.lookalike` sees it: dark on a light ground,
+    rotated, blurred (σ 0.7), upscaled 1.2× as located glyphs are; (grey crop, ink, where
+    the ink lies in it)."""
+    import cv2
+    import numpy as np
+
+    from generation.fonts import load_font
+
+    path = next(Path("/usr/share/fonts").rglob(font_file))
+    img = Image.new("L", (px * 4, px * 4), 230)
+    ImageDraw.Draw(img).text((px * 1.5, px), char, font=load_font(str(path), px), fill=50)
+    img = img.rotate(angle, resample=Image.BICUBIC, fillcolor=230)
+    g = cv2.GaussianBlur(np.asarray(img, np.float32), (0, 0), 0.7)
+    g = np.clip(cv2.resize(g, None, fx=1.2, fy=1.2, interpolation=cv2.INTER_CUBIC), 0, 255)
+    g = g.astype(np.uint8)
+    ink = ink_mask(g)
+    ys, xs = np.nonzero(ink)
+    return g, ink[ys.min():ys.max() + 1, xs.min():xs.max() + 1], (int(ys.min()), int(xs.min()))
+
+
+@pytest.mark.parametrize(("face", "px", "angle"), [
+    ("URWGothic-Book.otf", 13, 0.0), ("URWGothic-Book.otf", 14, -3.0),
+    ("URWGothic-Book.otf", 16, 3.0), ("NimbusSans-Regular.otf", 14, 3.0),
+    ("NimbusSans-Bold.otf", 15, -3.0), ("NimbusSansNarrow-Regular.otf", 13, 0.0)])
+def test_a_legal_size_one_whose_flag_is_a_blurred_pixel_is_a_one(face, px, angle):
+    assert faint_flag(*_small_glyph("1", face, px, angle))
+
+
+@pytest.mark.parametrize("face", ["URWGothic-Book.otf", "URWGothic-Demi.otf",
+                                  "NimbusSans-Regular.otf", "NimbusSans-Bold.otf",
+                                  "NimbusSansNarrow-Regular.otf", "DejaVuSans.ttf",
+                                  "LiberationSans-Regular.ttf", "FreeSans.ttf",
+                                  "NimbusRoman-Regular.otf", "DejaVuSerif.ttf", "C059-Roman.otf"])
+@pytest.mark.parametrize("char", ["l", "I"])
+def test_no_legal_size_l_or_I_has_a_faint_flag(face, char):
+    for px in (13, 14, 15, 16):
+        for angle in (0.0, -3.0, 3.0):
+            assert not faint_flag(*_small_glyph(char, face, px, angle)), (face, char, px, angle)
+
+
+def test_a_legal_line_whose_one_has_no_foot_passes():
+    """Regression (bench qa --set hard, seed 4, item H4-0032, cropped): '31 May' in a
+    13 px URW Gothic legal line failed as '3l May': the reference faces' 1 has a foot bar,
+    and at that size the flag is one blurred pixel (too small for flagged_stem)."""
+    data = Path(__file__).parent / "data"
+    report = check_image(data / "legal-urw-gothic-one.png", [
+        ExpectedText(id="legal", text="*Terms apply. Offer ends 31 May 2025.",
+                     box=(0.05, 0.2, 0.9, 0.6))])
+    assert report.passed, [(f.kind, f.read, f.note) for f in report.regions]
 
 
 def test_a_digit_in_a_korean_line_is_located_by_the_korean_judge():
