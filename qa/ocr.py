@@ -324,8 +324,16 @@ def _lookup_normalise(det: Any) -> None:
     pixel is one of 256 values per channel, so the same float32 values come from a table
     built by rapidocr's own ``normalize`` (bit for bit: each value goes through the same
     operations), looked up channel by channel into the model's layout (measured on a 640²
-    page: 0.9 against 10.2 ms CPU)."""
-    from rapidocr.ch_ppocr_det.utils import DetPreProcess
+    page: 0.9 against 10.2 ms CPU). A rapidocr whose detector is built otherwise keeps its
+    own normalisation (the lookup is a speed-up, never a requirement)."""
+    try:
+        from rapidocr.ch_ppocr_det.utils import DetPreProcess
+
+        probe = DetPreProcess(det.limit_side_len, det.limit_type, det.mean, det.std)
+        _normalise_table(probe)
+        probe.resize  # noqa: B018 — the method the lookup relies on
+    except (ImportError, AttributeError, TypeError, ValueError):
+        return
 
     class LookupDetPreProcess(DetPreProcess):
         def __call__(self, img: np.ndarray) -> np.ndarray | None:
@@ -340,6 +348,7 @@ def _lookup_normalise(det: Any) -> None:
                 out[0, c] = cv2.LUT(plane, table[c:c + 1])
             return out
 
+    # read when called: the page reader sets the detector's side per page
     det.get_preprocess = lambda: LookupDetPreProcess(det.limit_side_len, det.limit_type,
                                                       det.mean, det.std)
 
@@ -518,9 +527,10 @@ class HangulEngine:
         :data:`OTHER_SURE`) as letters of its own scripts (Han, kana, Latin): tesseract's
         Korean model forces Hangul onto any glyphs, and read a stray ``爆款`` as ``배제`` at
         0.21 and ``好物`` as ``기`` at 0.51, which left the stray words unreported. On the
-        examples' Hangul lines tesseract's reads were 0.81 and up, and rapidocr, which has
-        no Hangul, read only digits and punctuation surely there (``59,000`` of
-        ``59,000 원``) — never a letter above 0.75."""
+        examples' Hangul lines (every image of ``bench examples`` on ``winter-sale-ko``,
+        seeds 11–20) tesseract read 0.81 and up, except price lines (``59,000 원`` at
+        0.47–0.79), and rapidocr, which has no Hangul, read surely only digits there
+        (``59,000``) — never a letter above 0.84."""
         text, conf = self._tesseract_line(crop)
         if any(_is_hangul(c) for c in text):
             if conf >= self.HANGUL_DOUBT:

@@ -214,3 +214,25 @@ def test_the_detectors_lookup_normalisation_gives_rapidocrs_own_input(shape):
         theirs = DetPreProcess(det.limit_side_len, det.limit_type, det.mean, det.std)(img)
     assert type(det.get_preprocess()) is not DetPreProcess
     assert ours.dtype == theirs.dtype and np.array_equal(ours, theirs)
+
+
+def test_a_detector_built_otherwise_keeps_its_own_normalisation():
+    """The lookup is a speed-up, never a requirement: a detector without the attributes it
+    relies on (another rapidocr) is left as it is, and the page side is read per call."""
+    from types import SimpleNamespace
+
+    from qa.ocr import _lookup_normalise
+
+    own = object()
+    det = SimpleNamespace(get_preprocess=lambda: own)  # no limit_side_len, mean, std
+    _lookup_normalise(det)
+    assert det.get_preprocess() is own
+
+    engine = get_engine("rapidocr")
+    with engine._engine() as ocr:
+        side = ocr.text_det.limit_side_len
+        try:
+            ocr.text_det.limit_side_len = 320
+            assert ocr.text_det.get_preprocess().limit_side_len == 320
+        finally:
+            ocr.text_det.limit_side_len = side
