@@ -934,7 +934,6 @@ def _read_alone(engine, ink: np.ndarray) -> str:
     return "".join(ch for ch in text if ch.isalnum())
 
 
-
 FAINT_FLAG = 0.38
 """In :func:`faint_flag`: how much ink the flag of a legal-size sans ``1`` adds at the
 stem's top left, as a share of the stem's own ink in a row (grey levels, not thresholded).

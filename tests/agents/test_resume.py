@@ -36,7 +36,6 @@ def _cli(*args: str, cwd: Path, log: Path) -> subprocess.Popen:
                             start_new_session=True)
 
 
-
 @pytest.mark.slow
 def test_killed_run_resumes_without_repeating_finished_attempts(tmp_path: Path) -> None:
     brief = tmp_path / "brief.yaml"
