@@ -202,7 +202,7 @@ def make_item(seed: int, index: int, out: Path, *, hard: bool = False) -> BenchI
         drawn = _drifted(rng, drawn)
     img, degr, homography = _render_degraded(drawn, width, height, seed * 100_003 + index, rng,
                                              hard=hard)
-    texts = [BenchText(id=t.id, text=t.text, box=_warp_box(t.box, homography, width, height),
+    texts = [BenchText(id=t.id, text=t.text, box=warp_box(t.box, homography, width, height),
                        language=t.language, role=t.role) for t in layout.texts]
     buf = io.BytesIO()
     img.save(buf, "JPEG", quality=int(degr["jpeg_quality"]), optimize=False)
@@ -391,7 +391,8 @@ UNSEEN_FACES = {
 fonts-arphic-uming); none of them is a reference face of :mod:`qa.lookalike`."""
 
 
-def _font_files() -> dict[str, str]:
+def font_files() -> dict[str, str]:
+    """Every installed font file by its name (the first found of a name wins)."""
     found: dict[str, str] = {}
     for root in (Path("/usr/share/fonts"), Path("/usr/local/share/fonts")):
         if root.is_dir():
@@ -402,7 +403,7 @@ def _font_files() -> dict[str, str]:
 
 
 def _unseen_faces(rng: random.Random, layout: Layout) -> Layout:
-    files = _font_files()
+    files = font_files()
     latin = [files[f] for f in UNSEEN_FACES["latin"] if f in files]
     cjk = [files[f] for f in UNSEEN_FACES["cjk"] if f in files]
     if not latin or not cjk:
@@ -446,7 +447,7 @@ def _unseen_texture(rng: random.Random, width: int, height: int) -> np.ndarray:
     return field + (np.asarray(layer, np.float32) - 128.0)
 
 
-def _warp_box(box: BoxTuple, homography: np.ndarray, width: int, height: int) -> BoxTuple:
+def warp_box(box: BoxTuple, homography: np.ndarray, width: int, height: int) -> BoxTuple:
     """The bounding box (fractions) of ``box`` after the image's homography."""
     x, y, w, h = box
     pts = np.float32([[[x * width, y * height]], [[(x + w) * width, y * height]],

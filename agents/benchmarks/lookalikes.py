@@ -12,6 +12,12 @@ Japanese, in turn; the faces are those the typeset renderer sets (DejaVu Sans, N
 CJK) and their serif companions. Target: no look-alike accepted, and no more than 2 % of
 the correct twins rejected.
 
+``--set lookalike-hard`` (:data:`HARD`) draws the same pairs as a generator would, not as
+the typeset renderer does: in faces QA was never tuned on (the hard set's
+:data:`~agents.benchmarks.dataset.UNSEEN_FACES`: URW's base-35 clones, WenQuanYi Zen Hei,
+AR PL UMing), the whole poster rotated up to ±2° and slightly skewed, blurred, with noise,
+saved as JPEG.
+
 The set is written like :mod:`agents.benchmarks.dataset`'s (``images/``, ``labels.jsonl``
 of :class:`~agents.benchmarks.dataset.BenchItem`), so it is checked the same way, boxes
 included.
@@ -20,14 +26,23 @@ included.
 from __future__ import annotations
 
 import hashlib
+import io
 import random
 from collections.abc import Callable
 from pathlib import Path
 
+import cv2
+import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from agents.benchmarks.dataset import BenchItem, BenchText
-from generation.fonts import find_font, fit_text, load_font
+from agents.benchmarks.dataset import (
+    UNSEEN_FACES,
+    BenchItem,
+    BenchText,
+    font_files,
+    warp_box,
+)
+from generation.fonts import covers, find_font, fit_text, load_font
 
 # (language, correct text, wrong text): each wrong text differs by one look-alike
 SUBSTITUTIONS: tuple[tuple[str, str, str], ...] = (
@@ -74,6 +89,12 @@ _BACKGROUNDS = [((250, 246, 236), (25, 25, 25)), ((255, 255, 255), (10, 40, 90))
                 ((24, 28, 40), (245, 240, 225)), ((255, 238, 214), (120, 20, 20))]
 SIZE = (768, 1024)
 
+HARD = {"rotation_deg": 2.0, "skew": 0.004, "blur_sigma": (0.3, 0.8), "noise_sigma": (1.0, 3.0),
+        "jpeg_quality": (70, 92)}
+"""The degradations of ``--set lookalike-hard``: rotation up to ±2° about the centre, each
+corner moved up to 0.4 % of the side, Gaussian blur, Gaussian noise, JPEG quality (ranges
+drawn uniformly per poster)."""
+
 
 def _face(script: str, k: int) -> str:
     name = _FACES[script][k % len(_FACES[script])]
@@ -83,15 +104,16 @@ def _face(script: str, k: int) -> str:
         return find_font(script, "bold" if "Bold" in name else "regular")
 
 
-def make_lookalike_set(n: int, seed: int, out: Path, *,
+def make_lookalike_set(n: int, seed: int, out: Path, *, hard: bool = False,
                        progress: Callable[[str, int, int], None] | None = None) -> list[BenchItem]:
     """Write ``n`` items (pairs: correct, then the same with a look-alike) into ``out``
-    (``images/``, ``labels.jsonl``) and return their labels. Deterministic in ``seed``."""
+    (``images/``, ``labels.jsonl``) and return their labels. Deterministic in ``seed``;
+    ``hard``: unseen faces and a generator's degradations (:data:`HARD`)."""
     out = Path(out)
     (out / "images").mkdir(parents=True, exist_ok=True)
     items = []
     for i in range(n):
-        items.append(make_item(seed, i, out))
+        items.append(make_item(seed, i, out, hard=hard))
         if progress:
             progress("making the look-alike set", i + 1, n)
     with (out / "labels.jsonl").open("w", encoding="utf-8") as fh:
@@ -100,10 +122,47 @@ def make_lookalike_set(n: int, seed: int, out: Path, *,
     return items
 
 
-def make_item(seed: int, index: int, out: Path) -> BenchItem:
+def _unseen_face(rng: random.Random, script: str, texts: tuple[str, ...]) -> str:
+    """An unseen face (:data:`UNSEEN_FACES`) of ``script`` that draws every character of
+    ``texts`` (WenQuanYi Zen Hei and AR PL UMing both draw kana)."""
+    files = font_files()
+    pool = [files[f] for f in UNSEEN_FACES["cjk" if script == "cjk" else "latin"] if f in files]
+    if not pool:
+        raise FileNotFoundError("the lookalike-hard set needs fonts-urw-base35, "
+                                "fonts-wqy-zenhei and fonts-arphic-uming (apt-get install them)")
+    rng.shuffle(pool)
+    return next((path for path in pool if all(covers(path, t) for t in texts)), pool[0])
+
+
+def _degrade(img: Image.Image, rng: random.Random) -> tuple[np.ndarray, np.ndarray, dict]:
+    """The poster as a generator would hand it over (:data:`HARD`): its pixels, the
+    homography that moved them, and the degradations drawn."""
+    w, h = img.size
+    arr = np.asarray(img, np.float32)
+    angle = rng.uniform(-HARD["rotation_deg"], HARD["rotation_deg"])
+    jit = HARD["skew"]
+    src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    dst = src + np.float32([[rng.uniform(-jit, jit) * w, rng.uniform(-jit, jit) * h]
+                            for _ in range(4)])
+    rot = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    dst = np.float32([rot @ np.array([x, y, 1.0]) for x, y in dst])
+    homography = cv2.getPerspectiveTransform(src, dst)
+    arr = cv2.warpPerspective(arr, homography, (w, h), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REPLICATE)
+    sigma = rng.uniform(*HARD["blur_sigma"])
+    arr = cv2.GaussianBlur(arr, (0, 0), sigma)
+    noise = rng.uniform(*HARD["noise_sigma"])
+    arr = arr + np.random.default_rng(rng.getrandbits(63)).normal(0, noise, arr.shape)
+    quality = rng.randint(*HARD["jpeg_quality"])
+    degr = {"rotation_deg": round(angle, 3), "blur_sigma": round(sigma, 3),
+            "noise_sigma": round(noise, 3), "jpeg_quality": float(quality)}
+    return np.clip(arr, 0, 255).astype(np.uint8), homography, degr
+
+
+def make_item(seed: int, index: int, out: Path, *, hard: bool = False) -> BenchItem:
     pair = index // 2
     wrong = index % 2 == 1
-    rng = random.Random(f"lookalike:{seed}:{pair}")
+    rng = random.Random(f"lookalike{'-hard' if hard else ''}:{seed}:{pair}")
     sub_index = (pair * 7 + seed) % len(SUBSTITUTIONS)
     language, good, bad = SUBSTITUTIONS[sub_index]
     target = _ROLES[(pair + seed) % len(_ROLES)]
@@ -122,9 +181,11 @@ def make_item(seed: int, index: int, out: Path) -> BenchItem:
     draw = ImageDraw.Draw(img)
     w, h = SIZE
     bench_texts = []
+    script = "cjk" if language != "en" else "latin"
+    faces = ({role: _unseen_face(rng, script, pair_texts) for role, pair_texts in texts.items()}
+             if hard else {})
     for role, (expected, drawn) in texts.items():
-        script = "cjk" if language != "en" else "latin"
-        path = _face(script, face_k if role != "small" else 1)
+        path = faces.get(role) or _face(script, face_k if role != "small" else 1)
         lo, hi = _SIZE_PX[role]
         px = rng.randint(lo, hi)
         x, y, bw, bh = _BOXES[role]
@@ -139,13 +200,24 @@ def make_item(seed: int, index: int, out: Path) -> BenchItem:
             ty += fit.size * 1.2
         bench_texts.append(BenchText(id=role, text=expected, box=(x, y, bw, bh),
                                      language=language, role=role))
-    item_id = f"L{seed}-{index:04d}"
-    rel = f"images/{item_id}.png"
-    img.save(Path(out) / rel)
-    data = (Path(out) / rel).read_bytes()
+    degr: dict[str, float] = {}
+    if hard:
+        # the same draws for a pair's two posters: they differ in the one character only
+        pixels, homography, degr = _degrade(img, random.Random(f"lookalike-hard:{seed}:{pair}:d"))
+        bench_texts = [t.model_copy(update={"box": warp_box(t.box, homography, w, h)})
+                       for t in bench_texts]
+        buf = io.BytesIO()
+        Image.fromarray(pixels, "RGB").save(buf, "JPEG", quality=int(degr["jpeg_quality"]))
+        item_id, ext, data = f"LH{seed}-{index:04d}", "jpg", buf.getvalue()
+    else:
+        buf = io.BytesIO()
+        img.save(buf, "PNG")
+        item_id, ext, data = f"L{seed}-{index:04d}", "png", buf.getvalue()
+    rel = f"images/{item_id}.{ext}"
+    (Path(out) / rel).write_bytes(data)
     return BenchItem(id=item_id, file=rel, expected=[t.text for t in bench_texts],
                      texts=bench_texts, correct=not wrong,
                      error_kind=(f"lookalike-{language}-{target}" if wrong else None),
                      error_region=target if wrong else None, rendered=bad if wrong else None,
-                     language=language,
-                     width=w, height=h, degradations={}, sha256=hashlib.sha256(data).hexdigest())
+                     language=language, width=w, height=h, degradations=degr,
+                     sha256=hashlib.sha256(data).hexdigest())

@@ -169,10 +169,11 @@ Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``, for progress bars."""
 
 
-SETS = ("synthetic", "hard", "lookalike")
+SETS = ("synthetic", "hard", "lookalike", "lookalike-hard")
 """The generated sets: ``synthetic`` (:mod:`~agents.benchmarks.dataset`), ``hard`` (the
 same with faces and backgrounds QA was not tuned on, text drifting ±3 % of the width from
-its box and rotation up to ±4°) and ``lookalike`` (:mod:`~agents.benchmarks.lookalikes`)."""
+its box and rotation up to ±4°), ``lookalike`` (:mod:`~agents.benchmarks.lookalikes`) and
+``lookalike-hard`` (the same pairs in unseen faces, rotated, blurred, noisy, JPEG)."""
 
 
 def run_qa_bench(n: int, seed: int, out: Path, *, workers: int = 1, runtime: str = "auto",
@@ -186,8 +187,9 @@ def run_qa_bench(n: int, seed: int, out: Path, *, workers: int = 1, runtime: str
     folder = out / "dataset"
     items = _cached(folder, n, seed, set_name)
     if items is None:
-        if set_name == "lookalike":
-            items = make_lookalike_set(n, seed, folder, progress=progress)
+        if set_name.startswith("lookalike"):
+            items = make_lookalike_set(n, seed, folder, progress=progress,
+                                       hard=set_name == "lookalike-hard")
         else:
             items = make_dataset(n, seed, folder, progress=progress, hard=set_name == "hard")
         (folder / "dataset.json").write_text(json.dumps(_meta(n, seed, set_name)))

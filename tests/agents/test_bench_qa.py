@@ -47,6 +47,35 @@ def test_same_seed_gives_the_same_labels_and_images(tmp_path):
     assert [i.sha256 for i in other] != [i.sha256 for i in a]
 
 
+def test_the_degraded_lookalike_set_pairs_twins_in_unseen_faces(tmp_path):
+    """``--set lookalike-hard``: deterministic; a pair's two posters share faces and
+    degradations and differ only around the substituted region; the warped boxes still
+    hold their text (its ink lies inside the box)."""
+    import numpy as np
+
+    from agents.benchmarks.lookalikes import HARD, make_lookalike_set
+
+    a = make_lookalike_set(4, 3, tmp_path / "a", hard=True)
+    b = make_lookalike_set(4, 3, tmp_path / "b", hard=True)
+    assert [i.model_dump() for i in a] == [i.model_dump() for i in b]
+    assert [_sha(tmp_path / "a" / i.file) for i in a] == [i.sha256 for i in a]
+    for good, bad in (a[0:2], a[2:4]):
+        assert good.correct and not bad.correct and bad.rendered
+        assert good.degradations == bad.degradations
+        assert abs(good.degradations["rotation_deg"]) <= HARD["rotation_deg"]
+        assert good.texts == bad.texts
+        with Image.open(tmp_path / "a" / good.file) as g, Image.open(tmp_path / "a" / bad.file) as w:
+            assert g.format == "JPEG"
+            diff = np.abs(np.asarray(g, np.int16) - np.asarray(w, np.int16)).max(axis=2) > 60
+        ys, xs = np.nonzero(diff)
+        x, y, bw, bh = next(t.box for t in bad.texts if t.id == bad.error_region)
+        W, H = bad.width, bad.height
+        assert len(ys) and x * W <= xs.min() and xs.max() <= (x + bw) * W
+        assert y * H <= ys.min() and ys.max() <= (y + bh) * H
+    plain = make_lookalike_set(2, 3, tmp_path / "c")
+    assert plain[1].rendered == a[1].rendered and plain[1].degradations == {}
+
+
 def test_wilson_interval():
     r = wilson(5, 10)
     assert r.rate == 0.5 and r.low == pytest.approx(0.2366, abs=1e-3)

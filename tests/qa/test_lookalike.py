@@ -328,3 +328,47 @@ def test_lookalikes_in_huge_type_at_2048_fail_and_their_twins_pass(tmp_path, wro
         assert kinds == {"price_O": "misspelt", "ri_yue": "misspelt"}, report.regions
     else:
         assert report.passed, [(f.region_id, f.kind, f.read, f.note) for f in report.failing]
+
+
+# -- a capital O is wider than the digits beside it --------------------------------------------
+
+
+def _line(tmp_path, text: str, face: str, px: int, name: str, angle: float = 0.0):
+    """``text`` in ``face`` at ``px``, on a poster-like ground, rotated and blurred as a
+    generator's output; the image and its box."""
+    import cv2
+    import numpy as np
+
+    from generation.fonts import load_font
+
+    path = next(Path("/usr/share/fonts").rglob(face))
+    img = Image.new("RGB", (1024, 768), (250, 246, 236))
+    ImageDraw.Draw(img).text((180, 300), text, font=load_font(str(path), px), fill=(25, 25, 25))
+    img = img.rotate(angle, resample=Image.BICUBIC, fillcolor=(250, 246, 236))
+    arr = cv2.GaussianBlur(np.asarray(img, np.float32), (0, 0), 0.6)
+    Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8)).save(tmp_path / name)
+    return tmp_path / name, (0.1, 0.3, 0.85, 0.4)
+
+
+@pytest.mark.parametrize(("face", "px"), [("NimbusSansNarrow-Bold.otf", 34),
+                                          ("NimbusSansNarrow-Regular.otf", 80)])
+def test_a_narrow_capital_O_in_a_year_fails_by_its_width(tmp_path, face, px):
+    """Regression (``bench qa --set lookalike-hard``, seeds 1 and 2, tuning): ``2O25`` in
+    Nimbus Sans Narrow read ``2025`` and passed: a narrow face's ``O`` fits the reference
+    faces' ``0`` about as well as their ``O``. It is 1.4 times as wide as the 2 and 5."""
+    image, box = _line(tmp_path, "Since 2O25", face, px, "o.png", angle=-1.2)
+    report = check_image(image, [ExpectedText(id="year", text="Since 2025", box=box)])
+    assert not report.passed
+    assert "as wide as the digits" in report.regions[0].note
+
+
+@pytest.mark.parametrize("face", ["NimbusSansNarrow-Bold.otf", "FreeSerif.ttf",
+                                  "NimbusRoman-Regular.otf", "URWGothic-Book.otf",
+                                  "C059-Roman.otf", "DejaVuSans-Bold.ttf"])
+@pytest.mark.parametrize("text", ["Since 2025", "Call 0800 123", "Save 30%"])
+def test_a_correct_zero_is_not_wider_than_its_digits(tmp_path, face, text):
+    """FreeSerif's ``0`` is 1.19 times as wide as its ``3`` and ``8``, the widest ratio of
+    the installed faces; none reaches :data:`~qa.lookalike.WIDE_ZERO`."""
+    image, box = _line(tmp_path, text, face, 40, "z.png", angle=1.0)
+    report = check_image(image, [ExpectedText(id="t", text=text, box=box)])
+    assert report.passed, [(f.kind, f.read, f.note) for f in report.regions]
