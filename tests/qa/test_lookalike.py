@@ -372,3 +372,20 @@ def test_a_correct_zero_is_not_wider_than_its_digits(tmp_path, face, text):
     image, box = _line(tmp_path, text, face, 40, "z.png", angle=1.0)
     report = check_image(image, [ExpectedText(id="t", text=text, box=box)])
     assert report.passed, [(f.kind, f.read, f.note) for f in report.regions]
+
+
+# -- a serif 1 from body size up ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("face", ["C059-Roman.otf", "P052-Roman.otf", "FreeSerif.ttf",
+                                  "DejaVuSerif.ttf", "URWBookman-Light.otf",
+                                  "NimbusRoman-Regular.otf"])
+@pytest.mark.parametrize("px", [40, 80])
+def test_a_serif_one_of_a_price_passes(tmp_path, face, px):
+    """A serif ``1`` fits the reference faces' ``l`` up to 0.18 better (Nimbus Roman's at
+    40 px): :data:`~qa.lookalike.PAIR_MARGIN` keeps it, at the cost of a serif ``l`` drawn
+    for ``1`` that scores less than 0.22 below (known limit). (Known limit the other way:
+    FreeSerif's ``123`` at 40 px, rotated 0.8°, fits ``l`` 0.26 better and fails.)"""
+    image, box = _line(tmp_path, "Save $19.99", face, px, "one.png", angle=0.8)
+    report = check_image(image, [ExpectedText(id="price", text="Save $19.99", box=box)])
+    assert report.passed, [(f.kind, f.read, f.note) for f in report.regions]
