@@ -54,9 +54,10 @@ Demi's) is taken for an ``l`` — a false reject, never a pass.
 
 In faces unlike the reference faces, drawn as a generator draws them (rotated, blurred,
 JPEG: ``bench qa --set lookalike-hard``), the shapes of legal-size type carry too little
-to decide: on probe lines in 24 faces at 12–18 px (tuning data), an ``O`` drawn inside a
-number passed in 54 of 98 lines whose judge read the number as drawn-for, an ``l`` for
-``1`` in 25 of 42, ``I`` for ``1`` in 10 of 22; from body size up, a serif ``l`` for ``1``
+to decide: on probe lines in 24 faces at 12–18 px (tuning data), where the judge read the
+line as the intended number, an ``O`` drawn for ``0`` passed in 54 of 98 lines, an ``l``
+for ``1`` in 20 of 42, an ``I`` for ``1`` in 8 of 22 (while 3 of 118 correct ``0`` and 4 of
+72 correct ``1`` failed); from body size up, a serif ``l`` for ``1``
 scoring under :data:`PAIR_MARGIN` below ``1`` passes (see there), and small or body CJK in
 WenQuanYi Zen Hei or AR PL UMing is verified no better than chance (``夭天特价`` passes
 while ``天天特价`` fails). tesseract is no second opinion here: dictionaries off, it read
