@@ -67,3 +67,18 @@ def test_an_exact_whole_image_read_is_never_turned_into_unexpected_text(tmp_path
     assert report.regions[0].kind == "ok", report.regions[0]
     assert report.unexpected == []
     assert report.passed
+
+
+def test_without_boxes_only_a_sure_read_is_unexpected_text():
+    """Boxless (``signwriter qa --expect``): icons read as text at moderate confidence (a
+    knife, plate and fork read ``iol`` at 0.70 on the real set) are not unexpected text;
+    with boxes every line from :data:`~qa.check.MIN_CONFIDENCE` up still is."""
+    from qa.check import BOXLESS_UNEXPECTED_CONFIDENCE, MIN_CONFIDENCE, _Context, _unexpected
+
+    lines = [OCRLine(text="iol", box=(10, 10, 60, 30), confidence=0.70),
+             OCRLine(text="FREE GIFT", box=(10, 50, 90, 70), confidence=0.93)]
+    ctx = _Context(arr=np.zeros((100, 100, 3), np.uint8), page=lines,
+                   engine=get_engine("rapidocr"))
+    assert MIN_CONFIDENCE < 0.70 < BOXLESS_UNEXPECTED_CONFIDENCE < 0.93
+    assert [f.read for f in _unexpected(ctx, set(), [])] == ["FREE GIFT"]
+    assert [f.read for f in _unexpected(ctx, set(), [(0, 80, 20, 99)])] == ["iol", "FREE GIFT"]
