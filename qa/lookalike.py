@@ -61,7 +61,8 @@ for ``1`` in 20 of 42, an ``I`` for ``1`` in 8 of 22 (while 3 of 118 correct ``0
 scoring under :data:`PAIR_MARGIN` below ``1`` passes (see there), and small or body CJK in
 WenQuanYi Zen Hei or AR PL UMing is verified no better than chance (``夭天特价`` passes
 while ``天天特价`` fails). tesseract is no second opinion here: dictionaries off, it read
-the intended digit for every ``O``/``l``/``I`` drawn on 170 such probe lines.
+the letter in 7 of 103 probe lines where an ``O``, ``l`` or ``I`` was drawn for a digit,
+the intended digit in the rest.
 
 Two-letter confusions (``rn``/``m``, ``vv``/``w``, ``cl``/``d``) are not verified here:
 the judge reads them letter by letter (tested), so a wrong one already fails on the read.
