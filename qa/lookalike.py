@@ -459,8 +459,10 @@ def glyph_ink_at(gray: np.ndarray, cell: tuple[int, int, int, int],
             (y0 + int(ys.min()), x0 + int(xs.min())))
 
 
+@lru_cache(maxsize=1024)
 def widest(chars: tuple[str, ...]) -> float:
-    """The largest aspect ratio (width / height) of ``chars`` in the reference faces."""
+    """The largest aspect ratio (width / height) of ``chars`` in the reference faces
+    (remembered: each call looks at every face's template of every character)."""
     out = 0.0
     for path, face in _faces():
         for ch in chars:
