@@ -150,14 +150,19 @@ def check_image(image: str | Path, expected: list[ExpectedText], *, reader: Read
     engine, recheck = judges(reader or get_engine("rapidocr"), recheck, expected,
                              arr.shape[:2] if locate else None)
     judge_again = recheck if recheck is not None and recheck is not engine else None
-    ctx = _Context(arr=arr, page=engine.read(arr), engine=engine, cascade=judge_again is None)
+    # glyph reads of the look-alike check, shared by both judgements: a region whose box
+    # the second judgement reads as the first did is not read glyph by glyph again
+    reads: lookalike.GlyphReads = {}
+    ctx = _Context(arr=arr, page=engine.read(arr), engine=engine, cascade=judge_again is None,
+                   glyph_reads=reads)
     findings, used, boxes_px = _judge(ctx, expected, locate)
     unexpected = _unexpected(ctx, used, boxes_px) + _residue(ctx, expected, findings, locate)
     if judge_again is not None and not (all(f.kind == "ok" for f in findings)
                                         and not unexpected):
         # the fast read did not pass cleanly: judge again, wholly, at full precision, so a
         # failing verdict is never the fast engine's alone
-        ctx = _Context(arr=arr, page=judge_again.read(arr), engine=judge_again)
+        ctx = _Context(arr=arr, page=judge_again.read(arr), engine=judge_again,
+                       glyph_reads=reads)
         findings, used, boxes_px = _judge(ctx, expected, locate)
         unexpected = (_unexpected(ctx, used, boxes_px)
                       + _residue(ctx, expected, findings, locate))
@@ -242,6 +247,7 @@ class _Context:
     engine: OCREngine
     cascade: bool = True  # re-read regions that did not read exactly from crops
     region_lines: dict[int, set[int]] = field(default_factory=dict)  # by expected index
+    glyph_reads: lookalike.GlyphReads = field(default_factory=dict)  # of this image
 
     @property
     def size(self) -> tuple[int, int]:
@@ -748,7 +754,7 @@ def _verified(ctx: _Context, exp: ExpectedText, read: _Read, extra: str = "") ->
         return _ok(ctx, exp, read, extra)
     line_h = statistics.median(ln.box[3] - ln.box[1] for ln in read.lines)
     doubts = lookalike.verify(ctx.arr, read.box, exp.text, _glyph_engine(ctx), line_height=line_h,
-                              read_confidence=read.confidence)
+                              read_confidence=read.confidence, reads=ctx.glyph_reads)
     if not doubts:
         return _ok(ctx, exp, read, extra)
     diff = [CharDiff(op="replace", expected=d.char, read=d.likely or "?", position=d.index)
@@ -899,7 +905,7 @@ def _second_read(ctx: _Context, exp: ExpectedText, reads: list[_Read]
     line_h = statistics.median(ln.box[3] - ln.box[1] for ln in judged.lines)
     doubts = lookalike.verify_disputed(ctx.arr, judged.box, exp.text,
                                        subs, _glyph_engine(ctx),
-                                       line_height=line_h)
+                                       line_height=line_h, reads=ctx.glyph_reads)
     if doubts:
         return None
     read = _Read(text, judged.lines, "tesseract", "second-reader", set(judged.ids))
