@@ -6,6 +6,7 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image, ImageDraw
 
 from generation.fonts import find_font, load_font
@@ -88,3 +89,40 @@ def test_a_check_judged_twice_reads_no_crop_twice(tmp_path, monkeypatch):
     kinds = {f.region_id: f.kind for f in report.regions}
     assert kinds == {"headline": "ok", "price": "misspelt", "cta": "ok"}, report.regions
     assert crops and len(crops) == len(set(crops)), crops
+
+
+def test_a_first_judgement_that_fails_is_given_up_and_the_verdict_is_the_second_ones(
+        tmp_path, monkeypatch):
+    """The fast first judgement stops at its first failing region, its look-alike checks
+    left undone (the image is judged again from scratch at f32 either way): no crop is
+    read glyph by glyph before the f32 page read, and the report is exactly the f32
+    judgement's alone."""
+    path, expected = render(tmp_path / "poster.png", [
+        Block("headline", "Spring Sale", (0.06, 0.08, 0.88, 0.2), drawn="Spring Sael",
+              max_size=110),
+        Block("price", "Only $19.99", (0.06, 0.4, 0.88, 0.2), max_size=110),
+        Block("cta", "Shop now", (0.06, 0.72, 0.88, 0.14), max_size=60),
+    ], size=(1024, 1024))
+    glyphs, f32 = get_engine("rapidocr"), get_engine("rapidocr", runtime="openvino-f32")
+    if f32 is glyphs or f32.runtime == glyphs.runtime:
+        pytest.skip("the judge computes at f32 here: there is no first judgement to give up")
+    events: list[str] = []
+    read_glyphs, read = glyphs.read_glyphs, f32.read
+
+    def glyph_read(img: np.ndarray):
+        events.append("glyphs")
+        return read_glyphs(img)
+
+    def page_read(img: np.ndarray, det_side: int | None = None):
+        if np.asarray(img).shape[:2] == (1024, 1024):  # not a crop the cascade re-reads
+            events.append("f32 page")
+        return read(img, det_side)
+
+    monkeypatch.setattr(glyphs, "read_glyphs", glyph_read)
+    monkeypatch.setattr(f32, "read", page_read)
+    report = check_image(path, expected)  # bf16 first, then f32
+    assert events == ["f32 page", "glyphs"]  # the price's crop, in the second judgement
+    assert ({f.region_id: f.kind for f in report.regions}
+            == {"headline": "misspelt", "price": "ok", "cta": "ok"}), report.regions
+    alone = check_image(path, expected, reader=f32)
+    assert report.model_dump(exclude={"elapsed_s"}) == alone.model_dump(exclude={"elapsed_s"})
