@@ -20,7 +20,9 @@ The cascade keeps cost low:
    the image to ``review`` — neither accepted nor failed;
    with a ``recheck`` engine (the pipeline's: OpenVINO held to f32, when the judge runs at
    bf16 for speed), an image that did not pass cleanly is judged again, steps 1–5, wholly
-   by that engine: a failing verdict is never the fast engine's alone;
+   by that engine: a failing verdict is never the fast engine's alone (the fast
+   judgement, kept only when it passes cleanly, therefore stops at its first failing
+   region and runs its look-alike checks last, once everything else has passed);
 6. optionally, a region still ``illegible`` is shown to a blind vision reader
    (:class:`qa.vision.VisionReader`); it passes only by :func:`qa.vision.vision_confirms`.
 

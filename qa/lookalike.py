@@ -581,7 +581,7 @@ class _Located:
                             max_aspect=max_aspect)
 
 
-GlyphReads = dict[tuple, tuple[object, tuple["Glyph", ...]]]
+GlyphReads = dict[tuple, tuple[object, tuple[Glyph, ...]]]
 """The glyph reads made on one image, by crop (:func:`_locate`): a check passes one such
 dict to every :func:`verify` and :func:`verify_disputed` call on its image, so a crop read
 once is not read again. Keys are the engine and the crop's place and scale in the image;
