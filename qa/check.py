@@ -20,7 +20,9 @@ The cascade keeps cost low:
    the image to ``review`` — neither accepted nor failed;
    with a ``recheck`` engine (the pipeline's: OpenVINO held to f32, when the judge runs at
    bf16 for speed), an image that did not pass cleanly is judged again, steps 1–5, wholly
-   by that engine: a failing verdict is never the fast engine's alone;
+   by that engine: a failing verdict is never the fast engine's alone (the fast
+   judgement, kept only when it passes cleanly, therefore stops at its first failing
+   region and runs its look-alike checks last, once everything else has passed);
 6. optionally, a region still ``illegible`` is shown to a blind vision reader
    (:class:`qa.vision.VisionReader`); it passes only by :func:`qa.vision.vision_confirms`.
 
@@ -160,15 +162,25 @@ def check_image(image: str | Path, expected: list[ExpectedText], *, reader: Read
     engine, recheck = judges(reader or get_engine("rapidocr"), recheck, expected,
                              arr.shape[:2] if locate else None)
     judge_again = recheck if recheck is not None and recheck is not engine else None
-    ctx = _Context(arr=arr, page=engine.read(arr), engine=engine, cascade=judge_again is None)
-    findings, used, boxes_px = _judge(ctx, expected, locate)
-    unexpected = _unexpected(ctx, used, boxes_px) + _residue(ctx, expected, findings, locate)
-    if judge_again is not None and not (all(f.kind == "ok" for f in findings)
-                                        and not unexpected):
+    # glyph reads of the look-alike check, shared by both judgements: a region whose box
+    # the second judgement reads as the first did is not read glyph by glyph again
+    reads: lookalike.GlyphReads = {}
+    # a first judgement that a second one would redo unless it passes cleanly stops at its
+    # first failing region and leaves the look-alike check until it has read cleanly
+    ctx = _Context(arr=arr, page=engine.read(arr), engine=engine, cascade=judge_again is None,
+                   glyph_reads=reads, provisional=judge_again is not None)
+    judged = _judge(ctx, expected, locate)
+    clean = False
+    if judged is not None:
+        findings, used, boxes_px = judged
+        unexpected = _unexpected(ctx, used, boxes_px) + _residue(ctx, expected, findings, locate)
+        clean = all(f.kind == "ok" for f in findings) and not unexpected
+    if judge_again is not None and not (clean and _lookalikes_hold(ctx)):
         # the fast read did not pass cleanly: judge again, wholly, at full precision, so a
         # failing verdict is never the fast engine's alone
-        ctx = _Context(arr=arr, page=judge_again.read(arr), engine=judge_again)
-        findings, used, boxes_px = _judge(ctx, expected, locate)
+        ctx = _Context(arr=arr, page=judge_again.read(arr), engine=judge_again,
+                       glyph_reads=reads)
+        findings, used, boxes_px = _judged(ctx, expected, locate)
         unexpected = (_unexpected(ctx, used, boxes_px)
                       + _residue(ctx, expected, findings, locate))
     if vision is not None:
@@ -217,9 +229,11 @@ def not_judged(expected: list[ExpectedText]) -> list[str]:
 
 
 def _judge(ctx: _Context, expected: list[ExpectedText], locate: bool
-           ) -> tuple[list[Finding], set[int], list[PixelBox]]:
+           ) -> tuple[list[Finding], set[int], list[PixelBox]] | None:
     """A finding per expected text (in order), the page lines they used, their pixel boxes
-    (the lines each finding used are in ``ctx.region_lines``, by the finding's index)."""
+    (the lines each finding used are in ``ctx.region_lines``, by the finding's index).
+    In a provisional judgement (:attr:`_Context.provisional`) None as soon as a region
+    does not pass: the image is judged again anyway, and nothing of this one is kept."""
     w, h = ctx.size
     used: set[int] = set()
     boxes_px: list[PixelBox] = []
@@ -239,10 +253,31 @@ def _judge(ctx: _Context, expected: list[ExpectedText], locate: bool
             finding, ids = _check_boxed(ctx, exp, pbox)
         else:
             finding, ids = _check_unboxed(ctx, exp)
+        if ctx.provisional and finding.kind != "ok":
+            return None
         used |= ids
         ctx.region_lines[i] = set(ids)
         by_index[i] = finding
     return [by_index[i] for i in range(len(expected))], used, boxes_px
+
+
+def _judged(ctx: _Context, expected: list[ExpectedText], locate: bool
+            ) -> tuple[list[Finding], set[int], list[PixelBox]]:
+    """:func:`_judge` for a judgement that is not provisional (it always judges every region)."""
+    judged = _judge(ctx, expected, locate)
+    if judged is None:  # pragma: no cover - only a provisional judgement stops early
+        raise QAError("a final judgement stopped early")
+    return judged
+
+
+def _lookalikes_hold(ctx: _Context) -> bool:
+    """Whether every read of a provisional judgement that passed on its text passes the
+    look-alike check too (:func:`_verified`, left until then): checked in the order the
+    regions were judged, up to the first doubt (the image is then judged again)."""
+    for exp, read in ctx.deferred:
+        if _doubts(ctx, exp, read):
+            return False
+    return True
 
 
 @dataclass
@@ -252,6 +287,15 @@ class _Context:
     engine: OCREngine
     cascade: bool = True  # re-read regions that did not read exactly from crops
     region_lines: dict[int, set[int]] = field(default_factory=dict)  # by expected index
+    glyph_reads: lookalike.GlyphReads = field(default_factory=dict)  # of this image
+    provisional: bool = False
+    """A first judgement that a second one redoes unless it passes cleanly (all regions
+    ``ok``, no unexpected text): its look-alike checks wait in :attr:`deferred` until every
+    region has read and no unexpected text was found (:func:`_lookalikes_hold`), and it
+    stops at the first region that does not pass (:func:`_judge`). The verdict is the
+    same: a judgement that would have failed is judged again either way, and one that
+    passes has run every check."""
+    deferred: list[tuple[ExpectedText, _Read]] = field(default_factory=list)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -756,9 +800,10 @@ def _verified(ctx: _Context, exp: ExpectedText, read: _Read, extra: str = "") ->
     each doubt in the note and as a diff."""
     if not lookalike.suspects(exp.text) or read.box is None:
         return _ok(ctx, exp, read, extra)
-    line_h = statistics.median(ln.box[3] - ln.box[1] for ln in read.lines)
-    doubts = lookalike.verify(ctx.arr, read.box, exp.text, _glyph_engine(ctx), line_height=line_h,
-                              read_confidence=read.confidence)
+    if ctx.provisional:  # checked once the whole judgement has read cleanly
+        ctx.deferred.append((exp, read))
+        return _ok(ctx, exp, read, extra)
+    doubts = _doubts(ctx, exp, read)
     if not doubts:
         return _ok(ctx, exp, read, extra)
     diff = [CharDiff(op="replace", expected=d.char, read=d.likely or "?", position=d.index)
@@ -773,6 +818,13 @@ def _verified(ctx: _Context, exp: ExpectedText, read: _Read, extra: str = "") ->
                    similarity=round(align.similarity(exp.text, seen_text), 2),
                    confidence=read.confidence, diff=diff, engine=read.engine,
                    note=_append(note, extra) if extra else note)
+
+
+def _doubts(ctx: _Context, exp: ExpectedText, read: _Read) -> list[lookalike.Doubt]:
+    """The look-alike check of a read that matches ``exp`` (:func:`qa.lookalike.verify`)."""
+    line_h = statistics.median(ln.box[3] - ln.box[1] for ln in read.lines)
+    return lookalike.verify(ctx.arr, read.box, exp.text, _glyph_engine(ctx), line_height=line_h,
+                            read_confidence=read.confidence, reads=ctx.glyph_reads)
 
 
 def _ok(ctx: _Context, exp: ExpectedText, read: _Read, extra: str = "") -> Finding:
@@ -909,7 +961,7 @@ def _second_read(ctx: _Context, exp: ExpectedText, reads: list[_Read]
     line_h = statistics.median(ln.box[3] - ln.box[1] for ln in judged.lines)
     doubts = lookalike.verify_disputed(ctx.arr, judged.box, exp.text,
                                        subs, _glyph_engine(ctx),
-                                       line_height=line_h)
+                                       line_height=line_h, reads=ctx.glyph_reads)
     if doubts:
         return None
     read = _Read(text, judged.lines, "tesseract", "second-reader", set(judged.ids))

@@ -100,6 +100,7 @@ _PICTO_RANGES = (
     (0x1F1E6, 0x1F1FF),  # regional indicators (flags)
 )
 _PICTO_MARKS = {0xFE0F, 0xFE0E, 0x200D, 0x20E3, 0x3030, 0x303D, 0x3297, 0x3299}
+_PICTO_FIRST = min(lo for lo, _ in _PICTO_RANGES)
 
 
 def is_pictograph(ch: str) -> bool:
@@ -109,6 +110,8 @@ def is_pictograph(ch: str) -> bool:
     o = ord(ch)
     if o in _PICTO_MARKS or 0x1F3FB <= o <= 0x1F3FF:
         return True
+    if o < _PICTO_FIRST:  # letters, digits, punctuation: every check asks for each of them
+        return False
     return any(lo <= o <= hi for lo, hi in _PICTO_RANGES)
 
 

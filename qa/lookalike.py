@@ -476,8 +476,10 @@ def glyph_ink_at(gray: np.ndarray, cell: tuple[int, int, int, int],
             (y0 + int(ys.min()), x0 + int(xs.min())))
 
 
+@lru_cache(maxsize=1024)
 def widest(chars: tuple[str, ...]) -> float:
-    """The largest aspect ratio (width / height) of ``chars`` in the reference faces."""
+    """The largest aspect ratio (width / height) of ``chars`` in the reference faces
+    (remembered: each call looks at every face's template of every character)."""
     out = 0.0
     for path, face in _faces():
         for ch in chars:
@@ -596,12 +598,21 @@ class _Located:
                             max_aspect=max_aspect)
 
 
+GlyphReads = dict[tuple, tuple[object, tuple[Glyph, ...]]]
+"""The glyph reads made on one image, by crop (:func:`_locate`): a check passes one such
+dict to every :func:`verify` and :func:`verify_disputed` call on its image, so a crop read
+once is not read again. Keys are the engine and the crop's place and scale in the image;
+the same pixels read by the same engine give the same glyphs, so a reused read is exactly
+the read that would have been made."""
+
+
 def _locate(arr: np.ndarray, box: tuple[int, int, int, int], text: str, engine,
-            line_height: float | None, also: dict[int, tuple[str, ...]] | None = None
-            ) -> _Located:
+            line_height: float | None, also: dict[int, tuple[str, ...]] | None = None,
+            reads: GlyphReads | None = None) -> _Located:
     """Read the region around ``box`` glyph by glyph and align ``text`` with the glyphs:
     an expected character maps to a glyph read as itself, as one of its look-alikes or
-    (``also``, by index) as one of the given characters."""
+    (``also``, by index) as one of the given characters. ``reads``: the glyph reads
+    already made on ``arr`` (:data:`GlyphReads`), consulted and added to."""
     h, w = arr.shape[:2]
     lh = line_height or max(1, box[3] - box[1])
     margin = max(6, int(0.4 * lh))
@@ -614,7 +625,14 @@ def _locate(arr: np.ndarray, box: tuple[int, int, int, int], text: str, engine,
         crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
     crop = np.ascontiguousarray(crop)
     gray = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
-    glyphs = _glyphs(engine, crop)
+    key = (id(engine), x0, y0, x1, y1, scale)
+    done = None if reads is None else reads.get(key)
+    if done is not None and done[0] is engine:
+        glyphs = list(done[1])
+    else:
+        glyphs = _glyphs(engine, crop)
+        if reads is not None:
+            reads[key] = (engine, tuple(glyphs))
 
     # align the expected characters (spaces dropped) with the characters read, line by
     # line (lines may come in any order: columns, panels)
@@ -648,17 +666,18 @@ def _locate(arr: np.ndarray, box: tuple[int, int, int, int], text: str, engine,
 
 def verify(arr: np.ndarray, box: tuple[int, int, int, int], text: str, engine,
            line_height: float | None = None, trace: list[dict] | None = None,
-           read_confidence: float = 0.0) -> list[Doubt]:
+           read_confidence: float = 0.0, reads: GlyphReads | None = None) -> list[Doubt]:
     """Check every look-alike-prone character of ``text``, read in ``box`` (pixels) of the
     RGB image ``arr``, glyph by glyph (see the module docstring); the doubts, empty when
     each has positive evidence. ``engine`` is a rapidocr engine (``read_glyphs``,
-    ``recognize``); ``read_confidence``: the judge's confidence in the read that matched."""
+    ``recognize``); ``read_confidence``: the judge's confidence in the read that matched;
+    ``reads``: the glyph reads already made on ``arr`` (:data:`GlyphReads`)."""
     sus = suspects(text)
     if not sus:
         return []
     if not _faces():
         return [Doubt(s.index, s.char, "no reference font to compare glyphs with") for s in sus]
-    loc = _locate(arr, box, text, engine, line_height)
+    loc = _locate(arr, box, text, engine, line_height, reads=reads)
     glyphs, where, lh = loc.glyphs, loc.where, loc.lh
 
     clear = CLEAR_MARGIN if lh >= SMALL_LINE_PX else CLEAR_MARGIN_SMALL
@@ -792,7 +811,8 @@ def _wider_than_digits(loc: _Located, text: str, index: int, ink: np.ndarray) ->
 
 def verify_disputed(arr: np.ndarray, box: tuple[int, int, int, int], text: str,
                     disputed: dict[int, str], engine, line_height: float | None = None,
-                    trace: list[dict] | None = None) -> list[Doubt]:
+                    trace: list[dict] | None = None, reads: GlyphReads | None = None
+                    ) -> list[Doubt]:
     """Glyph evidence for characters in dispute: ``disputed`` maps an index of ``text``
     to the character the judge read there instead. Each such glyph, located as in
     :func:`verify` (read glyph by glyph, aligned with ``text``; the judge's character
@@ -800,7 +820,8 @@ def verify_disputed(arr: np.ndarray, box: tuple[int, int, int, int], text: str,
     character and every look-alike of the expected one, by :data:`DISPUTE_MARGIN`, in
     the reference faces that explain it best. The doubts; empty when every disputed
     glyph is the expected character by its shape. (The characters not in dispute are
-    :func:`verify`'s.)"""
+    :func:`verify`'s.) ``reads``: the glyph reads already made on ``arr``
+    (:data:`GlyphReads`)."""
     if not disputed:
         return []
     if not _faces():
@@ -808,7 +829,7 @@ def verify_disputed(arr: np.ndarray, box: tuple[int, int, int, int], text: str,
     alts_of = {i: tuple(dict.fromkeys(c for c in (r,) + lookalikes_of(text[i])
                                       if len(c) == 1 and c != text[i]))
                for i, r in disputed.items()}
-    loc = _locate(arr, box, text, engine, line_height, also=alts_of)
+    loc = _locate(arr, box, text, engine, line_height, also=alts_of, reads=reads)
     doubts: list[Doubt] = []
     for i, judged in sorted(disputed.items()):
         ch, alts = text[i], alts_of[i]

@@ -164,3 +164,16 @@ def test_vertical_cjk_columns_are_read_right_to_left(tmp_path):
                        locate=False).regions
     assert f.kind == "ok", f
     assert "columns right to left" in f.note
+
+
+def test_every_code_point_in_the_pictograph_table_is_a_pictograph_and_no_other():
+    """is_pictograph's quick answer for letters, digits and punctuation changes nothing:
+    the table (ranges, joiners and selectors, skin tones) decides for every code point."""
+    from qa.glyphs import _PICTO_MARKS, _PICTO_RANGES, is_pictograph
+
+    for o in range(0x110000):
+        if 0xD800 <= o <= 0xDFFF:
+            continue
+        table = (o in _PICTO_MARKS or 0x1F3FB <= o <= 0x1F3FF
+                 or any(lo <= o <= hi for lo, hi in _PICTO_RANGES))
+        assert is_pictograph(chr(o)) == table, hex(o)

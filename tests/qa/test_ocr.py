@@ -236,3 +236,40 @@ def test_a_detector_built_otherwise_keeps_its_own_normalisation():
             assert ocr.text_det.get_preprocess().limit_side_len == 320
         finally:
             ocr.text_det.limit_side_len = side
+
+
+def test_the_detector_makes_one_preprocessor_per_side_with_rapidocrs_own_input():
+    """rapidocr builds a preprocessor on every call; ours is built once per detection side
+    (the page reader changes the side per page) and gives rapidocr's own input at each."""
+    from rapidocr.ch_ppocr_det.utils import DetPreProcess
+
+    engine = get_engine("rapidocr")
+    img = np.random.default_rng(7).integers(0, 256, (900, 1300, 3), dtype=np.uint8)
+    with engine._engine() as ocr:
+        det = ocr.text_det
+        side = det.limit_side_len
+        try:
+            made = {}
+            for s in (640, 1024, 640, side):
+                det.limit_side_len = s
+                pre = det.get_preprocess()
+                assert pre.limit_side_len == s and made.setdefault(s, pre) is pre
+                theirs = DetPreProcess(s, det.limit_type, det.mean, det.std)(img)
+                assert np.array_equal(pre(img), theirs)
+            assert len({id(p) for p in made.values()}) == 3
+        finally:
+            det.limit_side_len = side
+
+
+@pytest.mark.parametrize("shape", [(40, 60, 3), (1, 1, 3), (0, 5, 3), (33, 17, 4), (21, 30)])
+def test_images_reach_rapidocr_as_the_same_bgr_bytes(shape):
+    """qa.ocr._bgr (OpenCV's channel swap) gives the bytes numpy's reversed view did, for
+    crops (views), RGBA, grey and empty images."""
+    from qa.ocr import _bgr, _rgb
+
+    img = np.random.default_rng(3).integers(0, 256, shape, dtype=np.uint8)
+    views = [img, img[1:, 2:]] if img.shape[0] > 1 and img.shape[1] > 2 else [img]
+    for view in views:
+        bgr = _bgr(view)
+        assert bgr.flags.c_contiguous and bgr.dtype == np.uint8
+        assert np.array_equal(bgr, np.ascontiguousarray(_rgb(view)[:, :, ::-1]))
