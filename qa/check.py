@@ -342,6 +342,11 @@ def _check_boxed(ctx: _Context, exp: ExpectedText, pbox: PixelBox) -> tuple[Find
     if small is not None:
         return (_verified(ctx, exp, small, _small_note(small, exp)),
                 ids if small.source == "page" else _explained(ctx, ids, small, want, exp))
+    kana = _small_kana_match(ctx, exp, reads, whole=True)
+    if kana is not None:
+        read, note = kana
+        return (_verified(ctx, exp, read, note),
+                ids if read.source == "page" else _explained(ctx, ids, read, want, exp))
     second = _second_read(ctx, exp, reads) if ctx.cascade else None
     if second is not None:
         read, judged, note = second
@@ -486,6 +491,9 @@ def _check_unboxed(ctx: _Context, exp: ExpectedText) -> tuple[Finding, set[int]]
     small = _small_text_match(exp, reads)
     if small is not None:
         return _verified(ctx, exp, small, _small_note(small, exp)), best.ids
+    kana = _small_kana_match(ctx, exp, reads, whole=False)
+    if kana is not None:
+        return _verified(ctx, exp, kana[0], kana[1]), best.ids
     chosen = _best(reads, want, exp.strictness) or best
     return _wrong(ctx, exp, chosen), best.ids
 
@@ -917,6 +925,28 @@ def _small_note(read: _Read, exp: ExpectedText | None = None) -> str:
             if exp is not None and has_cjk(exp.text)
             else "letter case and sentence punctuation")
     return f"small text ({height:.0f} px lines, read {read.text!r}): {what} not verified"
+
+
+def _small_kana_match(ctx: _Context, exp: ExpectedText, reads: list[_Read], *, whole: bool
+                      ) -> tuple[_Read, str] | None:
+    """A read that is the expected text but for small kana read full-size (``セキュリテイ``
+    for ``セキュリティ``: the judge reads a line without its glyphs' sizes), each of which
+    is small by its measured height (:func:`qa.lookalike.small_kana_doubts`); (the read, the
+    note), or None. ``whole``: the read must be the text (a region's box), else contain it."""
+    if not any(ch in lookalike.SMALL_KANA for ch in exp.text):
+        return None
+    folded = exp.model_copy(update={"text": lookalike.full_size(exp.text)})
+    for read in reads:
+        text = lookalike.full_size(read.text)
+        if read.box is None or not (_same(text, folded) if whole else _matches(text, folded)):
+            continue
+        line_h = statistics.median(ln.box[3] - ln.box[1] for ln in read.lines)
+        doubts = lookalike.small_kana_doubts(ctx.arr, read.box, exp.text, _glyph_engine(ctx),
+                                             line_height=line_h)
+        if doubts == []:
+            return read, (f"the judge read {read.text!r}: its small kana, read full-size, "
+                          "are small by their height")
+    return None
 
 
 def _second_read(ctx: _Context, exp: ExpectedText, reads: list[_Read]

@@ -407,3 +407,53 @@ def test_an_unsure_cjk_read_whose_lookalike_fits_better_fails(tmp_path, index, w
     report = check_image(tmp_path / item.file, item.expected_texts())
     headline = next(f for f in report.regions if f.region_id == "headline")
     assert (headline.kind == "ok") is not wrong, (headline.read, headline.note)
+
+
+# -- small kana, verified by their height ----------------------------------------------------------
+
+
+def _kana_line(text: str, face: str, px: int, angle: float = 1.4):
+    import cv2
+    import numpy as np
+    from PIL import ImageFont
+
+    path = str(next(Path("/usr/share/fonts").rglob(face)))
+    img = Image.new("RGB", (1024, 768), (250, 246, 236))
+    ImageDraw.Draw(img).text((120, 330), text, font=ImageFont.truetype(path, px, index=0),
+                             fill=(25, 25, 25))
+    img = img.rotate(angle, resample=Image.BICUBIC, fillcolor=(250, 246, 236))
+    arr = cv2.GaussianBlur(np.asarray(img, np.float32), (0, 0), 0.6)
+    return np.clip(arr, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("face", ["NotoSansCJK-Bold.ttc", "NotoSerifCJK-Regular.ttc",
+                                  "wqy-zenhei.ttc"])
+@pytest.mark.parametrize("px", [36, 72])
+def test_a_small_kana_measures_small_and_a_full_size_one_does_not(face, px):
+    """The measurement behind the small-kana rescue (:func:`qa.lookalike.small_kana_z`):
+    ``ィ`` of ``セキュリティ`` measures small, ``イ`` drawn in its place does not."""
+    from qa import get_engine
+    from qa.lookalike import SMALL_KANA_Z, small_kana_sizes, small_kana_z
+
+    engine = get_engine("rapidocr")
+    text = "セキュリティ"
+    zs = {}
+    for drawn in (text, "セキュリテイ"):
+        arr = _kana_line(drawn, face, px)
+        lines = [ln for ln in engine.read(arr) if len(ln.text) >= 3]
+        box = lines[0].box
+        ratio, _ = small_kana_sizes(arr, box, text, engine, box[3] - box[1])[5]
+        zs[drawn] = small_kana_z(text, 5, ratio)
+    assert zs[text] <= SMALL_KANA_Z < zs["セキュリテイ"], zs
+
+
+def test_a_full_size_kana_drawn_for_a_small_one_still_fails(tmp_path):
+    """The rescue only verifies: ``セキュリテイ`` drawn (full-size ``イ``) where the copy says
+    ``セキュリティ`` fails, in a box and without one."""
+    arr = _kana_line("セキュリテイ", "NotoSansCJK-Bold.ttc", 72)
+    Image.fromarray(arr).save(tmp_path / "k.png")
+    for locate in (True, False):
+        report = check_image(tmp_path / "k.png", [
+            ExpectedText(id="t", text="セキュリティ", box=(0.08, 0.38, 0.85, 0.2), language="ja")],
+            locate=locate)
+        assert not report.passed
