@@ -349,13 +349,7 @@ def _render_degraded(layout: Layout, width: int, height: int, seed: int, rng: ra
     arr = np.clip(arr * light[..., None], 0, 255)
 
     angle = rng.uniform(-HARD["rotation_deg"], HARD["rotation_deg"]) if hard else rng.uniform(-1.0, 1.0)
-    jit = 0.008
-    src = np.float32([[0, 0], [width, 0], [width, height], [0, height]])
-    dst = src + np.float32([[rng.uniform(-jit, jit) * width, rng.uniform(-jit, jit) * height]
-                            for _ in range(4)])
-    rot = cv2.getRotationMatrix2D((width / 2, height / 2), angle, 1.0)
-    dst = np.float32([rot @ np.array([x, y, 1.0]) for x, y in dst])
-    homography = cv2.getPerspectiveTransform(src, dst)
+    homography = tilted(rng, width, height, angle, 0.008)
     degr["rotation_deg"] = round(angle, 3)
     arr = cv2.warpPerspective(arr.astype(np.float32), homography, (width, height),
                               flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
@@ -445,6 +439,19 @@ def _unseen_texture(rng: random.Random, width: int, height: int) -> np.ndarray:
         shade = tuple(int(128 + rng.uniform(-50, 50)) for _ in range(3))
         draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=shade)
     return field + (np.asarray(layer, np.float32) - 128.0)
+
+
+def tilted(rng: random.Random, width: int, height: int, angle: float, jitter: float
+           ) -> np.ndarray:
+    """The homography of a photographed or generated page: each corner moved by up to
+    ``jitter`` of the side (drawn from ``rng``), then the whole rotated by ``angle``
+    degrees about the centre."""
+    src = np.float32([[0, 0], [width, 0], [width, height], [0, height]])
+    dst = src + np.float32([[rng.uniform(-jitter, jitter) * width,
+                             rng.uniform(-jitter, jitter) * height] for _ in range(4)])
+    rot = cv2.getRotationMatrix2D((width / 2, height / 2), angle, 1.0)
+    dst = np.float32([rot @ np.array([x, y, 1.0]) for x, y in dst])
+    return cv2.getPerspectiveTransform(src, dst)
 
 
 def warp_box(box: BoxTuple, homography: np.ndarray, width: int, height: int) -> BoxTuple:

@@ -40,6 +40,7 @@ from agents.benchmarks.dataset import (
     BenchItem,
     BenchText,
     font_files,
+    tilted,
     warp_box,
 )
 from generation.fonts import covers, find_font, fit_text, load_font
@@ -140,13 +141,7 @@ def _degrade(img: Image.Image, rng: random.Random) -> tuple[np.ndarray, np.ndarr
     w, h = img.size
     arr = np.asarray(img, np.float32)
     angle = rng.uniform(-HARD["rotation_deg"], HARD["rotation_deg"])
-    jit = HARD["skew"]
-    src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
-    dst = src + np.float32([[rng.uniform(-jit, jit) * w, rng.uniform(-jit, jit) * h]
-                            for _ in range(4)])
-    rot = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
-    dst = np.float32([rot @ np.array([x, y, 1.0]) for x, y in dst])
-    homography = cv2.getPerspectiveTransform(src, dst)
+    homography = tilted(rng, w, h, angle, HARD["skew"])
     arr = cv2.warpPerspective(arr, homography, (w, h), flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_REPLICATE)
     sigma = rng.uniform(*HARD["blur_sigma"])

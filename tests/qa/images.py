@@ -62,3 +62,21 @@ def render(path: Path, blocks: list[Block], *, size=(1024, 1536), background=(25
     expected = [ExpectedText(id=b.id, text=b.expected, box=b.box, language=b.language,
                              strictness=b.strictness) for b in blocks]
     return path, expected
+
+
+def line_image(folder: Path, text: str, *, size: int = 72, face: str | None = None,
+               width: int = 1000, at: tuple[int, int] = (60, 70)):
+    """``text`` drawn on one line (dark on a light ground) and saved in ``folder``: the
+    image as the checks read it (RGB array) and the ink's box in pixels, padded."""
+    import numpy as np
+
+    from qa.image import load_image
+
+    font = load_font(str(face or find_font(script_of(text), "regular")), size)
+    img = Image.new("RGB", (width, 240), (244, 240, 232))
+    ImageDraw.Draw(img).text(at, text, font=font, fill=(30, 30, 40))
+    img.save(folder / "line.png")
+    arr = load_image(folder / "line.png")
+    ink = np.argwhere(arr.min(axis=2) < 128)
+    (y0, x0), (y1, x1) = ink.min(axis=0), ink.max(axis=0)
+    return arr, (int(x0) - 6, int(y0) - 6, int(x1) + 7, int(y1) + 7)

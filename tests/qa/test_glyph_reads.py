@@ -7,15 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
 
-from generation.fonts import find_font, load_font
 from qa import check_image
-from qa.image import load_image
 from qa.lookalike import verify, verify_disputed
 from qa.ocr import get_engine
-
-from tests.qa.images import Block, render
+from tests.qa.images import Block, line_image, render
 
 
 class _Counting:
@@ -35,14 +31,7 @@ class _Counting:
 
 
 def _line(tmp_path: Path, text: str) -> tuple[np.ndarray, tuple[int, int, int, int]]:
-    font = load_font(str(find_font("latin", "regular")), 96)
-    img = Image.new("RGB", (900, 240), (244, 240, 232))
-    ImageDraw.Draw(img).text((60, 60), text, font=font, fill=(30, 30, 40))
-    img.save(tmp_path / "line.png")
-    arr = load_image(tmp_path / "line.png")
-    ink = np.argwhere(arr.min(axis=2) < 128)
-    (y0, x0), (y1, x1) = ink.min(axis=0), ink.max(axis=0)
-    return arr, (int(x0) - 6, int(y0) - 6, int(x1) + 7, int(y1) + 7)
+    return line_image(tmp_path, text, size=96, width=900, at=(60, 60))
 
 
 def test_a_crop_read_once_is_not_read_again_and_gives_the_same_doubts(tmp_path):

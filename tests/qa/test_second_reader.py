@@ -7,15 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
 
-from generation.fonts import find_font, load_font, script_of
 from qa import check_image
-from qa.image import load_image
 from qa.lookalike import verify_disputed
 from qa.models import ExpectedText, Strictness
 from qa.ocr import get_engine
 from qa.second_reader import disputes
+from tests.qa.images import line_image
 
 STRICT = Strictness(case=True)
 
@@ -41,16 +39,9 @@ def test_anything_else_is_not(judged):
     assert disputes("Offer ends soon", judged, STRICT) is None
 
 
-def _line(tmp_path: Path, text: str, *, size: int = 72, face: str | None = None) -> tuple[np.ndarray, tuple[int, int, int, int]]:
-    path = face or find_font(script_of(text), "regular")
-    font = load_font(str(path), size)
-    img = Image.new("RGB", (1000, 240), (244, 240, 232))
-    ImageDraw.Draw(img).text((60, 70), text, font=font, fill=(30, 30, 40))
-    img.save(tmp_path / "line.png")
-    arr = load_image(tmp_path / "line.png")
-    ink = np.argwhere(arr.min(axis=2) < 128)
-    (y0, x0), (y1, x1) = ink.min(axis=0), ink.max(axis=0)
-    return arr, (int(x0) - 6, int(y0) - 6, int(x1) + 7, int(y1) + 7)
+def _line(tmp_path: Path, text: str, *, size: int = 72, face: str | None = None
+          ) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    return line_image(tmp_path, text, size=size, face=face)
 
 
 @pytest.mark.parametrize("drawn,expected,disputed", [
