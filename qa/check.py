@@ -942,7 +942,7 @@ def _small_kana_match(ctx: _Context, exp: ExpectedText, reads: list[_Read], *, w
             continue
         line_h = statistics.median(ln.box[3] - ln.box[1] for ln in read.lines)
         doubts = lookalike.small_kana_doubts(ctx.arr, read.box, exp.text, _glyph_engine(ctx),
-                                             line_height=line_h)
+                                             line_height=line_h, reads=ctx.glyph_reads)
         if doubts == []:
             return read, (f"the judge read {read.text!r}: its small kana, read full-size, "
                           "are small by their height")

@@ -235,16 +235,24 @@ def lookalikes_of(ch: str) -> tuple[str, ...]:
             + tuple(LETTER_LOOKALIKES.get(ch, "")))
 
 
-def _token_has_digit(text: str, i: int) -> bool:
-    """Whether the code-like token around ``text[i]`` (letters, digits, ``.,:/-``) holds a digit."""
+def _span(text: str, i: int, inside) -> range:
+    """The indices of the run of characters around ``text[i]`` for which ``inside`` holds."""
     lo = i
-    while lo > 0 and (text[lo - 1].isalnum() or text[lo - 1] in ".,:/-") and not is_cjk(text[lo - 1]):
+    while lo > 0 and inside(text[lo - 1]):
         lo -= 1
     hi = i
-    while hi < len(text) - 1 and (text[hi + 1].isalnum() or text[hi + 1] in ".,:/-") \
-            and not is_cjk(text[hi + 1]):
+    while hi < len(text) - 1 and inside(text[hi + 1]):
         hi += 1
-    return any(c.isdigit() for c in text[lo:hi + 1])
+    return range(lo, hi + 1)
+
+
+def _code_char(ch: str) -> bool:
+    return (ch.isalnum() or ch in ".,:/-") and not is_cjk(ch)
+
+
+def _token_has_digit(text: str, i: int) -> bool:
+    """Whether the code-like token around ``text[i]`` (letters, digits, ``.,:/-``) holds a digit."""
+    return any(text[j].isdigit() for j in _span(text, i, _code_char))
 
 
 def suspects(text: str) -> list[Suspect]:
@@ -786,14 +794,8 @@ def _wider_than_digits(loc: _Located, text: str, index: int, ink: np.ndarray) ->
     token (``2``–``9``, located, read as themselves and about as high): its ink width over
     their median ink width; None when the token has no such digit. See
     :data:`WIDE_ZERO`."""
-    lo = index
-    while lo > 0 and not text[lo - 1].isspace():
-        lo -= 1
-    hi = index
-    while hi + 1 < len(text) and not text[hi + 1].isspace():
-        hi += 1
     widths = []
-    for j in range(lo, hi + 1):
+    for j in _span(text, index, lambda ch: not ch.isspace()):
         if j == index or text[j] not in "23456789" or j not in loc.where:
             continue
         g = loc.glyphs[loc.where[j]]
@@ -1182,14 +1184,17 @@ def small_kana_z(text: str, i: int, ratio: float) -> float | None:
 
 
 def small_kana_doubts(arr: np.ndarray, box: tuple[int, int, int, int], text: str, engine,
-                      line_height: float | None = None) -> list[Doubt] | None:
+                      line_height: float | None = None, reads: GlyphReads | None = None
+                      ) -> list[Doubt] | None:
     """Each small kana of ``text`` that the glyph read gives as its full-size form must be
     small by its measured height (:func:`small_kana_z` at most :data:`SMALL_KANA_Z`); the
     doubts, empty when every such kana is verified small, None when none was read
-    full-size (nothing to verify)."""
+    full-size (nothing to verify). ``reads``: the glyph reads already made on ``arr``
+    (:data:`GlyphReads`)."""
     doubts: list[Doubt] = []
     disputed = 0
-    for i, (ratio, read) in small_kana_sizes(arr, box, text, engine, line_height).items():
+    for i, (ratio, read) in small_kana_sizes(arr, box, text, engine, line_height,
+                                             reads).items():
         if read != SMALL_KANA[text[i]]:
             continue
         disputed += 1
@@ -1204,7 +1209,7 @@ def small_kana_doubts(arr: np.ndarray, box: tuple[int, int, int, int], text: str
 
 
 def small_kana_sizes(arr: np.ndarray, box: tuple[int, int, int, int], text: str, engine,
-                     line_height: float | None = None
+                     line_height: float | None = None, reads: GlyphReads | None = None
                      ) -> dict[int, tuple[float | None, str | None]]:
     """For each small kana of ``text`` (read in ``box`` of the RGB image ``arr``, glyph by
     glyph): (its ink height over the median ink height of the full-size kana and ideographs
@@ -1214,7 +1219,7 @@ def small_kana_sizes(arr: np.ndarray, box: tuple[int, int, int, int], text: str,
     if not idx:
         return {}
     loc = _locate(arr, box, text, engine, line_height,
-                  also={i: (SMALL_KANA[text[i]],) for i in idx})
+                  also={i: (SMALL_KANA[text[i]],) for i in idx}, reads=reads)
     out: dict[int, tuple[float | None, str | None]] = {}
     for i in idx:
         k = loc.where.get(i)
