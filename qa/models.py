@@ -61,6 +61,15 @@ class OCRLine(BaseModel):
     box: tuple[int, int, int, int] = Field(description="x0, y0, x1, y1 in pixels")
     confidence: float = 1.0
     engine: str = ""
+    height: float | None = Field(default=None, description="The line's height across its "
+                                 "direction, in pixels, where the engine gives a tilted box "
+                                 "(a tilted line's upright box is taller than its text: "
+                                 "1,000 px of text tilted 4° adds 70 px).")
+
+    @property
+    def text_height(self) -> float:
+        """How high the line's text is: :attr:`height`, else its box's height."""
+        return self.height if self.height is not None else float(self.box[3] - self.box[1])
 
 
 class CharDiff(BaseModel):

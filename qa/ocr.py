@@ -211,7 +211,7 @@ class RapidOCREngine:
         for quad, text, score in zip(result.boxes, result.txts, result.scores or ()):
             if text.strip():
                 lines.append(OCRLine(text=text, box=_quad_box(quad), confidence=float(score),
-                                     engine=self.name))
+                                     engine=self.name, height=_quad_height(quad)))
         return lines
 
     def detect(self, img: np.ndarray, det_side: int | None = None
@@ -416,6 +416,20 @@ def _set_det_side(ocr: Any, side: int | None) -> None:
         ocr.text_det.limit_side_len = side
     else:
         ocr.cfg.Det.limit_side_len = side
+
+
+def _quad_height(quad) -> float | None:
+    """The height of a horizontal line's quadrilateral across its direction (the mean of
+    its left and right sides); None for a line that runs more down than across (a vertical
+    CJK column keeps its upright box)."""
+    q = np.asarray(quad, np.float64)
+    if q.shape != (4, 2):
+        return None
+    across = (np.linalg.norm(q[1] - q[0]) + np.linalg.norm(q[2] - q[3])) / 2
+    down = (np.linalg.norm(q[3] - q[0]) + np.linalg.norm(q[2] - q[1])) / 2
+    if down >= across:
+        return None
+    return round(float(down), 1)
 
 
 def _quad_box(quad) -> tuple[int, int, int, int]:

@@ -273,3 +273,33 @@ def test_images_reach_rapidocr_as_the_same_bgr_bytes(shape):
         bgr = _bgr(view)
         assert bgr.flags.c_contiguous and bgr.dtype == np.uint8
         assert np.array_equal(bgr, np.ascontiguousarray(_rgb(view)[:, :, ::-1]))
+
+
+# -- a tilted line's height ------------------------------------------------------------------
+
+
+def test_a_quadrilaterals_height_is_across_its_direction():
+    from qa.ocr import _quad_height
+
+    angle = np.radians(4.0)
+    along, across = np.array([np.cos(angle), np.sin(angle)]), np.array([-np.sin(angle), np.cos(angle)])
+    corner = np.array([30.0, 200.0])
+    quad = [corner, corner + 900 * along, corner + 900 * along + 24 * across, corner + 24 * across]
+    assert _quad_height(quad) == pytest.approx(24.0, abs=0.1)
+    column = [(10, 10), (40, 10), (40, 400), (10, 400)]  # a vertical CJK column
+    assert _quad_height(column) is None
+
+
+def test_a_tilted_lines_text_height_is_its_type_not_its_upright_box():
+    """A long legal line tilted 4°: its upright box is more than twice as high as its text;
+    the line's text height (qa.models.OCRLine.text_height) is the untilted line's."""
+    img = Image.new("RGB", (1200, 400), (255, 255, 255))
+    draw_text(img, "Offer valid 1-14 March at 12 participating locations only.",
+              (0.05, 0.45, 0.9, 0.06), weight="regular", max_size=18)
+    flat = get_engine("rapidocr").read(np.asarray(img))
+    tilted = get_engine("rapidocr").read(
+        np.asarray(img.rotate(4.0, resample=Image.BICUBIC, fillcolor=(255, 255, 255))))
+    assert len(flat) == 1 and len(tilted) == 1
+    upright = flat[0].box[3] - flat[0].box[1]
+    assert tilted[0].box[3] - tilted[0].box[1] > 2 * upright
+    assert tilted[0].text_height == pytest.approx(upright, abs=3)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from PIL import Image, ImageDraw
 
 from generation.fonts import find_font, load_font
@@ -63,3 +64,45 @@ def test_the_allowance_is_visible_on_the_finding(tmp_path):
                "Valid in participating stores until 30 June.")
     assert f.kind == "ok"
     assert "small text" in f.note and "punctuation not verified" in f.note
+
+
+# -- a tilted line is as small as its type ---------------------------------------------------
+
+
+def _tilted_line(folder, text: str, face: str, px: int, angle: float):
+    """``text`` at ``px`` across a wide poster, tilted ``angle`` degrees, blurred and saved
+    as JPEG; the image and the region's box (fractions), tall enough for the tilt."""
+    import math
+    from pathlib import Path
+
+    import cv2
+    import numpy as np
+
+    font = load_font(str(next(Path("/usr/share/fonts").rglob(face))), px)
+    img = Image.new("RGB", (1100, 500), (246, 240, 236))
+    draw = ImageDraw.Draw(img)
+    draw.text((60, 240), text, font=font, fill=(40, 30, 60))
+    left, top, right, bottom = draw.textbbox((60, 240), text, font=font)
+    img = img.rotate(angle, resample=Image.BICUBIC, fillcolor=(246, 240, 236))
+    arr = cv2.GaussianBlur(np.asarray(img, np.float32), (0, 0), 0.6)
+    path = folder / "tilted.jpg"
+    Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8)).save(path, quality=80)
+    rise = (right - left) / 2 * math.sin(math.radians(abs(angle))) + 8
+    return path, ((left - 10) / 1100, (top - rise) / 500, (right + 10) / 1100,
+                  (bottom + rise) / 500)
+
+
+@pytest.mark.parametrize(("face", "text"), [
+    ("URWGothic-Book.otf", "Valid in participating stores until 30 June."),
+    ("URWGothic-Book.otf", "*Terms apply. Offer ends 31 May 2025."),
+    ("P052-Roman.otf", "Offer valid 1-14 March at 12 locations."),
+])
+def test_a_tilted_legal_line_is_checked_as_legal_size(tmp_path, face, text):
+    """Regression (``bench qa --set hard --seed 72``, H72-0044 and others): a 17 px legal
+    line across a poster tilted 3.5° has an upright box three times as high as its type.
+    Taken for body text, its ``30`` failed by the width rule for a capital ``O`` (which is
+    not applied to legal-size type) and its ``1`` and ``0`` by the margins of body text.
+    Its height is now measured across the line (qa.models.OCRLine.text_height)."""
+    image, box = _tilted_line(tmp_path, text, face, 17, -3.5)
+    report = check_image(image, [ExpectedText(id="legal", text=text, box=box)])
+    assert report.passed, [(f.kind, f.read, f.note) for f in report.regions]
