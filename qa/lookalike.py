@@ -39,6 +39,9 @@ shape nor its context-free read confirms it. Three more pieces of evidence:
   levels rather than its thresholded ink (:func:`faint_flag`: extra ink at the stem's top
   left that is not a lean, and a plain foot; :data:`FAINT_MAX_GAP`); no ``l`` or ``I`` measured so
   in 24 faces, plain or on the hard set's textures;
+* a legal-size ``0`` is compared again in grey levels, with templates drawn at its own
+  height and blur (:mod:`qa.fine_print`), and fails when ``O`` or ``D`` fits it clearly
+  better there (:data:`FINE_MARGIN`);
 * a small CJK glyph (legal size) that a reference face explains well and whose look-alike
   fits better fails even on a sure read (:data:`SMALL_CJK_MARGIN`): at that size the
   recogniser reads by its prior, in the line and alone;
@@ -57,7 +60,8 @@ JPEG: ``bench qa --set lookalike-hard``), the shapes of legal-size type carry to
 to decide: on probe lines in 24 faces at 12–18 px (tuning data), where the judge read the
 line as the intended number, an ``O`` drawn for ``0`` passed in 54 of 98 lines, an ``l``
 for ``1`` in 20 of 42, an ``I`` for ``1`` in 8 of 22 (while 3 of 118 correct ``0`` and 4 of
-72 correct ``1`` failed); from body size up, a serif ``l`` for ``1``
+72 correct ``1`` failed; :data:`FINE_MARGIN` now catches about half of such ``O``, not a
+narrow face's); from body size up, a serif ``l`` for ``1``
 scoring under :data:`PAIR_MARGIN` below ``1`` passes (see there), and small or body CJK in
 WenQuanYi Zen Hei or AR PL UMing is verified no better than chance (``夭天特价`` passes
 while ``天天特价`` fails). tesseract is no second opinion here: dictionaries off, it read
