@@ -1234,7 +1234,7 @@ def bench_qa(
     ignore_case: Annotated[bool, typer.Option("--ignore-case", help="With --folder: letter case is not judged.")] = False,
     ignore_punctuation: Annotated[bool, typer.Option("--ignore-punctuation", help="With --folder: punctuation is not judged.")] = False,
     half: Annotated[str, typer.Option("--half", help="With --folder: all | tune | held-out (a fixed split by the SHA-256 of each image's id; tune on one, report the other).")] = "all",
-    set_name: Annotated[str, typer.Option("--set", help="Generated set: synthetic | hard (unseen faces and backgrounds, drift, rotation) | lookalike (one look-alike character per wrong poster) | lookalike-hard (the same in unseen faces, rotated, blurred, JPEG).")] = "synthetic",
+    set_name: Annotated[str, typer.Option("--set", help="Generated set: synthetic | hard (unseen faces and backgrounds, drift, rotation) | lookalike (one look-alike character per wrong poster) | lookalike-hard (the same in unseen faces, rotated, blurred, JPEG) | lookalike-legal (that, with letters for 0 and 1 in 12–18 px fine print).")] = "synthetic",
 ) -> None:
     """QA catch rate and false rejects with 95 % intervals, time per image, peak memory.
     With --folder and --out, the per-image results are also written to OUT/results.json."""

@@ -18,6 +18,12 @@ the typeset renderer does: in faces QA was never tuned on (the hard set's
 AR PL UMing), the whole poster rotated up to ±2° and slightly skewed, blurred, with noise,
 saved as JPEG.
 
+``--set lookalike-legal`` (:data:`LEGAL_PAIRS`) is ``lookalike-hard`` in fine print only: the
+substituted region is always the small line, set at 12–18 px (a legal line of a 768×1024
+poster), and the pairs are the letters drawn for ``0`` and ``1`` in prices, dates and codes
+(``$1O9``, ``5O%``, ``2O25``, ``O800``, ``$l9.99``, ``l2/06``, ``I207``, ``1OB``), where
+shape carries least.
+
 The set is written like :mod:`agents.benchmarks.dataset`'s (``images/``, ``labels.jsonl``
 of :class:`~agents.benchmarks.dataset.BenchItem`), so it is checked the same way, boxes
 included.
@@ -43,7 +49,7 @@ from agents.benchmarks.dataset import (
     tilted,
     warp_box,
 )
-from generation.fonts import covers, find_font, fit_text, load_font
+from generation.fonts import MIN_LEGIBLE_PX, covers, find_font, fit_text, load_font
 
 # (language, correct text, wrong text): each wrong text differs by one look-alike
 SUBSTITUTIONS: tuple[tuple[str, str, str], ...] = (
@@ -97,6 +103,24 @@ corner moved up to 0.4 % of the side, Gaussian blur, Gaussian noise, JPEG qualit
 drawn uniformly per poster)."""
 
 
+LEGAL_PX = (12, 18)
+"""Type sizes of ``--set lookalike-legal``'s substituted small line (pixels, drawn uniformly)."""
+
+
+def _legal_pairs() -> tuple[int, ...]:
+    """Indices of :data:`SUBSTITUTIONS` where a letter stands for a ``0`` or a ``1``."""
+    out = []
+    for k, (language, good, bad) in enumerate(SUBSTITUTIONS):
+        diff = [(a, b) for a, b in zip(good, bad) if a != b]
+        if language == "en" and len(diff) == 1 and diff[0][0] in "01" and diff[0][1] in "ODlI":
+            out.append(k)
+    return tuple(out)
+
+
+LEGAL_PAIRS: tuple[int, ...] = _legal_pairs()
+"""The pairs of ``--set lookalike-legal`` (indices of :data:`SUBSTITUTIONS`)."""
+
+
 def _face(script: str, k: int) -> str:
     name = _FACES[script][k % len(_FACES[script])]
     try:
@@ -106,15 +130,17 @@ def _face(script: str, k: int) -> str:
 
 
 def make_lookalike_set(n: int, seed: int, out: Path, *, hard: bool = False,
+                       legal: bool = False,
                        progress: Callable[[str, int, int], None] | None = None) -> list[BenchItem]:
     """Write ``n`` items (pairs: correct, then the same with a look-alike) into ``out``
     (``images/``, ``labels.jsonl``) and return their labels. Deterministic in ``seed``;
-    ``hard``: unseen faces and a generator's degradations (:data:`HARD`)."""
+    ``hard``: unseen faces and a generator's degradations (:data:`HARD`); ``legal``: the
+    same, the substitution always in the small line at 12–18 px (:data:`LEGAL_PAIRS`)."""
     out = Path(out)
     (out / "images").mkdir(parents=True, exist_ok=True)
     items = []
     for i in range(n):
-        items.append(make_item(seed, i, out, hard=hard))
+        items.append(make_item(seed, i, out, hard=hard or legal, legal=legal))
         if progress:
             progress("making the look-alike set", i + 1, n)
     with (out / "labels.jsonl").open("w", encoding="utf-8") as fh:
@@ -154,13 +180,19 @@ def _degrade(img: Image.Image, rng: random.Random) -> tuple[np.ndarray, np.ndarr
     return np.clip(arr, 0, 255).astype(np.uint8), homography, degr
 
 
-def make_item(seed: int, index: int, out: Path, *, hard: bool = False) -> BenchItem:
+def make_item(seed: int, index: int, out: Path, *, hard: bool = False,
+              legal: bool = False) -> BenchItem:
     pair = index // 2
     wrong = index % 2 == 1
-    rng = random.Random(f"lookalike{'-hard' if hard else ''}:{seed}:{pair}")
-    sub_index = (pair * 7 + seed) % len(SUBSTITUTIONS)
+    name = "lookalike-legal" if legal else "lookalike-hard" if hard else "lookalike"
+    rng = random.Random(f"{name}:{seed}:{pair}")
+    if legal:
+        sub_index = LEGAL_PAIRS[(pair * 3 + seed) % len(LEGAL_PAIRS)]
+        target = "small"
+    else:
+        sub_index = (pair * 7 + seed) % len(SUBSTITUTIONS)
+        target = _ROLES[(pair + seed) % len(_ROLES)]
     language, good, bad = SUBSTITUTIONS[sub_index]
-    target = _ROLES[(pair + seed) % len(_ROLES)]
     fillers = rng.sample(_FILLER[language], 2)
     texts = {}
     k = 0
@@ -181,10 +213,11 @@ def make_item(seed: int, index: int, out: Path, *, hard: bool = False) -> BenchI
              if hard else {})
     for role, (expected, drawn) in texts.items():
         path = faces.get(role) or _face(script, face_k if role != "small" else 1)
-        lo, hi = _SIZE_PX[role]
+        lo, hi = LEGAL_PX if legal and role == target else _SIZE_PX[role]
         px = rng.randint(lo, hi)
         x, y, bw, bh = _BOXES[role]
-        fit = fit_text(drawn, bw * w, bh * h, font_path=path, max_size=px)
+        fit = fit_text(drawn, bw * w, bh * h, font_path=path, max_size=px,
+                       min_size=min(px, MIN_LEGIBLE_PX))
         if fit is None:
             raise RuntimeError(f"{drawn!r} does not fit its {role} box")
         font: ImageFont.FreeTypeFont = load_font(path, fit.size)
@@ -198,12 +231,12 @@ def make_item(seed: int, index: int, out: Path, *, hard: bool = False) -> BenchI
     degr: dict[str, float] = {}
     if hard:
         # the same draws for a pair's two posters: they differ in the one character only
-        pixels, homography, degr = _degrade(img, random.Random(f"lookalike-hard:{seed}:{pair}:d"))
+        pixels, homography, degr = _degrade(img, random.Random(f"{name}:{seed}:{pair}:d"))
         bench_texts = [t.model_copy(update={"box": warp_box(t.box, homography, w, h)})
                        for t in bench_texts]
         buf = io.BytesIO()
         Image.fromarray(pixels, "RGB").save(buf, "JPEG", quality=int(degr["jpeg_quality"]))
-        item_id, ext, data = f"LH{seed}-{index:04d}", "jpg", buf.getvalue()
+        item_id, ext, data = f"{'LL' if legal else 'LH'}{seed}-{index:04d}", "jpg", buf.getvalue()
     else:
         buf = io.BytesIO()
         img.save(buf, "PNG")

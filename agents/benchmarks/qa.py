@@ -169,11 +169,12 @@ Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``, for progress bars."""
 
 
-SETS = ("synthetic", "hard", "lookalike", "lookalike-hard")
+SETS = ("synthetic", "hard", "lookalike", "lookalike-hard", "lookalike-legal")
 """The generated sets: ``synthetic`` (:mod:`~agents.benchmarks.dataset`), ``hard`` (the
 same with faces and backgrounds QA was not tuned on, text drifting ±3 % of the width from
 its box and rotation up to ±4°), ``lookalike`` (:mod:`~agents.benchmarks.lookalikes`) and
-``lookalike-hard`` (the same pairs in unseen faces, rotated, blurred, noisy, JPEG)."""
+``lookalike-hard`` (the same pairs in unseen faces, rotated, blurred, noisy, JPEG) and
+``lookalike-legal`` (that, with the letters for ``0`` and ``1`` in 12–18 px fine print)."""
 
 
 def run_qa_bench(n: int, seed: int, out: Path, *, workers: int = 1, runtime: str = "auto",
@@ -189,7 +190,8 @@ def run_qa_bench(n: int, seed: int, out: Path, *, workers: int = 1, runtime: str
     if items is None:
         if set_name.startswith("lookalike"):
             items = make_lookalike_set(n, seed, folder, progress=progress,
-                                       hard=set_name == "lookalike-hard")
+                                       hard=set_name == "lookalike-hard",
+                                       legal=set_name == "lookalike-legal")
         else:
             items = make_dataset(n, seed, folder, progress=progress, hard=set_name == "hard")
         (folder / "dataset.json").write_text(json.dumps(_meta(n, seed, set_name)))

@@ -76,6 +76,29 @@ def test_the_degraded_lookalike_set_pairs_twins_in_unseen_faces(tmp_path):
     assert plain[1].rendered == a[1].rendered and plain[1].degradations == {}
 
 
+
+def test_the_fine_print_lookalike_set_puts_a_letter_for_a_digit_in_the_legal_line(tmp_path):
+    """``--set lookalike-legal``: the degraded set's pairs, but always a letter for a ``0`` or
+    ``1`` in the small line, drawn at legal size; twins share everything else."""
+    import numpy as np
+
+    from agents.benchmarks.lookalikes import LEGAL_PAIRS, SUBSTITUTIONS, make_lookalike_set
+
+    assert len(LEGAL_PAIRS) == 8
+    items = make_lookalike_set(8, 5, tmp_path, legal=True)
+    assert [i.id for i in items[:2]] == ["LL5-0000", "LL5-0001"]
+    legal = {SUBSTITUTIONS[k][1:] for k in LEGAL_PAIRS}
+    for good, bad in zip(items[0::2], items[1::2]):
+        assert good.correct and not bad.correct and bad.error_region == "small"
+        small = next(t.text for t in bad.texts if t.id == "small")
+        assert (small, bad.rendered) in legal
+        assert good.degradations == bad.degradations and good.texts == bad.texts
+        with Image.open(tmp_path / good.file) as g, Image.open(tmp_path / bad.file) as w:
+            diff = np.abs(np.asarray(g, np.int16) - np.asarray(w, np.int16)).max(axis=2) > 60
+        ys, _ = np.nonzero(diff)
+        # a letter and a digit of 12-18 px type differ in a few rows of the small line
+        assert len(ys) and ys.max() - ys.min() <= 24
+
 def test_wilson_interval():
     r = wilson(5, 10)
     assert r.rate == 0.5 and r.low == pytest.approx(0.2366, abs=1e-3)
