@@ -147,7 +147,8 @@ def problems() -> Iterator[None]:
 def _cursor(cursor: str | None) -> int:
     if cursor is None:
         return 0
-    if not cursor.isdigit() or len(cursor) > 9:
+    # ASCII digits only: str.isdigit() is true of '²' and other digits int() refuses
+    if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 9:
         raise Problem(400, "Bad cursor", "cursor is the 'next' value of the previous page")
     return int(cursor)
 
