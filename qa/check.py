@@ -407,6 +407,15 @@ def _explained(ctx: _Context, ids: set[int], read: _Read, want: str, exp: Expect
     return out
 
 
+def _in_image(ln: OCRLine, x0: int, y0: int, k: float) -> OCRLine:
+    """A line read on a crop whose top left is (``x0``, ``y0``) in the image, upscaled ``k``
+    times: its box and height in image pixels."""
+    return ln.model_copy(update={
+        "box": (int(x0 + ln.box[0] / k), int(y0 + ln.box[1] / k),
+                int(x0 + ln.box[2] / k), int(y0 + ln.box[3] / k)),
+        "height": None if ln.height is None else ln.height / k})
+
+
 def _crop_reads(ctx: _Context, pbox: PixelBox, line_h: float | None) -> Iterator[_Read]:
     """Reads of an upscaled crop with margin (and its inverse on a dark background),
     lazily, so a matching first variant costs one OCR call; boxes mapped to the image."""
@@ -432,12 +441,7 @@ def _crop_reads(ctx: _Context, pbox: PixelBox, line_h: float | None) -> Iterator
     seen_conf: list[float] = []
     seen_boxes: list[PixelBox] = []
     for source, img, k in variants:
-        lines = [
-            ln.model_copy(update={"box": (int(x0 + ln.box[0] / k), int(y0 + ln.box[1] / k),
-                                          int(x0 + ln.box[2] / k), int(y0 + ln.box[3] / k)),
-                                  "height": None if ln.height is None else ln.height / k})
-            for ln in ctx.engine.read(np.ascontiguousarray(img))
-        ]
+        lines = [_in_image(ln, x0, y0, k) for ln in ctx.engine.read(np.ascontiguousarray(img))]
         seen_h += [ln.text_height for ln in lines]
         seen_boxes += [ln.box for ln in lines]
         seen_conf.append(align.mean_confidence(lines))
@@ -463,12 +467,8 @@ def _crop_reads(ctx: _Context, pbox: PixelBox, line_h: float | None) -> Iterator
     g = cv2.cvtColor(np.ascontiguousarray(src), cv2.COLOR_RGB2GRAY)
     g = cv2.resize(g, None, fx=big, fy=big, interpolation=cv2.INTER_CUBIC)
     even = cv2.createCLAHE(clipLimit=3.0, tileGridSize=(8, 8)).apply(g)
-    lines = [
-        ln.model_copy(update={"box": (int(x0 + ln.box[0] / big), int(y0 + ln.box[1] / big),
-                                      int(x0 + ln.box[2] / big), int(y0 + ln.box[3] / big)),
-                              "height": None if ln.height is None else ln.height / big})
-        for ln in ctx.engine.read(np.ascontiguousarray(np.stack([even] * 3, axis=-1)))
-    ]
+    lines = [_in_image(ln, x0, y0, big)
+             for ln in ctx.engine.read(np.ascontiguousarray(np.stack([even] * 3, axis=-1)))]
     yield _Read(align.join(lines), lines, ctx.engine.name, "crop-enhanced")
 
 

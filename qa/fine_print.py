@@ -67,9 +67,9 @@ def template(ch: str, path: str, face: int, height: int, sigma: float) -> np.nda
     if a is None:
         return None
     h, w = a.shape
-    width = max(1, int(round(w * height / h)))
+    width = max(1, round(w * height / h))
     small = cv2.resize(a, (width, height), interpolation=cv2.INTER_AREA)
-    pad = int(math.ceil(3 * sigma)) + 2
+    pad = math.ceil(3 * sigma) + 2
     return cv2.GaussianBlur(np.pad(small, pad), (0, 0), sigma)
 
 
@@ -81,7 +81,7 @@ def inkness(gray: np.ndarray, ink: np.ndarray, at: tuple[int, int]) -> np.ndarra
     0 (a neighbour's strokes). None when ink and background do not differ."""
     h, w = ink.shape
     r, c = at
-    pad = max(3, int(round(0.35 * h)))
+    pad = max(3, round(0.35 * h))
     rows, cols = gray.shape
     r0, c0, r1, c1 = r - pad, c - pad, r + h + pad, c + w + pad
     sr0, sc0, sr1, sc1 = max(0, r0), max(0, c0), min(rows, r1), min(cols, c1)
@@ -100,7 +100,7 @@ def inkness(gray: np.ndarray, ink: np.ndarray, at: tuple[int, int]) -> np.ndarra
         return None
     out = np.zeros(own.shape, np.float32)
     out[sr0 - r0:sr1 - r0, sc0 - c0:sc1 - c0] = np.clip((g - bg) / (fg - bg), 0.0, 1.0)
-    k = max(3, int(round(0.15 * h)) | 1)
+    k = max(3, round(0.15 * h) | 1)
     return out * cv2.dilate(own, np.ones((k, k), np.uint8))
 
 

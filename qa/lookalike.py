@@ -301,6 +301,11 @@ def _cmap(path: str, face: int) -> frozenset[int]:
         return _read_cmap(path, face)
 
 
+def has_glyph(ch: str, path: str, face: int) -> bool:
+    """Whether a face draws ``ch`` (its character map has it)."""
+    return ord(ch) in _cmap(path, face)
+
+
 @lru_cache(maxsize=32)
 def _read_cmap(path: str, face: int) -> frozenset[int]:
     from fontTools.ttLib import TTFont
@@ -320,7 +325,7 @@ def _template(ch: str, path: str, face: int) -> tuple[np.ndarray, float] | None:
     """``ch`` rendered in a face: (size-normalised blurred ink, aspect ratio), or None when
     the face has no glyph for it (Pillow would draw the face's .notdef box instead: the
     same box for every missing character, which would score all of them alike)."""
-    if ord(ch) not in _cmap(path, face):
+    if not has_glyph(ch, path, face):
         return None
     font = ImageFont.truetype(path, 96, index=face)
     try:
@@ -716,7 +721,9 @@ def verify(arr: np.ndarray, box: tuple[int, int, int, int], text: str, engine,
             doubts.append(Doubt(s.index, s.char, f"read {g.char!r} on a per-character read",
                                 likely=g.char))
             continue
-        ink = loc.ink(g, max_aspect=1.3 * widest((s.char,) + s.alts))
+        aspect = 1.3 * widest((s.char,) + s.alts)
+        at = loc.ink_at(g, max_aspect=aspect)  # None on a vertical line
+        ink = at[0] if at is not None else loc.ink(g, max_aspect=aspect)
         sure = g.confidence >= SURE_READ
         if ink is None:
             if not sure or s.char in PRIOR_BOUND:
@@ -749,7 +756,6 @@ def verify(arr: np.ndarray, box: tuple[int, int, int, int], text: str, engine,
             continue
         if s.char == "1" and sure and ink.shape[0] < STEM_MIN_PX \
                 and scores[s.char] - max(scores.get(c, -1.0) for c in "lI") > -FAINT_MAX_GAP:
-            at = loc.ink_at(g, max_aspect=1.3 * widest((s.char,) + s.alts))
             if at is not None and faint_flag(loc.gray, *at):
                 if trace is not None:
                     trace[-1]["faint_flag"] = True
@@ -761,7 +767,7 @@ def verify(arr: np.ndarray, box: tuple[int, int, int, int], text: str, engine,
                                 likely="O"))
             continue
         if lh < SMALL_LINE_PX and s.char in FINE_MARGIN:
-            fine = _fine_print(loc, g, s.char, trace)
+            fine = None if at is None else _fine_print(loc, at, s.char, trace)
             if fine is not None:
                 fine_rival = max((c for c in fine if c != s.char), key=fine.get)
                 if fine[s.char] - fine[fine_rival] < -FINE_MARGIN[s.char]:
@@ -805,17 +811,14 @@ def verify(arr: np.ndarray, box: tuple[int, int, int, int], text: str, engine,
     return doubts
 
 
-def _fine_print(loc: _Located, g: Glyph, char: str, trace: list[dict] | None
-                ) -> dict[str, float] | None:
+def _fine_print(loc: _Located, at: tuple[np.ndarray, tuple[int, int]], char: str,
+                trace: list[dict] | None) -> dict[str, float] | None:
     """:func:`qa.fine_print.scores` of ``char`` and its prior twins (:data:`PRIOR_PAIRS`) for
-    the glyph ``g`` of a legal-size line; None when it cannot be measured (a vertical line,
-    no ink, no contrast)."""
-    at = loc.ink_at(g, max_aspect=1.3 * widest((char,) + lookalikes_of(char)))
-    if at is None:
-        return None
+    a glyph of a legal-size line (``at``: its ink and where it lies, :meth:`_Located.ink_at`);
+    None when it cannot be measured (no contrast)."""
     got = fine_print.scores(loc.gray, at[0], at[1], loc.scale,
-                            (char,) + tuple(PRIOR_PAIRS[char]), _faces(),
-                            lambda ch, path, face: ord(ch) in _cmap(path, face), top=TOP_FACES)
+                            (char,) + tuple(PRIOR_PAIRS[char]), _faces(), has_glyph,
+                            top=TOP_FACES)
     if trace is not None and got is not None:
         trace[-1]["fine"] = {c: round(v, 3) for c, v in got.items()}
     return got

@@ -80,3 +80,29 @@ def line_image(folder: Path, text: str, *, size: int = 72, face: str | None = No
     ink = np.argwhere(arr.min(axis=2) < 128)
     (y0, x0), (y1, x1) = ink.min(axis=0), ink.max(axis=0)
     return arr, (int(x0) - 6, int(y0) - 6, int(x1) + 7, int(y1) + 7)
+
+
+def degraded_line(path: Path, text: str, face: str, px: int, *, size: tuple[int, int],
+                  at: tuple[int, int], angle: float, blur: float,
+                  ground: tuple[int, int, int] = (250, 246, 236),
+                  ink: tuple[int, int, int] = (25, 25, 25), quality: int | None = None):
+    """``text`` in the installed font file ``face`` at ``px``, drawn at ``at`` on a ``size``
+    ground, rotated ``angle`` degrees about the centre, blurred (Gaussian σ ``blur``) and saved
+    to ``path`` — as JPEG at ``quality`` when given — as a generator hands a line over: the
+    path and the text's box in pixels before the rotation."""
+    import cv2
+    import numpy as np
+
+    font = load_font(str(next(Path("/usr/share/fonts").rglob(face))), px)
+    img = Image.new("RGB", size, ground)
+    draw = ImageDraw.Draw(img)
+    draw.text(at, text, font=font, fill=ink)
+    bbox = draw.textbbox(at, text, font=font)
+    img = img.rotate(angle, resample=Image.BICUBIC, fillcolor=ground)
+    arr = cv2.GaussianBlur(np.asarray(img, np.float32), (0, 0), blur)
+    out = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
+    if quality is None:
+        out.save(path)
+    else:
+        out.save(path, quality=quality)
+    return path, bbox

@@ -13,8 +13,9 @@ from PIL import Image, ImageDraw
 
 from generation.fonts import load_font
 from qa import check_image, fine_print
-from qa.lookalike import _cmap, _faces, ink_mask
+from qa.lookalike import _faces, has_glyph, ink_mask
 from qa.models import ExpectedText
+from tests.qa.images import degraded_line
 
 GROUND = (250, 246, 236)
 
@@ -26,14 +27,9 @@ def _font(face: str, px: int):
 def _legal_line(folder: Path, text: str, face: str, px: int) -> tuple[Path, tuple]:
     """``text`` in ``face`` at ``px`` (legal size), rotated 0.8°, blurred σ 0.5 and saved as
     JPEG 85, as a generator hands fine print over; the image and its box (fractions)."""
-    img = Image.new("RGB", (480, 120), GROUND)
-    draw = ImageDraw.Draw(img)
-    draw.text((40, 45), text, font=_font(face, px), fill=(25, 25, 25))
-    left, top, right, bottom = draw.textbbox((40, 45), text, font=_font(face, px))
-    img = img.rotate(0.8, resample=Image.BICUBIC, fillcolor=GROUND)
-    arr = cv2.GaussianBlur(np.asarray(img, np.float32), (0, 0), 0.5)
-    path = folder / "legal.jpg"
-    Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8)).save(path, quality=85)
+    path, (left, top, right, bottom) = degraded_line(
+        folder / "legal.jpg", text, face, px, size=(480, 120), at=(40, 45), angle=0.8,
+        blur=0.5, ground=GROUND, quality=85)
     return path, ((left - 8) / 480, (top - 6) / 120, (right + 8) / 480, (bottom + 6) / 120)
 
 
@@ -50,10 +46,6 @@ def _glyph(char: str, face: str, px: int, scale: float = 2.0):
     return gray, ink[ys.min():ys.max() + 1, xs.min():xs.max() + 1], (int(ys.min()), int(xs.min()))
 
 
-def _has(ch: str, path: str, face: int) -> bool:
-    return ord(ch) in _cmap(path, face)
-
-
 @pytest.mark.parametrize("face", ["DejaVuSans.ttf", "LiberationSans-Regular.ttf",
                                   "FreeSerif.ttf"])
 @pytest.mark.parametrize("px", [12, 15])
@@ -62,7 +54,7 @@ def test_a_small_zero_and_a_small_capital_O_are_told_apart(face, px):
     glyph's own height and blur, the right template explains each better."""
     for drawn, other in (("0", "O"), ("O", "0")):
         gray, ink, at = _glyph(drawn, face, px)
-        got = fine_print.scores(gray, ink, at, 2.0, (drawn, other), _faces(), _has)
+        got = fine_print.scores(gray, ink, at, 2.0, (drawn, other), _faces(), has_glyph)
         assert got is not None
         assert got[drawn] > got[other], (drawn, got)
 

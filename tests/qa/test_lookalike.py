@@ -12,7 +12,7 @@ from qa.lookalike import (CJK_LOOKALIKES, faint_flag, flagged_stem, ink_mask, lo
                           suspects)
 from qa.models import ExpectedText
 
-from tests.qa.images import Block, render
+from tests.qa.images import Block, degraded_line, render
 
 
 def test_table_is_symmetric_and_never_pairs_a_character_with_itself():
@@ -336,18 +336,9 @@ def test_lookalikes_in_huge_type_at_2048_fail_and_their_twins_pass(tmp_path, wro
 def _line(tmp_path, text: str, face: str, px: int, name: str, angle: float = 0.0):
     """``text`` in ``face`` at ``px``, on a poster-like ground, rotated and blurred as a
     generator's output; the image and its box."""
-    import cv2
-    import numpy as np
-
-    from generation.fonts import load_font
-
-    path = next(Path("/usr/share/fonts").rglob(face))
-    img = Image.new("RGB", (1024, 768), (250, 246, 236))
-    ImageDraw.Draw(img).text((180, 300), text, font=load_font(str(path), px), fill=(25, 25, 25))
-    img = img.rotate(angle, resample=Image.BICUBIC, fillcolor=(250, 246, 236))
-    arr = cv2.GaussianBlur(np.asarray(img, np.float32), (0, 0), 0.6)
-    Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8)).save(tmp_path / name)
-    return tmp_path / name, (0.1, 0.3, 0.85, 0.4)
+    image, _ = degraded_line(tmp_path / name, text, face, px, size=(1024, 768), at=(180, 300),
+                             angle=angle, blur=0.6)
+    return image, (0.1, 0.3, 0.85, 0.4)
 
 
 @pytest.mark.parametrize(("face", "px"), [("NimbusSansNarrow-Bold.otf", 34),

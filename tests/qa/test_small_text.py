@@ -8,6 +8,7 @@ from PIL import Image, ImageDraw
 from generation.fonts import find_font, load_font
 from qa import check_image
 from qa.models import ExpectedText, Strictness
+from tests.qa.images import degraded_line
 
 
 def _line(path, text: str, size: int):
@@ -73,20 +74,10 @@ def _tilted_line(folder, text: str, face: str, px: int, angle: float):
     """``text`` at ``px`` across a wide poster, tilted ``angle`` degrees, blurred and saved
     as JPEG; the image and the region's box (fractions), tall enough for the tilt."""
     import math
-    from pathlib import Path
 
-    import cv2
-    import numpy as np
-
-    font = load_font(str(next(Path("/usr/share/fonts").rglob(face))), px)
-    img = Image.new("RGB", (1100, 500), (246, 240, 236))
-    draw = ImageDraw.Draw(img)
-    draw.text((60, 240), text, font=font, fill=(40, 30, 60))
-    left, top, right, bottom = draw.textbbox((60, 240), text, font=font)
-    img = img.rotate(angle, resample=Image.BICUBIC, fillcolor=(246, 240, 236))
-    arr = cv2.GaussianBlur(np.asarray(img, np.float32), (0, 0), 0.6)
-    path = folder / "tilted.jpg"
-    Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8)).save(path, quality=80)
+    path, (left, top, right, bottom) = degraded_line(
+        folder / "tilted.jpg", text, face, px, size=(1100, 500), at=(60, 240), angle=angle,
+        blur=0.6, ground=(246, 240, 236), ink=(40, 30, 60), quality=80)
     rise = (right - left) / 2 * math.sin(math.radians(abs(angle))) + 8
     return path, ((left - 10) / 1100, (top - rise) / 500, (right + 10) / 1100,
                   (bottom + rise) / 500)
